@@ -1,0 +1,33 @@
+"""``lookalike index FOLDER``: scan the folder and embed new and changed photos."""
+
+from __future__ import annotations
+
+import argparse
+
+from cli.options import add_library_arguments, open_library
+from cli.progress import run_with_bars
+
+NAME = "index"
+HELP = "scan a photo folder and embed new or changed photos"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_library_arguments(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_library(args, create=True, lock=True) as library:
+        result = run_with_bars(library.index(), quiet=args.quiet)
+        s, e = result.scan, result.embed
+        total = library.catalog.photo_count()
+        embedded = library.catalog.embedded_count(library.model_key)
+    print(
+        f"{total} photos ({embedded} embedded with {library.model_key}): "
+        f"{s.new} new, {s.changed} changed, {s.removed} removed, {s.moved} moved, "
+        f"{s.problems} problems. Embedded {e.embedded} in {e.seconds:.1f} s "
+        f"({e.rate:.1f} photos/s)."
+    )
+    if s.problems:
+        print(f"See the problems with: lookalike status {args.folder}")
+    return 0

@@ -1,0 +1,41 @@
+"""Options shared by subcommands, and opening a library from them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.errors import UnreadableImage
+from core.library import Library
+from core.models import DEFAULT_MODEL, MODELS
+
+
+def add_library_arguments(parser: argparse.ArgumentParser, *, folder: bool = True) -> None:
+    """FOLDER, --model, --weights, --device and --catalog."""
+    if folder:
+        parser.add_argument("folder", type=Path, metavar="FOLDER", help="the photo folder")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, choices=list(MODELS),
+        help=f"CNN backbone (default {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--weights", default="default", metavar="W",
+        help="'default' (pretrained, downloaded once), 'none' (random init, for tests) "
+        "or a local state_dict FILE",
+    )
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
+    parser.add_argument(
+        "--catalog", type=Path, default=None, metavar="PATH",
+        help="catalog file (default: one per folder in the user's data directory)",
+    )
+
+
+def open_library(args: argparse.Namespace, *, create: bool, lock: bool = False) -> Library:
+    """Open the library named by the parsed options (LookalikeError on a user error)."""
+    folder = Path(args.folder).expanduser()
+    if not folder.is_dir():
+        raise UnreadableImage(folder, "folder not found")
+    return Library(
+        folder, catalog_path=args.catalog, model=args.model, weights=args.weights,
+        device=args.device, create=create, lock=lock,
+    )

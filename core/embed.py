@@ -1,0 +1,219 @@
+"""Turning photos into embeddings: the batched CNN and the parallel indexing pipeline.
+
+Decoding runs in a pool of threads (Pillow releases the GIL; JPEGs are DCT-downscaled in
+draft mode) that each read a file once, hash it, write its thumbnail and prepare the
+224 px model input; the calling thread batches those inputs through the CNN
+(``channels_last``, mixed precision on CUDA) and commits each batch to the catalog, so an
+interrupted run loses at most one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from PIL import Image
+
+from core import decode
+from core.catalog import Catalog, Photo, PhotoMeta
+from core.errors import UnreadableImage
+from core.jobs import Job, RateMeter, check_cancel
+from core.models import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    build_model,
+    get_spec,
+    model_key,
+    resolve_device,
+)
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = 256
+
+
+class Embedder:
+    """A CNN that maps images to L2-normalised embedding vectors.
+
+    Building it loads the weights (see :func:`core.models.build_model`) and may raise
+    :class:`~core.errors.ModelUnavailable`.
+    """
+
+    def __init__(
+        self,
+        model: str = "resnet50",
+        weights: str | Path | None = "default",
+        device: str | None = "auto",
+        seed: int = 0,
+    ) -> None:
+        self.spec = get_spec(model)
+        self.key = model_key(model, weights, seed)
+        self.device = resolve_device(device)
+        self.input_size = self.spec.input_size
+        self.dim = self.spec.dim
+        net = build_model(model, weights, seed).to(self.device)
+        self._net = net.to(memory_format=torch.channels_last)
+        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
+        self._lock = threading.Lock()  # one batch at a time through the network
+
+    @property
+    def batch_size(self) -> int:
+        """A batch size that keeps this device busy without wasting memory."""
+        return 64 if self.device.type == "cuda" else 16
+
+    def embed_arrays(self, arrays: Sequence[NDArray[np.uint8]]) -> NDArray[np.float32]:
+        """Embed model inputs (``(size, size, 3)`` uint8 arrays) -> ``(n, dim)`` float32."""
+        if not arrays:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
+        x = batch.permute(0, 3, 1, 2)  # NHWC memory viewed as NCHW: channels_last already
+        with self._lock, torch.inference_mode():
+            x = (x.float() - self._mean) / self._std
+            x = x.contiguous(memory_format=torch.channels_last)
+            if self.device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.float16):
+                    out = self._net(x)
+            else:
+                out = self._net(x)
+            out = torch.nn.functional.normalize(out.float().flatten(1), dim=1)
+        return out.cpu().numpy()
+
+    def embed_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
+        """Embed PIL images (any size; resized and centre-cropped like the library's)."""
+        return self.embed_arrays([decode.model_input(im, self.input_size) for im in images])
+
+    def embed_file(self, path: Path) -> NDArray[np.float32]:
+        """Embed one image file (e.g. a query photo outside the library)."""
+        decoded = decode.decode_file(path, min_side=max(self.input_size, THUMBNAIL_SIZE))
+        return self.embed_images([decoded.image])[0]
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """What an embedding pass did."""
+
+    embedded: int
+    failed: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    photo: Photo
+    meta: PhotoMeta
+    pixels: NDArray[np.uint8]
+
+
+def prepare(photo: Photo, input_size: int) -> _Prepared:
+    """Read one photo (in a worker thread): metadata, cached thumbnail, model input."""
+    decoded = decode.decode_file(photo.path, min_side=max(input_size, THUMBNAIL_SIZE))
+    info = decoded.info
+    thumb = Catalog.thumbnail_path(decoded.content_hash)
+    if not thumb.exists():
+        write_atomic(thumb, decode.make_thumbnail(decoded.image, THUMBNAIL_SIZE))
+    meta = PhotoMeta(decoded.content_hash, info.width, info.height, info.captured_at, info.camera)
+    return _Prepared(photo, meta, decode.model_input(decoded.image, input_size))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def embed_missing(
+    catalog: Catalog,
+    embedder: Embedder,
+    cancel: threading.Event | None = None,
+    *,
+    workers: int | None = None,
+    batch_size: int | None = None,
+) -> Job[EmbedResult]:
+    """Embed every photo of the catalog that has no embedding for ``embedder.key`` yet.
+
+    Files that cannot be read move to the problems table with the reason; the pass goes on.
+    """
+    todo = catalog.missing_embeddings(embedder.key)
+    meter = RateMeter(len(todo))
+    start = time.perf_counter()
+    batch_size = batch_size or embedder.batch_size
+    workers = workers or min(8, os.cpu_count() or 2)
+    embedded = failed = 0
+    yield meter.progress("embedding", 0, f"Embedding {len(todo)} photos")
+    if not todo:
+        return EmbedResult(0, 0, 0.0)
+    pending: deque[tuple[Photo, Future[_Prepared]]] = deque()
+    queue = iter(todo)
+    window = max(2 * batch_size, 4 * workers)
+    with ThreadPoolExecutor(workers, thread_name_prefix="lookalike-decode") as pool:
+
+        def refill() -> None:
+            while len(pending) < window:
+                photo = next(queue, None)
+                if photo is None:
+                    return
+                pending.append((photo, pool.submit(prepare, photo, embedder.input_size)))
+
+        try:
+            refill()
+            while pending:
+                check_cancel(cancel)
+                ready: list[_Prepared] = []
+                errors: list[tuple[int, str]] = []
+                while pending and len(ready) + len(errors) < batch_size:
+                    photo, future = pending.popleft()
+                    result = _outcome(future)
+                    if isinstance(result, str):
+                        errors.append((photo.id, result))
+                    else:
+                        ready.append(result)
+                    refill()
+                vectors = embedder.embed_arrays([p.pixels for p in ready])
+                catalog.store_results(
+                    embedder.key,
+                    [(p.photo.id, p.meta, v) for p, v in zip(ready, vectors, strict=True)],
+                    errors,
+                )
+                embedded += len(ready)
+                failed += len(errors)
+                done = embedded + failed
+                yield meter.progress("embedding", done, f"Embedded {done} of {len(todo)}")
+        finally:
+            for _photo, future in pending:
+                future.cancel()
+    return EmbedResult(embedded, failed, time.perf_counter() - start)
+
+
+def _outcome(future: Future[_Prepared]) -> _Prepared | str:
+    """The prepared input, or the reason the photo could not be read."""
+    try:
+        return future.result()
+    except UnreadableImage as exc:
+        log.info("skipping %s: %s", exc.path, exc.reason)
+        return exc.reason
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop the scan
+        log.exception("unexpected error while reading a photo")
+        return f"could not be read ({type(exc).__name__}: {exc})"

@@ -1,0 +1,122 @@
+"""A photo library: one folder, its catalog, one model, and the jobs over them.
+
+This is the object the CLI and the GUI hold: they build it once, run its jobs (scan,
+embed) from a thread, and ask it for similar photos.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from core.catalog import Catalog, Photo
+from core.embed import EmbedResult, Embedder, embed_missing
+from core.errors import UnreadableImage
+from core.index import Hit
+from core.jobs import Job
+from core.models import DEFAULT_MODEL, model_key
+from core.scan import ScanResult, scan
+from core.search import Searcher
+
+
+@dataclass(frozen=True)
+class IndexResult:
+    """The outcome of ``lookalike index``: the scan, then the embedding pass."""
+
+    scan: ScanResult
+    embed: EmbedResult
+
+
+class Library:
+    """A library folder opened with one model. Close it (or use ``with``) when done."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        catalog_path: Path | None = None,
+        model: str = DEFAULT_MODEL,
+        weights: str | Path | None = "default",
+        device: str | None = "auto",
+        create: bool = True,
+        lock: bool = False,
+    ) -> None:
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise UnreadableImage(root, "folder not found")
+        self.model_name = model
+        self.weights = weights
+        self.device = device
+        self.model_key = model_key(model, weights)
+        self.catalog = Catalog.open(root, catalog_path, create=create, lock=lock)
+        self.root = self.catalog.root
+        self.searcher = Searcher(self.catalog, self.model_key)
+        self._embedder: Embedder | None = None
+        self._embedder_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The CNN, loaded on first use (it may download weights: ModelUnavailable)."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = Embedder(self.model_name, self.weights, self.device)
+            return self._embedder
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def scan(self, cancel: threading.Event | None = None) -> Job[ScanResult]:
+        return scan(self.catalog, cancel)
+
+    def embed(self, cancel: threading.Event | None = None, **options: int) -> Job[EmbedResult]:
+        return embed_missing(self.catalog, self.embedder, cancel, **options)
+
+    def index(self, cancel: threading.Event | None = None) -> Job[IndexResult]:
+        """Scan the folder, then embed what is new or changed."""
+        scanned = yield from self.scan(cancel)
+        embedded = yield from self.embed(cancel)
+        return IndexResult(scanned, embedded)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def similar(self, positives: list[int], negatives: list[int] | tuple[int, ...] = (),
+                k: int = 20) -> list[Hit]:
+        """Photos most like ``positives`` (and least like ``negatives``), best first."""
+        return self.searcher.similar(positives, negatives, k)
+
+    def photo_at(self, path: Path) -> Photo | None:
+        """The library's record of the file at ``path``, if it is one of its photos."""
+        path = Path(os.path.abspath(path))
+        rel = os.path.relpath(path, self.root)
+        if rel.startswith(os.pardir):
+            return None
+        return self.catalog.photo_by_path(path)
+
+    def embed_file(self, path: Path) -> NDArray[np.float32]:
+        """The embedding of any image file, from the catalog if it is a library photo."""
+        photo = self.photo_at(path)
+        if photo is not None:
+            try:
+                return self.searcher.vectors([photo.id])[0]
+            except KeyError:
+                pass
+        return self.embedder.embed_file(Path(path))
+
+    def similar_to_file(self, path: Path, k: int = 20) -> list[Hit]:
+        """Photos most like the image at ``path`` (inside the library or not)."""
+        photo = self.photo_at(path)
+        exclude = {photo.id} if photo else set()
+        return self.searcher.by_vector(self.embed_file(path), k, exclude=exclude)

@@ -1,0 +1,176 @@
+"""The registry of torchvision backbones and how each becomes an embedding network.
+
+Each model's embedding is its global-pooled penultimate activation (the "similarity
+hash"): the classifier is cut off and what feeds it is the vector. Weights come from the
+real torchvision weights API (downloaded once, with a progress bar, into torch's cache), a
+local state_dict file, or ``"none"``: a seeded random initialisation for tests and
+benchmarks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from core.errors import ModelUnavailable
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _drop_fc(model: nn.Module) -> nn.Module:
+    model.fc = nn.Identity()  # type: ignore[assignment]
+    return model
+
+
+def _drop_classifier(model: nn.Module) -> nn.Module:
+    model.classifier = nn.Identity()  # type: ignore[assignment]
+    return model
+
+
+def _convnext_head(model: nn.Module) -> nn.Module:
+    # Keep the LayerNorm2d and Flatten of the classifier, drop the final Linear.
+    model.classifier = nn.Sequential(*list(model.classifier.children())[:-1])  # type: ignore
+    return model
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A backbone: its torchvision name, pretrained weights, and embedding layer."""
+
+    name: str
+    dim: int
+    weights: str  # torchvision weights enum member, e.g. "IMAGENET1K_V2"
+    description: str
+    cut: Callable[[nn.Module], nn.Module]
+    input_size: int = 224
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("resnet50", 2048, "IMAGENET1K_V2",
+                  "ResNet-50: the default, good all-round similarity", _drop_fc),
+        ModelSpec("mobilenet_v3_large", 960, "IMAGENET1K_V2",
+                  "MobileNet V3 large: fast, for laptops", _drop_classifier),
+        ModelSpec("mobilenet_v3_small", 576, "IMAGENET1K_V1",
+                  "MobileNet V3 small: fastest, lowest quality", _drop_classifier),
+        ModelSpec("convnext_base", 1024, "IMAGENET1K_V1",
+                  "ConvNeXt base: best quality, slowest", _convnext_head),
+    )
+}
+DEFAULT_MODEL = "resnet50"
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of model ``name``; :class:`ModelUnavailable` lists the valid names."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelUnavailable(
+            f"Unknown model {name!r}; choose one of: {', '.join(MODELS)}."
+        ) from None
+
+
+def weights_tag(weights: str | Path | None, spec: ModelSpec, seed: int = 0) -> str:
+    """The part of the catalog's model key that names where the weights came from."""
+    if weights in (None, "default", "pretrained"):
+        return spec.weights
+    if str(weights).lower() == "none":
+        return f"random{seed}"
+    path = Path(weights)
+    try:
+        digest = hashlib.blake2b(path.read_bytes(), digest_size=6).hexdigest()
+    except OSError as exc:
+        raise ModelUnavailable(f"Cannot read the weights file {path}: {exc.strerror}.") from exc
+    return f"file-{digest}"
+
+
+def model_key(name: str, weights: str | Path | None = "default", seed: int = 0) -> str:
+    """The key under which the catalog stores this model's embeddings, e.g. ``resnet50@random0``.
+
+    Embeddings from different weights are never mixed: they live under different keys.
+    """
+    spec = get_spec(name)
+    return f"{spec.name}@{weights_tag(weights, spec, seed)}"
+
+
+def build_model(name: str, weights: str | Path | None = "default", seed: int = 0) -> nn.Module:
+    """The embedding network for ``name`` in eval mode, on the CPU.
+
+    ``weights``: "default" (torchvision's pretrained weights, downloaded on first use),
+    "none" (random initialisation seeded with ``seed``), or a path to a state_dict file.
+    Raises :class:`ModelUnavailable` with what to do when the weights cannot be had.
+    """
+    spec = get_spec(name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = torchvision.models.get_model(spec.name, weights=None)
+    if weights in (None, "default", "pretrained"):
+        model.load_state_dict(_download(spec))
+    elif str(weights).lower() != "none":
+        _load_file(model, Path(weights), spec)
+    return spec.cut(model).eval()
+
+
+def _download(spec: ModelSpec) -> dict[str, torch.Tensor]:
+    enum = torchvision.models.get_model_weights(spec.name)
+    weights = enum[spec.weights]
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True)
+    except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
+        cache = Path(torch.hub.get_dir()) / "checkpoints"
+        raise ModelUnavailable(
+            f"Could not download the {spec.name} weights ({exc}). Connect to the internet "
+            f"and retry, or download {weights.url} yourself and either put it in {cache} "
+            "or pass it with --weights FILE."
+        ) from exc
+
+
+def _load_file(model: nn.Module, path: Path, spec: ModelSpec) -> None:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelUnavailable(f"Weights file {path} not found.") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise ModelUnavailable(f"{path} is not a PyTorch weights file ({exc}).") from exc
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+    if not isinstance(state, dict):
+        raise ModelUnavailable(f"{path} does not hold a state_dict.")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    head = ("fc.", "classifier.")
+    if unexpected or any(not k.startswith(head) for k in missing):
+        raise ModelUnavailable(
+            f"{path} does not hold {spec.name} weights "
+            f"({len(missing)} missing and {len(unexpected)} unexpected tensors)."
+        )
+
+
+def resolve_device(device: str | None = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; otherwise the named device."""
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ModelUnavailable(f"Unknown device {device!r} (try auto, cpu, cuda).") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelUnavailable("No CUDA GPU is available here; use --device cpu or auto.")
+    return dev
