@@ -42,6 +42,57 @@ MIGRATIONS: dict[int, str] = {
         seen_at  REAL NOT NULL
     );
     """,
+    2: """
+    -- Labels are keyed by the photo's content hash, not its id: they survive re-scans, moves,
+    -- a file that leaves the library and comes back, and duplicates share them. A photo is
+    -- labelled once it has been read (it gets its hash when it is embedded).
+    CREATE TABLE label_sets (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        multi      INTEGER NOT NULL DEFAULT 0,  -- 0: single-choice (softmax), 1: multi-label
+        revision   INTEGER NOT NULL DEFAULT 0,  -- bumped whenever its labels or assignments change
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE labels (
+        id       INTEGER PRIMARY KEY,
+        set_id   INTEGER NOT NULL REFERENCES label_sets(id) ON DELETE CASCADE,
+        name     TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        UNIQUE (set_id, name)
+    );
+    CREATE TABLE assignments (
+        label_id     INTEGER NOT NULL REFERENCES labels(id) ON DELETE CASCADE,
+        content_hash TEXT NOT NULL,
+        positive     INTEGER NOT NULL,          -- 1: has the label, 0: "not this label"
+        source       TEXT NOT NULL,             -- "user" or "accepted prediction"
+        created_at   REAL NOT NULL,
+        PRIMARY KEY (label_id, content_hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX assignments_hash ON assignments(content_hash);
+    CREATE TABLE heads (
+        set_id       INTEGER NOT NULL REFERENCES label_sets(id) ON DELETE CASCADE,
+        model        TEXT NOT NULL,             -- the embedding model key it was trained on
+        version      INTEGER NOT NULL,
+        architecture TEXT NOT NULL,             -- JSON: kind, dims, hidden units, label ids
+        state        BLOB NOT NULL,             -- torch state_dict (torch.save bytes)
+        metrics      TEXT NOT NULL,             -- JSON: validation figures
+        revision     INTEGER NOT NULL,          -- the label set's revision it was trained on
+        trained_at   REAL NOT NULL,
+        PRIMARY KEY (set_id, model)
+    );
+    CREATE TABLE predictions (
+        set_id       INTEGER NOT NULL REFERENCES label_sets(id) ON DELETE CASCADE,
+        model        TEXT NOT NULL,
+        photo_id     INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        head_version INTEGER NOT NULL,
+        label_id     INTEGER NOT NULL,          -- the top label
+        confidence   REAL NOT NULL,             -- its probability
+        margin       REAL NOT NULL,             -- certainty: 0 = unsure, 1 = sure
+        probs        BLOB NOT NULL,             -- float32, one per label in the head's order
+        PRIMARY KEY (set_id, model, photo_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX predictions_photo ON predictions(photo_id);
+    """,
 }
 
 

@@ -18,7 +18,7 @@ from core.jobs import run
 from core.library import Library
 from core.search import Searcher
 
-from .conftest import IndexedLibrary
+from tests.core.conftest import IndexedLibrary
 
 
 def _precision_at_variants(lib: IndexedLibrary, library: Library) -> float:

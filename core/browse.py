@@ -1,0 +1,185 @@
+"""Browsing a library: ordered photo listings, the folder tree, thumbnails and details.
+
+The grid of the desktop app shows what these functions return; none of them decodes an
+image. Listings are plain id arrays so that 100,000 photos cost a few hundred kilobytes.
+Folders are given relative to the library root (``Path(".")`` or ``None`` is the root) and
+include their subfolders.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+import numpy as np
+from numpy.typing import NDArray
+
+from core.catalog import Catalog, Photo
+from core.decode import SUPPORTED_EXTENSIONS
+from core.paths import display
+
+SORTS: dict[str, str] = {
+    "date": "Capture date",
+    "name": "File name",
+    "folder": "Folder",
+}
+
+
+@dataclass
+class FolderNode:
+    """A folder of the library: its photos (``count`` directly inside, ``total`` with
+    subfolders) and its subfolders sorted by name. ``path`` is relative to the root."""
+
+    name: str
+    path: PurePath
+    count: int = 0
+    total: int = 0
+    children: list[FolderNode] = field(default_factory=list)
+
+    def find(self, path: PurePath) -> FolderNode | None:
+        """The node for ``path`` (relative to the root), if the tree holds it."""
+        node: FolderNode | None = self
+        for part in path.parts:
+            node = next((c for c in node.children if c.name == part), None) if node else None
+        return node
+
+
+def _folder_range(catalog: Catalog, folder: PurePath | None) -> tuple[str, tuple[bytes, ...]]:
+    """An SQL condition (and its parameters) for photos inside ``folder``, recursively."""
+    if folder is None or str(folder) in ("", "."):
+        return "1", ()
+    prefix = catalog.encode_path(catalog.root / folder) + b"/"
+    # Every stored path inside the folder starts with "folder/"; "0" is the byte after "/".
+    return "path >= ? AND path < ?", (prefix, prefix[:-1] + b"0")
+
+
+def list_photos(
+    catalog: Catalog, sort: str = "date", folder: PurePath | None = None
+) -> NDArray[np.int64]:
+    """Ids of the photos in ``folder`` (all if None), ordered by ``sort`` (see SORTS).
+
+    Photos whose capture date is unknown (not read yet, or no EXIF) come after the dated
+    ones, by path. Raises ValueError for an unknown sort.
+    """
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+    where, params = _folder_range(catalog, folder)
+    rows = catalog.conn.execute(
+        f"SELECT id, path, captured_at FROM photos WHERE {where}", params
+    ).fetchall()
+    if sort == "date":
+        rows.sort(key=lambda r: (r[2] is None, r[2] or "", r[1]))
+    elif sort == "name":
+        rows.sort(key=lambda r: (_name(r[1]).casefold(), r[1]))
+    else:
+        rows.sort(key=lambda r: (os.path.dirname(r[1]), _name(r[1]).casefold(), r[1]))
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def _name(stored: bytes) -> str:
+    return os.fsdecode(os.path.basename(stored))
+
+
+def photos_after(
+    catalog: Catalog, last_id: int, folder: PurePath | None = None
+) -> NDArray[np.int64]:
+    """Ids above ``last_id`` in ``folder``, in id order: the photos a running scan added
+    since the caller last looked (cheap however big the library is)."""
+    where, params = _folder_range(catalog, folder)
+    rows = catalog.conn.execute(
+        f"SELECT id FROM photos WHERE id > ? AND {where} ORDER BY id", (last_id, *params)
+    ).fetchall()
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def last_photo_id(catalog: Catalog) -> int:
+    """The highest photo id so far (0 for an empty library)."""
+    return int(catalog.conn.execute("SELECT coalesce(max(id), 0) FROM photos").fetchone()[0])
+
+
+def in_folder(catalog: Catalog, ids: Iterable[int], folder: PurePath | None) -> list[int]:
+    """The ids (in the order given) of those photos that lie inside ``folder``."""
+    ids = [int(i) for i in ids]
+    if folder is None or str(folder) in ("", "."):
+        return ids
+    prefix = catalog.encode_path(catalog.root / folder) + b"/"
+    inside = {p.id for p in catalog.photos(ids) if catalog.encode_path(p.path).startswith(prefix)}
+    return [i for i in ids if i in inside]
+
+
+def folder_tree(catalog: Catalog) -> FolderNode:
+    """The library's folders that hold photos, as a tree rooted at the library folder."""
+    root = FolderNode(catalog.root.name or str(catalog.root), PurePath("."))
+    counts: dict[bytes, int] = {}
+    for (stored,) in catalog.conn.execute("SELECT path FROM photos"):
+        folder = os.path.dirname(stored)
+        counts[folder] = counts.get(folder, 0) + 1
+    for folder, count in sorted(counts.items()):
+        node = root
+        node.total += count
+        parts = PurePath(os.fsdecode(folder)).parts if folder else ()
+        for depth, part in enumerate(parts):
+            child = next((c for c in node.children if c.name == part), None)
+            if child is None:
+                child = FolderNode(part, PurePath(*parts[: depth + 1]))
+                node.children.append(child)
+            child.total += count
+            node = child
+        node.count += count
+    _sort_tree(root)
+    return root
+
+
+def _sort_tree(node: FolderNode) -> None:
+    node.children.sort(key=lambda c: c.name.casefold())
+    for child in node.children:
+        _sort_tree(child)
+
+
+def thumbnail_paths(catalog: Catalog, ids: Iterable[int]) -> dict[int, Path | None]:
+    """Where each photo's cached thumbnail is, or None while the photo has not been read."""
+    return {
+        p.id: Catalog.thumbnail_path(p.content_hash) if p.content_hash else None
+        for p in catalog.photos([int(i) for i in ids])  # numpy ints would bind as BLOBs
+    }
+
+
+def is_photo_file(path: Path | str) -> bool:
+    """Whether ``path`` names a file of a format Lookalike reads (by its extension)."""
+    return os.path.splitext(os.fspath(path))[1].lower() in SUPPORTED_EXTENSIONS
+
+
+def format_size(size: int) -> str:
+    """A file size in photographer's units: "840 KB", "12.3 MB"."""
+    if size < 1000:
+        return f"{size} bytes"
+    if size < 1_000_000:
+        return f"{size // 1000} KB"
+    if size < 1_000_000_000:
+        return f"{size / 1e6:.1f} MB"
+    return f"{size / 1e9:.1f} GB"
+
+
+def photo_details(photo: Photo, root: Path | None = None) -> list[tuple[str, str]]:
+    """(label, value) lines describing a photo: file, folder, size, dimensions, date, camera."""
+    folder = photo.path.parent
+    if root is not None:
+        rel = os.path.relpath(folder, root)
+        folder_text = root.name if rel == "." else os.path.join(root.name, rel)
+    else:
+        folder_text = str(folder)
+    lines = [
+        ("File", display(photo.path.name)),
+        ("Folder", folder_text),
+        ("Size", format_size(photo.size)),
+    ]
+    if photo.width and photo.height:
+        mp = photo.width * photo.height / 1e6
+        lines.append(("Dimensions", f"{photo.width} × {photo.height} ({mp:.1f} MP)"))
+    if photo.captured_at:
+        lines.append(("Taken", photo.captured_at.replace("T", " ")))
+    if photo.camera:
+        lines.append(("Camera", photo.camera))
+    return [(label, display(value)) for label, value in lines]

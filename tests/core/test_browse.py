@@ -1,0 +1,126 @@
+"""Listings, folder filters and the folder tree the app's grid is built from."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path, PurePath
+
+import pytest
+
+from core import browse, synthetic
+from core.catalog import Catalog
+from core.jobs import run
+from core.library import Library
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+    """3 scenes × 3 photos, plus look-alike folder names that must not match a filter."""
+    base = tmp_path_factory.mktemp("browse")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_DATA_HOME", str(base / "data"))
+        mp.setenv("XDG_CACHE_HOME", str(base / "cache"))
+        root = base / "photos"
+        scenes = synthetic.write_library(root, 3, n_variants=2, size=(160, 120), seed=3)
+        original = scenes["scene_001"][0]
+        for extra in ("scene_001/sub/b.jpg", "scene_0010/a.jpg", "scene_001 b/c.jpg"):
+            (root / extra).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(original, root / extra)
+        lib = Library(root, catalog_path=base / "catalog.sqlite", model="mobilenet_v3_small",
+                      weights="none")
+        run(lib.scan())
+        yield lib
+        lib.close()
+
+
+def _names(library: Library, ids: object) -> list[str]:
+    photos = library.catalog.photos([int(i) for i in ids])  # type: ignore[attr-defined]
+    return [p.path.relative_to(library.root).as_posix() for p in photos]
+
+
+def test_listing_by_folder_groups_folders_then_names(library: Library) -> None:
+    names = _names(library, browse.list_photos(library.catalog, "folder"))
+    assert names[:4] == ["scene_000/crop.jpg", "scene_000/exposure.jpg", "scene_000/orig.jpg",
+                         "scene_001/crop.jpg"]
+    assert len(names) == library.catalog.photo_count() == 12
+
+
+def test_listing_by_name_ignores_folders(library: Library) -> None:
+    names = _names(library, browse.list_photos(library.catalog, "name"))
+    assert [n.rsplit("/", 1)[1] for n in names[:5]] == ["a.jpg", "b.jpg", "c.jpg", "crop.jpg",
+                                                       "crop.jpg"]
+
+
+def test_folder_filter_includes_subfolders_but_not_lookalike_names(library: Library) -> None:
+    names = _names(library, browse.list_photos(library.catalog, "folder", PurePath("scene_001")))
+    assert names == ["scene_001/crop.jpg", "scene_001/exposure.jpg", "scene_001/orig.jpg",
+                     "scene_001/sub/b.jpg"]
+    assert len(browse.list_photos(library.catalog, "date", PurePath("."))) == 12
+    ids = browse.list_photos(library.catalog, "name")
+    kept = browse.in_folder(library.catalog, ids, PurePath("scene_001/sub"))
+    assert _names(library, kept) == ["scene_001/sub/b.jpg"]
+
+
+def test_unknown_sort_is_refused(library: Library) -> None:
+    with pytest.raises(ValueError, match="date"):
+        browse.list_photos(library.catalog, "size")
+
+
+def test_photos_after_returns_only_newer_ids(library: Library) -> None:
+    ids = sorted(browse.list_photos(library.catalog, "folder").tolist())
+    last = browse.last_photo_id(library.catalog)
+    assert last == ids[-1]
+    assert browse.photos_after(library.catalog, ids[8]).tolist() == ids[9:]
+    assert browse.photos_after(library.catalog, last).tolist() == []
+    inside = browse.photos_after(library.catalog, 0, PurePath("scene_0010"))
+    assert _names(library, inside) == ["scene_0010/a.jpg"]
+
+
+def test_folder_tree_counts_photos(library: Library) -> None:
+    tree = browse.folder_tree(library.catalog)
+    assert tree.total == 12 and tree.count == 0
+    assert [c.name for c in tree.children] == ["scene_000", "scene_001", "scene_001 b",
+                                                "scene_0010", "scene_002"]
+    node = tree.find(PurePath("scene_001"))
+    assert node is not None and (node.count, node.total) == (3, 4)
+    sub = tree.find(PurePath("scene_001/sub"))
+    assert sub is not None and sub.path == PurePath("scene_001/sub") and sub.total == 1
+    assert tree.find(PurePath("nope")) is None
+
+
+def test_dates_thumbnails_and_details_appear_once_embedded(library: Library) -> None:
+    ids = browse.list_photos(library.catalog, "date").tolist()
+    run(library.embed())
+    after = browse.thumbnail_paths(library.catalog, ids)
+    assert all(isinstance(p, Path) and p.is_file() for p in after.values())
+    by_date = _names(library, browse.list_photos(library.catalog, "date"))
+    # Scene i was taken i hours after scene 0; copies keep their scene's date.
+    assert by_date.index("scene_000/orig.jpg") < by_date.index("scene_001/orig.jpg")
+    assert by_date.index("scene_001/orig.jpg") < by_date.index("scene_002/orig.jpg")
+    photo = library.catalog.photos([ids[0]])[0]
+    details = dict(browse.photo_details(photo, library.root))
+    assert details["File"] == photo.path.name
+    assert details["Folder"].startswith("photos/scene_")
+    assert details["Dimensions"].startswith(f"{photo.width} × {photo.height}")
+    assert details["Camera"] == "Lookalike Synthetic Camera"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", details["Taken"])
+
+
+def test_thumbnail_path_is_none_before_a_photo_is_read(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    synthetic.write_library(root, 1, n_variants=0, size=(64, 48))
+    with Catalog.open(root, tmp_path / "c.sqlite") as catalog:
+        from core.scan import scan
+
+        run(scan(catalog))
+        assert list(browse.thumbnail_paths(catalog, catalog.photo_ids()).values()) == [None]
+
+
+def test_small_helpers() -> None:
+    assert browse.is_photo_file("x/IMG_1.JPG") and browse.is_photo_file(Path("a.cr2"))
+    assert not browse.is_photo_file("notes.txt")
+    assert browse.format_size(999) == "999 bytes"
+    assert browse.format_size(840_000) == "840 KB"
+    assert browse.format_size(12_345_678) == "12.3 MB"
