@@ -214,6 +214,6 @@ def _outcome(future: Future[_Prepared]) -> _Prepared | str:
     except UnreadableImage as exc:
         log.info("skipping %s: %s", exc.path, exc.reason)
         return exc.reason
-    except Exception as exc:  # noqa: BLE001 - one bad file must never stop the scan
+    except Exception as exc:
         log.exception("unexpected error while reading a photo")
         return f"could not be read ({type(exc).__name__}: {exc})"

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.catalog import Catalog, Photo
-from core.embed import EmbedResult, Embedder, embed_missing
+from core.embed import Embedder, EmbedResult, embed_missing
 from core.errors import UnreadableImage
 from core.index import Hit
 from core.jobs import Job

@@ -141,7 +141,7 @@ def _load_file(model: nn.Module, path: Path, spec: ModelSpec) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelUnavailable(f"Weights file {path} not found.") from None
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
+    except Exception as exc:
         raise ModelUnavailable(f"{path} is not a PyTorch weights file ({exc}).") from exc
     if isinstance(state, dict):
         for key in ("state_dict", "model"):

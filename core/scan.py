@@ -88,9 +88,9 @@ def walk(
             try:
                 is_dir = entry.is_dir()  # follows symlinks
                 if not is_dir and not entry.is_file():
-                    if entry.is_symlink():
-                        if os.path.splitext(entry.name)[1].lower() in SUPPORTED_EXTENSIONS:
-                            on_problem(Path(entry.path), "broken link: its target is missing")
+                    photo_ext = os.path.splitext(entry.name)[1].lower() in SUPPORTED_EXTENSIONS
+                    if entry.is_symlink() and photo_ext:
+                        on_problem(Path(entry.path), "broken link: its target is missing")
                     continue
                 if is_dir:
                     subfolders.append(entry.path)
@@ -199,7 +199,7 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
                 "UPDATE photos SET path = ?, size = ?, mtime_ns = ? WHERE id = ?",
                 (row[0], row[1], row[2], old_id),
             )
-        for stored, (photo_id, *_rest) in removed_rows.items():
+        for photo_id, *_rest in removed_rows.values():
             tx.execute("DELETE FROM photos WHERE id = ?", (photo_id,))
         if removed_rows or new_count:
             catalog.bump_generation(None, tx)

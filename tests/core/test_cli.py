@@ -34,7 +34,7 @@ def test_index_prints_a_summary(indexed, capsys) -> None:
 
 def test_similar_json_ranks_the_scene_first(indexed, capsys) -> None:
     root, catalog, scenes = indexed
-    scene, paths = sorted(scenes.items())[1]
+    _scene, paths = sorted(scenes.items())[1]
     assert main(["similar", str(root), str(paths[0]), "-k", "3", "--json",
                  "--weights", "none", "--catalog", str(catalog)]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -17,7 +17,6 @@ from core.errors import Cancelled
 from core.jobs import run
 from core.library import Library
 from core.search import Searcher
-
 from tests.core.conftest import IndexedLibrary
 
 
@@ -38,7 +37,7 @@ def test_index_embeds_every_generated_photo(scenes_library: IndexedLibrary) -> N
         n_files = sum(len(p) for p in scenes_library.scenes.values())
         assert library.catalog.photo_count() == n_files
         assert library.catalog.embedded_count(library.model_key) == n_files
-        ids, vectors = library.catalog.embeddings(library.model_key)
+        _ids, vectors = library.catalog.embeddings(library.model_key)
         assert vectors.shape == (n_files, 2048)
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=2e-3)
         photo = library.catalog.photos()[0]

@@ -20,7 +20,7 @@ def shared_library(shared_photos: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_every_file_is_indexed_or_a_problem(shared_library, shared_photos: Path) -> None:
-    library, result = shared_library
+    library, _result = shared_library
     files = {p for p in shared_photos.rglob("*")
              if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS}
     embedded = {p.path for p in library.catalog.photos()}
