@@ -8,17 +8,25 @@ include their subfolders.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 import numpy as np
 from numpy.typing import NDArray
 
+from core import decode
 from core.catalog import Catalog, Photo
 from core.decode import SUPPORTED_EXTENSIONS
+from core.embed import THUMBNAIL_SIZE, write_atomic
+from core.errors import UnreadableImage
+from core.index import Hit, rocchio
+from core.library import Library
 from core.paths import display
+
+log = logging.getLogger(__name__)
 
 SORTS: dict[str, str] = {
     "date": "Capture date",
@@ -138,12 +146,36 @@ def _sort_tree(node: FolderNode) -> None:
         _sort_tree(child)
 
 
-def thumbnail_paths(catalog: Catalog, ids: Iterable[int]) -> dict[int, Path | None]:
-    """Where each photo's cached thumbnail is, or None while the photo has not been read."""
-    return {
-        p.id: Catalog.thumbnail_path(p.content_hash) if p.content_hash else None
-        for p in catalog.photos([int(i) for i in ids])  # numpy ints would bind as BLOBs
-    }
+@dataclass(frozen=True)
+class Tile:
+    """What the grid shows of a photo: its file name and its cached thumbnail, if read."""
+
+    name: str
+    thumbnail: Path | None
+
+
+def tiles(catalog: Catalog, ids: Iterable[int]) -> dict[int, Tile]:
+    """The tile of each photo; ``thumbnail`` is None until the photo has been read, and is
+    made again (from the photo) if the thumbnail cache was emptied since."""
+    out: dict[int, Tile] = {}
+    for photo in catalog.photos([int(i) for i in ids]):  # numpy ints would bind as BLOBs
+        thumb = None
+        if photo.content_hash:
+            thumb = Catalog.thumbnail_path(photo.content_hash)
+            if not thumb.exists():
+                thumb = _remake_thumbnail(photo.path, thumb)
+        out[photo.id] = Tile(display(photo.path.name), thumb)
+    return out
+
+
+def _remake_thumbnail(path: Path, thumb: Path) -> Path | None:
+    try:
+        decoded = decode.decode_file(path, min_side=THUMBNAIL_SIZE)
+        write_atomic(thumb, decode.make_thumbnail(decoded.image, THUMBNAIL_SIZE))
+    except (UnreadableImage, OSError) as exc:
+        log.info("no thumbnail for %s: %s", path, exc)
+        return None
+    return thumb
 
 
 def is_photo_file(path: Path | str) -> bool:
@@ -183,3 +215,19 @@ def photo_details(photo: Photo, root: Path | None = None) -> list[tuple[str, str
     if photo.camera:
         lines.append(("Camera", photo.camera))
     return [(label, display(value)) for label, value in lines]
+
+
+def similar_to_file(
+    library: Library, path: Path, negatives: Sequence[int] = (), k: int = 20
+) -> tuple[int | None, list[Hit]]:
+    """Photos most like the image file at ``path`` and least like ``negatives``.
+
+    Returns the file's own photo id when it is one of the library's photos (it is left out
+    of the hits), and the hits. Raises UnreadableImage or ModelUnavailable.
+    """
+    photo = library.photo_at(path)
+    vector = library.embed_file(path)
+    negative_vectors = library.searcher.vectors(list(negatives)) if negatives else None
+    query = rocchio(vector[None, :], negative_vectors)
+    exclude = set(negatives) | ({photo.id} if photo else set())
+    return (photo.id if photo else None), library.searcher.by_vector(query, k, exclude=exclude)

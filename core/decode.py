@@ -2,8 +2,9 @@
 
 Every public function either returns pixels/metadata or raises
 :class:`~core.errors.UnreadableImage` with a reason a photographer understands. Decoding is
-cheap where the format allows it (JPEG DCT scaling, RAW embedded previews) and safe against
-decompression bombs. No shared mutable state: safe to call from many threads at once.
+cheap where the format allows it (JPEG DCT scaling, RAW embedded previews), colour-managed
+to sRGB, and safe against decompression bombs. Safe to call from many threads at once: the
+only shared state is two caches of immutable objects (plugin registration, ICC transforms).
 """
 
 from __future__ import annotations
@@ -128,16 +129,22 @@ def read_info(path: Path) -> ImageInfo:
     with _reading(path):
         if path.stat().st_size == 0:
             raise _Refused(_EMPTY)
-        if path.suffix.lower() in RAW_EXTENSIONS:
+        is_raw = path.suffix.lower() in RAW_EXTENSIONS
+        if is_raw:
             data = path.read_bytes()
             try:
                 with rawpy.imread(io.BytesIO(data)) as raw:
                     return _raw_info(raw, data, _raw_preview(raw, None, pixels=False)[1])[1]
             except rawpy.LibRawFileUnsupportedError:
                 pass  # not really RAW: let Pillow try it, as _read does
-        with Image.open(path, formats=_pil_formats()) as im:
-            orientation, captured, camera = _metadata(im)
-            return ImageInfo(*_oriented_size(im.size, orientation), captured, camera)
+        try:
+            with Image.open(path, formats=_pil_formats()) as im:
+                orientation, captured, camera = _metadata(im)
+                return ImageInfo(*_oriented_size(im.size, orientation), captured, camera)
+        except UnidentifiedImageError:
+            if is_raw:
+                raise _Refused(_NOT_RAW) from None
+            raise
 
 
 def file_hash(path: Path) -> str:

@@ -2,8 +2,8 @@
 
 Not flat colours: a sky gradient with clouds, a ridged horizon, textured ground, shapes and
 film grain, with a palette drawn from the seed, so that a CNN sees structure and different
-seeds look clearly different. Everything is deterministic for a seed and fast (a few ms for a
-640x480 scene).
+seeds look clearly different. Everything is deterministic for a seed and fast (about 15 ms
+for a 640x480 scene on one slow core, under half a second for 12 megapixels).
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def _fractal(rng: np.random.Generator, size: tuple[int, int], cells: int) -> np.
     gw, gh = max(2, cells), max(2, round(cells * h / w))
     field = rng.random((gh, gw), dtype=np.float32)
     amplitude = 0.5
-    while gw * 2 <= w and gh * 2 <= max(h, 2) and amplitude > 0.03:
+    while gw * 2 <= w and amplitude > 0.03:
         gw, gh = gw * 2, min(gh * 2, max(h, 2))
         field = np.asarray(Image.fromarray(field).resize((gw, gh), Image.Resampling.BICUBIC))
         field = field + amplitude * (rng.random((gh, gw), dtype=np.float32) - 0.5)

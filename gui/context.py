@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.index import Hit
 from core.library import Library
+from gui.workers import Workers
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Query:
     negatives: tuple[int, ...] = ()
     hits: tuple[Hit, ...] = field(default=())
     label: str = ""  # what to show, e.g. "Like IMG_0042.jpg"
+    file: str | None = None  # the image file searched by, when it was one (drag and drop)
 
 
 class AppContext(QObject):
@@ -35,6 +37,7 @@ class AppContext(QObject):
     current_changed = Signal(int)  # the photo with keyboard focus (-1 for none)
     query_changed = Signal(object)  # Query | None (None: back to the whole library)
     labels_changed = Signal()  # labels or predictions changed
+    indexing_changed = Signal(bool)  # a scan + embedding job started (True) or ended (False)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -42,6 +45,8 @@ class AppContext(QObject):
         self.selection: list[int] = []
         self.current: int = -1
         self.query: Query | None = None
+        self.indexing = False
+        self.workers = Workers(self)  # every background thread goes through this
 
     def set_library(self, library: Library | None) -> None:
         """Switch to ``library`` (closing the previous one)."""
@@ -66,3 +71,8 @@ class AppContext(QObject):
     def set_query(self, query: Query | None) -> None:
         self.query = query
         self.query_changed.emit(query)
+
+    def set_indexing(self, running: bool) -> None:
+        if running != self.indexing:
+            self.indexing = running
+            self.indexing_changed.emit(running)

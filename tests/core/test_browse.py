@@ -93,8 +93,15 @@ def test_folder_tree_counts_photos(library: Library) -> None:
 def test_dates_thumbnails_and_details_appear_once_embedded(library: Library) -> None:
     ids = browse.list_photos(library.catalog, "date").tolist()
     run(library.embed())
-    after = browse.thumbnail_paths(library.catalog, ids)
-    assert all(isinstance(p, Path) and p.is_file() for p in after.values())
+    tiles = browse.tiles(library.catalog, ids)
+    assert all(t.thumbnail is not None and t.thumbnail.is_file() for t in tiles.values())
+    assert {t.name for t in tiles.values()} >= {"orig.jpg", "crop.jpg", "a.jpg"}
+    # An emptied thumbnail cache is refilled from the photo.
+    gone = tiles[ids[0]].thumbnail
+    assert gone is not None
+    gone.unlink()
+    again = browse.tiles(library.catalog, [ids[0]])[ids[0]].thumbnail
+    assert again == gone and gone.is_file()
     by_date = _names(library, browse.list_photos(library.catalog, "date"))
     # Scene i was taken i hours after scene 0; copies keep their scene's date.
     assert by_date.index("scene_000/orig.jpg") < by_date.index("scene_001/orig.jpg")
@@ -115,7 +122,8 @@ def test_thumbnail_path_is_none_before_a_photo_is_read(tmp_path: Path) -> None:
         from core.scan import scan
 
         run(scan(catalog))
-        assert list(browse.thumbnail_paths(catalog, catalog.photo_ids()).values()) == [None]
+        (tile,) = browse.tiles(catalog, catalog.photo_ids()).values()
+        assert tile == browse.Tile("orig.jpg", None)
 
 
 def test_small_helpers() -> None:
@@ -124,3 +132,21 @@ def test_small_helpers() -> None:
     assert browse.format_size(999) == "999 bytes"
     assert browse.format_size(840_000) == "840 KB"
     assert browse.format_size(12_345_678) == "12.3 MB"
+
+
+def test_similar_to_file_leaves_out_the_file_and_the_negatives(library: Library,
+                                                               tmp_path: Path) -> None:
+    run(library.embed())
+    inside = library.root / "scene_002" / "orig.jpg"
+    own = library.photo_at(inside)
+    assert own is not None
+    found, hits = browse.similar_to_file(library, inside, k=50)
+    assert found == own.id and own.id not in [h.photo_id for h in hits]
+    assert len(hits) == library.catalog.photo_count() - 1
+    outside = tmp_path / "query.jpg"
+    shutil.copy(inside, outside)
+    negative = hits[0].photo_id
+    found, hits = browse.similar_to_file(library, outside, negatives=[negative], k=50)
+    assert found is None and negative not in [h.photo_id for h in hits]
+    assert hits[0].photo_id == own.id  # the same pixels: the closest photo of all
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

@@ -1,0 +1,389 @@
+"""Training heads: small classifiers on frozen embeddings (no catalog here, see core.heads).
+
+Transfer learning as in Oquab et al. 2014: the CNN stays frozen; only new layers on top of
+its embedding learn the user's concept. Two heads: ``linear`` (logistic regression) and
+``mlp`` (an adaptation layer FCa — 512 units, ReLU, dropout — then the output layer FCb).
+Inputs are standardised with the training set's statistics (stored in the head). A
+single-choice set trains a softmax, a multi-label set one sigmoid per label; both re-weight
+classes against imbalance, learn from negatives ("not this label") and stop early on a
+validation split: a stratified 20 % hold-out, or k-fold cross-validation below
+:data:`FEW_EXAMPLES` examples (then a final head is fitted on all of them).
+
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.typing import NDArray
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from torch import nn
+
+from core.jobs import Job, Progress, check_cancel
+from core.labels import Examples
+
+HEAD_KINDS = ("linear", "mlp")
+HIDDEN_UNITS = 512
+DROPOUT = 0.5
+FEW_EXAMPLES = 50  # below this many examples: k-fold cross-validation instead of a hold-out
+HOLDOUT = 0.2
+MAX_FOLDS = 5
+BATCH_SIZE = 512
+LEARNING_RATE = {"linear": 3e-3, "mlp": 1e-3}
+WEIGHT_DECAY = 1e-2
+
+
+class Head(nn.Module):
+    """Standardise the embedding, then a linear layer or FCa (ReLU, dropout) + FCb."""
+
+    def __init__(self, dim: int, n_labels: int, kind: str = "linear",
+                 hidden: int = HIDDEN_UNITS, dropout: float = DROPOUT) -> None:
+        super().__init__()
+        if kind not in HEAD_KINDS:
+            raise ValueError(f"unknown head {kind!r}: choose one of {', '.join(HEAD_KINDS)}")
+        self.kind, self.dim, self.n_labels, self.hidden = kind, dim, n_labels, hidden
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+        if kind == "linear":
+            self.layers: nn.Module = nn.Linear(dim, n_labels)
+        else:
+            self.dropout = _Dropout(dropout)
+            self.layers = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), self.dropout,
+                                        nn.Linear(hidden, n_labels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers((x - self.mean) * self.scale)
+
+    def architecture(self) -> dict[str, object]:
+        return {"kind": self.kind, "dim": self.dim, "labels": self.n_labels,
+                "hidden": self.hidden, "dropout": DROPOUT}
+
+
+class _Dropout(nn.Module):
+    """Dropout drawing from its own generator, so training is repeatable."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator) >= self.p
+        return x * keep / (1 - self.p)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Examples as arrays: ``targets[i, j]`` 1 (has label j) or 0; ``known`` masks the rest."""
+
+    vectors: NDArray[np.float32]
+    targets: NDArray[np.float32]
+    known: NDArray[np.bool_]
+    multi: bool
+
+    @classmethod
+    def from_examples(cls, examples: Examples, label_ids: list[int], ids: NDArray[np.int64],
+                      vectors: NDArray[np.float32], multi: bool) -> TrainingData:
+        """Rows for the examples that have an embedding (``ids``, ``vectors``).
+
+        Single-choice: a positive label makes every other label a known 0. Multi-label: a
+        photo with any positive counts as fully labelled (missing labels are 0s).
+        """
+        column = {label: j for j, label in enumerate(label_ids)}
+        row_of = {int(i): n for n, i in enumerate(ids)}
+        keep, targets, known = [], [], []
+        for pid, pos, neg in zip(examples.photo_ids, examples.positives, examples.negatives,
+                                 strict=True):
+            if pid not in row_of:
+                continue
+            t = np.zeros(len(label_ids), np.float32)
+            k = np.zeros(len(label_ids), bool)
+            for label in pos:
+                t[column[label]] = 1
+            if pos:
+                k[:] = True
+            for label in neg:
+                k[column[label]] = True
+            if k.any():
+                keep.append(row_of[pid])
+                targets.append(t)
+                known.append(k)
+        n, n_labels = len(keep), len(label_ids)
+        return cls(vectors[keep] if n else np.zeros((0, vectors.shape[1] if vectors.size else 0),
+                                                    np.float32),
+                   np.array(targets, np.float32).reshape(n, n_labels),
+                   np.array(known, bool).reshape(n, n_labels), multi)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def subset(self, rows: NDArray[np.intp]) -> TrainingData:
+        return TrainingData(self.vectors[rows], self.targets[rows], self.known[rows], self.multi)
+
+    def strata(self) -> NDArray[np.int64]:
+        """One class per row for stratified splits: its first positive label, or "none"."""
+        has = self.targets.sum(1) > 0
+        return np.where(has, self.targets.argmax(1), self.targets.shape[1]).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class LabelMetrics:
+    """Validation figures of one label (one-vs-rest decisions)."""
+
+    label: str
+    examples: int  # photos with the label among the training examples
+    validated: int  # of which were in validation folds
+    precision: float
+    recall: float
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class Validation:
+    """How the head did on photos it was not trained on."""
+
+    method: str  # "hold-out 20%" or "5-fold cross-validation"
+    validated: int
+    accuracy: float  # single-choice: top-1; multi-label: of all label decisions
+    per_label: tuple[LabelMetrics, ...]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The outcome of :func:`fit`."""
+
+    head: Head
+    epochs: int
+    validation: Validation
+    seconds: float
+
+
+def fit(data: TrainingData, label_names: list[str], kind: str = "linear", *,
+        cancel: threading.Event | None = None, seed: int = 0) -> Job[Fitted]:
+    """Train a head on ``data`` with validation and early stopping (a job: one Progress/epoch).
+
+    Raises ValueError if there are too few examples to validate anything.
+    """
+    start = time.perf_counter()
+    n = len(data)
+    if n < 4:
+        raise ValueError("at least 4 labelled photos are needed")
+    splits, method = _splits(data.strata(), seed)
+    probs = np.full(data.targets.shape, np.nan, np.float32)
+    best_epochs, done = [], 0
+    total = _max_epochs(n) * (len(splits) + (len(splits) > 1))
+    for fold, (train_rows, val_rows) in enumerate(splits):
+        head, epochs, val_probs = yield from _train(
+            data.subset(train_rows), data.subset(val_rows), kind, seed + fold, cancel,
+            f"fold {fold + 1}/{len(splits)}" if len(splits) > 1 else "", done, total)
+        done += _max_epochs(n)
+        probs[val_rows] = val_probs
+        best_epochs.append(epochs)
+    validated = np.flatnonzero(~np.isnan(probs[:, 0]))
+    validation = _validation(data.subset(validated), probs[validated], label_names, method,
+                             data.targets.sum(0))
+    if len(splits) > 1:  # cross-validation: the final head learns from every example
+        epochs = max(1, round(float(np.median(best_epochs))))
+        head, _, _ = yield from _train(data, None, kind, seed, cancel, "final", done, total,
+                                       fixed_epochs=epochs)
+    yield Progress("training", total, total, "trained")
+    return Fitted(head, best_epochs[0] if len(splits) == 1 else epochs, validation,
+                  time.perf_counter() - start)
+
+
+def probabilities(head: Head, vectors: NDArray[np.float32], multi: bool,
+                  batch: int = 16384) -> NDArray[np.float32]:
+    """Per-label probabilities (softmax or sigmoid) of ``head`` for each vector."""
+    head.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(vectors), batch):
+            logits = head(torch.from_numpy(np.ascontiguousarray(vectors[start:start + batch])))
+            out.append((torch.sigmoid(logits) if multi else torch.softmax(logits, 1)).numpy())
+    return np.concatenate(out) if out else np.zeros((0, head.n_labels), np.float32)
+
+
+# -- training ------------------------------------------------------------------------------
+
+def _max_epochs(n: int) -> int:
+    steps = math.ceil(n / BATCH_SIZE)
+    return int(min(300, max(40, 1500 // steps)))
+
+
+def _patience(n: int) -> int:
+    return max(4, 20 // math.ceil(n / BATCH_SIZE))
+
+
+def _splits(strata: NDArray[np.int64], seed: int
+            ) -> tuple[list[tuple[NDArray[np.intp], NDArray[np.intp]]], str]:
+    n = len(strata)
+    rows = np.arange(n)
+    counts = np.bincount(strata)
+    smallest = int(counts[counts > 0].min())
+    if n >= FEW_EXAMPLES:
+        stratify = strata if smallest >= 2 else None
+        train_rows, val_rows = train_test_split(rows, test_size=HOLDOUT, random_state=seed,
+                                                stratify=stratify)
+        return [(np.sort(train_rows), np.sort(val_rows))], f"hold-out {HOLDOUT:.0%}"
+    k = int(min(MAX_FOLDS, max(2, smallest), n // 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # classes smaller than k are fine here
+        folds = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(rows, strata))
+    return folds, f"{k}-fold cross-validation"
+
+
+def _train(train: TrainingData, val: TrainingData | None, kind: str, seed: int,
+           cancel: threading.Event | None, text: str, done: int, total: int,
+           fixed_epochs: int | None = None) -> Job[tuple[Head, int, NDArray[np.float32]]]:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(train.vectors)
+    t, known = torch.from_numpy(train.targets), torch.from_numpy(train.known)
+    head = Head(x.shape[1], t.shape[1], kind)
+    _init(head, generator)
+    head.mean.copy_(x.mean(0))
+    head.scale.copy_(1 / (x.std(0) + 1e-6))
+    if kind == "mlp":
+        head.dropout.generator = generator
+    weights = _class_weights(train)
+    opt = _AdamW(list(head.parameters()), LEARNING_RATE[kind])
+    max_epochs = fixed_epochs or _max_epochs(len(train))
+    patience = _patience(len(train))
+    best = (math.inf, 0, copy.deepcopy(head.state_dict()))
+    if val is not None:
+        xv = torch.from_numpy(val.vectors)
+        tv, kv = torch.from_numpy(val.targets), torch.from_numpy(val.known)
+    for epoch in range(1, max_epochs + 1):
+        check_cancel(cancel)
+        head.train()
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), BATCH_SIZE):
+            rows = order[start:start + BATCH_SIZE]
+            loss = _loss(head(x[rows]), t[rows], known[rows], train.multi, weights)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if val is not None:
+            head.eval()
+            with torch.no_grad():
+                val_loss = float(_loss(head(xv), tv, kv, val.multi, weights))
+            if val_loss < best[0] - 1e-4:
+                best = (val_loss, epoch, copy.deepcopy(head.state_dict()))
+            elif epoch - best[1] >= patience:
+                break
+            yield Progress("training", done + epoch, total,
+                           f"{text} epoch {epoch}: validation loss {val_loss:.3f}".strip())
+        else:
+            best = (0.0, epoch, head.state_dict())
+            yield Progress("training", done + epoch, total, f"{text} epoch {epoch}".strip())
+    head.load_state_dict(best[2])
+    head.eval()
+    val_probs = (probabilities(head, val.vectors, val.multi) if val is not None
+                 else np.zeros((0, t.shape[1]), np.float32))
+    return head, max(1, best[1]), val_probs
+
+
+class _AdamW:
+    """AdamW (Loshchilov & Hutter), as torch.optim.AdamW without its multi-second first import
+    (torch.optim loads torch._dynamo on first use)."""
+
+    def __init__(self, params: list[nn.Parameter], lr: float, betas: tuple[float, float] = (
+                 0.9, 0.999), eps: float = 1e-8, weight_decay: float = WEIGHT_DECAY) -> None:
+        self.params, self.lr, self.betas, self.eps, self.wd = params, lr, betas, eps, weight_decay
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            if p.grad is None:
+                continue
+            p.mul_(1 - self.lr * self.wd)
+            m.lerp_(p.grad, 1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            p.addcdiv_(m, (v / c2).sqrt_().add_(self.eps), value=-self.lr / c1)
+
+
+def _init(head: Head, generator: torch.Generator) -> None:
+    for module in head.modules():
+        if isinstance(module, nn.Linear):
+            bound = 1 / math.sqrt(module.in_features)
+            nn.init.uniform_(module.weight, -bound, bound, generator=generator)
+            nn.init.zeros_(module.bias)
+
+
+def _class_weights(data: TrainingData) -> torch.Tensor:
+    """Single-choice: balanced class weights; multi-label: positive weights (neg / pos)."""
+    pos = (data.targets * data.known).sum(0)
+    if data.multi:
+        neg = ((1 - data.targets) * data.known).sum(0)
+        return torch.from_numpy(np.clip(neg / np.maximum(pos, 1), 0.1, 100).astype(np.float32))
+    present = pos > 0
+    weights = np.zeros_like(pos)
+    weights[present] = pos.sum() / (present.sum() * pos[present])
+    return torch.from_numpy(weights.astype(np.float32))
+
+
+def _loss(logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor, multi: bool,
+          weights: torch.Tensor) -> torch.Tensor:
+    if multi:
+        losses = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weights,
+                                                    reduction="none")
+        return (losses * known).sum() / known.sum().clamp(min=1)
+    log_p = torch.log_softmax(logits, 1)
+    has = targets.sum(1) > 0
+    total = -(log_p[has] * targets[has] * weights).sum()
+    # "not this label" only: push its probability down, -log(1 - p).
+    neg = known[~has]
+    if neg.any():
+        log_not = torch.log1p(-log_p[~has].exp().clamp(max=1 - 1e-6))
+        total = total - (log_not * neg).sum()
+    return total / max(1, len(targets))
+
+
+# -- validation figures --------------------------------------------------------------------
+
+def _validation(data: TrainingData, probs: NDArray[np.float32], names: list[str], method: str,
+                examples: NDArray[np.float32]) -> Validation:
+    if data.multi:
+        decided = probs >= 0.5
+        truth = data.targets > 0.5
+        mask = data.known
+    else:
+        rows = data.targets.sum(1) > 0  # photos with a label; negatives-only rows are skipped
+        decided = np.eye(probs.shape[1], dtype=bool)[probs[rows].argmax(1)]
+        truth = data.targets[rows] > 0.5
+        mask = np.ones_like(truth)
+    per_label = []
+    for j, name in enumerate(names):
+        m = mask[:, j]
+        d, t = decided[m, j], truth[m, j]
+        tp, fp, fn = int((d & t).sum()), int((d & ~t).sum()), int((~d & t).sum())
+        per_label.append(LabelMetrics(
+            name, int(examples[j]), int(t.sum()),
+            tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0,
+            float((d == t).mean()) if len(t) else 0.0))
+    if data.multi:
+        accuracy = float((decided == truth)[mask].mean()) if mask.any() else 0.0
+        validated = len(data)
+    else:
+        validated = int(rows.sum())
+        accuracy = float((decided & truth).any(1).mean()) if validated else 0.0
+    return Validation(method, validated, accuracy, tuple(per_label))

@@ -1,0 +1,1 @@
+"""Dialogs: preferences, missing weights, shortcuts, about."""

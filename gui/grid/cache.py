@@ -1,0 +1,124 @@
+"""A bounded LRU of thumbnails, filled off the GUI thread from the core's thumbnail cache.
+
+``image(id)`` never reads a file: it answers from memory or queues a request, which a
+:class:`~gui.workers.RequestLoop` serves (newest first); ``updated`` then names the photos
+whose thumbnails arrived, and the model repaints their rows. Photos not read yet (no
+thumbnail) are remembered as missing until :meth:`forget_missing` (new embeddings).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+
+from core import browse
+from core.catalog import Catalog
+from gui.workers import Workers
+
+MAX_IMAGE_BYTES = 160 * 1024 * 1024  # decoded thumbnails kept in memory
+MAX_PIXMAPS = 600  # tiles scaled to the current size (a few screens' worth)
+
+
+class ThumbnailCache(QObject):
+    """Thumbnails and file names of the open library's photos, by photo id."""
+
+    updated = Signal(list)  # photo ids whose thumbnail or name just arrived
+
+    def __init__(self, workers: Workers, parent: QObject | None = None,
+                 max_bytes: int = MAX_IMAGE_BYTES) -> None:
+        super().__init__(parent)
+        self._catalog: Catalog | None = None
+        self._images: OrderedDict[int, QImage] = OrderedDict()
+        self._pixmaps: OrderedDict[tuple[int, int], QPixmap] = OrderedDict()
+        self._names: dict[int, str] = {}
+        self._missing: set[int] = set()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._loop = workers.request_loop(self._load)
+        self._loop.loaded.connect(self._on_loaded)
+
+    def set_catalog(self, catalog: Catalog | None) -> None:
+        """Serve ``catalog``'s photos from now on (forgets everything)."""
+        self._loop.clear()
+        self._catalog = catalog
+        self._images.clear()
+        self._pixmaps.clear()
+        self._names.clear()
+        self._missing.clear()
+        self._bytes = 0
+
+    def image(self, photo_id: int) -> QImage | None:
+        """The thumbnail if it is in memory; otherwise None, and it is fetched."""
+        image = self._images.get(photo_id)
+        if image is not None:
+            self._images.move_to_end(photo_id)
+            return image
+        if photo_id not in self._missing and self._catalog is not None:
+            self._loop.request([photo_id])
+        return None
+
+    def pixmap(self, photo_id: int, size: int) -> QPixmap | None:
+        """The thumbnail scaled to fit ``size`` px (cached), or None while it loads."""
+        key = (photo_id, size)
+        pixmap = self._pixmaps.get(key)
+        if pixmap is not None:
+            self._pixmaps.move_to_end(key)
+            return pixmap
+        image = self.image(photo_id)
+        if image is None:
+            return None
+        scaled = image.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio,
+                              Qt.TransformationMode.SmoothTransformation)
+        pixmap = QPixmap.fromImage(scaled)
+        self._pixmaps[key] = pixmap
+        while len(self._pixmaps) > MAX_PIXMAPS:
+            self._pixmaps.popitem(last=False)
+        return pixmap
+
+    def name(self, photo_id: int) -> str | None:
+        """The photo's file name once its tile was loaded (None before)."""
+        return self._names.get(photo_id)
+
+    def forget_missing(self) -> None:
+        """Ask again for thumbnails that did not exist yet (photos were embedded since)."""
+        self._missing.clear()
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def _load(self, keys: list[Hashable]) -> dict[Hashable, Any]:
+        """In the loader thread: names and decoded thumbnails of ``keys``."""
+        catalog = self._catalog
+        if catalog is None:
+            return {}
+        out: dict[Hashable, Any] = dict.fromkeys(keys)  # None: no such photo (any more)
+        for photo_id, tile in browse.tiles(catalog, keys).items():  # type: ignore[arg-type]
+            image = QImage(str(tile.thumbnail)) if tile.thumbnail else None
+            out[photo_id] = (tile.name, None if image is None or image.isNull() else image)
+        return out
+
+    def _on_loaded(self, epoch: int,
+                   results: dict[int, tuple[str, QImage | None] | None]) -> None:
+        if epoch != self._loop.epoch:
+            return  # loaded for a library that is no longer open
+        for photo_id, result in results.items():
+            name, image = result if result is not None else (None, None)
+            if name is not None:
+                self._names[photo_id] = name
+            if image is None:
+                self._missing.add(photo_id)
+                continue
+            old = self._images.pop(photo_id, None)
+            if old is not None:
+                self._bytes -= old.sizeInBytes()
+            self._images[photo_id] = image
+            self._bytes += image.sizeInBytes()
+        while self._bytes > self._max_bytes and self._images:
+            _id, dropped = self._images.popitem(last=False)
+            self._bytes -= dropped.sizeInBytes()
+        if results:
+            self.updated.emit(list(results))

@@ -1,0 +1,114 @@
+"""Painting one grid tile: the thumbnail (or a placeholder), selection, score and badges."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from gui.grid.cache import ThumbnailCache
+from gui.grid.model import Roles
+
+PADDING = 6  # around each tile, inside its grid cell
+ACCENT = QColor("#2f6fde")
+PLACEHOLDER = QColor("#e3e6eb")
+PLACEHOLDER_TEXT = QColor("#8a9099")
+PILL = QColor(20, 24, 31, 200)
+BADGE = QColor("#7c3aed")
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    """Paints tiles of a fixed size (change it with :meth:`set_tile_size`)."""
+
+    def __init__(self, cache: ThumbnailCache, tile_size: int, parent: QObject | None = None):
+        super().__init__(parent)
+        self.cache = cache
+        self.tile_size = tile_size
+
+    def set_tile_size(self, size: int) -> None:
+        self.tile_size = size
+
+    def cell_size(self) -> QSize:
+        side = self.tile_size + 2 * PADDING
+        return QSize(side, side)
+
+    def sizeHint(self, option: QStyleOptionViewItem,
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return self.cell_size()
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        cell = QRect(option.rect)  # type: ignore[attr-defined]
+        state = option.state  # type: ignore[attr-defined]
+        selected = bool(state & QStyle.StateFlag.State_Selected)
+        hovered = bool(state & QStyle.StateFlag.State_MouseOver)
+        frame = QRectF(cell.adjusted(2, 2, -2, -2))
+        if selected:
+            painter.setPen(QPen(ACCENT, 2))
+            painter.setBrush(QColor(47, 111, 222, 40))
+            painter.drawRoundedRect(frame, 6, 6)
+        elif hovered:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(0, 0, 0, 18))
+            painter.drawRoundedRect(frame, 6, 6)
+
+        photo_id = int(index.data(Roles.ID))
+        box = cell.adjusted(PADDING, PADDING, -PADDING, -PADDING)
+        pixmap = self.cache.pixmap(photo_id, self.tile_size)
+        if pixmap is None:
+            image_rect = QRect(box)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(PLACEHOLDER)
+            painter.drawRoundedRect(QRectF(image_rect), 4, 4)
+            self._placeholder_text(painter, image_rect, index.data(Qt.ItemDataRole.DisplayRole))
+        else:
+            size = pixmap.deviceIndependentSize().toSize()
+            image_rect = QRect(0, 0, size.width(), size.height())
+            image_rect.moveCenter(box.center())
+            painter.drawPixmap(image_rect, pixmap)
+
+        if index.data(Roles.PINNED):
+            painter.setPen(QPen(ACCENT, 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(QRectF(image_rect).adjusted(1.5, 1.5, -1.5, -1.5))
+            self._pill(painter, image_rect, "Query", ACCENT, top=True, left=True)
+        score = index.data(Roles.SCORE)
+        if score is not None:
+            self._pill(painter, image_rect, f"{score:.3f}", PILL, top=False, left=False)
+        badge = index.data(Roles.BADGE)
+        if badge:
+            self._pill(painter, image_rect, str(badge), BADGE, top=True, left=False)
+        painter.restore()
+
+    def _placeholder_text(self, painter: QPainter, rect: QRect, name: object) -> None:
+        if not name or rect.width() < 60:
+            return
+        font = QFont(painter.font())
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        painter.setFont(font)
+        painter.setPen(PLACEHOLDER_TEXT)
+        text = QFontMetrics(font).elidedText(str(name), Qt.TextElideMode.ElideMiddle,
+                                             rect.width() - 12)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _pill(self, painter: QPainter, rect: QRect, text: str, colour: QColor, *,
+              top: bool, left: bool) -> None:
+        font = QFont(painter.font())
+        font.setBold(True)
+        font.setPointSizeF(max(7.5, min(10.0, self.tile_size / 16)))
+        metrics = QFontMetrics(font)
+        width = min(metrics.horizontalAdvance(text) + 12, rect.width() - 8)
+        height = metrics.height() + 4
+        x = rect.left() + 4 if left else rect.right() - 4 - width
+        y = rect.top() + 4 if top else rect.bottom() - 4 - height
+        pill = QRectF(x, y, width, height)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(pill, height / 2, height / 2)
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, width - 10)
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)

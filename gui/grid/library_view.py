@@ -1,0 +1,267 @@
+"""The library view: a header (query, sort, thumbnail size, count) over the photo grid.
+
+It shows either the library (sorted, filtered by folder, growing while a scan runs) or the
+context's current query (the query's photos pinned first, then the hits with scores), and
+keeps its selection in step with the context's.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+import numpy as np
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import browse
+from core.library import Library
+from gui.actions import Actions
+from gui.context import AppContext, Query
+from gui.grid.cache import ThumbnailCache
+from gui.grid.delegate import ThumbnailDelegate
+from gui.grid.model import ThumbnailModel
+from gui.grid.view import GridView
+from gui.settings import THUMBNAIL_SIZES
+
+
+def _listing(library: Library, sort: str, folder: PurePath | None) -> tuple[np.ndarray, int]:
+    """In a worker thread: the sorted ids, and the last id they include."""
+    last = browse.last_photo_id(library.catalog)
+    return browse.list_photos(library.catalog, sort, folder), last
+
+
+class LibraryView(QWidget):
+    """The grid and its header; the main window's first view."""
+
+    photo_activated = Signal(int)
+    tile_size_changed = Signal(int)
+    sort_changed = Signal(str)
+
+    def __init__(self, context: AppContext, actions: Actions, tile_size: int, sort: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.actions = actions
+        self.folder: PurePath | None = None
+        self._sort = sort if sort in browse.SORTS else "date"
+        self._last_id = -1  # photos above this id are not in the listing yet; -1: loading
+        self._listing_token = 0
+        self._syncing = False
+        self._stale = False  # the model still shows a query's results
+        self.cache = ThumbnailCache(context.workers, self)
+        self.model = ThumbnailModel(self.cache, self)
+        self.delegate = ThumbnailDelegate(self.cache, tile_size, self)
+        self.grid = GridView(self.model, self.delegate, self)
+        self._build_header(tile_size)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.header)
+        layout.addWidget(self.grid, 1)
+
+        self.grid.photo_activated.connect(self.photo_activated)
+        self.grid.photo_clicked.connect(self._on_clicked)
+        self.grid.customContextMenuRequested.connect(self._show_menu)
+        self.grid.selectionModel().selectionChanged.connect(self._on_grid_selection)
+        self.grid.selectionModel().currentChanged.connect(
+            lambda cur, _prev: context.set_current(self.grid.current_id()))
+        self.model.modelReset.connect(self._update_count)
+        self.model.rowsInserted.connect(self._update_count)
+        context.library_changed.connect(self._on_library_changed)
+        context.photos_changed.connect(self._on_photos_changed)
+        context.indexing_changed.connect(lambda running: running or self.reload())
+        context.query_changed.connect(self._on_query_changed)
+        context.selection_changed.connect(self._on_context_selection)
+
+    # -- header ----------------------------------------------------------------------------
+
+    def _build_header(self, tile_size: int) -> None:
+        self.header = QWidget(self)
+        self.header.setObjectName("gridHeader")
+        row = QHBoxLayout(self.header)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.setSpacing(6)
+        for action in (self.actions.back, self.actions.forward, self.actions.back_to_library):
+            button = QToolButton(self.header)
+            button.setDefaultAction(action)
+            button.setAutoRaise(True)
+            if action is self.actions.back_to_library:
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            row.addWidget(button)
+        self.title = QLabel(self.header)
+        self.title.setObjectName("gridTitle")
+        row.addWidget(self.title, 1)
+        self.sort_box = QComboBox(self.header)
+        self.sort_box.setToolTip("Order of the photos")
+        for key, text in browse.SORTS.items():
+            self.sort_box.addItem(text, key)
+        self.sort_box.addItem("Similarity", "similarity")
+        self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))
+        self.sort_box.currentIndexChanged.connect(self._on_sort_chosen)
+        row.addWidget(QLabel("Sort:", self.header))
+        row.addWidget(self.sort_box)
+        row.addSpacing(12)
+        self.size_slider = QSlider(Qt.Orientation.Horizontal, self.header)
+        self.size_slider.setRange(*THUMBNAIL_SIZES)
+        self.size_slider.setValue(tile_size)
+        self.size_slider.setFixedWidth(120)
+        self.size_slider.setToolTip("Thumbnail size")
+        self.size_slider.valueChanged.connect(self.set_tile_size)
+        row.addWidget(self.size_slider)
+        row.addSpacing(12)
+        self.count_label = QLabel(self.header)
+        self.count_label.setObjectName("gridCount")
+        row.addWidget(self.count_label)
+
+    def set_tile_size(self, size: int) -> None:
+        size = min(max(int(size), THUMBNAIL_SIZES[0]), THUMBNAIL_SIZES[1])
+        if self.size_slider.value() != size:
+            self.size_slider.setValue(size)  # comes back here through valueChanged
+            return
+        self.grid.set_tile_size(size)
+        self.tile_size_changed.emit(size)
+
+    @property
+    def sort(self) -> str:
+        return self._sort
+
+    def _on_sort_chosen(self) -> None:
+        key = self.sort_box.currentData()
+        if key != "similarity" and key != self._sort:
+            self._sort = key
+            self.sort_changed.emit(key)
+            self.reload()
+
+    def _update_count(self) -> None:
+        shown = self.model.rowCount()
+        query = self.context.query
+        if query is not None:
+            self.title.setText(query.label)
+            self.count_label.setText(f"{len(query.hits)} similar")
+            return
+        library = self.context.library
+        where = f" in {self.folder.as_posix()}" if self.folder else ""
+        self.title.setText(library.root.name if library else "")
+        self.count_label.setText(f"{shown:,} photo{'s' if shown != 1 else ''}{where}")
+
+    # -- content ---------------------------------------------------------------------------
+
+    def set_folder(self, folder: PurePath | None) -> None:
+        """Show only the photos in ``folder`` (and its subfolders); None shows them all."""
+        self.folder = None if folder is None or str(folder) in ("", ".") else folder
+        if self.context.query is not None:
+            self.actions.back_to_library.trigger()
+        self.reload()
+
+    def reload(self) -> None:
+        """List the library again (off the GUI thread) unless a query is shown."""
+        library = self.context.library
+        if library is None or self.context.query is not None:
+            return
+        self._listing_token += 1
+        token = self._listing_token
+        self.context.workers.run(
+            _listing, library, self._sort, self.folder, what="Listing the photos",
+            on_result=lambda result: self._on_listing(token, library, *result))
+
+    def _on_listing(self, token: int, library: Library, ids: np.ndarray, last: int) -> None:
+        if token != self._listing_token or library is not self.context.library:
+            return
+        if self.context.query is None and (ids.tolist() != self.model.ids() or self._stale):
+            self._stale = False
+            self._show(ids.tolist())
+        self._last_id = last
+        self._on_photos_changed()  # photos committed while the listing ran
+
+    def _show(self, ids: list[int], scores: dict[int, float] | None = None,
+              pinned: tuple[int, ...] = ()) -> None:
+        current = self.grid.current_id()
+        self.model.set_photos(ids, scores, pinned)
+        self._syncing = True
+        try:
+            self.grid.select_ids(self.context.selection, scroll=False)
+            row = self.model.row_of(current)
+            if row >= 0:
+                self.grid.scrollTo(self.model.index(row))
+        finally:
+            self._syncing = False
+
+    def _on_library_changed(self) -> None:
+        library = self.context.library
+        self.cache.set_catalog(library.catalog if library else None)
+        self.folder = None
+        self._last_id = -1
+        self.model.set_photos([])
+        self.reload()
+
+    def _on_photos_changed(self) -> None:
+        """New photos were committed: append them (cheap: only ids above the last seen)."""
+        library = self.context.library
+        self.cache.forget_missing()
+        self.grid.viewport().update()  # visible placeholders ask again for thumbnails
+        if library is None or self.context.query is not None or self._last_id < 0:
+            return
+        new = browse.photos_after(library.catalog, self._last_id, self.folder)
+        if len(new):
+            self._last_id = int(new[-1])
+            self.model.append(new.tolist())
+
+    def _on_query_changed(self, query: Query | None) -> None:
+        if query is None:
+            self.sort_box.setEnabled(True)
+            self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))
+            self._last_id = -1
+            self._stale = True
+            self.reload()  # the listing replaces the results when it arrives
+            return
+        self.sort_box.setCurrentIndex(self.sort_box.findData("similarity"))
+        self.sort_box.setEnabled(False)
+        ids = [*query.positives, *(h.photo_id for h in query.hits)]
+        self._show(ids, {h.photo_id: h.score for h in query.hits}, query.positives)
+        self.grid.scrollToTop()
+        self._update_count()
+
+    # -- selection -------------------------------------------------------------------------
+
+    def _on_grid_selection(self) -> None:
+        if not self._syncing:
+            self._syncing = True
+            try:
+                self.context.set_selection(self.grid.selected_ids())
+            finally:
+                self._syncing = False
+
+    def _on_context_selection(self, ids: list[int]) -> None:
+        if self._syncing or ids == self.grid.selected_ids():
+            return
+        self._syncing = True
+        try:
+            self.grid.select_ids(ids)
+        finally:
+            self._syncing = False
+
+    def _on_clicked(self, photo_id: int) -> None:
+        if self.actions.click_mode.isChecked():
+            self.actions.find_similar.trigger()
+
+    def _show_menu(self, pos: QPoint) -> None:
+        if not self.grid.indexAt(pos).isValid():
+            return
+        menu = QMenu(self)
+        a = self.actions
+        a.find_similar.setText("Find Similar" if len(self.context.selection) < 2
+                               else "More Like These")
+        for action in (a.find_similar, a.not_like, None, a.view_photo, a.open_default,
+                       a.show_in_folder, a.copy_paths):
+            menu.addAction(action) if action else menu.addSeparator()
+        menu.exec(self.grid.viewport().mapToGlobal(pos))
+        a.find_similar.setText("Find Similar")

@@ -1,0 +1,125 @@
+"""The grid's model: an ordered list of photo ids, with scores, a pinned query and badges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from gui.grid.cache import ThumbnailCache
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Roles(IntEnum):
+    """Data roles of :class:`ThumbnailModel` beyond Qt's own."""
+
+    ID = Qt.ItemDataRole.UserRole + 1  # int: the photo id
+    SCORE = Qt.ItemDataRole.UserRole + 2  # float | None: similarity to the query
+    PINNED = Qt.ItemDataRole.UserRole + 3  # bool: one of the query's own photos
+    BADGE = Qt.ItemDataRole.UserRole + 4  # str | None: e.g. a predicted label
+    IMAGE = Qt.ItemDataRole.UserRole + 5  # QImage | None: the thumbnail, None while loading
+
+
+class ThumbnailModel(QAbstractListModel):
+    """Photo ids in display order. ``data()`` never reads a file (see ThumbnailCache)."""
+
+    def __init__(self, cache: ThumbnailCache, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.cache = cache
+        self._ids: list[int] = []
+        self._rows: dict[int, int] = {}
+        self._scores: dict[int, float] = {}
+        self._pinned: frozenset[int] = frozenset()
+        self._badges: dict[int, str] = {}
+        cache.updated.connect(self._on_thumbnails)
+
+    # -- content ---------------------------------------------------------------------------
+
+    def set_photos(self, ids: Iterable[int], scores: Mapping[int, float] | None = None,
+                   pinned: Iterable[int] = ()) -> None:
+        """Show ``ids`` in this order (a model reset): a new listing or new results."""
+        self.beginResetModel()
+        self._ids = [int(i) for i in ids]
+        self._rows = {photo_id: row for row, photo_id in enumerate(self._ids)}
+        self._scores = dict(scores or {})
+        self._pinned = frozenset(pinned)
+        self.endResetModel()
+
+    def append(self, ids: Sequence[int]) -> None:
+        """Add photos at the end (new photos found by a scan); existing rows stay put."""
+        new = [int(i) for i in ids if int(i) not in self._rows]
+        if not new:
+            return
+        first = len(self._ids)
+        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+        self._ids.extend(new)
+        self._rows.update({photo_id: first + n for n, photo_id in enumerate(new)})
+        self.endInsertRows()
+
+    def set_badges(self, badges: Mapping[int, str]) -> None:
+        """Badge text per photo id (e.g. "cat 92%"), painted on the tiles; {} clears."""
+        changed = set(self._badges) | set(badges)
+        self._badges = dict(badges)
+        self._emit_rows(changed, [Roles.BADGE])
+
+    def ids(self) -> list[int]:
+        return list(self._ids)
+
+    def photo_id(self, row: int) -> int:
+        return self._ids[row]
+
+    def row_of(self, photo_id: int) -> int:
+        """The row showing ``photo_id``, or -1."""
+        return self._rows.get(int(photo_id), -1)
+
+    def score(self, photo_id: int) -> float | None:
+        return self._scores.get(photo_id)
+
+    @property
+    def pinned(self) -> frozenset[int]:
+        return self._pinned
+
+    # -- Qt --------------------------------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._ids)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._ids):
+            return None
+        photo_id = self._ids[index.row()]
+        if role == Roles.ID:
+            return photo_id
+        if role == Roles.IMAGE:
+            return self.cache.image(photo_id)
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            name = self.cache.name(photo_id) or ""
+            score = self._scores.get(photo_id)
+            if role == Qt.ItemDataRole.ToolTipRole and score is not None:
+                return f"{name}\nsimilarity {score:.3f}"
+            return name
+        if role == Roles.SCORE:
+            return self._scores.get(photo_id)
+        if role == Roles.PINNED:
+            return photo_id in self._pinned
+        if role == Roles.BADGE:
+            return self._badges.get(photo_id)
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def _on_thumbnails(self, ids: list[int]) -> None:
+        self._emit_rows(ids, [Roles.IMAGE, Qt.ItemDataRole.DisplayRole])
+
+    def _emit_rows(self, ids: Iterable[int], roles: list[int]) -> None:
+        for photo_id in ids:
+            row = self._rows.get(photo_id)
+            if row is not None:
+                index = self.index(row)
+                self.dataChanged.emit(index, index, roles)

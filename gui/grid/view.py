@@ -1,0 +1,96 @@
+"""The grid widget: a QListView in icon mode over a ThumbnailModel."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
+
+from gui.grid.delegate import ThumbnailDelegate
+from gui.grid.model import Roles, ThumbnailModel
+
+
+class GridView(QListView):
+    """Tiles in rows that wrap; extended selection; Enter or double-click opens a photo."""
+
+    photo_activated = Signal(int)  # photo id (double-click, Enter)
+    photo_clicked = Signal(int)
+
+    def __init__(self, model: ThumbnailModel, delegate: ThumbnailDelegate,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("photoGrid")
+        self.setModel(model)
+        self.setItemDelegate(delegate)
+        self._delegate = delegate
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setMovement(QListView.Movement.Static)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(True)
+        self.setWrapping(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(5000)
+        self.setSpacing(0)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setSelectionRectVisible(True)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMouseTracking(True)  # hover highlight
+        self.setDragEnabled(False)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.setGridSize(delegate.cell_size())
+        self.doubleClicked.connect(self._on_double_clicked)
+        self.clicked.connect(lambda index: self.photo_clicked.emit(int(index.data(Roles.ID))))
+
+    def photo_model(self) -> ThumbnailModel:
+        model = self.model()
+        assert isinstance(model, ThumbnailModel)
+        return model
+
+    def set_tile_size(self, size: int) -> None:
+        self._delegate.set_tile_size(size)
+        self.setGridSize(self._delegate.cell_size())
+        current = self.currentIndex()
+        if current.isValid():
+            self.scrollTo(current)
+
+    def selected_ids(self) -> list[int]:
+        """Selected photo ids in grid order."""
+        rows = sorted(i.row() for i in self.selectionModel().selectedIndexes())
+        model = self.photo_model()
+        return [model.photo_id(r) for r in rows]
+
+    def current_id(self) -> int:
+        index = self.currentIndex()
+        return int(index.data(Roles.ID)) if index.isValid() else -1
+
+    def select_ids(self, ids: list[int], scroll: bool = True) -> None:
+        """Select exactly ``ids`` (those shown), make the first current and scroll to it."""
+        model = self.photo_model()
+        rows = sorted(r for r in (model.row_of(i) for i in ids) if r >= 0)
+        selection = QItemSelection()
+        start = prev = None
+        for row in [*rows, None]:
+            if start is not None and (row is None or row != prev + 1):  # type: ignore[operator]
+                selection.select(model.index(start), model.index(prev))  # type: ignore[arg-type]
+                start = None
+            if row is not None and start is None:
+                start = row
+            prev = row
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+        self.selectionModel().select(selection, flags)
+        first = model.row_of(ids[0]) if ids else -1
+        if first >= 0:
+            self.selectionModel().setCurrentIndex(
+                model.index(first), QItemSelectionModel.SelectionFlag.NoUpdate)
+            if scroll:
+                self.scrollTo(model.index(first))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self.photo_activated.emit(self.current_id())
+            return
+        super().keyPressEvent(event)
+
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        self.photo_activated.emit(int(index.data(Roles.ID)))

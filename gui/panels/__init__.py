@@ -1,0 +1,1 @@
+"""Side panels and bars of the main window."""
