@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from cli.progress import run_with_bars
+from core.errors import UnreadableImage
+from core.paths import display
+from core.rebuild import rebuild
 
 NAME = "index"
 HELP = "scan a photo folder and embed new or changed photos"
@@ -14,10 +18,20 @@ HELP = "scan a photo folder and embed new or changed photos"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_library_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--rebuild", action="store_true",
+        help="set a damaged catalog aside, start a new one (recovering labels and embeddings "
+        "where they can be read) and index again",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_library(args, create=True, lock=True) as library:
+    if args.rebuild:
+        folder = Path(args.folder).expanduser()
+        if not folder.is_dir():
+            raise UnreadableImage(folder, "folder not found")
+        print(rebuild(folder, args.catalog).summary())
+    with open_library(args, create=True, lock=True) as library, library.catalog.faults():
         result = run_with_bars(library.index(), quiet=args.quiet)
         s, e = result.scan, result.embed
         total = library.catalog.photo_count()
@@ -29,5 +43,5 @@ def run(args: argparse.Namespace) -> int:
         f"({e.rate:.1f} photos/s)."
     )
     if s.problems:
-        print(f"See the problems with: lookalike status {args.folder}")
+        print(f"See the problems with: lookalike status {display(args.folder)}")
     return 0

@@ -18,11 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_library(args, create=False) as library:
+    with open_library(args, create=False) as library, library.catalog.faults():
         catalog = library.catalog
         state = {
-            "folder": str(library.root),
-            "catalog": str(catalog.path),
+            "folder": display(library.root),
+            "catalog": display(catalog.path),
             "model": library.model_key,
             "photos": catalog.photo_count(),
             "embedded": catalog.embedded_count(library.model_key),

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core import paths
-from core.errors import CatalogError, CatalogInUse
+from core.errors import CatalogError, CatalogInUse, LookalikeError
 from core.schema import MIGRATIONS, latest_version
 
 log = logging.getLogger(__name__)
@@ -88,12 +88,16 @@ class Catalog:
         *,
         create: bool = True,
         lock: bool = False,
+        set_aside: str | None = None,
     ) -> Catalog:
         """Open (or create) the catalog of the library at ``root``.
 
         ``lock=True`` takes the library's writer lock and raises :class:`CatalogInUse` if
-        another process holds it. Raises :class:`CatalogError` if the catalog does not exist
-        and ``create`` is false, is damaged, or was written by a newer Lookalike.
+        another process holds it. ``set_aside`` (with ``lock``): once the lock is held, rename
+        the existing catalog files by appending this suffix, and start a new catalog (see
+        :mod:`core.rebuild`). Raises :class:`CatalogError` if the catalog does not exist and
+        ``create`` is false, is damaged, cannot be written, or was written by a newer
+        Lookalike.
         """
         root = Path(os.path.abspath(root))
         db_path = Path(catalog_path) if catalog_path else paths.default_catalog_path(root)
@@ -106,24 +110,42 @@ class Catalog:
                 db_path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise CatalogError(
-                    f"Cannot create the catalog folder {db_path.parent}: {exc.strerror}."
+                    f"Cannot create the catalog folder {db_path.parent}: "
+                    f"{_os_reason(exc)}. {_ELSEWHERE}"
                 ) from exc
         catalog = cls(root, db_path)
         try:
             if lock:
                 catalog._acquire_lock()
+            if set_aside:
+                catalog._set_aside(set_aside)
             catalog._migrate()
         except BaseException:
             catalog.close()
             raise
         return catalog
 
+    def _set_aside(self, suffix: str) -> None:
+        """Rename the catalog and its WAL files to ``<name><suffix>`` (kept for recovery)."""
+        for extra in ("", "-wal", "-shm"):
+            src = self.path.with_name(self.path.name + extra)
+            if src.exists():
+                try:
+                    os.replace(src, self.path.with_name(self.path.name + suffix + extra))
+                except OSError as exc:
+                    raise CatalogError(
+                        f"Cannot move the catalog {src} aside: {_os_reason(exc)}."
+                    ) from exc
+
     def _acquire_lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")
         try:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise CatalogError(f"Cannot write in {lock_path.parent}: {exc.strerror}.") from exc
+            raise CatalogError(
+                f"Cannot write the catalog in {lock_path.parent}: {_os_reason(exc)}. "
+                f"{_ELSEWHERE}"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -136,18 +158,14 @@ class Catalog:
 
     def _migrate(self) -> None:
         conn = self.conn
-        try:
+        with self.faults():
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise CatalogError(
-                f"The catalog {self.path} is damaged ({exc}). Delete it (your photos are not "
-                "affected) or rebuild with `lookalike index --rebuild`."
-            ) from exc
         latest = latest_version()
         if version > latest:
             raise CatalogError(
                 f"The catalog {self.path} was written by a newer Lookalike (schema {version}, "
-                f"this one knows {latest}). Update Lookalike, or rebuild the catalog."
+                f"this one knows {latest}). Update Lookalike, or rebuild the catalog with "
+                f"`{self.rebuild_command}` (labels are kept; your photos are not affected)."
             )
         if version == latest:
             return
@@ -172,17 +190,17 @@ class Catalog:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(
-                    self.path, timeout=30, isolation_level=None, check_same_thread=False
-                )
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
-            except sqlite3.DatabaseError as exc:
-                raise CatalogError(
-                    f"Cannot open the catalog {self.path} ({exc}). If it is damaged, delete it "
-                    "or rebuild with `lookalike index --rebuild`; your photos are not affected."
-                ) from exc
+                with self.faults():
+                    conn = sqlite3.connect(
+                        self.path, timeout=30, isolation_level=None, check_same_thread=False
+                    )
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    conn.execute("PRAGMA foreign_keys=ON")
+            except BaseException:
+                if conn is not None:
+                    conn.close()
+                raise
             self._local.conn = conn
             with self._conn_lock:
                 self._connections.append(conn)
@@ -212,14 +230,73 @@ class Catalog:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction on this thread's connection: all or nothing."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        with self.faults():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:  # SQLite has already rolled back after SQLITE_FULL
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    # -- faults ----------------------------------------------------------------------------
+
+    @property
+    def rebuild_command(self) -> str:
+        """The command that rebuilds this catalog, for error messages."""
+        custom = "" if self.path == paths.default_catalog_path(self.root) else (
+            f" --catalog {paths.display(self.path)}")
+        return f"lookalike index {paths.display(self.root)} --rebuild{custom}"
+
+    def fault(self, exc: sqlite3.Error) -> LookalikeError | sqlite3.Error:
+        """The user's error for an SQLite failure of this catalog (damaged, disk full,
+        read-only, busy, I/O); any other error (a bug, a constraint) is returned unchanged."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        where = paths.display(self.path)
+        if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or (
+                primary is None and "malformed" in str(exc)):
+            return CatalogError(
+                f"The catalog {where} is damaged ({exc}). Rebuild it with "
+                f"`{self.rebuild_command}`: labels are recovered where possible, and your "
+                "photos are not affected."
+            )
+        if primary == sqlite3.SQLITE_FULL:
+            return CatalogError(
+                f"The disk holding the catalog {where} is full: the last changes were not "
+                "saved (the catalog is intact). Free some space and run it again."
+            )
+        if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
+                       sqlite3.SQLITE_AUTH):
+            return CatalogError(
+                f"Cannot write the catalog {where}: the file or its folder is read-only "
+                f"({exc}). Make it writable, or choose another place with --catalog."
+            )
+        if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return CatalogInUse(
+                f"The catalog {where} is busy: another Lookalike window or command is writing "
+                "to it. Try again when it has finished."
+            )
+        if primary == sqlite3.SQLITE_IOERR:
+            return CatalogError(
+                f"The disk could not read or write the catalog {where} ({exc}). Check the "
+                "disk, then run it again."
+            )
+        return exc
+
+    @contextmanager
+    def faults(self) -> Iterator[None]:
+        """Turn SQLite failures of this catalog (damage, full disk, read-only...) into
+        :class:`CatalogError` with a message naming the file and the fix."""
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+            yield
+        except sqlite3.Error as exc:
+            error = self.fault(exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -414,6 +491,13 @@ class Catalog:
     def thumbnail_path(content_hash: str) -> Path:
         """Where the cached thumbnail of a photo with this content hash lives."""
         return paths.thumbnail_dir() / content_hash[:2] / f"{content_hash}.jpg"
+
+
+_ELSEWHERE = "Make it writable, or choose another place for the catalog with --catalog."
+
+
+def _os_reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -120,9 +120,24 @@ class _Prepared:
     pixels: NDArray[np.uint8]
 
 
+def decode_workers() -> int:
+    """Threads that read photos in the indexing pipeline (one per core, at most 8)."""
+    return min(8, os.cpu_count() or 2)
+
+
+def torch_threads() -> int:
+    """Threads torch uses for one batch on the CPU."""
+    return torch.get_num_threads()
+
+
+def read_photo(path: Path, input_size: int) -> decode.Decoded:
+    """Decode a photo as small as the model input and the thumbnail allow (draft mode)."""
+    return decode.decode_file(path, min_side=max(input_size, THUMBNAIL_SIZE))
+
+
 def prepare(photo: Photo, input_size: int) -> _Prepared:
     """Read one photo (in a worker thread): metadata, cached thumbnail, model input."""
-    decoded = decode.decode_file(photo.path, min_side=max(input_size, THUMBNAIL_SIZE))
+    decoded = read_photo(photo.path, input_size)
     info = decoded.info
     thumb = Catalog.thumbnail_path(decoded.content_hash)
     if not thumb.exists():
@@ -160,7 +175,7 @@ def embed_missing(
     meter = RateMeter(len(todo))
     start = time.perf_counter()
     batch_size = batch_size or embedder.batch_size
-    workers = workers or min(8, os.cpu_count() or 2)
+    workers = workers or decode_workers()
     embedded = failed = 0
     yield meter.progress("embedding", 0, f"Embedding {len(todo)} photos")
     if not todo:

@@ -348,7 +348,7 @@ class AnnoyIndex:
             n_cand, search_k = min(2 * n_cand, n), 2 * search_k  # too few left: look further
 
     def _tune_search_k(self, rng: np.random.Generator) -> int:
-        """Smallest search_k (doubling, then one step back of x0.7) whose recall@10 reaches
+        """Smallest search_k (doubling, then bisecting to within 1.2x) whose recall@10 reaches
         target_recall on stored vectors, each queried with itself excluded as the app does."""
         assert self._ann is not None and self.n_trees is not None
         n = len(self)
@@ -372,8 +372,13 @@ class AnnoyIndex:
             if search_k >= everything:
                 return everything
             search_k, failed = min(2 * search_k, everything), search_k
-        between = int(np.sqrt(failed * search_k))
-        return between if failed and good_enough(between) else search_k
+        for _ in range(2 if failed else 0):  # bisect (geometrically) between failed and good
+            between = int(np.sqrt(failed * search_k))
+            if good_enough(between):
+                search_k = between
+            else:
+                failed = between
+        return search_k
 
     def _exact_top(self, qs: NDArray[np.float32], self_pos: NDArray[np.integer],
                    k: int) -> NDArray[np.int64]:

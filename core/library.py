@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from core import thumbcache
 from core.catalog import Catalog, Photo
 from core.embed import Embedder, EmbedResult, embed_missing
 from core.errors import UnreadableImage
@@ -78,16 +79,24 @@ class Library:
 
     # -- jobs ------------------------------------------------------------------------------
 
+    # Catalog failures (damaged, disk full, read-only) surface as CatalogError: see
+    # Catalog.faults.
+
     def scan(self, cancel: threading.Event | None = None) -> Job[ScanResult]:
-        return scan(self.catalog, cancel)
+        with self.catalog.faults():
+            return (yield from scan(self.catalog, cancel))
 
     def embed(self, cancel: threading.Event | None = None, **options: int) -> Job[EmbedResult]:
-        return embed_missing(self.catalog, self.embedder, cancel, **options)
+        embedder = self.embedder
+        with self.catalog.faults():
+            return (yield from embed_missing(self.catalog, embedder, cancel, **options))
 
     def index(self, cancel: threading.Event | None = None) -> Job[IndexResult]:
-        """Scan the folder, then embed what is new or changed."""
+        """Scan the folder, embed what is new or changed, then keep the thumbnail cache
+        within its size limit (:mod:`core.thumbcache`)."""
         scanned = yield from self.scan(cancel)
         embedded = yield from self.embed(cancel)
+        thumbcache.prune()
         return IndexResult(scanned, embedded)
 
     # -- queries ---------------------------------------------------------------------------

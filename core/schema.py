@@ -93,6 +93,38 @@ MIGRATIONS: dict[int, str] = {
     ) WITHOUT ROWID;
     CREATE INDEX predictions_photo ON predictions(photo_id);
     """,
+    3: """
+    -- The cluster map of each model: 2-D points, their clusters, and what made them.
+    -- Written in one transaction, so a killed computation leaves the previous map whole.
+    CREATE TABLE maps (
+        model      TEXT PRIMARY KEY,          -- the embedding model key
+        generation INTEGER NOT NULL,          -- the catalog generation of the model it shows
+        method     TEXT NOT NULL,             -- "umap" (or "pca" for a handful of photos)
+        params     TEXT NOT NULL,             -- JSON: n_neighbors, min_dist, metric, pca_dims, seed
+        fit_token  TEXT NOT NULL,             -- names the fitted model saved beside the catalog
+        fitted_at  REAL NOT NULL,             -- when UMAP was last fitted from scratch
+        updated_at REAL NOT NULL              -- when points were last placed (fit or transform)
+    );
+    CREATE TABLE map_points (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model    TEXT NOT NULL REFERENCES maps(model) ON DELETE CASCADE,
+        x        REAL NOT NULL,
+        y        REAL NOT NULL,
+        cluster  INTEGER NOT NULL,            -- cluster number (0 = largest), -1 = in none
+        digest   INTEGER NOT NULL,            -- crc32 of the embedding the point was placed from
+        PRIMARY KEY (photo_id, model)
+    ) WITHOUT ROWID;
+    CREATE INDEX map_points_model ON map_points(model);
+    CREATE TABLE map_clusters (
+        model           TEXT NOT NULL REFERENCES maps(model) ON DELETE CASCADE,
+        cluster         INTEGER NOT NULL,
+        size            INTEGER NOT NULL,
+        x               REAL NOT NULL,        -- centre
+        y               REAL NOT NULL,
+        representatives TEXT NOT NULL,        -- JSON list of photo ids, nearest the centre first
+        PRIMARY KEY (model, cluster)
+    ) WITHOUT ROWID;
+    """,
 }
 
 

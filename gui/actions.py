@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
@@ -99,8 +100,9 @@ def create_actions(window: QMainWindow) -> Actions:
     )
 
 
-def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
-    """The menu bar and the main toolbar; returns the Open Recent menu (to fill later)."""
+def build_menus(window: QMainWindow, actions: Actions) -> tuple[QMenu, QMenu]:
+    """The menu bar and the main toolbar; returns the Open Recent menu (to fill later) and
+    the View menu (docks add their toggles there)."""
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
     file_menu.addAction(actions.open_folder)
@@ -141,5 +143,7 @@ def build_menus(window: QMainWindow, actions: Actions) -> QMenu:
     for action in (actions.open_folder, actions.rescan, None, actions.find_similar,
                    actions.not_like, actions.click_mode, None, actions.search_image):
         toolbar.addAction(action) if action else toolbar.addSeparator()
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    toolbar.setIconSize(QSize(18, 18))
     window.addToolBar(toolbar)
-    return recent
+    return recent, view_menu

@@ -11,7 +11,7 @@ PHASES = {"scanning": "Scanning the folder", "embedding": "Analysing photos"}
 
 
 def format_duration(seconds: float) -> str:
-    """"about 8 s", "about 3 min", "about 1 h 20 min"."""
+    """A duration in words: "8 s", "3 min", "1 h 20 min"."""
     seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds} s"

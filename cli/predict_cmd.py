@@ -1,0 +1,44 @@
+"""``lookalike predict FOLDER --set NAME --csv out.csv``: the head's label for every photo."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+from cli.options import add_library_arguments, open_library
+from cli.progress import run_with_bars
+from core.export import export_predictions_csv
+from core.labels import LabelStore
+from core.paths import display
+from core.review import predict_library
+
+NAME = "predict"
+HELP = "predict a label set for every photo with its trained head (CSV: path, predicted, " \
+       "confidence, one column per label)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_library_arguments(parser)
+    parser.add_argument("--set", dest="set_name", required=True, metavar="NAME",
+                        help="the label set")
+    parser.add_argument("--csv", type=Path, metavar="FILE", help="write the predictions here")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_library(args, create=False, lock=True) as library, library.catalog.faults():
+        catalog = library.catalog
+        store = LabelStore(catalog)
+        label_set = store.get_set(args.set_name)
+        predictions = run_with_bars(predict_library(catalog, label_set.id, library.model_key),
+                                    quiet=args.quiet)
+        names = {label.id: label.name for label in store.labels(label_set.id)}
+        top, _ = predictions.top()
+        counts = Counter(names.get(predictions.label_ids[t], "?") for t in top)
+        print(f"{label_set.name}: predicted {len(top)} photos: "
+              + ", ".join(f"{name} {n}" for name, n in counts.most_common()))
+        if args.csv:
+            rows = export_predictions_csv(catalog, args.csv, label_set.id, library.model_key)
+            print(f"Wrote {rows} rows to {display(args.csv)}")
+    return 0

@@ -1,0 +1,87 @@
+"""``lookalike [FOLDER]``: build the application, its context and main window, and run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+import resources
+from cli.options import add_library_arguments
+from gui.actions import icon
+from gui.context import AppContext
+from gui.main_window import LibraryOptions, MainWindow
+from gui.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ORGANISATION = "lookalike"
+APPLICATION = "Lookalike"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lookalike", description="Open the Lookalike photo browser.")
+    parser.add_argument("folder", type=Path, nargs="?", metavar="FOLDER",
+                        help="the photo folder to open (default: the last one)")
+    add_library_arguments(parser, folder=False)
+    # None: not given on the command line, so the Preferences decide.
+    parser.set_defaults(model=None, weights=None, device=None)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    return parser
+
+
+def install_extensions(window: MainWindow, context: AppContext) -> None:
+    """Add the optional views and docks (the cluster map, the labelling panel)."""
+
+
+def create_window(args: argparse.Namespace, settings: Settings,
+                  context: AppContext | None = None) -> MainWindow:
+    """The main window for parsed ``args``, opened on the folder (or the last library)."""
+    context = context or AppContext()
+    for key in ("model", "weights", "device"):  # remembered for next time
+        if getattr(args, key, None) is not None:
+            setattr(settings, key, str(getattr(args, key)))
+    options = LibraryOptions(settings.model, settings.weights, settings.device)
+    window = MainWindow(context, settings, options)
+    install_extensions(window, context)
+    window.restore_state()
+    folder = args.folder or settings.last_library
+    if folder is not None and Path(folder).is_dir():
+        window.open_library(Path(folder), catalog=args.catalog if args.folder else None)
+    return window
+
+
+def load_stylesheet(app: QApplication) -> None:
+    try:
+        app.setStyleSheet(resources.path("lookalike.qss").read_text(encoding="utf-8"))
+    except OSError as exc:
+        log.warning("no stylesheet: %s", exc)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the app; returns the exit status."""
+    args = build_parser().parse_args(list(argv))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    QCoreApplication.setOrganizationName(ORGANISATION)
+    QCoreApplication.setApplicationName(APPLICATION)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    app.setWindowIcon(icon("lookalike"))
+    app.setDesktopFileName("lookalike")
+    app.setStyle("Fusion")
+    load_stylesheet(app)
+    window = create_window(args, Settings(QSettings()))
+    window.show()
+    signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in the terminal quits
+    wake = QTimer(window)  # lets Python see the signal while Qt's loop runs
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    return int(app.exec())

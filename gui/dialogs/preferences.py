@@ -1,0 +1,95 @@
+"""Preferences: the model, its weights and the device used to analyse photos."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.models import MODELS
+
+MODEL_NOTES = {
+    "resnet50": "ResNet-50: good all-round (default)",
+    "mobilenet_v3_large": "MobileNet V3 large: fast, for laptops",
+    "mobilenet_v3_small": "MobileNet V3 small: fastest",
+    "convnext_base": "ConvNeXt base: best quality, slowest",
+}
+DEVICES = {"auto": "Automatic (GPU if there is one)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)",
+           "mps": "Apple GPU (MPS)"}
+WEIGHTS = {"default": "Pretrained (downloaded once)", "none": "Random (for testing only)"}
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the Preferences dialog sets."""
+
+    model: str
+    weights: str
+    device: str
+
+
+class PreferencesDialog(QDialog):
+    """Choose model, weights (pretrained, random or a local file) and device."""
+
+    def __init__(self, choice: ModelChoice, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.setMinimumWidth(520)
+        self.model_box = QComboBox(self)
+        for name in MODELS:
+            self.model_box.addItem(MODEL_NOTES.get(name, name), name)
+        self.model_box.setCurrentIndex(max(0, self.model_box.findData(choice.model)))
+        self.weights_box = QComboBox(self)
+        for key, text in WEIGHTS.items():
+            self.weights_box.addItem(text, key)
+        if choice.weights not in WEIGHTS:
+            self.weights_box.addItem(choice.weights, choice.weights)
+        self.weights_box.setCurrentIndex(max(0, self.weights_box.findData(choice.weights)))
+        browse = QPushButton("Choose File…", self)
+        browse.clicked.connect(self._choose_file)
+        weights_row = QHBoxLayout()
+        weights_row.addWidget(self.weights_box, 1)
+        weights_row.addWidget(browse)
+        self.device_box = QComboBox(self)
+        for key, text in DEVICES.items():
+            self.device_box.addItem(text, key)
+        self.device_box.setCurrentIndex(max(0, self.device_box.findData(choice.device)))
+        note = QLabel("Changing the model or weights analyses the library again (the photos "
+                      "already analysed with another model are kept).", self)
+        note.setWordWrap(True)
+        note.setObjectName("hint")
+        form = QFormLayout()
+        form.addRow("Model:", self.model_box)
+        form.addRow("Weights:", weights_row)
+        form.addRow("Device:", self.device_box)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def choice(self) -> ModelChoice:
+        return ModelChoice(self.model_box.currentData(), self.weights_box.currentData(),
+                           self.device_box.currentData())
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Weights file", "",
+                                              "PyTorch weights (*.pth *.pt);;All files (*)")
+        if path:
+            if self.weights_box.findData(path) < 0:
+                self.weights_box.addItem(path, path)
+            self.weights_box.setCurrentIndex(self.weights_box.findData(path))

@@ -1,0 +1,112 @@
+"""Scanning and analysing the open library in the background, reported for the status bar."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QObject, Signal
+
+from core.errors import ModelUnavailable
+from core.jobs import Progress
+from core.library import IndexResult
+from gui.context import AppContext
+from gui.workers import JobHandle
+
+PHOTOS_CHANGED_EVERY_S = 0.4  # at most this often: the grid appends, thumbnails refresh
+
+
+def summary(result: IndexResult, total: int) -> str:
+    """The status line after indexing, e.g. "200 photos · 12 new analysed at 9.1 photos/s"."""
+    parts = [f"{total:,} photo{'s' if total != 1 else ''}"]
+    if result.embed.embedded:
+        parts.append(f"{result.embed.embedded:,} analysed at {result.embed.rate:.1f} photos/s")
+    else:
+        parts.append("up to date")
+    problems = result.scan.problems
+    if problems:
+        parts.append(f"{problems:,} could not be read (see Problems)")
+    return " · ".join(parts)
+
+
+class Indexer(QObject):
+    """Runs ``Library.index()`` for the context's library; one job at a time."""
+
+    progressed = Signal(object)  # Progress
+    finished = Signal(str)  # a one-line summary for the status bar
+    model_unavailable = Signal(str)  # the weights could not be loaded: offer a file or retry
+
+    def __init__(self, context: AppContext, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.job: JobHandle | None = None
+        self._last_notice = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def start(self) -> None:
+        """Scan the open library and analyse new photos (stops a running job first)."""
+        library = self.context.library
+        if library is None:
+            return
+        self.stop()
+        job = self.context.workers.start_job("Indexing", library.index)
+        job.progressed.connect(self._on_progress)
+        job.succeeded.connect(lambda result: self._on_succeeded(job, result))
+        job.cancelled.connect(lambda: self._on_cancelled(job))
+        job.failed.connect(lambda exc: self._on_failed(job, exc))
+        job.ended.connect(lambda: self._on_ended(job))
+        self.job = job
+        self.context.set_indexing(True)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """Cancel the running job and wait for its thread (True if it ended in time)."""
+        job, self.job = self.job, None
+        if job is None or not job.running:
+            return True
+        job.cancel()
+        ok = job.wait(timeout_s)
+        self.context.set_indexing(False)
+        return ok
+
+    def _on_progress(self, progress: Progress) -> None:
+        if self.job is None:
+            return
+        self.progressed.emit(progress)
+        now = time.monotonic()
+        if now - self._last_notice >= PHOTOS_CHANGED_EVERY_S:
+            self._last_notice = now
+            self.context.photos_changed.emit()
+
+    def _on_succeeded(self, job: JobHandle, result: IndexResult) -> None:
+        if job is self.job and self.context.library is not None:
+            self.finished.emit(summary(result, self.context.library.catalog.photo_count()))
+
+    def _on_cancelled(self, job: JobHandle) -> None:
+        if job is self.job and self.context.library is not None:
+            library = self.context.library
+            done = library.catalog.embedded_count(library.model_key)
+            total = library.catalog.photo_count()
+            self.finished.emit(f"Stopped: {done:,} of {total:,} photos analysed. "
+                               "Rescan (F5) to continue.")
+
+    def _on_failed(self, job: JobHandle, exc: BaseException) -> None:
+        if job is not self.job:
+            return
+        if isinstance(exc, ModelUnavailable):
+            self.finished.emit("Photos listed, but not analysed: the model is unavailable.")
+            self.model_unavailable.emit(str(exc))
+        else:
+            self.finished.emit("Indexing stopped by an error.")
+            self.context.workers.failed.emit("Indexing the library", exc)
+
+    def _on_ended(self, job: JobHandle) -> None:
+        if job is self.job:
+            self.job = None
+            self.context.photos_changed.emit()
+            self.context.set_indexing(False)

@@ -1,0 +1,335 @@
+"""The main window: builds the views, docks, menus and status bar, and connects them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QTabWidget,
+    QWidget,
+)
+
+from core import browse
+from core.errors import LookalikeError, ModelUnavailable
+from core.library import Library
+from core.paths import display
+from gui.actions import build_menus, create_actions, icon
+from gui.context import AppContext
+from gui.dialogs.info import ShortcutsDialog, show_about
+from gui.dialogs.preferences import ModelChoice, PreferencesDialog
+from gui.dialogs.weights import WeightsMissingDialog
+from gui.grid import LibraryView
+from gui.indexing import Indexer
+from gui.panels.empty import EmptyState
+from gui.panels.folders import FolderPanel
+from gui.panels.problems import ProblemsPanel
+from gui.panels.status import StatusPanel
+from gui.search import SearchController
+from gui.settings import Settings
+from gui.viewer import ViewerWindow
+
+
+@dataclass(frozen=True)
+class LibraryOptions:
+    """How libraries are opened: the model choice, and a catalog file for the first one."""
+
+    model: str
+    weights: str
+    device: str
+    catalog: Path | None = None
+
+
+class MainWindow(QMainWindow):
+    """Views in tabs (``add_view``), panels in docks (``add_dock``), one status bar."""
+
+    def __init__(self, context: AppContext, settings: Settings, options: LibraryOptions) -> None:
+        super().__init__()
+        self.context, self.settings, self.options = context, settings, options
+        self._pending: tuple[Path, Path | None] | None = None  # a library that failed to open
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Lookalike")
+        self.setWindowIcon(icon("lookalike"))
+        self.setAcceptDrops(True)
+        self.resize(1280, 800)
+        self.actions = create_actions(self)
+        self.recent_menu, self.view_menu = build_menus(self, self.actions)
+        self.search = SearchController(context, self)
+        self.indexer = Indexer(context, self)
+        self.library_view = LibraryView(context, self.actions, settings.thumbnail_size,
+                                        settings.sort, self)
+        self.views = QTabWidget(self)
+        self.views.setObjectName("views")
+        self.views.setDocumentMode(True)
+        self.views.setTabBarAutoHide(True)
+        self.empty = EmptyState(self)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.views)
+        self.setCentralWidget(self.stack)
+        self.add_view("Library", self.library_view)
+        self.folders = FolderPanel(context, self)
+        self.problems = ProblemsPanel(context, self)
+        folders_dock = self.add_dock("Folders", self.folders,
+                                     Qt.DockWidgetArea.LeftDockWidgetArea)
+        problems_dock = self.add_dock("Problems", self.problems,
+                                      Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tabifyDockWidget(folders_dock, problems_dock)
+        folders_dock.raise_()
+        self.status = StatusPanel(self)
+        self.statusBar().addWidget(self.status, 1)
+        self.statusBar().setSizeGripEnabled(False)
+        self._connect()
+        self._fill_recent()
+
+    # -- extension hooks -------------------------------------------------------------------
+
+    def add_view(self, title: str, widget: QWidget) -> None:
+        """Add a view (the map, …) as a tab beside the library grid."""
+        self.views.addTab(widget, title)
+
+    def add_dock(self, title: str, widget: QWidget,
+                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea) -> QDockWidget:
+        """Add a panel in a dock (its state is saved with the window's)."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title}")
+        dock.setWidget(widget)
+        dock.setMinimumWidth(220)
+        self.addDockWidget(area, dock)
+        self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        a, c = self.actions, self.context
+        a.open_folder.triggered.connect(self.choose_folder)
+        a.rescan.triggered.connect(self.indexer.start)
+        a.search_image.triggered.connect(self.choose_search_image)
+        a.quit.triggered.connect(self.close)
+        a.find_similar.triggered.connect(lambda: self.search.find_similar(c.selection))
+        a.not_like.triggered.connect(lambda: self.search.not_like(c.selection))
+        a.back_to_library.triggered.connect(self.search.back_to_library)
+        a.back.triggered.connect(self.search.back)
+        a.forward.triggered.connect(self.search.forward)
+        a.view_photo.triggered.connect(lambda: self.open_viewer(c.current))
+        a.open_default.triggered.connect(lambda: self._open_urls(self._selected_paths()))
+        a.show_in_folder.triggered.connect(
+            lambda: self._open_urls(sorted({p.parent for p in self._selected_paths()})))
+        a.copy_paths.triggered.connect(self._copy_paths)
+        a.zoom_in.triggered.connect(lambda: self.library_view.set_tile_size(
+            self.library_view.size_slider.value() + 32))
+        a.zoom_out.triggered.connect(lambda: self.library_view.set_tile_size(
+            self.library_view.size_slider.value() - 32))
+        a.preferences.triggered.connect(self.show_preferences)
+        a.shortcuts.triggered.connect(lambda: ShortcutsDialog(a.all(), self).open())
+        a.about.triggered.connect(lambda: show_about(self))
+        self.empty.open_requested.connect(self.choose_folder)
+        self.empty.recent_chosen.connect(self.open_library)
+        self.library_view.photo_activated.connect(self.open_viewer)
+        self.library_view.tile_size_changed.connect(
+            lambda size: setattr(self.settings, "thumbnail_size", size))
+        self.library_view.sort_changed.connect(lambda key: setattr(self.settings, "sort", key))
+        self.folders.folder_chosen.connect(self.library_view.set_folder)
+        self.status.cancel_requested.connect(self._cancel_indexing)
+        self.indexer.progressed.connect(self.status.show_progress)
+        self.indexer.finished.connect(self.status.show_message)
+        self.indexer.model_unavailable.connect(self._offer_weights)
+        self.search.history_changed.connect(self._update_actions)
+        self.search.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.search.busy_changed.connect(
+            lambda busy: self.statusBar().showMessage("Searching…" if busy else "", 0))
+        c.workers.failed.connect(self.show_error)
+        c.selection_changed.connect(self._update_actions)
+        c.library_changed.connect(self._update_actions)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        a, c = self.actions, self.context
+        has_library, selected = c.library is not None, bool(c.selection)
+        for action in (a.find_similar, a.view_photo, a.open_default, a.show_in_folder,
+                       a.copy_paths):
+            action.setEnabled(has_library and selected)
+        a.not_like.setEnabled(selected and c.query is not None)
+        a.back_to_library.setEnabled(c.query is not None)
+        a.back.setEnabled(self.search.can_back)
+        a.forward.setEnabled(self.search.can_forward)
+        a.rescan.setEnabled(has_library)
+        a.search_image.setEnabled(has_library)
+
+    # -- libraries -------------------------------------------------------------------------
+
+    def choose_folder(self) -> None:
+        start = str(self.context.library.root) if self.context.library else str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos", start)
+        if folder:
+            self.open_library(Path(folder))
+
+    def open_library(self, folder: Path, catalog: Path | None = None) -> bool:
+        """Open ``folder`` as the library and start scanning it; False (and a dialog) if not."""
+        self.indexer.stop()
+        self.context.set_library(None)
+        o = self.options
+        try:
+            library = Library(Path(folder), catalog_path=catalog, model=o.model,
+                              weights=o.weights, device=o.device, lock=True)
+        except ModelUnavailable as exc:  # a weights file that cannot be read
+            self._pending = (Path(folder), catalog)
+            self._offer_weights(str(exc))
+            return False
+        except LookalikeError as exc:
+            self.show_error("Opening the folder", exc)
+            if not Path(folder).is_dir():
+                self.settings.remove_recent(Path(folder))
+                self._fill_recent()
+            return False
+        self._pending = None
+        self.settings.add_recent(library.root)
+        self._fill_recent()
+        self.context.set_library(library)
+        self.setWindowTitle(f"{display(library.root.name)} — Lookalike")
+        self.stack.setCurrentWidget(self.views)
+        self.status.show_message("Opening…")
+        self.indexer.start()
+        return True
+
+    def _reopen(self) -> None:
+        """Open the current (or the last attempted) library again, with new options."""
+        library = self.context.library
+        if library is not None:
+            self.open_library(library.root, library.catalog.path)
+        elif self._pending is not None:
+            self.open_library(*self._pending)
+
+    def _cancel_indexing(self) -> None:
+        self.status.show_cancelling()
+        self.indexer.cancel()
+
+    def _offer_weights(self, message: str) -> None:
+        dialog = WeightsMissingDialog(message, self)
+        dialog.file_chosen.connect(self._use_weights_file)
+        dialog.retry_requested.connect(self._reopen)
+        dialog.open()
+        self.weights_dialog = dialog
+
+    def _use_weights_file(self, path: str) -> None:
+        self.settings.weights = path
+        self.options = replace(self.options, weights=path)
+        self._reopen()
+
+    def show_preferences(self) -> None:
+        o = self.options
+        dialog = PreferencesDialog(ModelChoice(o.model, o.weights, o.device), self)
+        if dialog.exec():
+            choice = dialog.choice()
+            self.settings.model, self.settings.weights = choice.model, choice.weights
+            self.settings.device = choice.device
+            if choice != ModelChoice(o.model, o.weights, o.device):
+                self.options = replace(o, model=choice.model, weights=choice.weights,
+                                       device=choice.device)
+                self._reopen()
+
+    def _fill_recent(self) -> None:
+        recent = self.settings.recent_libraries
+        self.recent_menu.clear()
+        for folder in recent:
+            self.recent_menu.addAction(display(folder), lambda f=folder: self.open_library(f))
+        self.recent_menu.setEnabled(bool(recent))
+        self.empty.set_recent(recent)
+
+    # -- photos ----------------------------------------------------------------------------
+
+    def open_viewer(self, photo_id: int) -> ViewerWindow | None:
+        ids = self.library_view.model.ids()
+        if photo_id not in ids:
+            return None
+        viewer = ViewerWindow(self.context, self.library_view.cache, ids, ids.index(photo_id),
+                              self)
+        viewer.find_similar_requested.connect(lambda pid: self.search.find_similar([pid]))
+        viewer.show()
+        return viewer
+
+    def choose_search_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Find photos like…", str(Path.home()),
+                                              "Images (*.jpg *.jpeg *.png *.tif *.tiff *.webp "
+                                              "*.heic *.heif *.bmp *.gif);;All files (*)")
+        if path:
+            self.search.search_file(Path(path))
+
+    def _selected_paths(self) -> list[Path]:
+        library = self.context.library
+        return [p.path for p in library.catalog.photos(self.context.selection)] if library else []
+
+    def _open_urls(self, paths: list[Path]) -> None:
+        for path in paths[:20]:  # never open hundreds of windows by accident
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    def _copy_paths(self) -> None:
+        paths = self._selected_paths()
+        QGuiApplication.clipboard().setText("\n".join(str(p) for p in paths))
+        self.statusBar().showMessage(f"Copied {len(paths)} path(s).", 3000)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._dropped_path(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = self._dropped_path(event)
+        if path is None:
+            return
+        event.acceptProposedAction()
+        if path.is_dir():
+            self.open_library(path)
+        elif self.context.library is not None:
+            self.search.search_file(path)
+        else:
+            self.statusBar().showMessage("Open a folder first, then drop a photo on it.", 5000)
+
+    @staticmethod
+    def _dropped_path(event: QDragEnterEvent | QDropEvent) -> Path | None:
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if not urls:
+            return None
+        path = Path(urls[0].toLocalFile())
+        return path if path.is_dir() or browse.is_photo_file(path) else None
+
+    # -- errors, state, quitting -----------------------------------------------------------
+
+    def show_error(self, what: str, exc: BaseException) -> QMessageBox:
+        """One dialog for a failure: the user's message for our errors, a short note else."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Lookalike", f"{what} failed.", parent=self)
+        if isinstance(exc, LookalikeError):
+            box.setInformativeText(str(exc))
+        else:
+            box.setInformativeText(f"Something unexpected went wrong ({type(exc).__name__}: "
+                                   f"{exc}). The details are in the log.")
+        box.open()
+        self.error_box = box
+        return box
+
+    def restore_state(self) -> None:
+        if self.settings.geometry is not None:
+            self.restoreGeometry(self.settings.geometry)
+        if self.settings.window_state is not None:
+            self.restoreState(self.settings.window_state)
+
+    def save_state(self) -> None:
+        self.settings.geometry = self.saveGeometry()
+        self.settings.window_state = self.saveState()
+        self.settings.thumbnail_size = self.library_view.size_slider.value()
+        self.settings.sort = self.library_view.sort
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
+        self.indexer.stop(timeout_s=10)
+        self.context.workers.stop_all(timeout_s=5)
+        self.context.set_library(None)
+        super().closeEvent(event)

@@ -1,0 +1,461 @@
+"""The cluster map view: every photo as a point, similar photos together (core.map).
+
+It shows the stored map (or an instant PCA layout) at once, computes or updates the UMAP
+map in the background with progress, and stays in step with the app through the context:
+a click selects a photo, a rectangle or lasso selects many, the selection and the current
+query's results are highlighted. Colouring choices come from ``core.clusters.colourings``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from numpy.typing import NDArray
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import qdebounced, qthrottled
+
+from core import clusters as groups
+from core.jobs import Progress
+from core.map import MapResult, compute_map, initial_layout, is_current, warm_up_job
+from gui.context import AppContext
+from gui.grid.cache import ThumbnailCache
+from gui.map_plot import (
+    BACKGROUND,
+    QUERY_PEN,
+    SELECTION_PEN,
+    HoverCard,
+    MapViewBox,
+    ThumbnailLayer,
+    point_size,
+    scatter_arrays,
+)
+from gui.workers import JobHandle
+
+log = logging.getLogger(__name__)
+
+THUMB_PX = 72  # thumbnails drawn at high zoom
+THUMBNAIL_CAP = 300  # at most this many; more points in view: dots only
+HOVER_RADIUS_PX = 8
+
+
+class MapView(QWidget):
+    """The map tab. ``set_points`` shows a precomputed map (tests, previews)."""
+
+    map_shown = Signal(object)  # MapResult | None: what the view now shows
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None,
+                 warm_up_after_ms: int | None = 3000) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.cache = ThumbnailCache(context.workers, self, max_bytes=48 * 1024 * 1024)
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.xy = np.zeros((0, 2), dtype=np.float32)
+        self.clusters = np.zeros(0, dtype=np.int32)
+        self.result: MapResult | None = None
+        self.colouring: groups.Colouring | None = None
+        self.job: JobHandle | None = None
+        self._stale = True  # the library changed since the map was last computed
+        self._brushes: dict[tuple[int, int, int], QBrush] = {}
+        self._build()
+        self._connect()
+        if warm_up_after_ms is not None:
+            QTimer.singleShot(warm_up_after_ms, lambda: context.workers.start_job(
+                "Preparing the map", warm_up_job))
+
+    # -- building --------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.view_box = MapViewBox()
+        self.plot = pg.PlotWidget(viewBox=self.view_box, background=BACKGROUND)
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setMenuEnabled(False)
+        self.scatter = pg.ScatterPlotItem(pxMode=True, pen=None, size=6, useCache=True)
+        self.selected_item = pg.ScatterPlotItem(pxMode=True, pen=SELECTION_PEN, brush=None)
+        self.query_item = pg.ScatterPlotItem(pxMode=True, pen=QUERY_PEN, brush=None)
+        for z, item in enumerate((self.scatter, self.query_item, self.selected_item)):
+            item.setZValue(z)
+            self.view_box.addItem(item)
+        self.hover = HoverCard()
+        self.view_box.addItem(self.hover, ignoreBounds=True)
+        self.thumbnails = ThumbnailLayer(self.view_box, THUMBNAIL_CAP)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(8, 6, 8, 6)
+        self.mode_buttons = QButtonGroup(self)
+        for mode, text, tip in (
+            ("pan", "Move", "Drag to move, wheel to zoom (Shift+drag: rectangle)"),
+            ("rect", "Rectangle", "Drag a rectangle to select photos (Ctrl: add)"),
+            ("lasso", "Lasso", "Draw around photos to select them (Ctrl: add)"),
+        ):
+            button = QToolButton(self)
+            button.setText(text)
+            button.setToolTip(tip)
+            button.setCheckable(True)
+            button.setChecked(mode == "pan")
+            button.setProperty("mode", mode)
+            self.mode_buttons.addButton(button)
+            bar.addWidget(button)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Colour by", self))
+        self.colour_combo = QComboBox(self)
+        self.colour_combo.setMinimumWidth(150)
+        bar.addWidget(self.colour_combo)
+        bar.addStretch(1)
+        self.status = QLabel("", self)
+        self.status.setObjectName("hint")
+        self.progress = QProgressBar(self)
+        self.progress.setMaximumWidth(140)
+        self.progress.setMaximumHeight(10)
+        self.progress.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.recompute_button = QPushButton("Recompute map", self)
+        self.recompute_button.setToolTip("Lay the map out again from scratch")
+        self.export_button = QPushButton("Export PNG…", self)
+        for widget in (self.status, self.progress, self.cancel_button, self.recompute_button,
+                       self.export_button):
+            bar.addWidget(widget)
+        self.progress.hide()
+        self.cancel_button.hide()
+
+        self.legend = QListWidget(self)
+        self.legend.setFixedWidth(190)
+        self.legend.setToolTip("Click an entry to select its photos")
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(0)
+        body.addWidget(self.plot, 1)
+        body.addWidget(self.legend)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addLayout(body, 1)
+
+    def _connect(self) -> None:
+        c = self.context
+        c.library_changed.connect(self._on_library_changed)
+        c.photos_changed.connect(self._on_photos_changed)
+        c.selection_changed.connect(self._on_selection_changed)
+        c.query_changed.connect(self._on_query_changed)
+        c.labels_changed.connect(self._refresh_colourings)
+        if hasattr(c, "indexing_changed"):
+            c.indexing_changed.connect(lambda running: None if running else
+                                       self._on_photos_changed())
+        self.mode_buttons.buttonClicked.connect(
+            lambda button: setattr(self.view_box, "mode", button.property("mode")))
+        self.colour_combo.currentTextChanged.connect(self._on_colour_chosen)
+        self.recompute_button.clicked.connect(lambda: self.compute(recompute=True))
+        self.cancel_button.clicked.connect(self.cancel)
+        self.export_button.clicked.connect(self._on_export)
+        self.legend.itemClicked.connect(self._on_legend_clicked)
+        self.view_box.clicked.connect(self._on_clicked)
+        self.view_box.rect_selected.connect(self._on_rect_selected)
+        self.view_box.lasso_selected.connect(self._on_lasso_selected)
+        self.view_box.sigRangeChanged.connect(self._on_range_changed)
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.cache.updated.connect(self._on_thumbnails_loaded)
+
+    # -- showing points --------------------------------------------------------------------
+
+    def set_points(self, ids: NDArray[np.int64], xy: NDArray[np.float32],
+                   clusters: NDArray[np.int32] | None = None) -> None:
+        """Show these points (photo ids, 2-D positions, cluster numbers or -1)."""
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.xy = np.ascontiguousarray(xy, dtype=np.float32)
+        self.clusters = (np.full(len(self.ids), -1, np.int32) if clusters is None
+                         else np.asarray(clusters, dtype=np.int32))
+        size = point_size(len(self.ids))
+        self.scatter.setData(**scatter_arrays(self.xy), size=size, pen=None)
+        self.selected_item.setSize(size + 6)
+        self.query_item.setSize(size + 10)
+        self.hover.clear()
+        self.view_box.autoRange()
+        self._refresh_colourings()
+        self._on_selection_changed(self.context.selection)
+        self._on_query_changed(self.context.query)
+        self._update_thumbnails()
+
+    def show_result(self, result: MapResult) -> None:
+        self.result = result
+        self.set_points(result.ids, result.xy, result.clusters)
+        self.map_shown.emit(result)
+
+    def colour_by(self, colouring: groups.Colouring) -> None:
+        """Colour the points (one brush per legend colour, built once) and fill the legend."""
+        if len(colouring.values) != len(self.ids):
+            return  # computed for a map no longer shown
+        self.colouring = colouring
+        lut = np.array([*map(self._brush, colouring.colours()), self._brush(groups.NONE_COLOUR)],
+                       dtype=object)
+        brushes = lut[np.where(colouring.values >= 0, colouring.values, len(lut) - 1)]
+        self.scatter.setBrush(brushes)
+        self.legend.clear()
+        for entry, (name, count, rgb) in enumerate(zip(
+                colouring.legend, colouring.counts, colouring.colours(), strict=True)):
+            self._legend_row(f"{name}  ({count:,})", rgb, entry)
+        missing = int((colouring.values < 0).sum())
+        if missing:
+            self._legend_row(f"{'No cluster' if colouring.name == 'Cluster' else 'None'}"
+                             f"  ({missing:,})", groups.NONE_COLOUR, -1)
+
+    def _legend_row(self, text: str, rgb: tuple[int, int, int], entry: int) -> None:
+        swatch = QPixmap(12, 12)
+        swatch.fill(QColor(*rgb))
+        item = QListWidgetItem(QIcon(swatch), text)
+        item.setData(Qt.ItemDataRole.UserRole, entry)
+        self.legend.addItem(item)
+
+    def _brush(self, rgb: tuple[int, int, int]) -> QBrush:
+        brush = self._brushes.get(rgb)
+        if brush is None:
+            brush = self._brushes[rgb] = QBrush(QColor(*rgb, 220))
+        return brush
+
+    def _refresh_colourings(self) -> None:
+        """Fill the colour-by combo with what the library offers; re-apply the choice."""
+        library = self.context.library
+        if library is not None:
+            self._options = groups.colourings(library.catalog, self.ids, self.clusters)
+        else:
+            self._options = {"Cluster": lambda: groups.by_cluster(self.clusters)}
+        chosen = self.colour_combo.currentText() or "Cluster"
+        self.colour_combo.blockSignals(True)
+        self.colour_combo.clear()
+        self.colour_combo.addItems(list(self._options))
+        self.colour_combo.setCurrentText(chosen if chosen in self._options else "Cluster")
+        self.colour_combo.blockSignals(False)
+        self._on_colour_chosen(self.colour_combo.currentText())
+
+    def _on_colour_chosen(self, name: str) -> None:
+        make = getattr(self, "_options", {}).get(name)
+        if make is None:
+            return
+        if name == "Cluster":  # in memory: at once
+            self.colour_by(make())
+        else:
+            self.context.workers.run(make, on_result=self.colour_by, what=f"Colouring by {name}")
+
+    # -- computing -------------------------------------------------------------------------
+
+    def compute(self, *, recompute: bool = False) -> None:
+        """Compute (or update, or reuse) the open library's map in the background."""
+        library = self.context.library
+        if library is None:
+            return
+        self.cancel()
+        catalog, model = library.catalog, library.model_key
+        self._stale = False
+        if self.result is None:
+            self.context.workers.run(initial_layout, catalog, model,
+                                     on_result=self._on_initial, what="Reading the map")
+        job = self.context.workers.start_job(
+            "Map", lambda cancel: compute_map(catalog, model, recompute=recompute,
+                                              cancel=cancel))
+        job.progressed.connect(self._on_progress)
+        job.succeeded.connect(lambda result: self._on_computed(job, result))
+        job.ended.connect(lambda: self._on_job_ended(job))
+        job.failed.connect(lambda exc: self.status.setText(f"Map failed: {exc}"))
+        job.cancelled.connect(lambda: self.status.setText("Map computation cancelled"))
+        self.job = job
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.recompute_button.setEnabled(False)
+
+    def cancel(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+
+    def _on_initial(self, result: MapResult) -> None:
+        if self.result is None and len(result):
+            self.show_result(result)
+
+    def _on_progress(self, progress: Progress) -> None:
+        self.status.setText(progress.text)
+        if progress.total:
+            self.progress.setRange(0, progress.total)
+            self.progress.setValue(progress.done)
+        else:
+            self.progress.setRange(0, 0)
+
+    def _on_computed(self, job: JobHandle, result: MapResult) -> None:
+        if job is not self.job:
+            return
+        if self.result is None or result.how != "cached" or len(result) != len(self.ids):
+            self.show_result(result)
+        else:
+            self.result = result
+        unclustered = int((result.clusters < 0).sum())
+        self.status.setText(f"{len(result):,} photos · {len(result.cluster_info)} clusters"
+                            + (f" · {unclustered:,} in none" if unclustered else ""))
+
+    def _on_job_ended(self, job: JobHandle) -> None:
+        if job is self.job:
+            self.job = None
+            self.progress.hide()
+            self.cancel_button.hide()
+            self.recompute_button.setEnabled(True)
+            if self._stale and self.isVisible():
+                self._schedule_update()
+
+    def _on_library_changed(self) -> None:
+        self.cancel()
+        self.job = None
+        self.result = None
+        self.cache.set_catalog(self.context.library.catalog if self.context.library else None)
+        self.set_points(np.zeros(0, np.int64), np.zeros((0, 2), np.float32))
+        self.status.setText("")
+        self._stale = True
+        if self.context.library is not None and self.isVisible():
+            self.compute()
+
+    def _on_photos_changed(self) -> None:
+        self._stale = True
+        self.cache.forget_missing()
+        if self.isVisible() and not getattr(self.context, "indexing", False):
+            self._schedule_update()
+
+    @qdebounced(timeout=1500)
+    def _schedule_update(self) -> None:
+        library = self.context.library
+        if library is None or (self.job is not None and self.job.running):
+            return
+        if self.result is None or not is_current(library.catalog, library.model_key,
+                                                 self.result):
+            self.compute()
+
+    def showEvent(self, event: object) -> None:  # noqa: N802
+        super().showEvent(event)  # type: ignore[arg-type]
+        if self._stale and self.context.library is not None and self.job is None:
+            self.compute()
+
+    # -- interaction -----------------------------------------------------------------------
+
+    def _pick(self, at: QPointF, radius_px: float = HOVER_RADIUS_PX) -> int | None:
+        pixel = self.view_box.viewPixelSize()
+        return groups.nearest_point(self.xy, (at.x(), at.y()), pixel, radius_px)
+
+    def _on_clicked(self, at: QPointF, modifiers: Qt.KeyboardModifier) -> None:
+        row = self._pick(at)
+        if row is None:
+            if not modifiers & Qt.KeyboardModifier.ControlModifier:
+                self.context.set_selection([])
+            return
+        photo_id = int(self.ids[row])
+        if modifiers & Qt.KeyboardModifier.ControlModifier:
+            chosen = list(self.context.selection)
+            chosen = [i for i in chosen if i != photo_id] if photo_id in chosen \
+                else [*chosen, photo_id]
+            self.context.set_selection(chosen)
+        else:
+            self.context.set_selection([photo_id])
+        self.context.set_current(photo_id)
+
+    def _select_rows(self, rows: NDArray[np.intp], modifiers: Qt.KeyboardModifier) -> None:
+        ids = [int(i) for i in self.ids[rows]]
+        if modifiers & Qt.KeyboardModifier.ControlModifier:
+            ids = [*self.context.selection, *ids]
+        self.context.set_selection(ids)
+        if len(rows):
+            self.context.set_current(ids[-1] if modifiers else int(self.ids[rows[0]]))
+
+    def _on_rect_selected(self, a: QPointF, b: QPointF, modifiers: Qt.KeyboardModifier) -> None:
+        self._select_rows(groups.in_rectangle(self.xy, (a.x(), a.y()), (b.x(), b.y())),
+                          modifiers)
+
+    def _on_lasso_selected(self, polygon: NDArray[np.float64],
+                           modifiers: Qt.KeyboardModifier) -> None:
+        self._select_rows(groups.in_polygon(self.xy, polygon), modifiers)
+
+    def _on_legend_clicked(self, item: QListWidgetItem) -> None:
+        if self.colouring is not None:
+            rows = self.colouring.members(int(item.data(Qt.ItemDataRole.UserRole)))
+            self._select_rows(rows, Qt.KeyboardModifier.NoModifier)
+
+    def _on_selection_changed(self, ids: list[int]) -> None:
+        mask = np.isin(self.ids, np.asarray(ids, dtype=np.int64)) if ids else None
+        self._highlight(self.selected_item, mask)
+
+    def _on_query_changed(self, query: object) -> None:
+        hits = [h.photo_id for h in getattr(query, "hits", ())]
+        wanted = [*getattr(query, "positives", ()), *hits]
+        mask = np.isin(self.ids, np.asarray(wanted, dtype=np.int64)) if wanted else None
+        self._highlight(self.query_item, mask)
+
+    def _highlight(self, item: pg.ScatterPlotItem, mask: NDArray[np.bool_] | None) -> None:
+        if mask is None or not mask.any():
+            item.setData(x=[], y=[])
+            return
+        item.setData(x=self.xy[mask, 0], y=self.xy[mask, 1], pen=item.opts["pen"], brush=None)
+
+    @qthrottled(timeout=40)
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        if not self.view_box.sceneBoundingRect().contains(scene_pos) or not len(self.ids):
+            self.hover.clear()
+            return
+        row = self._pick(self.view_box.mapSceneToView(scene_pos))
+        if row is None:
+            self.hover.clear()
+        elif int(self.ids[row]) != self.hover.photo_id:
+            self._show_hover(row)
+
+    def _show_hover(self, row: int) -> None:
+        photo_id = int(self.ids[row])
+        pixmap = self.cache.pixmap(photo_id, 160)
+        name = self.cache.name(photo_id) or "…"
+        self.hover.show_photo(photo_id, QPointF(*map(float, self.xy[row])), pixmap, name)
+
+    def _on_thumbnails_loaded(self, ids: list[int]) -> None:
+        hovered = self.hover.photo_id
+        if hovered in ids:
+            rows = np.flatnonzero(self.ids == hovered)
+            if len(rows):
+                self._show_hover(int(rows[0]))
+        self._update_thumbnails()
+
+    def _on_range_changed(self, *_args: object) -> None:
+        self._update_thumbnails_later()
+
+    @qdebounced(timeout=120)
+    def _update_thumbnails_later(self) -> None:
+        self._update_thumbnails()
+
+    def _update_thumbnails(self) -> None:
+        """At high zoom (few points in view), draw their thumbnails instead of dots."""
+        (x0, x1), (y0, y1) = self.view_box.viewRange()
+        rows = groups.in_rectangle(self.xy, (x0, y0), (x1, y1))
+        if not len(rows) or len(rows) > THUMBNAIL_CAP or self.context.library is None:
+            self.thumbnails.hide()
+            return
+        self.thumbnails.show([
+            (int(self.ids[r]), float(self.xy[r, 0]), float(self.xy[r, 1]),
+             self.cache.pixmap(int(self.ids[r]), THUMB_PX)) for r in rows])
+
+    def _on_export(self) -> None:
+        path, _filter = QFileDialog.getSaveFileName(self, "Export the map", "map.png",
+                                                    "PNG images (*.png)")
+        if path:
+            self.export_png(Path(path))
+
+    def export_png(self, path: Path) -> bool:
+        """Save the plot as shown (with its legend) as a PNG."""
+        return self.grab().save(str(path), "PNG")

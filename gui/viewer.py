@@ -1,0 +1,217 @@
+"""The large photo viewer: fit or zoom, previous/next, and the photo's metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QPainter, QPixmap, QResizeEvent, QWheelEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QFormLayout,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import browse, decode
+from gui.actions import icon
+from gui.context import AppContext
+from gui.grid.cache import ThumbnailCache
+
+PREVIEW_SIDE = 2560  # longest side decoded for viewing (enough for a 4K screen)
+
+
+def load_preview(path: Path, max_side: int = PREVIEW_SIDE) -> QImage:
+    """In a worker thread: the photo, upright, as a QImage (UnreadableImage on failure)."""
+    image = decode.load_image(path, max_side).convert("RGB")
+    data = image.tobytes()
+    return QImage(data, image.width, image.height, 3 * image.width,
+                  QImage.Format.Format_RGB888).copy()
+
+
+class ImageView(QGraphicsView):
+    """One image: fit to the window, or zoomed (wheel, +/-) and panned by dragging."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("imageView")
+        self.setScene(QGraphicsScene(self))
+        self._item = QGraphicsPixmapItem()
+        self._item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.scene().addItem(self._item)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setFrameShape(QGraphicsView.Shape.NoFrame)
+        self.fitting = True
+        self._source_width = 0  # the photo's pixel width (a thumbnail is shown scaled up)
+
+    def set_image(self, pixmap: QPixmap, source_width: int) -> None:
+        self._item.setPixmap(pixmap)
+        self._source_width = source_width or pixmap.width()
+        self._item.setScale(self._source_width / max(1, pixmap.width()))
+        self.scene().setSceneRect(self._item.sceneBoundingRect())
+        if self.fitting:
+            self.fit()
+
+    def fit(self) -> None:
+        self.fitting = True
+        rect = self._item.sceneBoundingRect()
+        if not rect.isEmpty():
+            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+
+    def actual_size(self) -> None:
+        self.fitting = False
+        self.resetTransform()
+
+    def zoom(self, factor: float) -> None:
+        self.fitting = False
+        scale = self.transform().m11() * factor
+        if 0.02 < scale < 16:
+            self.scale(factor, factor)
+
+    def zoom_level(self) -> float:
+        return self.transform().m11()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        self.zoom(1.25 if event.angleDelta().y() > 0 else 0.8)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.fitting:
+            self.fit()
+
+    def image_rect(self) -> QRectF:
+        return self._item.sceneBoundingRect()
+
+
+class ViewerWindow(QDialog):
+    """Shows the photos ``ids`` one at a time, starting at ``start``."""
+
+    find_similar_requested = Signal(int)
+
+    def __init__(self, context: AppContext, cache: ThumbnailCache, ids: list[int], start: int,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("viewer")
+        self.setWindowFlag(Qt.WindowType.Window)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.context = context
+        self.cache = cache
+        self.ids = ids
+        self.position = max(0, min(start, len(ids) - 1))
+        self.loaded_id = -1  # the photo whose full image is shown (not just its thumbnail)
+        self.view = ImageView(self)
+        self.details = QFormLayout()
+        self.details.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        side = QWidget(self)
+        side.setObjectName("viewerDetails")
+        side.setFixedWidth(280)
+        side_layout = QVBoxLayout(side)
+        side_layout.addLayout(self.details)
+        side_layout.addStretch(1)
+        toolbar = QToolBar(self)
+        toolbar.setIconSize(QSize(20, 20))
+        for name, text, slot in (
+            ("prev", "Previous (←)", self.previous), ("next", "Next (→)", self.next),
+            (None, "", None), ("fit", "Fit to window (0)", self.view.fit),
+            ("actual-size", "Actual size (1)", self.view.actual_size),
+            ("zoom-out", "Zoom out (−)", lambda: self.view.zoom(0.8)),
+            ("zoom-in", "Zoom in (+)", lambda: self.view.zoom(1.25)), (None, "", None),
+            ("similar", "Find similar (F)", self._find_similar),
+        ):
+            if name is None:
+                toolbar.addSeparator()
+            else:
+                toolbar.addAction(icon(name), text, slot)
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.view, 1)
+        body.addWidget(side)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(toolbar)
+        layout.addLayout(body, 1)
+        if parent is not None:
+            self.resize(parent.size() * 0.9)
+        self.show_photo(self.position)
+
+    @property
+    def photo_id(self) -> int:
+        return self.ids[self.position]
+
+    def show_photo(self, position: int) -> None:
+        """Show the photo at ``position`` in ``ids``: its thumbnail now, the full image soon."""
+        library = self.context.library
+        if library is None or not self.ids:
+            return
+        self.position = position % len(self.ids)
+        photo_id = self.photo_id
+        photo = library.catalog.photo(photo_id)
+        if photo is None:
+            return
+        self.setWindowTitle(f"{photo.path.name} — {self.position + 1} of {len(self.ids)}")
+        self._show_details(browse.photo_details(photo, library.root))
+        thumb = self.cache.image(photo_id)
+        if thumb is not None:
+            self.view.set_image(QPixmap.fromImage(thumb), photo.width or thumb.width())
+        self.context.set_selection([photo_id])
+        self.context.workers.run(
+            load_preview, photo.path,
+            on_result=lambda image: self._on_loaded(photo_id, image),
+            on_error=lambda exc: self._on_failed(photo_id, exc))
+
+    def next(self) -> None:
+        self.show_photo(self.position + 1)
+
+    def previous(self) -> None:
+        self.show_photo(self.position - 1)
+
+    def _on_loaded(self, photo_id: int, image: QImage) -> None:
+        if photo_id == self.photo_id:
+            photo = self.context.library.catalog.photo(photo_id) if self.context.library else None
+            width = photo.width if photo and photo.width else image.width()
+            self.view.set_image(QPixmap.fromImage(image), width)
+            self.loaded_id = photo_id
+
+    def _on_failed(self, photo_id: int, exc: BaseException) -> None:
+        if photo_id == self.photo_id:
+            self._show_details([("Problem", str(exc))], clear=False)
+
+    def _show_details(self, lines: list[tuple[str, str]], clear: bool = True) -> None:
+        if clear:
+            while self.details.rowCount():
+                self.details.removeRow(0)
+        for label, value in lines:
+            text = QLabel(value, self)
+            text.setWordWrap(True)
+            text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.details.addRow(f"{label}:", text)
+
+    def _find_similar(self) -> None:
+        self.find_similar_requested.emit(self.photo_id)
+        self.close()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        keys = {
+            Qt.Key.Key_Right: self.next, Qt.Key.Key_PageDown: self.next,
+            Qt.Key.Key_Left: self.previous, Qt.Key.Key_PageUp: self.previous,
+            Qt.Key.Key_Backspace: self.previous,
+            Qt.Key.Key_0: self.view.fit, Qt.Key.Key_1: self.view.actual_size,
+            Qt.Key.Key_Plus: lambda: self.view.zoom(1.25),
+            Qt.Key.Key_Equal: lambda: self.view.zoom(1.25),
+            Qt.Key.Key_Minus: lambda: self.view.zoom(0.8),
+            Qt.Key.Key_F: self._find_similar, Qt.Key.Key_Space: self.close,
+        }
+        if key in keys:
+            keys[key]()  # type: ignore[operator]
+            return
+        super().keyPressEvent(event)

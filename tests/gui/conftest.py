@@ -1,0 +1,119 @@
+"""Fixtures for the GUI tests: offscreen Qt, private user folders, generated libraries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from pytestqt.qtbot import QtBot
+
+from core import synthetic
+from gui.app import build_parser, create_window
+from gui.context import AppContext
+from gui.main_window import MainWindow
+from gui.settings import Settings
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before pytest-qt creates the QApplication
+
+INDEX_TIMEOUT_MS = 90_000  # resnet50 on two shared cores; normally a few seconds
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Thumbnails are shared by the tests of a session (like a user's cache)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path: Path, session_cache: Path,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Catalogs and settings in this test's tmp dir; Qt offscreen; never the user's home."""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(session_cache))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path / "config"))
+
+
+@dataclass
+class PhotoFolder:
+    """A generated library: scene name -> [original, crop, exposure, rotated]."""
+
+    root: Path
+    scenes: dict[str, list[Path]]
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> PhotoFolder:
+    root = tmp_path_factory.mktemp("library") / "photos"
+    scenes = synthetic.write_library(root, 6, n_variants=3, seed=4)
+    return PhotoFolder(root, scenes)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+def wait_indexed(qtbot: QtBot, window: MainWindow, timeout: int = INDEX_TIMEOUT_MS) -> None:
+    """Wait until the window's scan and analysis have finished."""
+    qtbot.waitUntil(lambda: window.context.library is not None
+                    and not window.context.indexing, timeout=timeout)
+
+
+OpenWindow = Callable[..., MainWindow]
+
+
+@pytest.fixture
+def open_window(qtbot: QtBot, settings: Settings) -> Iterator[OpenWindow]:
+    """Build the app's main window as `lookalike ARGS...` would (weights "none")."""
+    windows: list[MainWindow] = []
+
+    def make(*args: str, settings_: Settings | None = None) -> MainWindow:
+        argv = [*args]
+        if "--weights" not in argv:
+            argv += ["--weights", "none"]
+        window = create_window(build_parser().parse_args(argv), settings_ or settings,
+                               AppContext())
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+
+
+@pytest.fixture(scope="session")
+def indexed_catalog(qapp: object, request: pytest.FixtureRequest, photo_folder: PhotoFolder,
+                    tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> Path:
+    """A catalog of photo_folder already indexed with resnet50 (random weights), made by the
+    app itself; tests get a copy so that each starts from the same state."""
+    base = tmp_path_factory.mktemp("indexed")
+    catalog = base / "catalog.sqlite"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(session_cache))
+        settings = Settings(QSettings(str(base / "settings.ini"), QSettings.Format.IniFormat))
+        window = create_window(build_parser().parse_args(
+            [str(photo_folder.root), "--weights", "none", "--catalog", str(catalog)]),
+            settings, AppContext())
+        wait_indexed(QtBot(request), window)
+        window.close()
+        window.deleteLater()
+    return catalog
+
+
+@pytest.fixture
+def catalog_copy(indexed_catalog: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "catalog.sqlite"
+    shutil.copy(indexed_catalog, copy)
+    for extra in indexed_catalog.parent.glob("catalog.sqlite-*"):
+        shutil.copy(extra, tmp_path / extra.name)
+    return copy

@@ -1,0 +1,213 @@
+"""The main window over real background work: opening, scanning, staying responsive."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtWidgets import QPushButton
+from pytestqt.qtbot import QtBot
+
+from core.models import build_model
+from gui.app import install_extensions
+from gui.grid import Roles
+from gui.panels.empty import EmptyState
+from gui.settings import Settings
+from gui.viewer import ViewerWindow
+
+from .conftest import OpenWindow, PhotoFolder, wait_indexed
+
+STALL_LIMIT_S = 0.3
+
+
+def test_opening_a_folder_indexes_it_in_the_background(
+        open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder, tmp_path: Path) -> None:
+    """The grid fills by appends while the real worker scans and embeds; the UI thread never
+    stalls for long (a timer measures the longest gap between its ticks)."""
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    window = open_window(str(photo_folder.root), "--catalog", str(tmp_path / "c.sqlite"),
+                         "--model", "resnet50")
+    model = window.library_view.model
+    resets_while_indexing = []
+    model.modelReset.connect(lambda: resets_while_indexing.append(window.context.indexing))
+    assert window.context.indexing  # started at once, in the background
+    progress: list[str] = []
+    window.indexer.progressed.connect(lambda _p: progress.append(window.status.label.text()))
+    last[0] = time.perf_counter()
+    wait_indexed(qtbot, window)
+    timer.stop()
+
+    worst = max(gaps[1:])
+    print(f"\nlongest UI-thread stall while indexing: {worst * 1000:.0f} ms "
+          f"over {len(gaps)} ticks")
+    assert worst < STALL_LIMIT_S
+    assert model.rowCount() == 24
+    assert not any(resets_while_indexing)  # appends (beginInsertRows), never a reset
+    assert any(text.startswith("Analysing photos:") and "photos/s" in text for text in progress)
+    assert window.status.label.text().startswith("24 photos · 24 analysed at ")
+    assert not window.status.cancel_button.isVisible()
+    # Thumbnails arrive from the loader thread and folders/problems are listed.
+    qtbot.waitUntil(lambda: model.index(0).data(Roles.IMAGE) is not None)
+    qtbot.waitUntil(lambda: window.folders.model.rowCount() == 1
+                    and window.folders.model.item(0).text() == "All photos (24)")
+    assert window.folders.model.item(0).rowCount() == 6
+    assert window.problems.summary.text() == "Every file could be read."
+
+
+def test_cancel_keeps_what_was_done_and_rescan_resumes(
+        open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder, tmp_path: Path) -> None:
+    window = open_window(str(photo_folder.root), "--catalog", str(tmp_path / "c.sqlite"))
+    qtbot.waitUntil(lambda: window.status.cancel_button.isVisible())
+    qtbot.mouseClick(window.status.cancel_button, Qt.MouseButton.LeftButton)
+    wait_indexed(qtbot, window)
+    library = window.context.library
+    assert library is not None
+    done = library.catalog.embedded_count(library.model_key)
+    assert done < 24
+    assert window.status.label.text() == (
+        f"Stopped: {done} of 24 photos analysed. Rescan (F5) to continue.")
+    assert window.library_view.model.rowCount() == 24  # what the scan found stays listed
+    window.actions.rescan.trigger()
+    assert window.context.indexing
+    wait_indexed(qtbot, window)
+    assert library.catalog.embedded_count(library.model_key) == 24
+
+
+def test_unusable_weights_offer_a_file_then_index(open_window: OpenWindow, qtbot: QtBot,
+                                                  photo_folder: PhotoFolder,
+                                                  tmp_path: Path) -> None:
+    bad = tmp_path / "downloaded.pth"
+    bad.write_bytes(b"<html>rate limited</html>")
+    window = open_window(str(photo_folder.root), "--catalog", str(tmp_path / "c.sqlite"),
+                         "--model", "mobilenet_v3_small", "--weights", str(bad))
+    qtbot.waitUntil(lambda: getattr(window, "weights_dialog", None) is not None
+                    and window.weights_dialog.isVisible(), timeout=30_000)
+    dialog = window.weights_dialog
+    assert "not a PyTorch weights file" in dialog.informativeText()
+    assert window.library_view.model.rowCount() == 24  # the scan ran: photos are listed
+    assert [b.text() for b in dialog.buttons() if isinstance(b, QPushButton)][:2] == [
+        "Choose Weights File…", "Retry"]
+    assert window.status.label.text().startswith("Photos listed, but not analysed")
+
+    good = tmp_path / "mobilenet.pth"
+    torch.save(build_model("mobilenet_v3_small", "none").state_dict(), good)
+    dialog.file_chosen.emit(str(good))  # what picking that file in the file dialog does
+    wait_indexed(qtbot, window)
+    library = window.context.library
+    assert library is not None and library.weights == str(good)
+    assert library.catalog.embedded_count(library.model_key) == 24
+    assert window.settings.weights == str(good)
+
+
+def test_a_missing_weights_file_is_offered_before_opening(
+        open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere.pth"
+    window = open_window(str(photo_folder.root), "--catalog", str(tmp_path / "c.sqlite"),
+                         "--weights", str(missing))
+    assert window.context.library is None and window.weights_dialog.isVisible()
+    assert str(missing) in window.weights_dialog.informativeText()
+    window.weights_dialog.close()
+    window.settings.weights = "none"
+    window.options = type(window.options)("resnet50", "none", "auto")
+    window.weights_dialog.retry_requested.emit()
+    assert window.context.library is not None
+    wait_indexed(qtbot, window)
+
+
+def test_viewer_opens_and_steps_through_the_grid(open_window: OpenWindow, qtbot: QtBot,
+                                                photo_folder: PhotoFolder,
+                                                catalog_copy: Path) -> None:
+    window = open_window(str(photo_folder.root), "--catalog", str(catalog_copy))
+    wait_indexed(qtbot, window)
+    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 24)
+    ids = window.library_view.model.ids()
+    window.context.set_selection([ids[3]])
+    window.actions.view_photo.trigger()
+    viewer = window.findChild(ViewerWindow)
+    assert viewer is not None and viewer.isVisible()
+    qtbot.waitUntil(lambda: viewer.loaded_id == ids[3], timeout=10_000)
+    details = {viewer.details.itemAt(r, viewer.details.ItemRole.LabelRole).widget().text():
+               viewer.details.itemAt(r, viewer.details.ItemRole.FieldRole).widget().text()
+               for r in range(viewer.details.rowCount())}
+    assert details["Dimensions:"].startswith("640 × 480")
+    assert details["Camera:"] == "Lookalike Synthetic Camera"
+    assert viewer.windowTitle().endswith("— 4 of 24")
+    viewer.next()
+    assert window.context.selection == [ids[4]]  # the grid follows the viewer
+    qtbot.waitUntil(lambda: viewer.loaded_id == ids[4], timeout=10_000)
+    rect = viewer.view.image_rect()
+    assert (rect.width(), rect.height()) == (640, 480)  # actual-size coordinates
+    viewer.view.actual_size()
+    assert viewer.view.zoom_level() == 1.0
+    viewer.close()
+
+
+def test_settings_round_trip(open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder,
+                             catalog_copy: Path, tmp_path: Path) -> None:
+    store = tmp_path / "roundtrip.ini"
+    first = Settings(QSettings(str(store), QSettings.Format.IniFormat))
+    window = open_window(str(photo_folder.root), "--catalog", str(catalog_copy),
+                         "--model", "resnet50", settings_=first)
+    wait_indexed(qtbot, window)
+    window.resize(760, 560)  # the offscreen screen is 800x600; the window's minimum applies
+    size = window.size()
+    assert size.height() == 560
+    window.library_view.size_slider.setValue(224)
+    window.library_view.sort_box.setCurrentIndex(window.library_view.sort_box.findData("name"))
+    window.close()
+
+    again = Settings(QSettings(str(store), QSettings.Format.IniFormat))
+    assert again.thumbnail_size == 224 and again.sort == "name"
+    assert again.last_library == photo_folder.root
+    assert again.recent_libraries == [photo_folder.root]
+    assert (again.model, again.weights, again.device) == ("resnet50", "none", "auto")
+    second = open_window(settings_=again)  # no folder: the last library opens
+    wait_indexed(qtbot, second)
+    assert second.size() == size
+    assert second.library_view.size_slider.value() == 224
+    assert second.library_view.grid.gridSize().width() >= 224
+    assert second.context.library is not None
+    assert second.context.library.root == photo_folder.root
+
+
+def test_empty_state_offers_recent_folders(open_window: OpenWindow, qtbot: QtBot,
+                                           settings: Settings, photo_folder: PhotoFolder,
+                                           tmp_path: Path) -> None:
+    settings.add_recent(photo_folder.root)
+    settings.last_library = None
+    window = open_window(settings_=settings)
+    assert window.stack.currentWidget() is window.empty
+    assert isinstance(window.empty, EmptyState)
+    buttons = [b for b in window.empty.findChildren(QPushButton) if b.objectName() ==
+               "recentButton"]
+    assert [b.text() for b in buttons] == [str(photo_folder.root)]
+    assert window.recent_menu.actions()[0].text() == str(photo_folder.root)
+    qtbot.mouseClick(buttons[0], Qt.MouseButton.LeftButton)
+    assert window.context.library is not None
+    assert window.stack.currentWidget() is window.views
+    window.indexer.stop()
+
+
+def test_extension_hooks_add_views_and_docks(open_window: OpenWindow) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    window = open_window()
+    install_extensions(window, window.context)  # a no-op until the map and labels exist
+    window.add_view("Map", QLabel("map"))
+    dock = window.add_dock("Labels", QLabel("labels"))
+    assert [window.views.tabText(i) for i in range(window.views.count())] == ["Library", "Map"]
+    assert dock.objectName() == "dock_Labels" and dock.toggleViewAction() in \
+        window.view_menu.actions()
