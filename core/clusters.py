@@ -145,16 +145,16 @@ def by_cluster(clusters: NDArray[np.int32]) -> Colouring:
 
 
 def by_folder(catalog: Catalog, ids: NDArray[np.int64]) -> Colouring:
-    """The folder each photo is in (the first level below what all photos share)."""
-    folders = {p.id: os.path.relpath(p.path.parent, catalog.root)
-               for p in catalog.photos(int(i) for i in ids)}
-    parts = [PurePath(f).parts if f != "." else () for f in folders.values()]
+    """The folder each photo is in: the first level below what all photos share."""
+    parts = {p.id: PurePath(os.path.relpath(p.path.parent, catalog.root)).parts
+             for p in catalog.photos(int(i) for i in ids)}
+    parts = {pid: () if p == (".",) else p for pid, p in parts.items()}
     common = 0
-    while parts and all(len(p) > common for p in parts) and \
-            len({p[common] for p in parts}) == 1:
+    while parts and all(len(p) > common for p in parts.values()) \
+            and len({p[common] for p in parts.values()}) == 1:
         common += 1
-    names = {pid: (PurePath(f).parts[common] if f != "." and len(PurePath(f).parts) > common
-                   else "(top folder)") for pid, f in folders.items()}
+    names = {pid: p[common] if len(p) > common else (p[-1] if p else "(top folder)")
+             for pid, p in parts.items()}
     return _categorical("Folder", [names.get(int(i)) for i in ids])
 
 

@@ -123,9 +123,10 @@ def export_json(catalog: Catalog, path: Path, model: str,
                              "accuracy": round(info.validation.accuracy, 4)}
         if predictions is not None:
             entry["predictions"] = [
-                {"path": path, "predicted": row[1], "confidence": row[2],
-                 "probabilities": dict(zip(row[3], row[4], strict=True))}
-                for path, *row in _prediction_rows(catalog, label_set.id, model)]
+                {"path": path, "predicted": predicted, "confidence": confidence,
+                 "probabilities": dict(zip(columns, probs, strict=True))}
+                for path, predicted, confidence, columns, probs
+                in _prediction_rows(catalog, label_set.id, model)]
         sets.append(entry)
     document = {"library": display(catalog.root), "exported_at": _iso(datetime.now().timestamp()),
                 "sets": sets}

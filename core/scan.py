@@ -21,7 +21,7 @@ from pathlib import Path
 from core import paths
 from core.catalog import Catalog
 from core.decode import SUPPORTED_EXTENSIONS, file_hash
-from core.errors import UnreadableImage
+from core.errors import LookalikeError, UnreadableImage
 from core.jobs import Job, Progress, check_cancel
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,17 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
     pending_new: list[tuple[bytes, int, int]] = []
     new_ids: list[tuple[int, bytes, int]] = []  # (id, path, size) for move detection
     changed = 0
+    changed_paths: set[bytes] = set()
     found = 0
     last_commit = time.monotonic()
 
+    unreadable_folders: list[bytes] = []  # their photos are kept, not taken as removed
+
     def on_problem(path: Path, reason: str) -> None:
-        problems[catalog.encode_path(path)] = reason
+        stored = catalog.encode_path(path)
+        problems[stored] = reason
+        if "folder" in reason and "disappeared" not in reason:
+            unreadable_folders.append(b"" if stored == b"." else stored + os.sep.encode())
 
     def flush() -> None:
         now = time.time()
@@ -172,6 +178,7 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
                     tx.execute("DELETE FROM embeddings WHERE photo_id = ?", (old[0],))
                     catalog.bump_generation(None, tx)
                 changed += 1
+                changed_paths.add(stored)
         elif known_problems.get(stored) == (entry.size, entry.mtime_ns):
             pass  # an unchanged file that could not be read last time: still a problem
         else:
@@ -185,8 +192,20 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
     if pending_new:
         flush()
     new_count = len(new_ids)
+    this_run = {row[0] for row in new_ids}
+    # Rows that an interrupted scan added and nothing read yet may be moved files too.
+    new_ids += [(v[0], p, v[1]) for p, v in known.items()
+                if p in seen and v[3] is None and p not in changed_paths]
 
-    removed_rows = {p: v for p, v in known.items() if p not in seen}
+    removed_rows = {p: v for p, v in known.items()
+                    if p not in seen and not p.startswith(tuple(unreadable_folders))}
+    if removed_rows and not found and not unreadable_folders:
+        raise LookalikeError(
+            f"The folder {paths.display(root)} is empty, but its catalog lists "
+            f"{len(removed_rows)} photos; nothing was removed. If they are on a drive that "
+            f"is not connected, connect it and index again; if you deleted them, delete the "
+            f"catalog {paths.display(catalog.path)}."
+        )
     moved = _match_moves(catalog, removed_rows, new_ids)
     with catalog.transaction() as tx:
         for stored, new_id in moved.items():
@@ -216,7 +235,7 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
             )
     result = ScanResult(
         found=found,
-        new=new_count - len(moved),
+        new=new_count - sum(1 for new_id in moved.values() if new_id in this_run),
         changed=changed,
         removed=len(removed_rows),
         moved=len(moved),

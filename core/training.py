@@ -39,7 +39,7 @@ MAX_FOLDS = 5
 BATCH_SIZE = 512
 LEARNING_RATE = {"linear": 3e-3, "mlp": 1e-3}
 WEIGHT_DECAY = 1e-2
-EXAMPLE_PASSES = 150_000  # training budget: epochs x examples, within [15, 200] epochs
+EXAMPLE_PASSES = 150_000  # training budget: epochs x examples, within [15, 60] epochs
 MIN_IMPROVEMENT = 1e-3  # relative drop of the validation loss that resets the patience
 
 
@@ -226,8 +226,8 @@ def probabilities(head: Head, vectors: NDArray[np.float32], multi: bool,
 # -- training ------------------------------------------------------------------------------
 
 def _max_epochs(n: int) -> int:
-    """Few examples: up to 200 (cheap) passes; 10,000: 15, so that training takes seconds."""
-    return int(np.clip(EXAMPLE_PASSES // max(1, n), 15, 200))
+    """Few examples: up to 60 (cheap) passes; 10,000: 15, so that training takes seconds."""
+    return int(np.clip(EXAMPLE_PASSES // max(1, n), 15, 60))
 
 
 def _patience(max_epochs: int) -> int:

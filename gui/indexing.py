@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from PySide6.QtCore import QObject, Signal
 
+from core.embed import EmbedResult
 from core.errors import ModelUnavailable
-from core.jobs import Progress
-from core.library import IndexResult
+from core.jobs import Job, Progress
+from core.library import IndexResult, Library
 from gui.context import AppContext
 from gui.workers import JobHandle
 
 PHOTOS_CHANGED_EVERY_S = 0.4  # at most this often: the grid appends, thumbnails refresh
+
+
+def index_job(library: Library, cancel: threading.Event | None = None) -> Job[IndexResult]:
+    """``Library.index()``, with a "loading the model" step between the scan and the
+    analysis so that the status bar says why nothing moves for a few seconds; the model is
+    not loaded at all when every photo is analysed already."""
+    scanned = yield from library.scan(cancel)
+    catalog = library.catalog
+    if catalog.embedded_count(library.model_key) >= catalog.photo_count():
+        return IndexResult(scanned, EmbedResult(0, 0, 0.0))
+    yield Progress("loading", 0, 0, f"Loading the {library.model_name} network")
+    embedded = yield from library.embed(cancel)
+    return IndexResult(scanned, embedded)
 
 
 def summary(result: IndexResult, total: int) -> str:
@@ -51,7 +66,7 @@ class Indexer(QObject):
         if library is None:
             return
         self.stop()
-        job = self.context.workers.start_job("Indexing", library.index)
+        job = self.context.workers.start_job("Indexing", lambda cancel: index_job(library, cancel))
         job.progressed.connect(self._on_progress)
         job.succeeded.connect(lambda result: self._on_succeeded(job, result))
         job.cancelled.connect(lambda: self._on_cancelled(job))

@@ -6,10 +6,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QLabel,
     QMainWindow,
     QMessageBox,
     QStackedWidget,
@@ -45,6 +52,14 @@ class LibraryOptions:
     weights: str
     device: str
     catalog: Path | None = None
+
+
+def describe_model(library: Library) -> str:
+    """The model in use, for the status bar: "resnet50 · pretrained"."""
+    weights = str(library.weights)
+    kind = {"default": "pretrained", "none": "random weights: for testing"}.get(
+        weights, Path(weights).name)
+    return f"{library.model_name} · {kind}"
 
 
 class MainWindow(QMainWindow):
@@ -85,6 +100,9 @@ class MainWindow(QMainWindow):
         folders_dock.raise_()
         self.status = StatusPanel(self)
         self.statusBar().addWidget(self.status, 1)
+        self.model_label = QLabel(self)
+        self.model_label.setObjectName("modelLabel")
+        self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().setSizeGripEnabled(False)
         self._connect()
         self._fill_recent()
@@ -195,6 +213,7 @@ class MainWindow(QMainWindow):
         self._fill_recent()
         self.context.set_library(library)
         self.setWindowTitle(f"{display(library.root.name)} — Lookalike")
+        self.model_label.setText(describe_model(library))
         self.stack.setCurrentWidget(self.views)
         self.status.show_message("Opening…")
         self.indexer.start()

@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -39,13 +39,13 @@ from gui.context import AppContext
 from gui.grid.cache import ThumbnailCache
 from gui.map_plot import (
     BACKGROUND,
-    QUERY_PEN,
-    SELECTION_PEN,
+    QUERY_COLOUR,
+    SELECTION_COLOUR,
     HoverCard,
     MapViewBox,
+    PointCloud,
     ThumbnailLayer,
     point_size,
-    scatter_arrays,
 )
 from gui.workers import JobHandle
 
@@ -73,7 +73,6 @@ class MapView(QWidget):
         self.colouring: groups.Colouring | None = None
         self.job: JobHandle | None = None
         self._stale = True  # the library changed since the map was last computed
-        self._brushes: dict[tuple[int, int, int], QBrush] = {}
         self._build()
         self._connect()
         if warm_up_after_ms is not None:
@@ -88,9 +87,11 @@ class MapView(QWidget):
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.plot.setMenuEnabled(False)
-        self.scatter = pg.ScatterPlotItem(pxMode=True, pen=None, size=6, useCache=True)
-        self.selected_item = pg.ScatterPlotItem(pxMode=True, pen=SELECTION_PEN, brush=None)
-        self.query_item = pg.ScatterPlotItem(pxMode=True, pen=QUERY_PEN, brush=None)
+        self.scatter = PointCloud()
+        self.selected_item = PointCloud(ring=True)
+        self.selected_item.set_colours(np.zeros(0, np.intp), [SELECTION_COLOUR])
+        self.query_item = PointCloud(ring=True)
+        self.query_item.set_colours(np.zeros(0, np.intp), [QUERY_COLOUR])
         for z, item in enumerate((self.scatter, self.query_item, self.selected_item)):
             item.setZValue(z)
             self.view_box.addItem(item)
@@ -184,9 +185,9 @@ class MapView(QWidget):
         self.clusters = (np.full(len(self.ids), -1, np.int32) if clusters is None
                          else np.asarray(clusters, dtype=np.int32))
         size = point_size(len(self.ids))
-        self.scatter.setData(**scatter_arrays(self.xy), size=size, pen=None)
-        self.selected_item.setSize(size + 6)
-        self.query_item.setSize(size + 10)
+        self.scatter.set_points(self.xy, size)
+        self.selected_item.size = size + 6
+        self.query_item.size = size + 11
         self.hover.clear()
         self.view_box.autoRange()
         self._refresh_colourings()
@@ -200,14 +201,12 @@ class MapView(QWidget):
         self.map_shown.emit(result)
 
     def colour_by(self, colouring: groups.Colouring) -> None:
-        """Colour the points (one brush per legend colour, built once) and fill the legend."""
+        """Colour the points (one glyph per legend colour) and fill the legend."""
         if len(colouring.values) != len(self.ids):
             return  # computed for a map no longer shown
         self.colouring = colouring
-        lut = np.array([*map(self._brush, colouring.colours()), self._brush(groups.NONE_COLOUR)],
-                       dtype=object)
-        brushes = lut[np.where(colouring.values >= 0, colouring.values, len(lut) - 1)]
-        self.scatter.setBrush(brushes)
+        palette = [QColor(*rgb) for rgb in (groups.NONE_COLOUR, *colouring.colours())]
+        self.scatter.set_colours(colouring.values + 1, palette)  # uncoloured: 0, underneath
         self.legend.clear()
         for entry, (name, count, rgb) in enumerate(zip(
                 colouring.legend, colouring.counts, colouring.colours(), strict=True)):
@@ -223,12 +222,6 @@ class MapView(QWidget):
         item = QListWidgetItem(QIcon(swatch), text)
         item.setData(Qt.ItemDataRole.UserRole, entry)
         self.legend.addItem(item)
-
-    def _brush(self, rgb: tuple[int, int, int]) -> QBrush:
-        brush = self._brushes.get(rgb)
-        if brush is None:
-            brush = self._brushes[rgb] = QBrush(QColor(*rgb, 220))
-        return brush
 
     def _refresh_colourings(self) -> None:
         """Fill the colour-by combo with what the library offers; re-apply the choice."""
@@ -343,7 +336,7 @@ class MapView(QWidget):
                                                  self.result):
             self.compute()
 
-    def showEvent(self, event: object) -> None:  # noqa: N802
+    def showEvent(self, event: object) -> None:
         super().showEvent(event)  # type: ignore[arg-type]
         if self._stale and self.context.library is not None and self.job is None:
             self.compute()
@@ -401,11 +394,8 @@ class MapView(QWidget):
         mask = np.isin(self.ids, np.asarray(wanted, dtype=np.int64)) if wanted else None
         self._highlight(self.query_item, mask)
 
-    def _highlight(self, item: pg.ScatterPlotItem, mask: NDArray[np.bool_] | None) -> None:
-        if mask is None or not mask.any():
-            item.setData(x=[], y=[])
-            return
-        item.setData(x=self.xy[mask, 0], y=self.xy[mask, 1], pen=item.opts["pen"], brush=None)
+    def _highlight(self, item: PointCloud, mask: NDArray[np.bool_] | None) -> None:
+        item.set_points(self.xy[mask] if mask is not None else self.xy[:0])
 
     @qthrottled(timeout=40)
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:

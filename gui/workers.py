@@ -270,7 +270,7 @@ class RequestLoop(QObject):
                 epoch = self.epoch
             try:
                 results = self._load(keys)
-            except Exception:  # noqa: BLE001 - a failed batch must not kill the loop
+            except Exception:
                 log.exception("background load failed")
                 results = dict.fromkeys(keys)
             with self._cond:

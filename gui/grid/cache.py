@@ -33,7 +33,7 @@ class ThumbnailCache(QObject):
         super().__init__(parent)
         self._catalog: Catalog | None = None
         self._images: OrderedDict[int, QImage] = OrderedDict()
-        self._pixmaps: OrderedDict[tuple[int, int], QPixmap] = OrderedDict()
+        self._pixmaps: OrderedDict[tuple[int, int, int], QPixmap] = OrderedDict()
         self._names: dict[int, str] = {}
         self._missing: set[int] = set()
         self._bytes = 0
@@ -61,9 +61,12 @@ class ThumbnailCache(QObject):
             self._loop.request([photo_id])
         return None
 
-    def pixmap(self, photo_id: int, size: int) -> QPixmap | None:
-        """The thumbnail scaled to fit ``size`` px (cached), or None while it loads."""
-        key = (photo_id, size)
+    def pixmap(self, photo_id: int, box: QSize | int) -> QPixmap | None:
+        """The thumbnail scaled to fit ``box`` (a size, or a side in px; cached), or None
+        while it loads."""
+        if isinstance(box, int):
+            box = QSize(box, box)
+        key = (photo_id, box.width(), box.height())
         pixmap = self._pixmaps.get(key)
         if pixmap is not None:
             self._pixmaps.move_to_end(key)
@@ -71,7 +74,7 @@ class ThumbnailCache(QObject):
         image = self.image(photo_id)
         if image is None:
             return None
-        scaled = image.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio,
+        scaled = image.scaled(box, Qt.AspectRatioMode.KeepAspectRatio,
                               Qt.TransformationMode.SmoothTransformation)
         pixmap = QPixmap.fromImage(scaled)
         self._pixmaps[key] = pixmap

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+)
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from gui.grid.cache import ThumbnailCache
 from gui.grid.model import Roles
 
-PADDING = 6  # around each tile, inside its grid cell
+PADDING = 7  # around each tile, inside its grid cell
+ASPECT = 0.75  # tiles are 4:3 (most photos); portrait photos are fitted inside
 ACCENT = QColor("#2f6fde")
 PLACEHOLDER = QColor("#e3e6eb")
 PLACEHOLDER_TEXT = QColor("#8a9099")
@@ -17,24 +27,42 @@ PILL = QColor(20, 24, 31, 200)
 BADGE = QColor("#7c3aed")
 
 
+def format_score(score: float) -> str:
+    """A similarity as shown on a tile: 3 decimals, 4 when near 1 (to tell them apart)."""
+    return f"{score:.4f}" if score >= 0.99 else f"{score:.3f}"
+
+
 class ThumbnailDelegate(QStyledItemDelegate):
-    """Paints tiles of a fixed size (change it with :meth:`set_tile_size`)."""
+    """Paints tiles of about ``tile_size`` px wide; the view widens them a little
+    (:meth:`set_cell`) so that whole columns fill its width."""
 
     def __init__(self, cache: ThumbnailCache, tile_size: int, parent: QObject | None = None):
         super().__init__(parent)
         self.cache = cache
         self.tile_size = tile_size
+        self.cell = self.natural_cell()
 
     def set_tile_size(self, size: int) -> None:
         self.tile_size = size
+        self.cell = self.natural_cell()
 
-    def cell_size(self) -> QSize:
-        side = self.tile_size + 2 * PADDING
-        return QSize(side, side)
+    def natural_cell(self) -> QSize:
+        """The cell for ``tile_size`` before it is fitted to the view's width."""
+        return QSize(self.tile_size + 2 * PADDING, round(self.tile_size * ASPECT) + 2 * PADDING)
+
+    def set_cell(self, width: int) -> QSize:
+        """Use cells ``width`` px wide (the height follows the tiles' aspect); returns it."""
+        box = width - 2 * PADDING
+        self.cell = QSize(width, round(box * ASPECT) + 2 * PADDING)
+        return self.cell
+
+    def tile_box(self) -> QSize:
+        """The area a thumbnail is fitted into."""
+        return QSize(self.cell.width() - 2 * PADDING, self.cell.height() - 2 * PADDING)
 
     def sizeHint(self, option: QStyleOptionViewItem,
                  index: QModelIndex | QPersistentModelIndex) -> QSize:
-        return self.cell_size()
+        return self.cell
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
@@ -56,8 +84,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(frame, 6, 6)
 
         photo_id = int(index.data(Roles.ID))
-        box = cell.adjusted(PADDING, PADDING, -PADDING, -PADDING)
-        pixmap = self.cache.pixmap(photo_id, self.tile_size)
+        box = QRect(QPoint(0, 0), self.tile_box())
+        box.moveCenter(cell.center())
+        pixmap = self.cache.pixmap(photo_id, self.tile_box())
         if pixmap is None:
             image_rect = QRect(box)
             painter.setPen(Qt.PenStyle.NoPen)
@@ -77,7 +106,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
             self._pill(painter, image_rect, "Query", ACCENT, top=True, left=True)
         score = index.data(Roles.SCORE)
         if score is not None:
-            self._pill(painter, image_rect, f"{score:.3f}", PILL, top=False, left=False)
+            self._pill(painter, image_rect, format_score(score), PILL, top=False, left=False)
         badge = index.data(Roles.BADGE)
         if badge:
             self._pill(painter, image_rect, str(badge), BADGE, top=True, left=False)
@@ -98,7 +127,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
               top: bool, left: bool) -> None:
         font = QFont(painter.font())
         font.setBold(True)
-        font.setPointSizeF(max(7.5, min(10.0, self.tile_size / 16)))
+        font.setPointSizeF(max(7.5, min(10.0, self.cell.width() / 17)))
         metrics = QFontMetrics(font)
         width = min(metrics.horizontalAdvance(text) + 12, rect.width() - 8)
         height = metrics.height() + 4

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
 from gui.grid.delegate import ThumbnailDelegate
 from gui.grid.model import Roles, ThumbnailModel
+
+GRID_MARGIN = 2  # spare pixels, so that a full row never wraps early
 
 
 class GridView(QListView):
@@ -35,10 +37,13 @@ class GridView(QListView):
         self.setSelectionRectVisible(True)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Always on: columns are fitted to the width, a scroll bar coming and going would
+        # change it again.
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.setMouseTracking(True)  # hover highlight
         self.setDragEnabled(False)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.setGridSize(delegate.cell_size())
+        self._fit_columns()
         self.doubleClicked.connect(self._on_double_clicked)
         self.clicked.connect(lambda index: self.photo_clicked.emit(int(index.data(Roles.ID))))
 
@@ -49,7 +54,7 @@ class GridView(QListView):
 
     def set_tile_size(self, size: int) -> None:
         self._delegate.set_tile_size(size)
-        self.setGridSize(self._delegate.cell_size())
+        self._fit_columns()
         current = self.currentIndex()
         if current.isValid():
             self.scrollTo(current)
@@ -85,6 +90,19 @@ class GridView(QListView):
                 model.index(first), QItemSelectionModel.SelectionFlag.NoUpdate)
             if scroll:
                 self.scrollTo(model.index(first))
+
+    def _fit_columns(self) -> None:
+        """Widen the tiles a little so that whole columns fill the row."""
+        natural = self._delegate.natural_cell().width()
+        width = self.viewport().width() - 2 * GRID_MARGIN
+        columns = max(1, width // natural)
+        size = self._delegate.set_cell(max(natural, width // columns))
+        if size != self.gridSize():
+            self.setGridSize(size)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():

@@ -25,6 +25,8 @@ def describe(progress: Progress) -> str:
     """One line for the status bar, e.g. "Analysing photos: 120 of 200 · 14.2 photos/s ·
     about 6 s left"."""
     phase = PHASES.get(progress.phase, progress.phase.capitalize())
+    if progress.phase == "loading":
+        return f"{progress.text}…"
     if not progress.total:
         return f"{phase}… found {progress.done:,} photos"
     parts = [f"{phase}: {progress.done:,} of {progress.total:,}"]

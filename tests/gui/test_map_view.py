@@ -1,0 +1,208 @@
+"""The map view: points, clicks, rectangle and lasso selection, colours, highlights,
+hover, 100,000 points, and the map of a real (generated, indexed) library."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QColor, QMouseEvent
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from core.clusters import PALETTE, in_polygon
+from core.index import Hit
+from core.library import Library
+from gui.context import AppContext, Query
+from gui.map_view import MapView
+
+Left = Qt.MouseButton.LeftButton
+NoButton = Qt.MouseButton.NoButton
+NoModifier = Qt.KeyboardModifier.NoModifier
+
+
+@pytest.fixture
+def view(qtbot: QtBot) -> MapView:
+    widget = MapView(AppContext(), warm_up_after_ms=None)
+    qtbot.addWidget(widget)
+    widget.resize(900, 640)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def grid_points(columns: int = 12, rows: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Photo ids, positions on an integer grid, and 4 clusters (the grid's quadrants)."""
+    gx, gy = np.meshgrid(np.arange(columns), np.arange(rows))
+    xy = np.column_stack([gx.ravel(), gy.ravel()]).astype(np.float32)
+    clusters = ((xy[:, 0] >= columns / 2) * 2 + (xy[:, 1] >= rows / 2)).astype(np.int32)
+    return np.arange(500, 500 + len(xy), dtype=np.int64), xy, clusters
+
+
+def to_pixel(view: MapView, x: float, y: float) -> QPointF:
+    scene = view.view_box.mapViewToScene(QPointF(x, y))
+    return QPointF(view.plot.mapFromScene(scene))
+
+
+def send(view: MapView, kind: QEvent.Type, at: QPointF, button: Qt.MouseButton,
+         buttons: Qt.MouseButton, modifiers: Qt.KeyboardModifier = NoModifier) -> None:
+    target = view.plot.viewport()
+    event = QMouseEvent(kind, at, target.mapToGlobal(at), button, buttons, modifiers)
+    QApplication.sendEvent(target, event)
+
+
+def drag(view: MapView, path: Sequence[tuple[float, float]],
+         modifiers: Qt.KeyboardModifier = NoModifier) -> None:
+    """Press at path[0], move through every point of ``path`` (in map units), release."""
+    pixels = [to_pixel(view, x, y) for x, y in path]
+    send(view, QEvent.Type.MouseButtonPress, pixels[0], Left, Left, modifiers)
+    for a, b in zip(pixels, pixels[1:], strict=False):
+        for t in np.linspace(0.2, 1.0, 5):
+            send(view, QEvent.Type.MouseMove, a + (b - a) * float(t), NoButton, Left, modifiers)
+    send(view, QEvent.Type.MouseButtonRelease, pixels[-1], Left, NoButton, modifiers)
+
+
+def click(view: MapView, x: float, y: float) -> None:
+    at = to_pixel(view, x, y)
+    send(view, QEvent.Type.MouseButtonPress, at, Left, Left)
+    send(view, QEvent.Type.MouseButtonRelease, at, Left, NoButton)
+
+
+def set_mode(view: MapView, mode: str) -> None:
+    button = next(b for b in view.mode_buttons.buttons() if b.property("mode") == mode)
+    button.click()
+    assert view.view_box.mode == mode
+
+
+def test_shows_every_point_with_a_cluster_legend(view: MapView) -> None:
+    ids, xy, clusters = grid_points()
+    view.set_points(ids, xy, clusters)
+    assert len(view.scatter.x) == len(ids) == 120
+    assert view.colour_combo.currentText() == "Cluster"
+    assert [view.legend.item(i).text() for i in range(view.legend.count())] == [
+        f"Cluster {k + 1}  (30)" for k in range(4)]
+
+
+def test_a_click_selects_that_photo(view: MapView) -> None:
+    ids, xy, clusters = grid_points()
+    view.set_points(ids, xy, clusters)
+    click(view, 7, 3)
+    photo = int(ids[(xy[:, 0] == 7) & (xy[:, 1] == 3)][0])
+    assert view.context.selection == [photo] and view.context.current == photo
+    click(view, 5.5, 4.5)  # between points: clears the selection
+    assert view.context.selection == []
+
+
+def test_rectangle_selection_selects_the_photos_inside(view: MapView) -> None:
+    ids, xy, clusters = grid_points()
+    view.set_points(ids, xy, clusters)
+    set_mode(view, "rect")
+    drag(view, [(1.5, 2.5), (4.5, 6.5)])
+    inside = (xy[:, 0] > 1.5) & (xy[:, 0] < 4.5) & (xy[:, 1] > 2.5) & (xy[:, 1] < 6.5)
+    assert sorted(view.context.selection) == sorted(ids[inside].tolist())
+    assert len(view.context.selection) == 12
+    set_mode(view, "pan")  # Shift+drag draws a rectangle too
+    drag(view, [(8.5, 0.5), (10.5, 1.5)], Qt.KeyboardModifier.ShiftModifier)
+    assert len(view.context.selection) == 2
+
+
+def test_lasso_selection_selects_the_photos_inside(view: MapView) -> None:
+    ids, xy, clusters = grid_points()
+    view.set_points(ids, xy, clusters)
+    set_mode(view, "lasso")
+    triangle = [(0.5, 0.5), (9.0, 0.5), (0.5, 9.0), (0.5, 0.6)]
+    drag(view, triangle)
+    expected = ids[in_polygon(xy, np.array(triangle))].tolist()
+    assert len(expected) == 36
+    assert sorted(view.context.selection) == sorted(expected)
+
+
+def _pixel_colour(view: MapView, x: float, y: float) -> QColor:
+    image = view.plot.grab().toImage()
+    return image.pixelColor(to_pixel(view, x, y).toPoint())
+
+
+def test_colouring_by_cluster_changes_the_colours(view: MapView) -> None:
+    ids, xy, clusters = grid_points()
+    view.set_points(ids, xy)  # no clusters yet (the instant preview): all one grey
+    assert set(view.scatter.colour.tolist()) == {0}
+    grey = _pixel_colour(view, 1, 1)
+    view.set_points(ids, xy, clusters)
+    assert view.scatter.colour.tolist() == (clusters + 1).tolist()
+    for x, y, cluster in ((1, 1, 0), (10, 8, 3)):
+        colour = _pixel_colour(view, x, y)
+        expected = PALETTE[cluster]
+        assert abs(colour.red() - expected[0]) + abs(colour.green() - expected[1]) \
+            + abs(colour.blue() - expected[2]) < 30, (colour.getRgb(), expected)
+    assert _pixel_colour(view, 1, 1) != grey
+
+
+def test_selection_and_query_follow_the_context(view: MapView) -> None:
+    ids, xy, clusters = grid_points()
+    view.set_points(ids, xy, clusters)
+    view.context.set_selection([int(i) for i in ids[:5]])
+    assert len(view.selected_item.x) == 5
+    query = Query(positives=(int(ids[0]),), hits=tuple(Hit(int(i), 0.9) for i in ids[1:4]))
+    view.context.set_query(query)
+    assert len(view.query_item.x) == 4
+    view.context.set_query(None)
+    view.context.set_selection([])
+    assert len(view.query_item.x) == len(view.selected_item.x) == 0
+
+
+def test_legend_entry_selects_its_cluster(view: MapView) -> None:
+    ids, xy, clusters = grid_points()
+    view.set_points(ids, xy, clusters)
+    view.legend.itemClicked.emit(view.legend.item(2))
+    assert sorted(view.context.selection) == sorted(ids[clusters == 2].tolist())
+
+
+def test_hover_shows_a_card_for_the_point(view: MapView, qtbot: QtBot) -> None:
+    ids, xy, clusters = grid_points()
+    view.set_points(ids, xy, clusters)
+    send(view, QEvent.Type.MouseMove, to_pixel(view, 3, 4), NoButton, NoButton)
+    photo = int(ids[(xy[:, 0] == 3) & (xy[:, 1] == 4)][0])
+    qtbot.waitUntil(lambda: view.hover.isVisible() and view.hover.photo_id == photo)
+
+
+def test_stays_responsive_with_100000_points(view: MapView) -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 10, (40, 2))
+    clusters = rng.integers(0, 40, 100_000).astype(np.int32)
+    xy = (centres[clusters] + rng.normal(0, 1, (100_000, 2))).astype(np.float32)
+    ids = np.arange(1, 100_001, dtype=np.int64)
+    start = time.perf_counter()
+    view.set_points(ids, xy, clusters)
+    view.plot.grab()  # one full paint
+    assert time.perf_counter() - start < 3.0  # ~0.15 s here; generous for loaded machines
+    start = time.perf_counter()
+    view.context.set_selection([int(i) for i in ids[::7]])
+    click(view, float(xy[5, 0]), float(xy[5, 1]))
+    view.plot.grab()
+    assert time.perf_counter() - start < 3.0
+    assert len(view.context.selection) == 1
+
+
+def test_map_of_an_indexed_library(qtbot: QtBot, catalog_copy: Path, photo_folder,
+                                   tmp_path: Path) -> None:
+    context = AppContext()
+    view = MapView(context, warm_up_after_ms=None)
+    qtbot.addWidget(view)
+    view.resize(900, 640)
+    view.show()
+    library = Library(photo_folder.root, catalog_path=catalog_copy, weights="none")
+    with qtbot.waitSignal(view.map_shown, timeout=300_000,
+                          check_params_cb=lambda result: result.how == "fitted"):
+        context.set_library(library)
+    n = sum(len(p) for p in photo_folder.scenes.values())
+    assert len(view.scatter.x) == n
+    qtbot.waitUntil(lambda: view.job is None and view.progress.isHidden(), timeout=30_000)
+    assert "photos" in view.status.text()
+    # A small library is all "in view" at once: its thumbnails replace the dots.
+    qtbot.waitUntil(lambda: len(view.thumbnails.shown) == n, timeout=30_000)
+    assert view.export_png(tmp_path / "map.png") and (tmp_path / "map.png").stat().st_size
+    context.set_library(None)

@@ -1,0 +1,74 @@
+"""Work the reliability tests run in child processes (forked, or restricted), through the
+same core calls the app and the CLI make."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from core.heads import train
+from core.jobs import run
+from core.labels import LabelStore
+from core.library import Library
+from core.review import predict_library
+from tests.reliability.helpers import MODEL
+
+
+def train_and_predict(root: str, catalog: str, set_name: str) -> int:
+    """Train the label set's head on the library's embeddings, then predict every photo."""
+    with Library(Path(root), catalog_path=Path(catalog), model=MODEL, weights="none",
+                 lock=True) as library:
+        label_set = LabelStore(library.catalog).get_set(set_name)
+        run(train(library.catalog, label_set.id, library.model_key))
+        run(predict_library(library.catalog, label_set.id, library.model_key))
+    return 0
+
+
+def label_by_folder(library: Library, set_name: str, per_label: int = 3) -> dict[str, list[str]]:
+    """A single-choice label set whose labels are the first scenes' folder names, given to
+    ``per_label`` photos of each; returns {label: [content hashes]}."""
+    store = LabelStore(library.catalog)
+    label_set = store.ensure_set(set_name)
+    by_folder: dict[str, list[int]] = {}
+    for photo in library.catalog.photos():
+        if photo.content_hash:
+            by_folder.setdefault(photo.path.parent.name, []).append(photo.id)
+    chosen: dict[str, list[str]] = {}
+    for folder in sorted(by_folder)[:2]:
+        label = store.ensure_label(label_set.id, folder)
+        ids = by_folder[folder][:per_label]
+        store.assign(label.id, ids)
+        chosen[folder] = [p.content_hash or "" for p in library.catalog.photos(ids)]
+    return chosen
+
+
+def cli_runs(spec: str, results: str) -> int:
+    """Run ``lookalike`` once per entry of the JSON file ``spec`` ({"argv": [...], "env":
+    {...}}), in this process; write [{"code", "stdout", "stderr"}] to ``results``. An
+    uncaught exception is reported with its traceback, as Python would print it."""
+    from cli import main
+
+    outcomes = []
+    for case in json.loads(Path(spec).read_text()):
+        os.environ.update(case.get("env", {}))
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(case["argv"])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:  # noqa: BLE001 - a traceback is what the test looks for
+                traceback.print_exc()
+                code = 1
+        outcomes.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
+    Path(results).write_text(json.dumps(outcomes))
+    return 0
+
+
+if __name__ == "__main__":  # python -m tests.reliability.jobs FUNCTION ARGS...
+    sys.exit(globals()[sys.argv[1]](*sys.argv[2:]))

@@ -1,0 +1,223 @@
+"""SIGKILL at random moments: indexing, training and the map resume without loss.
+
+Each trial is a real process (forked from a server that imported the engine once, see
+forkserver.py) running what ``lookalike index`` runs, killed after a seeded random delay.
+After every kill the catalog must open whole, with no half-written rows; at the end one
+plain ``python -m cli index`` must finish the job, embedding only what was still missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+
+from core import synthetic
+from core.decode import SUPPORTED_EXTENSIONS, file_hash
+from core.heads import load_head
+from core.labels import LabelStore
+from core.library import Library
+from tests.reliability.conftest import Indexed
+from tests.reliability.forkserver import ForkServer
+from tests.reliability.helpers import (
+    MODEL,
+    MODEL_KEY,
+    check_catalog,
+    embedded_figure,
+    library_args,
+    run_cli,
+)
+
+KILLS = 20
+MAX_DELAY_S = 3.0
+
+
+def _files(root: Path) -> dict[bytes, tuple[int, int]]:
+    """Relative path -> (size, mtime_ns) of every photo file under ``root``."""
+    out = {}
+    for folder, _dirs, names in os.walk(os.fsencode(root)):
+        for name in names:
+            if os.path.splitext(name)[1].decode().lower() in SUPPORTED_EXTENSIONS:
+                st = os.stat(os.path.join(folder, name))
+                out[os.path.relpath(os.path.join(folder, name), os.fsencode(root))] = (
+                    st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _still_to_embed(root: Path, catalog: Path) -> int:
+    """How many photos the next index must embed if it redoes nothing: files without an
+    up-to-date embedding, less those the scan will recognise as moved (same size and
+    content as an embedded record whose file is gone)."""
+    files = _files(root)
+    conn = sqlite3.connect(catalog)
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT path, size, mtime_ns, content_hash, EXISTS (SELECT 1 FROM embeddings e "
+        "WHERE e.photo_id = p.id AND e.model = ?) FROM photos p", (MODEL_KEY,))}
+    conn.close()
+    done, candidates = set(), []
+    for path, (size, mtime) in files.items():
+        row = rows.get(path)
+        if row and row[:2] == (size, mtime) and row[3]:
+            done.add(path)
+        elif row is None or (row[2] is None and row[:2] == (size, mtime)):
+            candidates.append(path)
+    gone = Counter((r[0], r[2]) for p, r in rows.items() if p not in files and r[2] and r[3])
+    for path in candidates:
+        key = (files[path][0], file_hash(root / os.fsdecode(path)))
+        if gone[key]:
+            gone[key] -= 1
+            done.add(path)
+    return len(files) - len(done)
+
+
+def _change_the_library(root: Path, rng: random.Random, step: int) -> None:
+    """Give the next run work of every kind: 2 new photos, 1 changed, 1 deleted, 1 moved."""
+    for k in range(2):
+        synthetic.write_jpeg(root / "new" / f"n{step}-{k}.jpg",
+                             synthetic.scene(1000 + 10 * step + k, (320, 240)))
+    files = sorted(root.rglob("*.jpg"))
+    changed, deleted, moved = rng.sample(files, 3)
+    synthetic.write_jpeg(changed, synthetic.scene(5000 + step, (320, 240)))
+    deleted.unlink()
+    target = root / "moved" / f"m{step}-{moved.name}"
+    target.parent.mkdir(exist_ok=True)
+    shutil.move(moved, target)
+
+
+def _timed_run(forkserver: ForkServer, **job: object) -> float:
+    """Run a job to its end in a child; the seconds it took."""
+    start = time.monotonic()
+    pid = forkserver.start(**job)  # type: ignore[arg-type]
+    assert forkserver.wait(pid, timeout=300) == 0, forkserver.output()[1]
+    return time.monotonic() - start
+
+
+def _phase(stderr: str) -> str:
+    """Where a run was when killed, from its progress bars."""
+    if "Embedding" in stderr:
+        return "embedding"
+    return "scanning" if "Scanning" in stderr else "start-up"
+
+
+def test_killed_indexing_resumes_without_loss_or_rework(
+        forkserver: ForkServer, photos: Path, tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.sqlite"
+    argv = ["index", *library_args(photos, catalog)]
+    rng = random.Random(20240607)
+    phases: Counter[str] = Counter()
+    trials = 0
+    while sum(phases.values()) < KILLS:
+        trials += 1
+        assert trials <= 3 * KILLS, f"only {dict(phases)} kills in {trials} trials"
+        if trials % 4 == 0:
+            _change_the_library(photos, rng, trials)
+        pid = forkserver.start(argv=argv)
+        code = forkserver.wait(pid, timeout=rng.uniform(0.0, MAX_DELAY_S))
+        if code is None:
+            code = forkserver.kill(pid)
+        _out, err = forkserver.output()
+        if code == -9:
+            phases[_phase(err)] += 1
+        else:
+            assert code == 0, err
+        if catalog.exists():
+            check_catalog(catalog)
+    assert phases["embedding"] >= 5, dict(phases)  # most kills hit the real work
+
+    missing = _still_to_embed(photos, catalog)
+    final = run_cli("index", *library_args(photos, catalog, "-q"))
+    assert final.returncode == 0, final.stderr
+    assert embedded_figure(final.stdout) == missing  # nothing done before is done again
+    state = check_catalog(catalog)
+    on_disk = set(_files(photos))
+    lost = on_disk - state.embedded_paths
+    assert not lost, f"{len(lost)} photos lost: {sorted(lost)[:5]}"
+    assert state.paths == on_disk and state.photos == len(on_disk)  # no duplicates, no ghosts
+    assert state.problems == 0
+    print(f"\nindex: {trials} trials, kills by phase {dict(phases)}, {missing} photos left "
+          f"for the final run, {len(lost)} lost of {len(on_disk)}")
+
+
+def _labels_of(catalog: Path) -> list[tuple]:
+    conn = sqlite3.connect(catalog)
+    rows = conn.execute("SELECT l.name, a.content_hash, a.positive, a.source FROM assignments a "
+                        "JOIN labels l ON l.id = a.label_id ORDER BY 1, 2").fetchall()
+    conn.close()
+    return rows
+
+
+def test_killed_training_keeps_labels_and_a_whole_head(forkserver: ForkServer,
+                                                       indexed: Indexed) -> None:
+    root, catalog = indexed.root, indexed.catalog
+    labels_before = _labels_of(catalog)
+    rng = random.Random(11)
+    args = [str(root), str(catalog), "scene"]
+    whole_run = _timed_run(forkserver, call="tests.reliability.jobs:train_and_predict",
+                           args=args)
+    kills = versions = 0
+    for _trial in range(10):
+        pid = forkserver.start(call="tests.reliability.jobs:train_and_predict", args=args)
+        code = forkserver.wait(pid, timeout=rng.uniform(0.0, 1.5 * whole_run))
+        if code is None:
+            code = forkserver.kill(pid)
+        assert code in (0, -9), forkserver.output()[1]
+        kills += code == -9
+        state = check_catalog(catalog)
+        assert _labels_of(catalog) == labels_before
+        with Library(root, catalog_path=catalog, model=MODEL, weights="none") as library:
+            set_id = LabelStore(library.catalog).get_set("scene").id
+            found = load_head(library.catalog, set_id, MODEL_KEY)  # loads the weights
+            assert found is not None and found[1] is not None
+            assert found[0].version >= versions
+            versions = found[0].version
+            rows = library.catalog.conn.execute(
+                "SELECT count(*), count(DISTINCT head_version), max(head_version) "
+                "FROM predictions WHERE set_id = ?", (set_id,)).fetchone()
+        assert rows[0] == state.embedded and rows[1] == 1 and rows[2] <= versions
+    assert kills >= 3
+    print(f"\ntraining: 10 trials, {kills} killed, head version {versions}, a whole run "
+          f"{whole_run:.1f} s")
+
+
+def test_killed_map_leaves_the_previous_map_whole(
+        forkserver: ForkServer, photos: Path, tmp_path: Path) -> None:
+    for scene in sorted(photos.iterdir())[3:]:  # 12 photos: the map is a PCA (no numba)
+        shutil.rmtree(scene)
+    catalog = tmp_path / "catalog.sqlite"
+    pid = forkserver.start(argv=["index", *library_args(photos, catalog, "-q")])
+    assert forkserver.wait(pid, timeout=300) == 0
+    argv = ["map", *library_args(photos, catalog, "--recompute", "--json", "-q")]
+    whole_run = _timed_run(forkserver, argv=argv)
+    rng = random.Random(5)
+    kills = completed = 0
+    for _trial in range(12):
+        pid = forkserver.start(argv=argv)
+        code = forkserver.wait(pid, timeout=rng.uniform(0.0, 1.2 * whole_run))
+        if code is None:
+            code = forkserver.kill(pid)
+        assert code in (0, -9), forkserver.output()[1]
+        if code == 0:
+            completed += 1
+            assert json.loads(forkserver.output()[0])["photos"] == 12
+        kills += code == -9
+        state = check_catalog(catalog)
+        conn = sqlite3.connect(catalog)
+        maps = conn.execute("SELECT count(*) FROM maps").fetchone()[0]
+        points = conn.execute("SELECT count(*), count(DISTINCT photo_id) FROM map_points"
+                              ).fetchone()
+        in_clusters = conn.execute("SELECT coalesce(sum(size), 0) FROM map_clusters"
+                                   ).fetchone()[0]
+        clustered = conn.execute("SELECT count(*) FROM map_points WHERE cluster >= 0"
+                                 ).fetchone()[0]
+        conn.close()
+        assert maps <= 1
+        assert points[0] == points[1] == (state.embedded if maps else 0)
+        assert in_clusters == clustered
+    assert kills >= 3 and completed >= 1, (kills, completed)
+    print(f"\nmap: 12 trials, {kills} killed, {completed} completed, a whole run "
+          f"{whole_run:.1f} s")
