@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import numpy as np
 import psutil
@@ -101,10 +101,8 @@ def rss_mb(pid: int | None = None) -> float:
     proc = psutil.Process(pid)
     total = proc.memory_info().rss
     for child in proc.children(recursive=True):
-        try:
+        with suppress(psutil.Error):
             total += child.memory_info().rss
-        except psutil.Error:
-            pass
     return total / 1e6
 
 
@@ -137,10 +135,8 @@ class PeakSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        try:
+        with suppress(psutil.Error):
             self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
-        except psutil.Error:
-            pass
 
 
 @contextmanager
@@ -160,3 +156,19 @@ def environ(**values: str | None) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+class Clock:
+    """Wall and process CPU seconds of a ``with`` block (CPU time shows wasted work, such
+    as threads spinning, even when other processes make the wall time noisy)."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self) -> Clock:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from core.index import ExactIndex, Index, make_index
+from core.index import INDEXES, ExactIndex, Index, make_index
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ DIM = 2048
 K = 10
 TARGET_RECALL = 0.95
 _CHUNK = 20_000
+_OPTIONS = {"n_trees": ["annoy"], "search_k": ["annoy"], "candidates": ["pca"],
+            "reduced_dim": ["annoy", "pca"]}
+_SETTINGS = ("n_trees", "search_k", "candidates", "reduced_dim")  # shown in the notes column
 
 
 def synthetic_embeddings(n: int, dim: int = DIM, *, n_clusters: int = 500, events: bool = True,
@@ -94,7 +97,7 @@ def _latencies(index: Index, queries: NDArray[np.float32], query_ids: NDArray[np
 
 
 def run_size(n: int, names: Sequence[str], n_queries: int, *, events: bool, repeat: int,
-             annoy_kwargs: dict[str, int]) -> list[dict[str, object]]:
+             options: dict[str, dict[str, int]]) -> list[dict[str, object]]:
     """Benchmark every index in `names` on n synthetic embeddings; one row per index."""
     t = time.perf_counter()
     vectors = synthetic_embeddings(n, events=events)
@@ -114,7 +117,7 @@ def run_size(n: int, names: Sequence[str], n_queries: int, *, events: bool, repe
     rows = []
     with tempfile.TemporaryDirectory(prefix="lookalike-bench-") as tmp:
         for name in names:
-            index = make_index(name, **(annoy_kwargs if name == "annoy" else {}))
+            index = make_index(name, **options.get(name, {}))
             t = time.perf_counter()
             index.build(ids, vectors)
             build_s = time.perf_counter() - t
@@ -126,14 +129,14 @@ def run_size(n: int, names: Sequence[str], n_queries: int, *, events: bool, repe
             loaded = type(make_index(name)).load(path)
             load_s = time.perf_counter() - t
             main_mb, all_mb = _disk_mb(path)
-            # exact at 1M takes ~0.3 s a query: time fewer
-            n_timed = len(queries) if name != "exact" or n < 500_000 else min(50, len(queries))
-            ms, results = _latencies(loaded, queries[:n_timed], query_ids[:n_timed], repeat)
+            slow = name == "exact" and n >= 500_000  # ~0.3 s a query or more: time fewer
+            n_timed = min(30, len(queries)) if slow else len(queries)
+            ms, results = _latencies(loaded, queries[:n_timed], query_ids[:n_timed],
+                                     1 if slow else repeat)
             pairs = zip(results, truth[:n_timed], strict=True)
             recall = np.mean([len(set(r) & set(t_)) / K for r, t_ in pairs])
-            notes = ""
-            if name == "annoy":
-                notes = f"trees={loaded.n_trees} search_k={loaded.search_k}"  # type: ignore[attr-defined]
+            notes = " ".join(f"{key}={getattr(loaded, key)}" for key in _SETTINGS
+                             if getattr(loaded, key, None) is not None)
             rows.append({"n": n, "index": name, "build_s": build_s, "load_s": load_s,
                          "main_mb": main_mb, "all_mb": all_mb, "median_ms": np.median(ms),
                          "p95_ms": np.percentile(ms, 95), "queries": n_timed,
@@ -169,28 +172,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="n=2000, 20 queries (seconds)")
     parser.add_argument("--sizes", default="10000,100000,1000000",
                         help="comma-separated library sizes (default: %(default)s)")
-    parser.add_argument("--indexes", default="exact,annoy", help="default: %(default)s")
+    parser.add_argument("--indexes", default=",".join(INDEXES), help="default: %(default)s")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3,
                         help="time each query this many times, keep the best (default: 3)")
     parser.add_argument("--flat", action="store_true", help="harder data: no events/bursts")
-    for option in ("n-trees", "search-k", "reduced-dim"):
-        parser.add_argument(f"--{option}", type=int, help="annoy parameter (default: auto)")
+    for option, backends in _OPTIONS.items():
+        parser.add_argument(f"--{option.replace('_', '-')}", type=int,
+                            help=f"{' and '.join(backends)} setting (default: auto)")
     args = parser.parse_args(argv)
     sizes = [2000] if args.quick else [int(s.replace("_", "")) for s in args.sizes.split(",")]
     n_queries = 20 if args.quick else args.queries
     repeat = 1 if args.quick else args.repeat
     names = args.indexes.split(",")
-    annoy_kwargs = {key: value for key in ("n_trees", "search_k", "reduced_dim")
-                    if (value := getattr(args, key)) is not None}
+    options: dict[str, dict[str, int]] = {}
+    for option, backends in _OPTIONS.items():
+        if (value := getattr(args, option)) is not None:
+            for backend in backends:
+                options.setdefault(backend, {})[option] = value
     print(f"# search benchmark: dim={DIM}, k={K}, {'flat' if args.flat else 'events'} data, "
           f"{n_queries} queries (latency: best of {repeat}), {os.cpu_count()} cpus, load average "
-          f"{os.getloadavg()[0]:.1f}; annoy {annoy_kwargs or 'auto'}")
+          f"{os.getloadavg()[0]:.1f}; settings {options or 'auto'}")
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1))
     for n in sizes:
-        run_size(n, names, n_queries, events=not args.flat, repeat=repeat,
-                 annoy_kwargs=annoy_kwargs)
+        run_size(n, names, n_queries, events=not args.flat, repeat=repeat, options=options)
     return 0
 
 

@@ -219,17 +219,11 @@ class ExactIndex:
 
 
 # ---------------------------------------------------------------------------------------------
-# annoy
+# approximate: candidates over PCA-reduced vectors, exact re-rank
 
-_MIN_CANDIDATES = 100  # annoy candidates re-ranked exactly for k <= 25 (4 * k beyond that)
+_MIN_CANDIDATES = 100  # candidates re-ranked exactly for k <= 25 (4 * k beyond that)
 _PCA_SAMPLE = 20_000  # rows used to fit the projection
-_TUNE_QUERIES = 100  # stored vectors used to tune search_k at build time
-
-
-def _default_n_trees(n: int) -> int:
-    """Trees for n items. Measured at 100k/1M: recall depends on search_k, hardly on the number
-    of trees beyond ~10, while build time and file size grow linearly with it; so few trees."""
-    return int(np.clip(n // 10_000, 10, 20))
+_TUNE_QUERIES = 100  # stored vectors used to tune the search effort at build time
 
 
 def _top_axes(rows: NDArray[np.float32], r: int, rng: np.random.Generator) -> NDArray[np.float32]:
@@ -246,35 +240,53 @@ def _top_axes(rows: NDArray[np.float32], r: int, rng: np.random.Generator) -> ND
     return np.ascontiguousarray((basis @ vecs[:, ::-1][:, :r]).T, dtype=np.float32)
 
 
-class AnnoyIndex:
-    """Approximate search: annoy trees over a PCA projection, exact re-rank in full dimension.
-
-    Annoy splits poorly in 2048-d (a leaf holds ~dim items), so the trees index the vectors
-    projected on their top `reduced_dim` principal axes (uncentred, so dot products are kept).
-    The best candidates are re-scored with the full vectors, kept as float16 (mmapped after
-    :meth:`load`), so scores are exact cosines. `search_k` (items annoy inspects) is tuned at
-    build time, unless given, until recall@10 against exact search on stored vectors reaches
-    `target_recall`. Files: `path` (annoy), `path.ann.npz`-style sidecars, see :meth:`save`.
+class _ReRankedIndex:
+    """Base of the approximate backends: candidates from a cheap search over the vectors
+    projected on their top `reduced_dim` principal axes (uncentred, so dot products are kept),
+    then an exact re-rank with the full vectors, kept as float16 (mmapped after :meth:`load`),
+    so scores are exact cosines. The search effort (attribute named by `_EFFORT`) is tuned at
+    build time, unless given, until recall@10 against exact search on stored vectors, each
+    queried with itself excluded as the app does, reaches `target_recall`.
     """
 
-    name: ClassVar[str] = "annoy"
+    name: ClassVar[str]
+    _EFFORT: ClassVar[str]
 
-    def __init__(self, n_trees: int | None = None, search_k: int | None = None,
-                 reduced_dim: int | None = 256, target_recall: float = 0.97,
-                 seed: int = 0) -> None:
+    def __init__(self, reduced_dim: int | None, target_recall: float, seed: int) -> None:
         if reduced_dim is not None and reduced_dim < 1:
             raise ValueError(f"reduced_dim must be >= 1 or None, got {reduced_dim}")
-        self.n_trees = n_trees
-        self.search_k = search_k
         self.reduced_dim = reduced_dim
         self.target_recall = target_recall
         self.seed = seed
-        self._ann: annoy.AnnoyIndex | None = None
         self._ids: NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self._vectors: NDArray[np.float16] = np.empty((0, 0), dtype=np.float16)
         self._inv_norms: NDArray[np.float32] = np.empty(0, dtype=np.float32)
         self._projection: NDArray[np.float32] | None = None
 
+    # what a backend provides
+    def _index_reduced(self, n: int, width: int, chunks: Iterator[NDArray[np.float32]]) -> None:
+        raise NotImplementedError
+
+    def _candidates(self, q: NDArray[np.float32], want: int, effort: int) -> NDArray[np.int64]:
+        """At least min(want, n) positions of likely neighbours of reduced query `q`."""
+        raise NotImplementedError
+
+    def _effort_range(self) -> tuple[int, int]:
+        """(where tuning starts, the effort that inspects everything)."""
+        raise NotImplementedError
+
+    def _settings(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this configuration (saved with the index)."""
+        raise NotImplementedError
+
+    def _save_main(self, tmp: str) -> None:
+        raise NotImplementedError
+
+    def _load_main(self, path: Path, width: int) -> int:
+        """Open the main file; return how many items it holds."""
+        raise NotImplementedError
+
+    # shared
     @property
     def dim(self) -> int:
         return self._vectors.shape[1]
@@ -283,8 +295,8 @@ class AnnoyIndex:
         return len(self._ids)
 
     def build(self, ids: NDArray[np.int64], vectors: NDArray[np.floating]) -> None:
-        """Index `vectors` (n, dim) under `ids`: fit the projection, build the trees, tune
-        search_k. Raises ValueError on bad input."""
+        """Index `vectors` (n, dim) under `ids`: fit the projection, index the reduced vectors,
+        tune the search effort. Raises ValueError on bad input."""
         ids = _check_build(ids, vectors)
         n, dim = vectors.shape
         rng = np.random.default_rng(self.seed)
@@ -301,20 +313,14 @@ class AnnoyIndex:
         if self.reduced_dim is not None and dim > self.reduced_dim and n:
             sample = np.sort(rng.choice(n, min(n, _PCA_SAMPLE), replace=False))
             self._projection = _top_axes(self._rows(sample), self.reduced_dim, rng)
-        ann = annoy.AnnoyIndex(dim if self._projection is None else self.reduced_dim, "angular")
-        ann.set_seed(self.seed)
-        for sl in _chunks(n):
-            block = self._rows(np.arange(sl.start, sl.stop))
-            if self._projection is not None:
-                block = block @ self._projection.T
-            for i, row in enumerate(block.tolist(), start=sl.start):
-                ann.add_item(i, row)
-        self.n_trees = self.n_trees or _default_n_trees(n)
-        ann.build(self.n_trees, n_jobs=-1)
-        self._ann = ann
-        if self.search_k is None:
-            self.search_k = self._tune_search_k(rng)
-        log.info("annoy index: %d items, %d trees, search_k %d", n, self.n_trees, self.search_k)
+        projection = self._projection
+        width = dim if projection is None else len(projection)
+        blocks = (self._rows(np.arange(sl.start, sl.stop)) for sl in _chunks(n))
+        self._index_reduced(
+            n, width, blocks if projection is None else (b @ projection.T for b in blocks))
+        if getattr(self, self._EFFORT) is None:
+            setattr(self, self._EFFORT, self._tune_effort(rng))
+        log.info("%s index: %d items, %s", self.name, n, self._settings())
 
     def _rows(self, positions: NDArray[np.integer]) -> NDArray[np.float32]:
         """Stored vectors at `positions`, upcast and normalised."""
@@ -328,57 +334,52 @@ class AnnoyIndex:
         if not len(self):
             return []
         q = _check_query(vector, self.dim, k)
-        return self._search(q, k, _exclude_array(exclude), self.search_k or 0)
+        return self._search(q, k, _exclude_array(exclude), getattr(self, self._EFFORT) or 0)
 
     def _search(self, q: NDArray[np.float32], k: int, excluded: NDArray[np.int64],
-                search_k: int) -> list[Hit]:
-        assert self._ann is not None
+                effort: int) -> list[Hit]:
         n = len(self)
-        q_tree = (self._projection @ q if self._projection is not None else q).tolist()
-        n_cand = min(max(4 * (k + len(excluded)), _MIN_CANDIDATES), n)
-        search_k = max(search_k * n_cand // _MIN_CANDIDATES, n_cand)
+        q_reduced = self._projection @ q if self._projection is not None else q
+        want = min(max(4 * (k + len(excluded)), _MIN_CANDIDATES), n)
         while True:
-            if n_cand == n:
-                search_k = -1  # annoy then visits every leaf of every tree
-            pos = np.asarray(self._ann.get_nns_by_vector(q_tree, n_cand, search_k), np.int64)
+            pos = self._candidates(q_reduced, want, effort)
             scores = self._rows(pos) @ q
             hits = _hits(self._ids[pos], scores, _top(scores, len(pos)), excluded, k)
             if len(hits) == k or len(pos) == n:
                 return hits
-            n_cand, search_k = min(2 * n_cand, n), 2 * search_k  # too few left: look further
+            want, effort = min(2 * want, n), 2 * effort  # too few left: look further
 
-    def _tune_search_k(self, rng: np.random.Generator) -> int:
-        """Smallest search_k (doubling, then bisecting to within 1.2x) whose recall@10 reaches
-        target_recall on stored vectors, each queried with itself excluded as the app does."""
-        assert self._ann is not None and self.n_trees is not None
+    def _tune_effort(self, rng: np.random.Generator) -> int:
+        """Smallest effort (doubling, then bisecting to within 1.2x) reaching target_recall."""
+        start, everything = self._effort_range()
         n = len(self)
-        everything = n * self.n_trees
         if n <= _MIN_CANDIDATES:
             return everything
         queries = rng.choice(n, min(_TUNE_QUERIES, n), replace=False)
         qs = self._rows(queries)
         truth = self._ids[self._exact_top(qs, queries, 10)]
 
-        def good_enough(search_k: int) -> bool:
+        def good_enough(effort: int) -> bool:
             found = 0
             for qpos, q, true in zip(queries, qs, truth, strict=True):
-                hits = self._search(q, 10, self._ids[[qpos]], search_k)
+                hits = self._search(q, 10, self._ids[[qpos]], effort)
                 found += len(np.intersect1d([h.photo_id for h in hits], true))
-            log.debug("annoy search_k %d: recall@10 %.3f", search_k, found / truth.size)
+            log.debug("%s %s %d: recall@10 %.3f", self.name, self._EFFORT, effort,
+                      found / truth.size)
             return found / truth.size >= self.target_recall
 
-        search_k, failed = max(_MIN_CANDIDATES, n // 50), 0
-        while not good_enough(search_k):
-            if search_k >= everything:
+        effort, failed = start, 0
+        while not good_enough(effort):
+            if effort >= everything:
                 return everything
-            search_k, failed = min(2 * search_k, everything), search_k
+            effort, failed = min(2 * effort, everything), effort
         for _ in range(2 if failed else 0):  # bisect (geometrically) between failed and good
-            between = int(np.sqrt(failed * search_k))
+            between = int(np.sqrt(failed * effort))
             if good_enough(between):
-                search_k = between
+                effort = between
             else:
                 failed = between
-        return search_k
+        return effort
 
     def _exact_top(self, qs: NDArray[np.float32], self_pos: NDArray[np.integer],
                    k: int) -> NDArray[np.int64]:
@@ -402,61 +403,165 @@ class AnnoyIndex:
         return path.with_name(path.name + ".meta.npz"), path.with_name(path.name + ".vectors.npy")
 
     def save(self, path: Path) -> None:
-        """Write `path` (annoy trees), `<path>.meta.npz` (ids, projection, parameters) and
-        `<path>.vectors.npy` (float16 vectors for re-ranking), each atomically."""
+        """Write `path` (the backend's own structure), `<path>.meta.npz` (ids, projection,
+        settings) and `<path>.vectors.npy` (float16 vectors for re-ranking), each atomically."""
         path = Path(path)
         meta_path, vec_path = self._sidecars(path)
-        params = {"n_trees": self.n_trees, "search_k": self.search_k,
-                  "reduced_dim": self.reduced_dim, "target_recall": self.target_recall,
-                  "seed": self.seed, "dim": self.dim}
         projection = self._projection if self._projection is not None else np.empty((0, 0))
+        settings = json.dumps({"settings": self._settings(), "dim": self.dim})
         _save_npz(meta_path, ids=self._ids, inv_norms=self._inv_norms, projection=projection,
-                  params=np.array(json.dumps(params)))
+                  settings=np.array(settings))
 
         def write_vectors(tmp: str) -> None:
             with open(tmp, "wb") as f:
                 np.save(f, self._vectors)
 
         _atomic_write(vec_path, write_vectors)
-        ann = self._ann
-        if ann is None:  # never built: save an empty forest
-            ann = annoy.AnnoyIndex(max(self.dim, 1), "angular")
-            ann.build(1)
-        _atomic_write(path, ann.save)  # annoy then mmaps the file it wrote; os.replace keeps it
+        _atomic_write(path, self._save_main)
 
     @classmethod
     def load(cls, path: Path) -> Self:
-        """Open an index written by :meth:`save`; the trees and vectors are mmapped, not read.
+        """Open an index written by :meth:`save`; the big arrays are mmapped, not read.
 
         Raises ValueError when the files do not belong together (interrupted save): rebuild.
         """
         path = Path(path)
         meta_path, vec_path = cls._sidecars(path)
         with np.load(meta_path) as meta:
-            params = json.loads(str(meta["params"]))
-            index = cls(params["n_trees"], params["search_k"], params["reduced_dim"],
-                        params["target_recall"], params["seed"])
-            index._ids = meta["ids"]
-            index._inv_norms = meta["inv_norms"]
+            saved = json.loads(str(meta["settings"]))
+            index = cls(**saved["settings"])
+            index._ids, index._inv_norms = meta["ids"], meta["inv_norms"]
             projection = meta["projection"]
         index._projection = projection if projection.size else None
-        index._vectors = np.load(vec_path, mmap_mode="r") if len(index._ids) else np.empty(
-            (0, params["dim"]), dtype=np.float16)
-        tree_dim = params["dim"] if index._projection is None else len(index._projection)
-        ann = annoy.AnnoyIndex(max(tree_dim, 1), "angular")
-        ann.load(str(path))
-        index._ann = ann
-        if not ann.get_n_items() == len(index._ids) == len(index._vectors):
+        dim = saved["dim"]
+        index._vectors = (np.load(vec_path, mmap_mode="r") if len(index._ids)
+                          else np.empty((0, dim), dtype=np.float16))
+        n_main = index._load_main(path, dim if index._projection is None else len(projection))
+        if not n_main == len(index._ids) == len(index._vectors):
             raise ValueError(f"{path}: index files do not match each other; rebuild the index")
         return index
+
+
+def _default_n_trees(n: int) -> int:
+    """Trees for n items. Measured at 100k: recall depends on search_k, hardly on the number of
+    trees (10 vs 20 trees: same recall at the same search_k), while build time and file size
+    grow with it; so few trees."""
+    return int(np.clip(n // 10_000, 10, 20))
+
+
+class AnnoyIndex(_ReRankedIndex):
+    """Annoy trees (angular) over the PCA-reduced vectors give candidates; exact re-rank.
+
+    Annoy splits poorly in 2048-d (a leaf holds ~dim items), hence the projection to 256-d.
+    `search_k` (items annoy inspects for k=10, scaled with k) is tuned at build unless given.
+    """
+
+    name: ClassVar[str] = "annoy"
+    _EFFORT: ClassVar[str] = "search_k"
+
+    def __init__(self, n_trees: int | None = None, search_k: int | None = None,
+                 reduced_dim: int | None = 256, target_recall: float = 0.97,
+                 seed: int = 0) -> None:
+        super().__init__(reduced_dim, target_recall, seed)
+        self.n_trees = n_trees
+        self.search_k = search_k
+        self._ann: annoy.AnnoyIndex | None = None
+
+    def _settings(self) -> dict[str, Any]:
+        return {"n_trees": self.n_trees, "search_k": self.search_k,
+                "reduced_dim": self.reduced_dim, "target_recall": self.target_recall,
+                "seed": self.seed}
+
+    def _index_reduced(self, n: int, width: int, chunks: Iterator[NDArray[np.float32]]) -> None:
+        ann = annoy.AnnoyIndex(width, "angular")
+        ann.set_seed(self.seed)
+        i = 0
+        for block in chunks:
+            for row in block.tolist():
+                ann.add_item(i, row)
+                i += 1
+        self.n_trees = self.n_trees or _default_n_trees(n)
+        ann.build(self.n_trees, n_jobs=-1)
+        self._ann = ann
+
+    def _candidates(self, q: NDArray[np.float32], want: int, effort: int) -> NDArray[np.int64]:
+        assert self._ann is not None
+        # search_k -1: annoy visits every leaf of every tree, so returns all n when asked
+        search_k = -1 if want == len(self) else max(effort * want // _MIN_CANDIDATES, want)
+        return np.asarray(self._ann.get_nns_by_vector(q.tolist(), want, search_k), np.int64)
+
+    def _effort_range(self) -> tuple[int, int]:
+        assert self.n_trees is not None
+        return max(_MIN_CANDIDATES, len(self) // 50), len(self) * self.n_trees
+
+    def _save_main(self, tmp: str) -> None:
+        ann = self._ann
+        if ann is None:  # never built: save an empty forest
+            ann = annoy.AnnoyIndex(max(self.dim, 1), "angular")
+            ann.build(1)
+        ann.save(tmp)  # annoy then mmaps the file it wrote; os.replace keeps the mapping valid
+
+    def _load_main(self, path: Path, width: int) -> int:
+        self._ann = annoy.AnnoyIndex(max(width, 1), "angular")
+        self._ann.load(str(path))
+        return self._ann.get_n_items()
+
+
+class PcaIndex(_ReRankedIndex):
+    """Brute-force scan over the PCA-reduced vectors (float32) gives candidates; exact re-rank.
+
+    At 2048 -> 256-d the scan reads 8x less memory than :class:`ExactIndex`, builds in seconds
+    and needs no tuning of trees. `candidates` (for k=10, scaled with k) is tuned at build
+    unless given.
+    """
+
+    name: ClassVar[str] = "pca"
+    _EFFORT: ClassVar[str] = "candidates"
+
+    def __init__(self, candidates: int | None = None, reduced_dim: int | None = 256,
+                 target_recall: float = 0.97, seed: int = 0) -> None:
+        super().__init__(reduced_dim, target_recall, seed)
+        self.candidates = candidates
+        self._matrix: NDArray[np.float32] = np.empty((0, 0), dtype=np.float32)
+
+    def _settings(self) -> dict[str, Any]:
+        return {"candidates": self.candidates, "reduced_dim": self.reduced_dim,
+                "target_recall": self.target_recall, "seed": self.seed}
+
+    def _index_reduced(self, n: int, width: int, chunks: Iterator[NDArray[np.float32]]) -> None:
+        self._matrix = np.empty((n, width), dtype=np.float32)
+        start = 0
+        for block in chunks:
+            self._matrix[start : start + len(block)] = block
+            start += len(block)
+
+    def _candidates(self, q: NDArray[np.float32], want: int, effort: int) -> NDArray[np.int64]:
+        n = len(self)
+        count = min(max(effort * want // _MIN_CANDIDATES, want), n)
+        if count == n:
+            return np.arange(n, dtype=np.int64)
+        return np.argpartition(-(self._matrix @ q), count - 1)[:count].astype(np.int64)
+
+    def _effort_range(self) -> tuple[int, int]:
+        return _MIN_CANDIDATES, max(len(self), _MIN_CANDIDATES)
+
+    def _save_main(self, tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, self._matrix)
+
+    def _load_main(self, path: Path, width: int) -> int:
+        self._matrix = np.load(path, mmap_mode="r") if len(self._ids) else np.empty((0, width),
+                                                                                     np.float32)
+        return len(self._matrix)
 
 
 # ---------------------------------------------------------------------------------------------
 # registry and feedback
 
-INDEXES: dict[str, type[ExactIndex] | type[AnnoyIndex]] = {
+INDEXES: dict[str, type[ExactIndex] | type[AnnoyIndex] | type[PcaIndex]] = {
     ExactIndex.name: ExactIndex,
     AnnoyIndex.name: AnnoyIndex,
+    PcaIndex.name: PcaIndex,
 }
 
 

@@ -22,27 +22,36 @@ it ends. umap runs one fit or transform at a time per process (:data:`_ENGINE`).
 
 from __future__ import annotations
 
-import json
 import logging
-import pickle
-import re
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from core.catalog import Catalog
-from core.clusters import Cluster, find_clusters
-from core.embed import write_atomic
+from core.clusters import find_clusters
 from core.errors import LookalikeError
 from core.jobs import Job, Progress, check_cancel
+from core.map_store import (
+    MapParams,
+    MapResult,
+    StoredMap,
+    embedding_digests,
+    load_fitted,
+    load_map,
+    map_model_path,
+    read_map,
+    save_fitted,
+    store_map,
+)
+
+__all__ = ["MapParams", "MapResult", "compute_map", "initial_layout", "is_current",
+           "load_map", "map_model_path", "pca_layout", "warm_up", "warm_up_job"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,52 +59,6 @@ T = TypeVar("T")
 MIN_UMAP_PHOTOS = 16  # fewer photos: the map is a plain 2-D PCA
 REFIT_FRACTION = 0.5  # more photos placed by transform than this share of the fit: refit
 TICK_S = 0.1  # how often a job reports progress while umap works
-
-
-@dataclass(frozen=True)
-class MapParams:
-    """What makes a map (stored with it, like FiftyOne's visualization results)."""
-
-    n_neighbors: int = 15
-    min_dist: float = 0.1
-    metric: str = "cosine"
-    pca_dims: int = 50
-    seed: int = 42
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> MapParams | None:
-        try:
-            return cls(**json.loads(text))
-        except (ValueError, TypeError):
-            return None
-
-
-@dataclass(frozen=True, eq=False)
-class MapResult:
-    """A map: point ``i`` is photo ``ids[i]`` at ``xy[i]`` in cluster ``clusters[i]``.
-
-    ``method``: "umap", or "pca" (the instant preview, or a library too small for UMAP).
-    ``how`` this call got it: "fitted", "updated" (new photos placed with transform),
-    "cached" (stored and current), "loaded" (read as stored) or "preview".
-    """
-
-    model: str
-    ids: NDArray[np.int64]
-    xy: NDArray[np.float32]
-    clusters: NDArray[np.int32]
-    cluster_info: tuple[Cluster, ...]
-    params: MapParams
-    generation: int
-    method: str
-    how: str
-    seconds: float = 0.0  # time this call took
-    placed: int = 0  # points placed with transform by this call
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
 
 class _Engine:
@@ -129,7 +92,7 @@ def compute_map(
     start = time.perf_counter()
     params = MapParams(seed=seed)
     generation = catalog.generation(model)
-    stored = None if recompute else _load(catalog, model)
+    stored = None if recompute else read_map(catalog, model)
     if stored is not None and stored.result.params == params \
             and stored.result.generation == generation:
         yield Progress("loading", 1, 1, "The map is up to date")
@@ -139,9 +102,9 @@ def compute_map(
     check_cancel(cancel)
     if not len(ids):
         raise LookalikeError("No photo has been analysed yet: index the library first.")
-    digests = _digests(vectors)
+    digests = embedding_digests(vectors)
     if stored is not None and stored.result.params == params and stored.result.method == "umap":
-        fitted = _load_fitted(map_model_path(catalog, model), stored.token)
+        fitted = load_fitted(map_model_path(catalog, model), stored.token)
         if fitted is not None:
             updated = yield from _update(catalog, stored, fitted, ids, vectors, digests,
                                          generation, cancel)
@@ -149,12 +112,6 @@ def compute_map(
                 return replace(updated, seconds=time.perf_counter() - start)
     result = yield from _fit(catalog, model, ids, vectors, digests, params, generation, cancel)
     return replace(result, seconds=time.perf_counter() - start)
-
-
-def load_map(catalog: Catalog, model: str) -> MapResult | None:
-    """The stored map of ``model`` as it is (maybe older than the embeddings), or None."""
-    stored = _load(catalog, model)
-    return stored.result if stored else None
 
 
 def is_current(catalog: Catalog, model: str, result: MapResult) -> bool:
@@ -209,21 +166,7 @@ def _compile() -> None:
     log.info("umap warmed up in %.1f s", time.perf_counter() - start)
 
 
-def map_model_path(catalog: Catalog, model: str) -> Path:
-    """Where the fitted PCA + UMAP of ``model`` are kept (beside the catalog)."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
-    return catalog.path.parent / f"map-{slug}.pkl"
-
-
 # -- fitting and updating --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Stored:
-    result: MapResult
-    digests: NDArray[np.int64]
-    token: str
-    fitted_at: float
 
 
 def _fit(catalog: Catalog, model: str, ids: NDArray[np.int64], vectors: NDArray[np.float32],
@@ -248,15 +191,15 @@ def _fit(catalog: Catalog, model: str, ids: NDArray[np.int64], vectors: NDArray[
     check_cancel(cancel)
     token = uuid.uuid4().hex
     if reducer is not None:
-        _save_fitted(map_model_path(catalog, model),
+        save_fitted(map_model_path(catalog, model),
                      {"token": token, "pca": pca, "umap": reducer, "fit_ids": ids})
     result = MapResult(model, ids, xy, labels, info, params, generation, method, "fitted")
-    _store(catalog, result, digests, token, fitted_at=time.time())
+    store_map(catalog, result, digests, token, fitted_at=time.time())
     yield Progress("clusters", 1, 1, f"{len(info)} clusters")
     return result
 
 
-def _update(catalog: Catalog, stored: _Stored, fitted: dict[str, Any], ids: NDArray[np.int64],
+def _update(catalog: Catalog, stored: StoredMap, fitted: dict[str, Any], ids: NDArray[np.int64],
             vectors: NDArray[np.float32], digests: NDArray[np.int64], generation: int,
             cancel: threading.Event | None) -> Job[MapResult | None]:
     """Keep the stored points, place new or changed photos with transform; None: refit."""
@@ -284,7 +227,7 @@ def _update(catalog: Catalog, stored: _Stored, fitted: dict[str, Any], ids: NDAr
     check_cancel(cancel)
     result = MapResult(old.model, ids, xy, labels, info, old.params, generation, "umap",
                        "updated", placed=len(new))
-    _store(catalog, result, digests, stored.token, fitted_at=stored.fitted_at)
+    store_map(catalog, result, digests, stored.token, fitted_at=stored.fitted_at)
     yield Progress("clusters", 1, 1, f"{len(info)} clusters")
     return result
 
@@ -347,91 +290,3 @@ def _in_thread(fn: Callable[[], T], phase: str, text: str, cancel: threading.Eve
     if engine:
         _ENGINE.warm = True
     return box["value"]
-
-
-def _digests(vectors: NDArray[np.float32]) -> NDArray[np.int64]:
-    """crc32 of each embedding as stored (float16): tells a changed photo from a kept one."""
-    half = np.ascontiguousarray(vectors, dtype=np.float16)
-    return np.fromiter((zlib.crc32(row) for row in half), dtype=np.int64, count=len(half))
-
-
-# -- storage ---------------------------------------------------------------------------------
-
-
-def _store(catalog: Catalog, result: MapResult, digests: NDArray[np.int64], token: str,
-           *, fitted_at: float) -> None:
-    """Replace the stored map of ``result.model`` in one transaction."""
-    model = result.model
-    points = [(int(i), model, float(x), float(y), int(c), int(d), int(i))
-              for i, (x, y), c, d in zip(result.ids, result.xy, result.clusters, digests,
-                                          strict=True)]
-    with catalog.transaction() as tx:
-        tx.execute("DELETE FROM maps WHERE model = ?", (model,))
-        tx.execute(
-            "INSERT INTO maps (model, generation, method, params, fit_token, fitted_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (model, result.generation, result.method, result.params.to_json(), token,
-             fitted_at, time.time()),
-        )
-        # A photo removed meanwhile (by a scan in another thread) is left out.
-        tx.executemany(
-            "INSERT INTO map_points (photo_id, model, x, y, cluster, digest) "
-            "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos WHERE id = ?)",
-            points,
-        )
-        tx.executemany(
-            "INSERT INTO map_clusters (model, cluster, size, x, y, representatives) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(model, c.number, c.size, c.centre[0], c.centre[1], json.dumps(c.representatives))
-             for c in result.cluster_info],
-        )
-
-
-def _load(catalog: Catalog, model: str) -> _Stored | None:
-    row = catalog.conn.execute(
-        "SELECT generation, method, params, fit_token, fitted_at FROM maps WHERE model = ?",
-        (model,),
-    ).fetchone()
-    if row is None:
-        return None
-    params = MapParams.from_json(row[2])
-    if params is None:
-        return None
-    rows = catalog.conn.execute(
-        "SELECT photo_id, x, y, cluster, digest FROM map_points WHERE model = ? "
-        "ORDER BY photo_id", (model,),
-    ).fetchall()
-    table = np.array(rows, dtype=np.float64).reshape(len(rows), 5)
-    clusters = tuple(
-        Cluster(number, size, (x, y), tuple(json.loads(reps)))
-        for number, size, x, y, reps in catalog.conn.execute(
-            "SELECT cluster, size, x, y, representatives FROM map_clusters WHERE model = ? "
-            "ORDER BY cluster", (model,))
-    )
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    result = MapResult(model, ids, table[:, 1:3].astype(np.float32),
-                       table[:, 3].astype(np.int32), clusters, params, row[0], row[1], "loaded")
-    digests = np.array([r[4] for r in rows], dtype=np.int64)
-    return _Stored(result, digests, row[3], row[4])
-
-
-def _save_fitted(path: Path, fitted: dict[str, Any]) -> None:
-    try:
-        write_atomic(path, pickle.dumps(fitted, protocol=pickle.HIGHEST_PROTOCOL))
-    except OSError as exc:
-        log.warning("could not save the fitted map model to %s: %s", path, exc)
-
-
-def _load_fitted(path: Path, token: str) -> dict[str, Any] | None:
-    """The pickled fit that made the stored map, or None (missing, stale or unreadable)."""
-    try:
-        with path.open("rb") as fh:
-            fitted = pickle.load(fh)
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means: refit
-        log.warning("cannot read the fitted map model %s (%s); refitting", path, exc)
-        return None
-    if not isinstance(fitted, dict) or fitted.get("token") != token:
-        return None
-    return fitted

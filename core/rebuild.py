@@ -11,6 +11,7 @@ so that work already done is not redone. Rows on damaged pages are lost; the nex
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -113,8 +114,9 @@ def _copy_table(source: sqlite3.Connection, catalog: Catalog, table: str) -> tup
     try:
         for row in _read(source, table, columns):
             rows.append(row)
-    except sqlite3.Error as exc:  # a damaged page: keep what was read before it
+    except sqlite3.Error as exc:  # a damaged page: keep what was read, look up the rest
         error = str(exc)
+        rows += _look_up(source, catalog, table, columns, rows)
     if table == "embeddings":
         rows = _sound_vectors(rows, columns)
     marks = ",".join("?" * len(columns))
@@ -135,6 +137,39 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
 
 def _read(conn: sqlite3.Connection, table: str, columns: list[str]) -> Iterator[tuple]:
     yield from conn.execute(f"SELECT {','.join(columns)} FROM {table}")
+
+
+def _look_up(source: sqlite3.Connection, catalog: Catalog, table: str, columns: list[str],
+             done: list[tuple]) -> list[tuple]:
+    """Rows of ``photos`` (by id) or ``embeddings`` (by photo and model) that a full scan
+    could not reach, read one by one: those on intact pages come back."""
+    if table == "photos" and "id" in columns:
+        try:
+            last = int(source.execute("SELECT max(id) FROM photos").fetchone()[0] or 0)
+        except sqlite3.Error:
+            return []
+        have = {row[columns.index("id")] for row in done}
+        keys: list[tuple] = [(i,) for i in range(1, min(last, 10_000_000) + 1) if i not in have]
+        where = "id = ?"
+    elif table == "embeddings" and {"photo_id", "model"} <= set(columns):
+        models = {row[columns.index("model")] for row in done}
+        with contextlib.suppress(sqlite3.Error):
+            models |= {key.split(":", 1)[1] for (key,) in source.execute(
+                "SELECT key FROM meta WHERE key LIKE 'generation:%'")}
+        have = {(row[columns.index("photo_id")], row[columns.index("model")]) for row in done}
+        photo_ids = [r[0] for r in catalog.conn.execute("SELECT id FROM photos")]
+        keys = [(i, m) for i in photo_ids for m in sorted(models) if (i, m) not in have]
+        where = "photo_id = ? AND model = ?"
+    else:
+        return []
+    found = []
+    sql = f"SELECT {','.join(columns)} FROM {table} WHERE {where}"
+    for key in keys:
+        try:
+            found += source.execute(sql, key).fetchall()
+        except sqlite3.Error:
+            continue
+    return found
 
 
 def _sound_vectors(rows: list[tuple], columns: list[str]) -> list[tuple]:

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.catalog import Catalog
-from core.heads import load_head
+from core.heads import HeadInfo, load_head, train
 from core.jobs import Job, RateMeter, check_cancel
 from core.labels import LabelError, LabelStore
 from core.training import probabilities
@@ -197,3 +197,11 @@ def review_queue(catalog: Catalog, set_id: int, model: str, *, order: str = "unc
     rows = rows[np.argsort(key, kind="stable")][:limit]
     return [Suggestion(int(predictions.photo_ids[r]), int(predictions.label_ids[chosen[r]]),
                        float(confidence[r]), float(sure[r])) for r in rows]
+
+
+def train_and_predict(catalog: Catalog, set_id: int, model: str, kind: str = "linear", *,
+                      cancel: threading.Event | None = None) -> Job[HeadInfo]:
+    """Train the set's head (see :func:`core.heads.train`), then predict the library."""
+    info = yield from train(catalog, set_id, model, kind, cancel=cancel)
+    yield from predict_library(catalog, set_id, model, cancel=cancel)
+    return info

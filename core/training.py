@@ -18,6 +18,7 @@ import math
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,11 +37,12 @@ DROPOUT = 0.5
 FEW_EXAMPLES = 50  # below this many examples: k-fold cross-validation instead of a hold-out
 HOLDOUT = 0.2
 MAX_FOLDS = 5
-BATCH_SIZE = 512
-LEARNING_RATE = {"linear": 3e-3, "mlp": 1e-3}
+BATCH_SIZE = 256
+LEARNING_RATE = 1e-3  # AdamW, MLP
+LBFGS_ITERATIONS = 10  # per epoch, linear
 WEIGHT_DECAY = 1e-2
-EXAMPLE_PASSES = 150_000  # training budget: epochs x examples, within [15, 60] epochs
-MIN_IMPROVEMENT = 1e-3  # relative drop of the validation loss that resets the patience
+MIN_STEPS = 400
+MIN_IMPROVEMENT = 1e-4  # drop of the validation loss that resets the patience
 
 
 class Head(nn.Module):
@@ -190,13 +192,14 @@ def fit(data: TrainingData, label_names: list[str], kind: str = "linear", *,
     splits, method = _splits(data.strata(), seed)
     probs = np.full(data.targets.shape, np.nan, np.float32)
     best_epochs, done = [], 0
-    total = sum(_max_epochs(len(rows)) for rows, _ in splits) + _max_epochs(n) * (len(splits) > 1)
+    total = (sum(_max_epochs(len(rows), kind) for rows, _ in splits)
+             + _max_epochs(n, kind) * (len(splits) > 1))
     for fold, (train_rows, val_rows) in enumerate(splits):
         head, epochs, val_probs = yield from _train(
             data.subset(train_rows), data.subset(val_rows), kind, seed + fold, cancel,
             f"fold {fold + 1}/{len(splits)}" if len(splits) > 1 else "", done, total,
             hidden=hidden)
-        done += _max_epochs(len(train_rows))
+        done += _max_epochs(len(train_rows), kind)
         probs[val_rows] = val_probs
         best_epochs.append(epochs)
     validated = np.flatnonzero(~np.isnan(probs[:, 0]))
@@ -225,13 +228,15 @@ def probabilities(head: Head, vectors: NDArray[np.float32], multi: bool,
 
 # -- training ------------------------------------------------------------------------------
 
-def _max_epochs(n: int) -> int:
-    """Few examples: up to 60 (cheap) passes; 10,000: 15, so that training takes seconds."""
-    return int(np.clip(EXAMPLE_PASSES // max(1, n), 15, 60))
+def _max_epochs(n: int, kind: str = "mlp") -> int:
+    """MLP: at least :data:`MIN_STEPS` Adam steps in 15-100 epochs; linear: 30 L-BFGS rounds."""
+    if kind == "linear":
+        return 30
+    return int(np.clip(math.ceil(MIN_STEPS / math.ceil(max(1, n) / BATCH_SIZE)), 15, 100))
 
 
 def _patience(max_epochs: int) -> int:
-    return int(np.clip(max_epochs // 10, 3, 15))
+    return int(np.clip(max_epochs // 10, 3, 10))
 
 
 def _splits(strata: NDArray[np.int64], seed: int
@@ -262,13 +267,13 @@ def _train(train: TrainingData, val: TrainingData | None, kind: str, seed: int,
     head = Head(raw.shape[1], t.shape[1], kind, hidden)
     _init(head, generator)
     head.mean.copy_(raw.mean(0))
-    head.scale.copy_(1 / (raw.std(0) + 1e-6) if len(raw) > 1 else torch.ones(raw.shape[1]))
+    head.scale.copy_(_scale(raw))
     x = (raw - head.mean) * head.scale  # standardised once; head.layers sees this
     if kind == "mlp":
         head.dropout.generator = generator
     weights = _class_weights(train)
-    opt = _AdamW(list(head.layers.parameters()), LEARNING_RATE[kind])
-    max_epochs = fixed_epochs or _max_epochs(len(train))
+    step = _optimiser(head, x, t, known, train.multi, weights, generator)
+    max_epochs = fixed_epochs or _max_epochs(len(train), kind)
     patience = _patience(max_epochs)
     best = (math.inf, 0, copy.deepcopy(head.state_dict()))
     if val is not None:
@@ -277,13 +282,7 @@ def _train(train: TrainingData, val: TrainingData | None, kind: str, seed: int,
     for epoch in range(1, max_epochs + 1):
         check_cancel(cancel)
         head.train()
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), BATCH_SIZE):
-            rows = order[start:start + BATCH_SIZE]
-            loss = _loss(head.layers(x[rows]), t[rows], known[rows], train.multi, weights)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        step()
         if val is None:
             best = (0.0, epoch, head.state_dict())
             yield Progress("training", done + epoch, total, f"{text} epoch {epoch}".strip())
@@ -291,7 +290,7 @@ def _train(train: TrainingData, val: TrainingData | None, kind: str, seed: int,
         head.eval()
         with torch.no_grad():
             val_loss = float(_loss(head.layers(xv), tv, kv, val.multi, weights))
-        if val_loss < best[0] * (1 - MIN_IMPROVEMENT):
+        if val_loss < best[0] - MIN_IMPROVEMENT:
             best = (val_loss, epoch, copy.deepcopy(head.state_dict()))
         yield Progress("training", done + epoch, total,
                        f"{text} epoch {epoch}: validation loss {val_loss:.3f}".strip())
@@ -304,39 +303,53 @@ def _train(train: TrainingData, val: TrainingData | None, kind: str, seed: int,
     return head, max(1, best[1]), val_probs
 
 
-class _AdamW:
-    """AdamW (Loshchilov & Hutter), as torch.optim.AdamW without its multi-second first import
-    (torch.optim loads torch._dynamo on first use)."""
+def _optimiser(head: Head, x: torch.Tensor, t: torch.Tensor, known: torch.Tensor, multi: bool,
+               weights: torch.Tensor, generator: torch.Generator) -> Callable[[], None]:
+    """A function that trains ``head.layers`` for one epoch on standardised ``x``.
 
-    def __init__(self, params: list[nn.Parameter], lr: float, betas: tuple[float, float] = (
-                 0.9, 0.999), eps: float = 1e-8, weight_decay: float = WEIGHT_DECAY) -> None:
-        self.params, self.lr, self.betas, self.eps, self.wd = params, lr, betas, eps, weight_decay
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
-        self.t = 0
+    Linear: full-batch L-BFGS on the L2-penalised loss (scikit-learn's C=1), a few
+    iterations per epoch; Adam treats each weight alike and fits the noise of few examples.
+    MLP: AdamW over shuffled mini-batches, dropout between the layers.
+    """
+    layers = head.layers
+    if head.kind == "linear":
+        assert isinstance(layers, nn.Linear)
+        lbfgs = torch.optim.LBFGS(layers.parameters(), lr=1, max_iter=LBFGS_ITERATIONS,
+                                  history_size=10, line_search_fn="strong_wolfe")
+        l2 = 1 / (2 * len(x))
 
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
+        def closure() -> torch.Tensor:
+            lbfgs.zero_grad()
+            loss = _loss(layers(x), t, known, multi, weights) + l2 * layers.weight.pow(2).sum()
+            loss.backward()
+            return loss
 
-    @torch.no_grad()
-    def step(self) -> None:
-        self.t += 1
-        b1, b2 = self.betas
-        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
-        for p, m, v in zip(self.params, self.m, self.v, strict=True):
-            if p.grad is None:
-                continue
-            p.mul_(1 - self.lr * self.wd)
-            m.lerp_(p.grad, 1 - b1)
-            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-            p.addcdiv_(m, (v / c2).sqrt_().add_(self.eps), value=-self.lr / c1)
+        return lambda: lbfgs.step(closure) and None
+    adam = torch.optim.AdamW(layers.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+
+    def epoch() -> None:
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), BATCH_SIZE):
+            rows = order[start:start + BATCH_SIZE]
+            loss = _loss(layers(x[rows]), t[rows], known[rows], multi, weights)
+            adam.zero_grad(set_to_none=True)
+            loss.backward()
+            adam.step()
+
+    return epoch
+
+
+def _scale(raw: torch.Tensor) -> torch.Tensor:
+    if len(raw) < 2:
+        return torch.ones(raw.shape[1])
+    return 1 / (raw.std(0) + 1e-6)
 
 
 def _init(head: Head, generator: torch.Generator) -> None:
+    """Logistic regression starts at zero (a convex problem); the MLP from a seeded uniform."""
     for module in head.modules():
         if isinstance(module, nn.Linear):
-            bound = 1 / math.sqrt(module.in_features)
+            bound = 0.0 if head.kind == "linear" else 1 / math.sqrt(module.in_features)
             nn.init.uniform_(module.weight, -bound, bound, generator=generator)
             nn.init.zeros_(module.bias)
 

@@ -16,7 +16,7 @@ import resources
 from cli.options import add_library_arguments
 from gui.actions import icon
 from gui.context import AppContext
-from gui.main_window import LibraryOptions, MainWindow
+from gui.main_window import MainWindow
 from gui.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def install_extensions(window: MainWindow, context: AppContext) -> None:
     """Add the optional views and docks (the cluster map, the labelling panel)."""
+    from gui.map_view import MapView
+    window.add_view("Map", MapView(context))
 
 
 def create_window(args: argparse.Namespace, settings: Settings,
@@ -48,8 +50,7 @@ def create_window(args: argparse.Namespace, settings: Settings,
     for key in ("model", "weights", "device"):  # remembered for next time
         if getattr(args, key, None) is not None:
             setattr(settings, key, str(getattr(args, key)))
-    options = LibraryOptions(settings.model, settings.weights, settings.device)
-    window = MainWindow(context, settings, options)
+    window = MainWindow(context, settings, settings.model_choice)
     install_extensions(window, context)
     window.restore_state()
     folder = args.folder or settings.last_library

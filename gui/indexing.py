@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -78,6 +79,16 @@ class Indexer(QObject):
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancel()
+
+    def cancel_then(self, then: Callable[[], object]) -> None:
+        """Cancel the running job and call ``then`` once it has ended (at once if none runs);
+        the GUI thread is never blocked waiting for the current batch."""
+        job = self.job
+        if job is None or not job.running:
+            then()
+            return
+        job.cancel()
+        job.ended.connect(then)  # after _on_ended, connected first
 
     def stop(self, timeout_s: float = 10.0) -> bool:
         """Cancel the running job and wait for its thread (True if it ended in time)."""

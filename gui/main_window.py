@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt
 from PySide6.QtGui import (
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
-    QGuiApplication,
 )
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -24,14 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import browse
 from core.errors import LookalikeError, ModelUnavailable
 from core.library import Library
 from core.paths import display
+from gui import commands
 from gui.actions import build_menus, create_actions, icon
 from gui.context import AppContext
-from gui.dialogs.info import ShortcutsDialog, show_about
-from gui.dialogs.preferences import ModelChoice, PreferencesDialog
+from gui.dialogs.info import ShortcutsDialog, show_about, show_error
+from gui.dialogs.preferences import ask_model_choice
 from gui.dialogs.weights import WeightsMissingDialog
 from gui.grid import LibraryView
 from gui.indexing import Indexer
@@ -40,32 +38,14 @@ from gui.panels.folders import FolderPanel
 from gui.panels.problems import ProblemsPanel
 from gui.panels.status import StatusPanel
 from gui.search import SearchController
-from gui.settings import Settings
+from gui.settings import ModelChoice, Settings
 from gui.viewer import ViewerWindow
-
-
-@dataclass(frozen=True)
-class LibraryOptions:
-    """How libraries are opened: the model choice, and a catalog file for the first one."""
-
-    model: str
-    weights: str
-    device: str
-    catalog: Path | None = None
-
-
-def describe_model(library: Library) -> str:
-    """The model in use, for the status bar: "resnet50 · pretrained"."""
-    weights = str(library.weights)
-    kind = {"default": "pretrained", "none": "random weights: for testing"}.get(
-        weights, Path(weights).name)
-    return f"{library.model_name} · {kind}"
 
 
 class MainWindow(QMainWindow):
     """Views in tabs (``add_view``), panels in docks (``add_dock``), one status bar."""
 
-    def __init__(self, context: AppContext, settings: Settings, options: LibraryOptions) -> None:
+    def __init__(self, context: AppContext, settings: Settings, options: ModelChoice) -> None:
         super().__init__()
         self.context, self.settings, self.options = context, settings, options
         self._pending: tuple[Path, Path | None] | None = None  # a library that failed to open
@@ -138,10 +118,10 @@ class MainWindow(QMainWindow):
         a.back.triggered.connect(self.search.back)
         a.forward.triggered.connect(self.search.forward)
         a.view_photo.triggered.connect(lambda: self.open_viewer(c.current))
-        a.open_default.triggered.connect(lambda: self._open_urls(self._selected_paths()))
+        a.open_default.triggered.connect(lambda: commands.open_paths(commands.selected_paths(c)))
         a.show_in_folder.triggered.connect(
-            lambda: self._open_urls(sorted({p.parent for p in self._selected_paths()})))
-        a.copy_paths.triggered.connect(self._copy_paths)
+            lambda: commands.show_in_file_manager(commands.selected_paths(c)))
+        a.copy_paths.triggered.connect(lambda: commands.copy_paths(commands.selected_paths(c)))
         a.zoom_in.triggered.connect(lambda: self.library_view.set_tile_size(
             self.library_view.size_slider.value() + 32))
         a.zoom_out.triggered.connect(lambda: self.library_view.set_tile_size(
@@ -166,6 +146,7 @@ class MainWindow(QMainWindow):
             lambda busy: self.statusBar().showMessage("Searching…" if busy else "", 0))
         c.workers.failed.connect(self.show_error)
         c.selection_changed.connect(self._update_actions)
+        c.query_changed.connect(self._update_actions)
         c.library_changed.connect(self._update_actions)
         self._update_actions()
 
@@ -191,8 +172,14 @@ class MainWindow(QMainWindow):
             self.open_library(Path(folder))
 
     def open_library(self, folder: Path, catalog: Path | None = None) -> bool:
-        """Open ``folder`` as the library and start scanning it; False (and a dialog) if not."""
-        self.indexer.stop()
+        """Open ``folder`` as the library and start scanning it; False (and a dialog) if not.
+
+        A running scan is cancelled first; the library opens once it has stopped.
+        """
+        if self.indexer.running:
+            self.status.show_cancelling()
+            self.indexer.cancel_then(lambda: self.open_library(folder, catalog))
+            return True
         self.context.set_library(None)
         o = self.options
         try:
@@ -213,7 +200,7 @@ class MainWindow(QMainWindow):
         self._fill_recent()
         self.context.set_library(library)
         self.setWindowTitle(f"{display(library.root.name)} — Lookalike")
-        self.model_label.setText(describe_model(library))
+        self.model_label.setText(commands.describe_model(library))
         self.stack.setCurrentWidget(self.views)
         self.status.show_message("Opening…")
         self.indexer.start()
@@ -244,16 +231,10 @@ class MainWindow(QMainWindow):
         self._reopen()
 
     def show_preferences(self) -> None:
-        o = self.options
-        dialog = PreferencesDialog(ModelChoice(o.model, o.weights, o.device), self)
-        if dialog.exec():
-            choice = dialog.choice()
-            self.settings.model, self.settings.weights = choice.model, choice.weights
-            self.settings.device = choice.device
-            if choice != ModelChoice(o.model, o.weights, o.device):
-                self.options = replace(o, model=choice.model, weights=choice.weights,
-                                       device=choice.device)
-                self._reopen()
+        choice = ask_model_choice(self, self.options)
+        if choice is not None:
+            self.settings.model_choice = self.options = choice
+            self._reopen()
 
     def _fill_recent(self) -> None:
         recent = self.settings.recent_libraries
@@ -276,31 +257,16 @@ class MainWindow(QMainWindow):
         return viewer
 
     def choose_search_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Find photos like…", str(Path.home()),
-                                              "Images (*.jpg *.jpeg *.png *.tif *.tiff *.webp "
-                                              "*.heic *.heif *.bmp *.gif);;All files (*)")
-        if path:
-            self.search.search_file(Path(path))
-
-    def _selected_paths(self) -> list[Path]:
-        library = self.context.library
-        return [p.path for p in library.catalog.photos(self.context.selection)] if library else []
-
-    def _open_urls(self, paths: list[Path]) -> None:
-        for path in paths[:20]:  # never open hundreds of windows by accident
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
-
-    def _copy_paths(self) -> None:
-        paths = self._selected_paths()
-        QGuiApplication.clipboard().setText("\n".join(str(p) for p in paths))
-        self.statusBar().showMessage(f"Copied {len(paths)} path(s).", 3000)
+        path = commands.choose_image(self)
+        if path is not None:
+            self.search.search_file(path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self._dropped_path(event) is not None:
+        if commands.dropped_path(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        path = self._dropped_path(event)
+        path = commands.dropped_path(event.mimeData())
         if path is None:
             return
         event.acceptProposedAction()
@@ -311,27 +277,11 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage("Open a folder first, then drop a photo on it.", 5000)
 
-    @staticmethod
-    def _dropped_path(event: QDragEnterEvent | QDropEvent) -> Path | None:
-        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
-        if not urls:
-            return None
-        path = Path(urls[0].toLocalFile())
-        return path if path.is_dir() or browse.is_photo_file(path) else None
-
     # -- errors, state, quitting -----------------------------------------------------------
 
     def show_error(self, what: str, exc: BaseException) -> QMessageBox:
-        """One dialog for a failure: the user's message for our errors, a short note else."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Lookalike", f"{what} failed.", parent=self)
-        if isinstance(exc, LookalikeError):
-            box.setInformativeText(str(exc))
-        else:
-            box.setInformativeText(f"Something unexpected went wrong ({type(exc).__name__}: "
-                                   f"{exc}). The details are in the log.")
-        box.open()
-        self.error_box = box
-        return box
+        self.error_box = show_error(self, what, exc)
+        return self.error_box
 
     def restore_state(self) -> None:
         if self.settings.geometry is not None:

@@ -1,5 +1,5 @@
-"""The map's plot: one scatter item for all points, small items for the selection and the
-query, rectangle and lasso selection, a hover card, and thumbnails at high zoom.
+"""The map's plot items: the points (all, the selection, the query's results) and a view
+box with rectangle and lasso selection.
 
 Measured here with pyqtgraph 0.14 and 100,000 points: ``ScatterPlotItem.setData`` plus a
 per-point brush array took 1.8-2.4 s and a recolouring 1.4 s (its symbol atlas is keyed
@@ -18,21 +18,14 @@ from numpy.typing import NDArray
 from pyqtgraph import functions as fn
 from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import (
-    QGraphicsItem,
-    QGraphicsPathItem,
-    QGraphicsPixmapItem,
-    QGraphicsRectItem,
-    QGraphicsSimpleTextItem,
-)
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import QGraphicsPathItem
 
 BACKGROUND = "#1b1d22"  # as the image viewer
 SELECTION_COLOUR = QColor("#ffffff")
 QUERY_COLOUR = QColor("#ffb000")
 OVERLAY_PEN = pg.mkPen("#8ab4ff", width=1.5, style=Qt.PenStyle.DashLine)
 OVERLAY_BRUSH = QBrush(QColor(138, 180, 255, 40))
-HOVER_SIZE = 160  # px, the hover card's thumbnail
 MODES = ("pan", "rect", "lasso")
 
 
@@ -99,86 +92,6 @@ class MapViewBox(pg.ViewBox):
             path.closeSubpath()
         self._overlay.setPath(path)
         self._overlay.show()
-
-
-class HoverCard(QGraphicsRectItem):
-    """A thumbnail and file name drawn beside the hovered point, unscaled by the zoom."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-        self.setBrush(QBrush(QColor(250, 250, 252, 245)))
-        self.setPen(QPen(QColor(0, 0, 0, 90)))
-        self.setZValue(2e6)
-        self._pixmap = QGraphicsPixmapItem(self)
-        self._text = QGraphicsSimpleTextItem(self)
-        self._text.setBrush(QColor("#1f2430"))
-        font = QFont()
-        font.setPointSizeF(8.5)
-        self._text.setFont(font)
-        self.photo_id = -1
-        self.hide()
-
-    def show_photo(self, photo_id: int, at: QPointF, pixmap: QPixmap | None, name: str) -> None:
-        self.photo_id = photo_id
-        self.setPos(at)
-        pad = 6
-        if pixmap is None or pixmap.isNull():
-            pixmap = QPixmap(HOVER_SIZE, HOVER_SIZE * 2 // 3)
-            pixmap.fill(QColor("#dfe3e8"))
-        self._pixmap.setPixmap(pixmap)
-        self._text.setText(name)
-        width = max(pixmap.width(), int(self._text.boundingRect().width())) + 2 * pad
-        height = pixmap.height() + int(self._text.boundingRect().height()) + 3 * pad
-        # Below-right of the point; y grows downwards in these unscaled coordinates.
-        self.setRect(14, 14, width, height)
-        self._pixmap.setPos(14 + pad, 14 + pad)
-        self._text.setPos(14 + pad, 14 + 2 * pad + pixmap.height())
-        self.show()
-
-    def clear(self) -> None:
-        self.photo_id = -1
-        self.hide()
-
-
-class ThumbnailLayer:
-    """Up to ``cap`` thumbnails drawn at their points (items reused, unscaled by zoom)."""
-
-    def __init__(self, view: pg.ViewBox, cap: int = 300) -> None:
-        self.view = view
-        self.cap = cap
-        self._items: list[QGraphicsPixmapItem] = []
-        self.shown: dict[int, QGraphicsPixmapItem] = {}  # photo id -> item
-
-    def show(self, placed: list[tuple[int, float, float, QPixmap | None]]) -> None:
-        """Draw these (photo id, x, y, pixmap or None while loading); hide the rest."""
-        self.shown.clear()
-        k = 0
-        for photo_id, x, y, pixmap in placed[: self.cap]:
-            if pixmap is None:
-                continue
-            item = self._item(k)
-            item.setPixmap(pixmap)
-            item.setOffset(-pixmap.width() / 2, -pixmap.height() / 2)
-            item.setPos(x, y)
-            item.show()
-            self.shown[photo_id] = item
-            k += 1
-        for item in self._items[k:]:
-            item.hide()
-
-    def hide(self) -> None:
-        self.show([])
-
-    def _item(self, k: int) -> QGraphicsPixmapItem:
-        while len(self._items) <= k:
-            item = QGraphicsPixmapItem()
-            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-            item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
-            item.setZValue(10)
-            self.view.addItem(item, ignoreBounds=True)
-            self._items.append(item)
-        return self._items[k]
 
 
 def point_size(n: int) -> int:

@@ -30,30 +30,25 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import qdebounced, qthrottled
+from superqt.utils import qdebounced
 
 from core import clusters as groups
 from core.jobs import Progress
 from core.map import MapResult, compute_map, initial_layout, is_current, warm_up_job
 from gui.context import AppContext
 from gui.grid.cache import ThumbnailCache
+from gui.map_overlays import PhotoOverlays
 from gui.map_plot import (
     BACKGROUND,
     QUERY_COLOUR,
     SELECTION_COLOUR,
-    HoverCard,
     MapViewBox,
     PointCloud,
-    ThumbnailLayer,
     point_size,
 )
 from gui.workers import JobHandle
 
 log = logging.getLogger(__name__)
-
-THUMB_PX = 72  # thumbnails drawn at high zoom
-THUMBNAIL_CAP = 300  # at most this many; more points in view: dots only
-HOVER_RADIUS_PX = 8
 
 
 class MapView(QWidget):
@@ -75,9 +70,11 @@ class MapView(QWidget):
         self._stale = True  # the library changed since the map was last computed
         self._build()
         self._connect()
-        if warm_up_after_ms is not None:
-            QTimer.singleShot(warm_up_after_ms, lambda: context.workers.start_job(
-                "Preparing the map", warm_up_job))
+        if warm_up_after_ms is not None:  # numba compiles umap's code once per process
+            QTimer.singleShot(warm_up_after_ms, self, self._warm_up)
+
+    def _warm_up(self) -> None:
+        self.context.workers.start_job("Preparing the map", warm_up_job)
 
     # -- building --------------------------------------------------------------------------
 
@@ -95,9 +92,7 @@ class MapView(QWidget):
         for z, item in enumerate((self.scatter, self.query_item, self.selected_item)):
             item.setZValue(z)
             self.view_box.addItem(item)
-        self.hover = HoverCard()
-        self.view_box.addItem(self.hover, ignoreBounds=True)
-        self.thumbnails = ThumbnailLayer(self.view_box, THUMBNAIL_CAP)
+        self.overlays = PhotoOverlays(self.plot, self.view_box, self.cache, self)
 
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 6, 8, 6)
@@ -171,9 +166,6 @@ class MapView(QWidget):
         self.view_box.clicked.connect(self._on_clicked)
         self.view_box.rect_selected.connect(self._on_rect_selected)
         self.view_box.lasso_selected.connect(self._on_lasso_selected)
-        self.view_box.sigRangeChanged.connect(self._on_range_changed)
-        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        self.cache.updated.connect(self._on_thumbnails_loaded)
 
     # -- showing points --------------------------------------------------------------------
 
@@ -188,12 +180,12 @@ class MapView(QWidget):
         self.scatter.set_points(self.xy, size)
         self.selected_item.size = size + 6
         self.query_item.size = size + 11
-        self.hover.clear()
         self.view_box.autoRange()
+        self.overlays.thumbnails_enabled = self.context.library is not None
+        self.overlays.set_points(self.ids, self.xy)
         self._refresh_colourings()
         self._on_selection_changed(self.context.selection)
         self._on_query_changed(self.context.query)
-        self._update_thumbnails()
 
     def show_result(self, result: MapResult) -> None:
         self.result = result
@@ -207,6 +199,7 @@ class MapView(QWidget):
         self.colouring = colouring
         palette = [QColor(*rgb) for rgb in (groups.NONE_COLOUR, *colouring.colours())]
         self.scatter.set_colours(colouring.values + 1, palette)  # uncoloured: 0, underneath
+        self.overlays.set_colours(self.scatter.colour, palette)
         self.legend.clear()
         for entry, (name, count, rgb) in enumerate(zip(
                 colouring.legend, colouring.counts, colouring.colours(), strict=True)):
@@ -343,12 +336,8 @@ class MapView(QWidget):
 
     # -- interaction -----------------------------------------------------------------------
 
-    def _pick(self, at: QPointF, radius_px: float = HOVER_RADIUS_PX) -> int | None:
-        pixel = self.view_box.viewPixelSize()
-        return groups.nearest_point(self.xy, (at.x(), at.y()), pixel, radius_px)
-
     def _on_clicked(self, at: QPointF, modifiers: Qt.KeyboardModifier) -> None:
-        row = self._pick(at)
+        row = self.overlays.pick(at)
         if row is None:
             if not modifiers & Qt.KeyboardModifier.ControlModifier:
                 self.context.set_selection([])
@@ -396,49 +385,6 @@ class MapView(QWidget):
 
     def _highlight(self, item: PointCloud, mask: NDArray[np.bool_] | None) -> None:
         item.set_points(self.xy[mask] if mask is not None else self.xy[:0])
-
-    @qthrottled(timeout=40)
-    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
-        if not self.view_box.sceneBoundingRect().contains(scene_pos) or not len(self.ids):
-            self.hover.clear()
-            return
-        row = self._pick(self.view_box.mapSceneToView(scene_pos))
-        if row is None:
-            self.hover.clear()
-        elif int(self.ids[row]) != self.hover.photo_id:
-            self._show_hover(row)
-
-    def _show_hover(self, row: int) -> None:
-        photo_id = int(self.ids[row])
-        pixmap = self.cache.pixmap(photo_id, 160)
-        name = self.cache.name(photo_id) or "…"
-        self.hover.show_photo(photo_id, QPointF(*map(float, self.xy[row])), pixmap, name)
-
-    def _on_thumbnails_loaded(self, ids: list[int]) -> None:
-        hovered = self.hover.photo_id
-        if hovered in ids:
-            rows = np.flatnonzero(self.ids == hovered)
-            if len(rows):
-                self._show_hover(int(rows[0]))
-        self._update_thumbnails()
-
-    def _on_range_changed(self, *_args: object) -> None:
-        self._update_thumbnails_later()
-
-    @qdebounced(timeout=120)
-    def _update_thumbnails_later(self) -> None:
-        self._update_thumbnails()
-
-    def _update_thumbnails(self) -> None:
-        """At high zoom (few points in view), draw their thumbnails instead of dots."""
-        (x0, x1), (y0, y1) = self.view_box.viewRange()
-        rows = groups.in_rectangle(self.xy, (x0, y0), (x1, y1))
-        if not len(rows) or len(rows) > THUMBNAIL_CAP or self.context.library is None:
-            self.thumbnails.hide()
-            return
-        self.thumbnails.show([
-            (int(self.ids[r]), float(self.xy[r, 0]), float(self.xy[r, 1]),
-             self.cache.pixmap(int(self.ids[r]), THUMB_PX)) for r in rows])
 
     def _on_export(self) -> None:
         path, _filter = QFileDialog.getSaveFileName(self, "Export the map", "map.png",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -11,6 +12,15 @@ from core.models import DEFAULT_MODEL
 MAX_RECENT = 8
 THUMBNAIL_SIZES = (96, 320)  # the slider's range, in pixels
 DEFAULT_THUMBNAIL_SIZE = 160
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """How photos are analysed: the network, its weights and the device."""
+
+    model: str
+    weights: str
+    device: str
 
 
 class Settings:
@@ -118,6 +128,14 @@ class Settings:
     @device.setter
     def device(self, value: str) -> None:
         self.store.setValue("model/device", value)
+
+    @property
+    def model_choice(self) -> ModelChoice:
+        return ModelChoice(self.model, self.weights, self.device)
+
+    @model_choice.setter
+    def model_choice(self, choice: ModelChoice) -> None:
+        self.model, self.weights, self.device = choice.model, choice.weights, choice.device
 
     def sync(self) -> None:
         self.store.sync()

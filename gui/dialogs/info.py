@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.errors import LookalikeError
 from gui.actions import icon
 
 VERSION = "0.1.0"
@@ -69,5 +70,18 @@ def show_about(parent: QWidget) -> QMessageBox:
         "Each photo is summarised by a convolutional network (torchvision); similar photos "
         "have similar summaries. Your photos are only read, never changed.<br><br>"
         "Built with PySide6, PyTorch, SQLite, annoy and UMAP. MIT licence.")
+    box.open()
+    return box
+
+
+def show_error(parent: QWidget, what: str, exc: BaseException) -> QMessageBox:
+    """One non-blocking dialog for a failure: our errors' own message (it says what to do),
+    a short note for anything else (the traceback is in the log)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Lookalike", f"{what} failed.", parent=parent)
+    if isinstance(exc, LookalikeError):
+        box.setInformativeText(str(exc))
+    else:
+        box.setInformativeText(f"Something unexpected went wrong ({type(exc).__name__}: "
+                               f"{exc}). The details are in the log.")
     box.open()
     return box

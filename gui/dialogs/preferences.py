@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -18,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.models import MODELS
+from gui.settings import ModelChoice
 
 MODEL_NOTES = {
     "resnet50": "ResNet-50: good all-round (default)",
@@ -28,15 +27,6 @@ MODEL_NOTES = {
 DEVICES = {"auto": "Automatic (GPU if there is one)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)",
            "mps": "Apple GPU (MPS)"}
 WEIGHTS = {"default": "Pretrained (downloaded once)", "none": "Random (for testing only)"}
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """What the Preferences dialog sets."""
-
-    model: str
-    weights: str
-    device: str
 
 
 class PreferencesDialog(QDialog):
@@ -93,3 +83,12 @@ class PreferencesDialog(QDialog):
             if self.weights_box.findData(path) < 0:
                 self.weights_box.addItem(path, path)
             self.weights_box.setCurrentIndex(self.weights_box.findData(path))
+
+
+def ask_model_choice(parent: QWidget, current: ModelChoice) -> ModelChoice | None:
+    """Show the Preferences dialog; the new choice, or None if cancelled or unchanged."""
+    dialog = PreferencesDialog(current, parent)
+    if not dialog.exec():
+        return None
+    choice = dialog.choice()
+    return None if choice == current else choice

@@ -136,6 +136,9 @@ class LibraryView(QWidget):
 
     def _on_sort_chosen(self) -> None:
         key = self.sort_box.currentData()
+        if key == "similarity" and self.context.query is None:
+            self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))  # needs a query
+            return
         if key != "similarity" and key != self._sort:
             self._sort = key
             self.sort_changed.emit(key)

@@ -16,6 +16,7 @@ from core.index import (
     ExactIndex,
     Hit,
     Index,
+    PcaIndex,
     choose_index,
     make_index,
     rocchio,
@@ -23,13 +24,16 @@ from core.index import (
 
 N, DIM, K = 3000, 256, 10
 
-# Every backend in INDEXES, plus annoy with its PCA projection switched on (256 -> 32 dims).
+# Every backend in INDEXES; the approximate ones also with their PCA projection switched on
+# (the default, 256-d, keeps these 256-d vectors whole).
 CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("exact", {}),
     ("annoy", {}),
     ("annoy", {"reduced_dim": 32}),
+    ("pca", {}),
+    ("pca", {"reduced_dim": 32}),
 ]
-CONFIG_IDS = ["exact", "annoy", "annoy-pca32"]
+CONFIG_IDS = ["exact", "annoy", "annoy-pca32", "pca", "pca-pca32"]
 
 
 def clustered(n: int, dim: int, n_clusters: int = 30, seed: int = 0
@@ -197,16 +201,17 @@ def test_exact_query_many_matches_query(data: Any) -> None:
     assert [hit_ids(h) for h in batch] == [hit_ids(index.query(v, K)) for v in vectors[:5]]
 
 
-def test_annoy_load_rejects_mismatched_files(data: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cls", [AnnoyIndex, PcaIndex])
+def test_load_rejects_mismatched_files(cls: type[Index], data: Any, tmp_path: Path) -> None:
     ids, vectors, _ = data
-    small, large = AnnoyIndex(n_trees=2), AnnoyIndex(n_trees=2)
+    small, large = cls(), cls()
     small.build(ids[:100], vectors[:100])
     large.build(ids[:200], vectors[:200])
-    small.save(tmp_path / "a.ann")
-    large.save(tmp_path / "b.ann")
-    (tmp_path / "b.ann").replace(tmp_path / "a.ann")
+    small.save(tmp_path / "a")
+    large.save(tmp_path / "b")
+    (tmp_path / "b").replace(tmp_path / "a")
     with pytest.raises(ValueError, match="rebuild"):
-        AnnoyIndex.load(tmp_path / "a.ann")
+        cls.load(tmp_path / "a")
 
 
 def test_rocchio() -> None:

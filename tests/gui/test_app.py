@@ -135,7 +135,11 @@ def test_viewer_opens_and_steps_through_the_grid(open_window: OpenWindow, qtbot:
     qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 24)
     ids = window.library_view.model.ids()
     window.context.set_selection([ids[3]])
-    window.actions.view_photo.trigger()
+    grid = window.library_view.grid
+    window.activateWindow()
+    grid.setFocus()
+    qtbot.waitUntil(lambda: window.isActiveWindow() and grid.hasFocus())
+    qtbot.keyClick(grid, Qt.Key.Key_Space)  # the View Photo shortcut
     viewer = window.findChild(ViewerWindow)
     assert viewer is not None and viewer.isVisible()
     qtbot.waitUntil(lambda: viewer.loaded_id == ids[3], timeout=10_000)
@@ -211,3 +215,30 @@ def test_extension_hooks_add_views_and_docks(open_window: OpenWindow) -> None:
     assert [window.views.tabText(i) for i in range(window.views.count())] == ["Library", "Map"]
     assert dock.objectName() == "dock_Labels" and dock.toggleViewAction() in \
         window.view_menu.actions()
+
+
+def test_help_dialogs_and_preferences(open_window: OpenWindow, qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QMessageBox, QTableWidget
+
+    from gui.dialogs.info import ShortcutsDialog
+    from gui.dialogs.preferences import PreferencesDialog
+    from gui.settings import ModelChoice
+
+    window = open_window()
+    window.actions.shortcuts.trigger()
+    dialog = window.findChild(ShortcutsDialog)
+    assert dialog is not None and dialog.isVisible()
+    table = dialog.findChild(QTableWidget, "shortcutsTable")
+    rows = {table.item(r, 1).text(): table.item(r, 0).text() for r in range(table.rowCount())}
+    assert rows["Find Similar"] == "F / Ctrl+F"
+    assert rows["View Photo"] == "Space"
+    window.actions.about.trigger()
+    about = next(b for b in window.findChildren(QMessageBox) if b.windowTitle().startswith(
+        "About"))
+    assert "Lookalike" in about.text() and about.isVisible()
+
+    prefs = PreferencesDialog(ModelChoice("mobilenet_v3_small", "/w/x.pth", "cpu"), window)
+    assert prefs.choice() == ModelChoice("mobilenet_v3_small", "/w/x.pth", "cpu")
+    prefs.model_box.setCurrentIndex(prefs.model_box.findData("convnext_base"))
+    prefs.weights_box.setCurrentIndex(prefs.weights_box.findData("default"))
+    assert prefs.choice() == ModelChoice("convnext_base", "default", "cpu")

@@ -3,11 +3,13 @@ hover, 100,000 points, and the map of a real (generated, indexed) library."""
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QColor, QMouseEvent
@@ -23,6 +25,15 @@ from gui.map_view import MapView
 Left = Qt.MouseButton.LeftButton
 NoButton = Qt.MouseButton.NoButton
 NoModifier = Qt.KeyboardModifier.NoModifier
+
+
+@pytest.fixture(autouse=True)
+def every_mouse_move() -> Iterator[None]:
+    """pyqtgraph drops mouse moves closer than 1/100 s; these tests send them at once."""
+    rate = pg.getConfigOption("mouseRateLimit")
+    pg.setConfigOption("mouseRateLimit", 0)
+    yield
+    pg.setConfigOption("mouseRateLimit", rate)
 
 
 @pytest.fixture
@@ -60,7 +71,7 @@ def drag(view: MapView, path: Sequence[tuple[float, float]],
     """Press at path[0], move through every point of ``path`` (in map units), release."""
     pixels = [to_pixel(view, x, y) for x, y in path]
     send(view, QEvent.Type.MouseButtonPress, pixels[0], Left, Left, modifiers)
-    for a, b in zip(pixels, pixels[1:], strict=False):
+    for a, b in itertools.pairwise(pixels):
         for t in np.linspace(0.2, 1.0, 5):
             send(view, QEvent.Type.MouseMove, a + (b - a) * float(t), NoButton, Left, modifiers)
     send(view, QEvent.Type.MouseButtonRelease, pixels[-1], Left, NoButton, modifiers)
@@ -166,7 +177,8 @@ def test_hover_shows_a_card_for_the_point(view: MapView, qtbot: QtBot) -> None:
     view.set_points(ids, xy, clusters)
     send(view, QEvent.Type.MouseMove, to_pixel(view, 3, 4), NoButton, NoButton)
     photo = int(ids[(xy[:, 0] == 3) & (xy[:, 1] == 4)][0])
-    qtbot.waitUntil(lambda: view.hover.isVisible() and view.hover.photo_id == photo)
+    hover = view.overlays.hover
+    qtbot.waitUntil(lambda: hover.isVisible() and hover.photo_id == photo)
 
 
 def test_stays_responsive_with_100000_points(view: MapView) -> None:
@@ -203,6 +215,6 @@ def test_map_of_an_indexed_library(qtbot: QtBot, catalog_copy: Path, photo_folde
     qtbot.waitUntil(lambda: view.job is None and view.progress.isHidden(), timeout=30_000)
     assert "photos" in view.status.text()
     # A small library is all "in view" at once: its thumbnails replace the dots.
-    qtbot.waitUntil(lambda: len(view.thumbnails.shown) == n, timeout=30_000)
+    qtbot.waitUntil(lambda: len(view.overlays.thumbnails.shown) == n, timeout=30_000)
     assert view.export_png(tmp_path / "map.png") and (tmp_path / "map.png").stat().st_size
     context.set_library(None)

@@ -88,7 +88,7 @@ def test_find_similar_from_the_keyboard_and_more_like_these(
     grid = window.library_view.grid
     window.activateWindow()
     grid.setFocus()
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is grid)
+    qtbot.waitUntil(lambda: window.isActiveWindow() and grid.hasFocus())
     qtbot.keyClick(grid, Qt.Key.Key_End)  # keyboard navigation selects the last photo
     first = grid.current_id()
     assert first == window.library_view.model.ids()[-1]

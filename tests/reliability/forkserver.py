@@ -3,8 +3,9 @@ run, so that a test can SIGKILL dozens of real runs without paying Python's and 
 start-up (seconds each on a loaded machine) every time.
 
 A child is a separate process running exactly what ``python -m cli ARGS`` runs
-(``cli.main(ARGS)``, with stdout and stderr going to files; an uncaught exception prints
-its traceback and exits 1, as Python does) or a function given as ``"module:function"``.
+(``cli.main(ARGS)``, with stdout and stderr going to files, stdout strict UTF-8; an
+uncaught exception prints its traceback and exits 1, as Python does) or a function given
+as ``"module:function"``.
 The test kills children with ``os.kill(pid, SIGKILL)``; the server reaps them and reports
 their exit status.
 
@@ -90,6 +91,7 @@ class ForkServer:
             [sys.executable, "-m", "tests.reliability.forkserver"],
             cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._log, text=True,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},  # printing must not fail
         )
         threading.Thread(target=self._read, daemon=True).start()
         assert self._next(timeout=300) == {"ready": True}

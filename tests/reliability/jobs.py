@@ -47,6 +47,31 @@ def label_by_folder(library: Library, set_name: str, per_label: int = 3) -> dict
     return chosen
 
 
+def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[dict]:
+    """Every command a user runs on a library, as cli_runs cases: index, search, status,
+    label, train, predict, export, map (a PNG with thumbnails) and a rebuild. Results go to
+    ``out``; ``catalog`` None: the default location."""
+    options = ["--weights", "none", "--model", MODEL]
+    if catalog is not None:
+        options += ["--catalog", str(catalog)]
+    lib = [str(root), *options]
+    scenes = sorted(p.parent for p in root.glob("*/orig.jpg"))
+    first, second = (sorted(map(str, s.glob("*.jpg")))[:2] for s in scenes[:2])
+    return [{"argv": argv} for argv in (
+        ["index", *lib, "-q"],
+        ["similar", *lib, first[0], "-k", "3", "--json"],
+        ["similar", *lib, str(query), "-k", "3"],
+        ["status", *lib, "--json"],
+        ["label", *lib, "--set", "scene", "--add", "first", *first, "--add", "second", *second],
+        ["train", *lib, "--set", "scene", "-q"],
+        ["predict", *lib, "--set", "scene", "--csv", str(out / "predictions.csv"), "-q"],
+        ["labels", "export", *lib, "--csv", str(out / "labels.csv")],
+        ["labels", "export", *lib, "--json", str(out / "labels.json")],
+        ["map", *lib, "--png", str(out / "map.png"), "--thumbnails", "-q"],
+        ["index", *lib, "--rebuild", "-q"],
+    )]
+
+
 def cli_runs(spec: str, results: str) -> int:
     """Run ``lookalike`` once per entry of the JSON file ``spec`` ({"argv": [...], "env":
     {...}}), in this process; write [{"code", "stdout", "stderr"}] to ``results``. An

@@ -1,0 +1,60 @@
+"""Small commands on photos and files for the main window's actions (no widgets kept)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from core import browse
+from core.library import Library
+from gui.context import AppContext
+
+MAX_OPENED = 20  # never open hundreds of windows by accident
+IMAGE_FILTER = ("Images (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif *.bmp *.gif "
+                "*.dng *.cr2 *.cr3 *.nef *.arw *.raf *.orf *.rw2);;All files (*)")
+
+
+def selected_paths(context: AppContext) -> list[Path]:
+    """The files of the selected photos, in selection order."""
+    library = context.library
+    return [p.path for p in library.catalog.photos(context.selection)] if library else []
+
+
+def open_paths(paths: list[Path]) -> None:
+    """Open files (or folders) with the desktop's default application."""
+    for path in paths[:MAX_OPENED]:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+
+def show_in_file_manager(paths: list[Path]) -> None:
+    open_paths(sorted({p.parent for p in paths}))
+
+
+def copy_paths(paths: list[Path]) -> None:
+    QGuiApplication.clipboard().setText("\n".join(str(p) for p in paths))
+
+
+def choose_image(parent: QWidget) -> Path | None:
+    path, _ = QFileDialog.getOpenFileName(parent, "Find photos like…", str(Path.home()),
+                                          IMAGE_FILTER)
+    return Path(path) if path else None
+
+
+def dropped_path(mime: QMimeData) -> Path | None:
+    """The first local file or folder dropped, if it is a folder or a photo Lookalike reads."""
+    urls = [u for u in mime.urls() if u.isLocalFile()]
+    if not urls:
+        return None
+    path = Path(urls[0].toLocalFile())
+    return path if path.is_dir() or browse.is_photo_file(path) else None
+
+
+def describe_model(library: Library) -> str:
+    """The model in use, for the status bar: "resnet50 · pretrained"."""
+    weights = str(library.weights)
+    kind = {"default": "pretrained", "none": "random weights: for testing"}.get(
+        weights, Path(weights).name)
+    return f"{library.model_name} · {kind}"

@@ -1,0 +1,102 @@
+"""Nothing Lookalike does writes, moves, renames or deletes anything in a photo folder:
+every command runs on a library whose tree is snapshotted (content hashes, sizes, times,
+modes, folder times) before and compared after, and on one made read-only and run without
+root's file privileges, where any attempt to write would fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core import synthetic
+from core.library import Library
+from tests.reliability.helpers import (
+    MODEL,
+    check_catalog,
+    diff,
+    run_restricted_python,
+    snapshot,
+)
+from tests.reliability.jobs import cli_runs, workload
+
+
+@pytest.fixture
+def small(photo_source: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """12 photos (a library this small gets a PCA map: no minute-long UMAP compile) and a
+    query photo outside the library."""
+    root = tmp_path / "photos"
+    for scene in sorted(photo_source.iterdir())[:3]:
+        shutil.copytree(scene, root / scene.name, copy_function=shutil.copy2)
+    query = tmp_path / "out" / "query.jpg"
+    synthetic.write_jpeg(query, synthetic.scene(8).crop((40, 30, 600, 450)))
+    return root, query
+
+
+def _run(cases: list[dict], tmp_path: Path, restricted: bool) -> list[dict]:
+    spec, results = tmp_path / "spec.json", tmp_path / "results.json"
+    spec.write_text(json.dumps(cases))
+    if restricted:
+        proc = run_restricted_python("-m", "tests.reliability.jobs", "cli_runs", spec, results)
+        assert proc.returncode == 0, proc.stderr
+    else:
+        cli_runs(str(spec), str(results))
+    outcomes = json.loads(results.read_text())
+    for case, outcome in zip(cases, outcomes, strict=True):
+        assert outcome["code"] == 0, (case["argv"][:2], outcome["stderr"])
+        assert "Traceback" not in outcome["stderr"]
+    return outcomes
+
+
+def test_every_command_leaves_the_photo_folder_as_it_was(small: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    root, query = small
+    before = snapshot(root)
+    cases = workload(root, None, query.parent, query)  # the default catalog location
+    outcomes = _run(cases, tmp_path, restricted=False)
+    assert diff(before, snapshot(root)) == []
+    with Library(root, model=MODEL, weights="none") as library:
+        catalog = library.catalog.path
+    assert root not in catalog.parents
+    assert json.loads(outcomes[3]["stdout"])["embedded"] == 12
+    assert (query.parent / "map.png").stat().st_size > 0
+    assert "first" in (query.parent / "labels.csv").read_text()
+
+
+def test_a_read_only_folder_is_indexed_labelled_and_mapped(small: tuple[Path, Path],
+                                                           tmp_path: Path) -> None:
+    """Without root's file privileges, on a read-only folder that also holds a file and a
+    folder nobody may read: all commands succeed, those two are problems."""
+    root, query = small
+    secret = root / "secret.jpg"
+    synthetic.write_jpeg(secret, synthetic.scene(21))
+    hidden = root / "private"
+    synthetic.write_jpeg(hidden / "inside.jpg", synthetic.scene(22))
+    for folder, dirs, files in os.walk(root):
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o444)
+        os.chmod(folder, 0o555)
+    secret.chmod(0)
+    hidden.chmod(0)
+    before = snapshot(root)
+    catalog = tmp_path / "catalog.sqlite"
+    try:
+        outcomes = _run(workload(root, catalog, query.parent, query), tmp_path,
+                        restricted=True)
+        assert diff(before, snapshot(root)) == []
+    finally:
+        for folder, _dirs, _files in os.walk(root):
+            os.chmod(folder, 0o755)
+        hidden.chmod(0o755)  # so that pytest can clean up
+    problems = {Path(p["path"]).name: p["reason"]
+                for p in json.loads(outcomes[3]["stdout"])["problems"]}
+    assert problems == {
+        "secret.jpg": "permission denied",
+        "private": "permission denied: Lookalike may not read this folder",
+    }
+    assert "Moved the old catalog" in outcomes[-1]["stdout"]
+    state = check_catalog(catalog)
+    assert state.photos == state.embedded == 12
