@@ -36,12 +36,13 @@ def run(args: argparse.Namespace) -> int:
         s, e = result.scan, result.embed
         total = library.catalog.photo_count()
         embedded = library.catalog.embedded_count(library.model_key)
+        problems = len(library.catalog.problems())  # the scan's and the embedding pass's
     print(
         f"{total} photos ({embedded} embedded with {library.model_key}): "
         f"{s.new} new, {s.changed} changed, {s.removed} removed, {s.moved} moved, "
-        f"{s.problems} problems. Embedded {e.embedded} in {e.seconds:.1f} s "
+        f"{problems} problems. Embedded {e.embedded} in {e.seconds:.1f} s "
         f"({e.rate:.1f} photos/s)."
     )
-    if s.problems:
+    if problems:
         print(f"See the problems with: lookalike status {display(args.folder)}")
     return 0

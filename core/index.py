@@ -223,7 +223,7 @@ class ExactIndex:
 
 _MIN_CANDIDATES = 100  # candidates re-ranked exactly for k <= 25 (4 * k beyond that)
 _PCA_SAMPLE = 20_000  # rows used to fit the projection
-_TUNE_QUERIES = 100  # stored vectors used to tune the search effort at build time
+_TUNE_QUERIES = 200  # stored vectors used to tune the search effort at build time
 
 
 def _top_axes(rows: NDArray[np.float32], r: int, rng: np.random.Generator) -> NDArray[np.float32]:
@@ -350,7 +350,9 @@ class _ReRankedIndex:
             want, effort = min(2 * want, n), 2 * effort  # too few left: look further
 
     def _tune_effort(self, rng: np.random.Generator) -> int:
-        """Smallest effort (doubling, then bisecting to within 1.2x) reaching target_recall."""
+        """Smallest effort (doubling, then one bisection) reaching target_recall.
+
+        200 tuning queries: with 100, a setting tuned to 0.97 measured 0.947 on other queries."""
         start, everything = self._effort_range()
         n = len(self)
         if n <= _MIN_CANDIDATES:
@@ -373,13 +375,8 @@ class _ReRankedIndex:
             if effort >= everything:
                 return everything
             effort, failed = min(2 * effort, everything), effort
-        for _ in range(2 if failed else 0):  # bisect (geometrically) between failed and good
-            between = int(np.sqrt(failed * effort))
-            if good_enough(between):
-                effort = between
-            else:
-                failed = between
-        return effort
+        between = int(np.sqrt(failed * effort))  # one geometric bisection: within 1.4x
+        return between if failed and good_enough(between) else effort
 
     def _exact_top(self, qs: NDArray[np.float32], self_pos: NDArray[np.integer],
                    k: int) -> NDArray[np.int64]:

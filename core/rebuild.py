@@ -5,8 +5,8 @@
 from the old file, read-only and row by row, whatever can still be read: label sets,
 labels, assignments and trained heads (labels are keyed by content hash, so they apply to
 the new catalog as they are), then photo records and embeddings whose vectors check out,
-so that work already done is not redone. Rows on damaged pages are lost; the next
-``index`` scans and embeds what is missing.
+and the files known to be unreadable, so that work already done is not redone. Rows on
+damaged pages are lost; the next ``index`` scans and embeds what is missing.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # Copied in this order (foreign keys point to earlier tables).
 LABEL_TABLES = ("label_sets", "labels", "assignments", "heads")
-WORK_TABLES = ("photos", "embeddings")
+WORK_TABLES = ("photos", "embeddings", "problems")
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,13 @@ def _action(window: QMainWindow, text: str, icon_name: str | None,
     action = QAction(text, window)
     if icon_name:
         action.setIcon(icon(icon_name))
-    if keys:
-        action.setShortcuts([k if isinstance(k, QKeySequence) else QKeySequence(k) for k in keys])
+    if keys:  # a standard key's main binding on this platform, without repeats
+        sequences: dict[str, QKeySequence] = {}
+        for key in keys:
+            sequence = QKeySequence(key)
+            if not sequence.isEmpty():
+                sequences.setdefault(sequence.toString(), sequence)
+        action.setShortcuts(list(sequences.values()))
     if tip:
         action.setStatusTip(tip)
         shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)

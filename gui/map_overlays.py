@@ -18,6 +18,7 @@ from superqt.utils import qdebounced, qthrottled
 
 from core import clusters as groups
 from gui.grid.cache import ThumbnailCache
+from gui.map_plot import QUERY_COLOUR, SELECTION_COLOUR
 
 HOVER_PX = 160  # the hover card's thumbnail
 HOVER_RADIUS_PX = 8  # how near the cursor a point must be to count as hovered or clicked
@@ -74,17 +75,20 @@ class ThumbnailLayer:
         self._frames: list[QGraphicsRectItem] = []
         self.shown: dict[int, QGraphicsRectItem] = {}  # photo id -> its frame
 
-    def show(self, placed: list[tuple[int, float, float, QPixmap | None, QColor]]) -> None:
-        """Draw these (photo id, x, y, pixmap or None while loading, frame colour)."""
+    def show(self, placed: list[tuple[int, float, float, QPixmap | None, QColor, bool]]) -> None:
+        """Draw these (photo id, x, y, pixmap or None while loading, frame colour, marked);
+        marked ones (selected, query results) get a wider frame and come on top."""
         self.shown.clear()
         k = 0
-        for photo_id, x, y, pixmap, colour in placed[: self.cap]:
+        for photo_id, x, y, pixmap, colour, marked in placed[: self.cap]:
             if pixmap is None:
                 continue
             frame = self._frame(k)
             w, h = pixmap.width(), pixmap.height()
-            frame.setRect(-w / 2 - 2, -h / 2 - 2, w + 4, h + 4)
+            pad = 4 if marked else 2
+            frame.setRect(-w / 2 - pad, -h / 2 - pad, w + 2 * pad, h + 2 * pad)
             frame.setBrush(colour)
+            frame.setZValue(11 if marked else 10)
             child = frame.childItems()[0]
             assert isinstance(child, QGraphicsPixmapItem)
             child.setPixmap(pixmap)
@@ -104,7 +108,6 @@ class ThumbnailLayer:
             frame = QGraphicsRectItem()
             frame.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
             frame.setPen(Qt.PenStyle.NoPen)
-            frame.setZValue(10)
             QGraphicsPixmapItem(frame).setTransformationMode(
                 Qt.TransformationMode.SmoothTransformation)
             self.view.addItem(frame, ignoreBounds=True)
@@ -123,7 +126,10 @@ class PhotoOverlays(QObject):
         self.xy = np.zeros((0, 2), dtype=np.float32)
         self.colours: list[QColor] = []  # frame colour of each point's colour index
         self.colour_index = np.zeros(0, dtype=np.intp)
+        self.selected = np.zeros(0, dtype=bool)
+        self.in_query = np.zeros(0, dtype=bool)
         self.thumbnails_enabled = True
+        self.rings: list[QGraphicsItem] = []  # highlight items, hidden under thumbnails
         self.hover = HoverCard()
         view_box.addItem(self.hover, ignoreBounds=True)
         self.thumbnails = ThumbnailLayer(view_box)
@@ -134,11 +140,21 @@ class PhotoOverlays(QObject):
     def set_points(self, ids: NDArray[np.int64], xy: NDArray[np.float32]) -> None:
         self.ids, self.xy = ids, xy
         self.colour_index = np.zeros(len(ids), dtype=np.intp)
+        self.selected = self.in_query = np.zeros(len(ids), dtype=bool)
         self.hover.clear()
         self.update_thumbnails()
 
     def set_colours(self, index: NDArray[np.intp], colours: list[QColor]) -> None:
         self.colour_index, self.colours = index, colours
+        self.update_thumbnails()
+
+    def set_marks(self, selected: NDArray[np.bool_] | None = None,
+                  in_query: NDArray[np.bool_] | None = None) -> None:
+        """Which points are selected and which are the query's results (frames show it)."""
+        if selected is not None:
+            self.selected = selected
+        if in_query is not None:
+            self.in_query = in_query
         self.update_thumbnails()
 
     def pick(self, at: QPointF, radius_px: float = HOVER_RADIUS_PX) -> int | None:
@@ -182,11 +198,18 @@ class PhotoOverlays(QObject):
         rows = groups.in_rectangle(self.xy, (x0, y0), (x1, y1))
         if not self.thumbnails_enabled or not len(rows) or len(rows) > THUMBNAIL_CAP:
             self.thumbnails.hide()
+            for ring in self.rings:
+                ring.setVisible(True)
             return
         size = 112 if len(rows) <= 40 else 88 if len(rows) <= 120 else 64
         grey = QColor(*groups.NONE_COLOUR)
-        self.thumbnails.show([
-            (int(self.ids[r]), float(self.xy[r, 0]), float(self.xy[r, 1]),
-             self.cache.pixmap(int(self.ids[r]), size),
-             self.colours[self.colour_index[r]] if self.colours else grey)
-            for r in rows])
+        placed = []
+        for r in rows:
+            colour = SELECTION_COLOUR if self.selected[r] else QUERY_COLOUR if \
+                self.in_query[r] else self.colours[self.colour_index[r]] if self.colours else grey
+            placed.append((int(self.ids[r]), float(self.xy[r, 0]), float(self.xy[r, 1]),
+                           self.cache.pixmap(int(self.ids[r]), size), colour,
+                           bool(self.selected[r] or self.in_query[r])))
+        self.thumbnails.show(placed)
+        for ring in self.rings:  # frames mark the selection while thumbnails are drawn
+            ring.setVisible(not self.thumbnails.shown)

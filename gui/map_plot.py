@@ -1,5 +1,5 @@
-"""The map's plot items: the points (all, the selection, the query's results) and a view
-box with rectangle and lasso selection.
+"""The map's plot items: the points (all, the selection, the query's results), a view box
+with rectangle and lasso selection; and the map's legend.
 
 Measured here with pyqtgraph 0.14 and 100,000 points: ``ScatterPlotItem.setData`` plus a
 per-point brush array took 1.8-2.4 s and a recolouring 1.4 s (its symbol atlas is keyed
@@ -18,8 +18,17 @@ from numpy.typing import NDArray
 from pyqtgraph import functions as fn
 from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import QGraphicsPathItem
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QGraphicsPathItem,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.clusters import NONE_COLOUR, Colouring
 
 BACKGROUND = "#1b1d22"  # as the image viewer
 SELECTION_COLOUR = QColor("#ffffff")
@@ -212,3 +221,54 @@ class PointCloud(pg.GraphicsObject):
             painter.drawEllipse(centre, half, half)
         painter.end()
         self._atlas, self._atlas_dpr = atlas, dpr
+
+
+class MapLegend(QWidget):
+    """What the colours mean, with counts; clicking an entry emits its legend index
+    (-1 for the uncoloured points)."""
+
+    entry_clicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mapLegend")
+        self.setFixedWidth(200)
+        self.setStyleSheet("#mapLegend, #mapLegend QListWidget { background: #ffffff; }")
+        self.title = QLabel("", self)
+        self.title.setStyleSheet("font-weight: 600; padding: 8px 8px 2px 8px;")
+        hint = QLabel("Click an entry to select its photos", self)
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("padding: 0 8px 6px 8px; font-size: 8pt;")
+        self.entries = QListWidget(self)
+        self.entries.setFrameShape(QListWidget.Shape.NoFrame)
+        self.entries.setSpacing(1)
+        self.entries.itemClicked.connect(
+            lambda item: self.entry_clicked.emit(int(item.data(Qt.ItemDataRole.UserRole))))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        for widget in (self.title, hint, self.entries):
+            layout.addWidget(widget)
+
+    def show_colouring(self, colouring: Colouring) -> None:
+        self.entries.clear()
+        self.title.setText(colouring.name if colouring.name != "Cluster"
+                           else f"{len(colouring.legend)} clusters")
+        for entry, (name, count, rgb) in enumerate(zip(
+                colouring.legend, colouring.counts, colouring.colours(), strict=True)):
+            self._row(f"{name}  ({count:,})", rgb, entry)
+        missing = int((colouring.values < 0).sum())
+        if missing:
+            none = "No cluster" if colouring.name == "Cluster" else "None"
+            self._row(f"{none}  ({missing:,})", NONE_COLOUR, -1)
+
+    def texts(self) -> list[str]:
+        return [self.entries.item(i).text() for i in range(self.entries.count())]
+
+    def _row(self, text: str, rgb: tuple[int, int, int], entry: int) -> None:
+        swatch = QPixmap(12, 12)
+        swatch.fill(QColor(*rgb))
+        item = QListWidgetItem(QIcon(swatch), text)
+        item.setData(Qt.ItemDataRole.UserRole, entry)
+        self.entries.addItem(item)

@@ -15,15 +15,13 @@ import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QToolButton,
@@ -42,6 +40,7 @@ from gui.map_plot import (
     BACKGROUND,
     QUERY_COLOUR,
     SELECTION_COLOUR,
+    MapLegend,
     MapViewBox,
     PointCloud,
     point_size,
@@ -89,10 +88,11 @@ class MapView(QWidget):
         self.selected_item.set_colours(np.zeros(0, np.intp), [SELECTION_COLOUR])
         self.query_item = PointCloud(ring=True)
         self.query_item.set_colours(np.zeros(0, np.intp), [QUERY_COLOUR])
-        for z, item in enumerate((self.scatter, self.query_item, self.selected_item)):
-            item.setZValue(z)
+        for z, item in ((0, self.scatter), (20, self.query_item), (21, self.selected_item)):
+            item.setZValue(z)  # rings above the thumbnails (10, 11)
             self.view_box.addItem(item)
         self.overlays = PhotoOverlays(self.plot, self.view_box, self.cache, self)
+        self.overlays.rings = [self.query_item, self.selected_item]
 
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 6, 8, 6)
@@ -132,9 +132,7 @@ class MapView(QWidget):
         self.progress.hide()
         self.cancel_button.hide()
 
-        self.legend = QListWidget(self)
-        self.legend.setFixedWidth(190)
-        self.legend.setToolTip("Click an entry to select its photos")
+        self.legend = MapLegend(self)
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
         body.setSpacing(0)
@@ -162,7 +160,7 @@ class MapView(QWidget):
         self.recompute_button.clicked.connect(lambda: self.compute(recompute=True))
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self._on_export)
-        self.legend.itemClicked.connect(self._on_legend_clicked)
+        self.legend.entry_clicked.connect(self._on_legend_clicked)
         self.view_box.clicked.connect(self._on_clicked)
         self.view_box.rect_selected.connect(self._on_rect_selected)
         self.view_box.lasso_selected.connect(self._on_lasso_selected)
@@ -170,8 +168,9 @@ class MapView(QWidget):
     # -- showing points --------------------------------------------------------------------
 
     def set_points(self, ids: NDArray[np.int64], xy: NDArray[np.float32],
-                   clusters: NDArray[np.int32] | None = None) -> None:
-        """Show these points (photo ids, 2-D positions, cluster numbers or -1)."""
+                   clusters: NDArray[np.int32] | None = None, *, fit: bool = True) -> None:
+        """Show these points (photo ids, 2-D positions, cluster numbers or -1); ``fit``
+        zooms out to all of them (else the view stays where the user left it)."""
         self.ids = np.asarray(ids, dtype=np.int64)
         self.xy = np.ascontiguousarray(xy, dtype=np.float32)
         self.clusters = (np.full(len(self.ids), -1, np.int32) if clusters is None
@@ -180,7 +179,8 @@ class MapView(QWidget):
         self.scatter.set_points(self.xy, size)
         self.selected_item.size = size + 6
         self.query_item.size = size + 11
-        self.view_box.autoRange()
+        if fit:
+            self.view_box.autoRange()
         self.overlays.thumbnails_enabled = self.context.library is not None
         self.overlays.set_points(self.ids, self.xy)
         self._refresh_colourings()
@@ -188,8 +188,11 @@ class MapView(QWidget):
         self._on_query_changed(self.context.query)
 
     def show_result(self, result: MapResult) -> None:
+        """Show a map; an update of the map on screen keeps the zoom."""
+        same_layout = self.result is not None and self.result.method == result.method \
+            and len(self.ids) > 0
         self.result = result
-        self.set_points(result.ids, result.xy, result.clusters)
+        self.set_points(result.ids, result.xy, result.clusters, fit=not same_layout)
         self.map_shown.emit(result)
 
     def colour_by(self, colouring: groups.Colouring) -> None:
@@ -200,21 +203,7 @@ class MapView(QWidget):
         palette = [QColor(*rgb) for rgb in (groups.NONE_COLOUR, *colouring.colours())]
         self.scatter.set_colours(colouring.values + 1, palette)  # uncoloured: 0, underneath
         self.overlays.set_colours(self.scatter.colour, palette)
-        self.legend.clear()
-        for entry, (name, count, rgb) in enumerate(zip(
-                colouring.legend, colouring.counts, colouring.colours(), strict=True)):
-            self._legend_row(f"{name}  ({count:,})", rgb, entry)
-        missing = int((colouring.values < 0).sum())
-        if missing:
-            self._legend_row(f"{'No cluster' if colouring.name == 'Cluster' else 'None'}"
-                             f"  ({missing:,})", groups.NONE_COLOUR, -1)
-
-    def _legend_row(self, text: str, rgb: tuple[int, int, int], entry: int) -> None:
-        swatch = QPixmap(12, 12)
-        swatch.fill(QColor(*rgb))
-        item = QListWidgetItem(QIcon(swatch), text)
-        item.setData(Qt.ItemDataRole.UserRole, entry)
-        self.legend.addItem(item)
+        self.legend.show_colouring(colouring)
 
     def _refresh_colourings(self) -> None:
         """Fill the colour-by combo with what the library offers; re-apply the choice."""
@@ -237,8 +226,11 @@ class MapView(QWidget):
             return
         if name == "Cluster":  # in memory: at once
             self.colour_by(make())
-        else:
-            self.context.workers.run(make, on_result=self.colour_by, what=f"Colouring by {name}")
+        else:  # may read the catalog: off the GUI thread, dropped if the map changed
+            ids = self.ids
+            self.context.workers.run(
+                make, on_result=lambda c: self.colour_by(c) if self.ids is ids else None,
+                what=f"Colouring by {name}")
 
     # -- computing -------------------------------------------------------------------------
 
@@ -251,8 +243,10 @@ class MapView(QWidget):
         catalog, model = library.catalog, library.model_key
         self._stale = False
         if self.result is None:
-            self.context.workers.run(initial_layout, catalog, model,
-                                     on_result=self._on_initial, what="Reading the map")
+            self.context.workers.run(
+                initial_layout, catalog, model, what="Reading the map",
+                on_result=lambda r: self._on_initial(r) if self.context.library is library
+                else None)
         job = self.context.workers.start_job(
             "Map", lambda cancel: compute_map(catalog, model, recompute=recompute,
                                               cancel=cancel))
@@ -368,23 +362,24 @@ class MapView(QWidget):
                            modifiers: Qt.KeyboardModifier) -> None:
         self._select_rows(groups.in_polygon(self.xy, polygon), modifiers)
 
-    def _on_legend_clicked(self, item: QListWidgetItem) -> None:
+    def _on_legend_clicked(self, entry: int) -> None:
         if self.colouring is not None:
-            rows = self.colouring.members(int(item.data(Qt.ItemDataRole.UserRole)))
-            self._select_rows(rows, Qt.KeyboardModifier.NoModifier)
+            self._select_rows(self.colouring.members(entry), Qt.KeyboardModifier.NoModifier)
 
     def _on_selection_changed(self, ids: list[int]) -> None:
-        mask = np.isin(self.ids, np.asarray(ids, dtype=np.int64)) if ids else None
+        mask = np.isin(self.ids, np.asarray(ids, dtype=np.int64))
         self._highlight(self.selected_item, mask)
+        self.overlays.set_marks(selected=mask)
 
     def _on_query_changed(self, query: object) -> None:
         hits = [h.photo_id for h in getattr(query, "hits", ())]
         wanted = [*getattr(query, "positives", ()), *hits]
-        mask = np.isin(self.ids, np.asarray(wanted, dtype=np.int64)) if wanted else None
+        mask = np.isin(self.ids, np.asarray(wanted, dtype=np.int64))
         self._highlight(self.query_item, mask)
+        self.overlays.set_marks(in_query=mask)
 
-    def _highlight(self, item: PointCloud, mask: NDArray[np.bool_] | None) -> None:
-        item.set_points(self.xy[mask] if mask is not None else self.xy[:0])
+    def _highlight(self, item: PointCloud, mask: NDArray[np.bool_]) -> None:
+        item.set_points(self.xy[mask])
 
     def _on_export(self) -> None:
         path, _filter = QFileDialog.getSaveFileName(self, "Export the map", "map.png",
@@ -394,4 +389,5 @@ class MapView(QWidget):
 
     def export_png(self, path: Path) -> bool:
         """Save the plot as shown (with its legend) as a PNG."""
-        return self.grab().save(str(path), "PNG")
+        area = self.plot.geometry().united(self.legend.geometry())
+        return self.grab(area).save(str(path), "PNG")

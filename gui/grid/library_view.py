@@ -256,15 +256,20 @@ class LibraryView(QWidget):
         if self.actions.click_mode.isChecked():
             self.actions.find_similar.trigger()
 
-    def _show_menu(self, pos: QPoint) -> None:
-        if not self.grid.indexAt(pos).isValid():
-            return
+    def context_menu(self) -> QMenu:
+        """The grid's context menu for the current selection."""
         menu = QMenu(self)
         a = self.actions
-        a.find_similar.setText("Find Similar" if len(self.context.selection) < 2
-                               else "More Like These")
-        for action in (a.find_similar, a.not_like, None, a.view_photo, a.open_default,
-                       a.show_in_folder, a.copy_paths):
+        many = len(self.context.selection) > 1
+        find = menu.addAction(a.find_similar.icon(),
+                              "More Like These" if many else "Find Similar")
+        find.setShortcut(a.find_similar.shortcut())
+        find.triggered.connect(a.find_similar.trigger)
+        for action in (a.not_like, None, a.view_photo, a.open_default, a.show_in_folder,
+                       a.copy_paths):
             menu.addAction(action) if action else menu.addSeparator()
-        menu.exec(self.grid.viewport().mapToGlobal(pos))
-        a.find_similar.setText("Find Similar")
+        return menu
+
+    def _show_menu(self, pos: QPoint) -> None:
+        if self.grid.indexAt(pos).isValid():
+            self.context_menu().exec(self.grid.viewport().mapToGlobal(pos))

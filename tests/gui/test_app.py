@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
 from core.models import build_model
-from gui.app import install_extensions
 from gui.grid import Roles
 from gui.panels.empty import EmptyState
 from gui.settings import Settings
@@ -205,16 +204,19 @@ def test_empty_state_offers_recent_folders(open_window: OpenWindow, qtbot: QtBot
     window.indexer.stop()
 
 
-def test_extension_hooks_add_views_and_docks(open_window: OpenWindow) -> None:
+def test_extension_hooks_add_views_and_docks(open_window: OpenWindow, qtbot: QtBot) -> None:
     from PySide6.QtWidgets import QLabel
 
-    window = open_window()
-    install_extensions(window, window.context)  # a no-op until the map and labels exist
-    window.add_view("Map", QLabel("map"))
-    dock = window.add_dock("Labels", QLabel("labels"))
-    assert [window.views.tabText(i) for i in range(window.views.count())] == ["Library", "Map"]
-    assert dock.objectName() == "dock_Labels" and dock.toggleViewAction() in \
-        window.view_menu.actions()
+    window = open_window()  # create_window has called install_extensions already
+    assert window.views.tabText(0) == "Library"
+    tabs = window.views.count()
+    window.add_view("Extra view", QLabel("view"))
+    dock = window.add_dock("Extra panel", QLabel("panel"))
+    assert window.views.count() == tabs + 1
+    assert window.views.tabText(tabs) == "Extra view"
+    assert dock.objectName() == "dock_Extra panel"
+    qtbot.waitUntil(dock.isVisible)
+    assert dock.toggleViewAction() in window.view_menu.actions()
 
 
 def test_help_dialogs_and_preferences(open_window: OpenWindow, qtbot: QtBot) -> None:

@@ -45,6 +45,10 @@ def test_selection_goes_both_ways(open_window: OpenWindow, qtbot: QtBot,
     assert window.context.selection == [ids[2], ids[3]]
     assert window.actions.find_similar.isEnabled()
 
+    menu = window.library_view.context_menu()
+    assert [a.text().replace("&", "") for a in menu.actions() if not a.isSeparator()] == [
+        "More Like These", "Not Like This", "View Photo", "Open with Default Application",
+        "Show in File Manager", "Copy Path(s)"]
     window.actions.copy_paths.trigger()
     library = window.context.library
     assert library is not None

@@ -94,8 +94,7 @@ def test_shows_every_point_with_a_cluster_legend(view: MapView) -> None:
     view.set_points(ids, xy, clusters)
     assert len(view.scatter.x) == len(ids) == 120
     assert view.colour_combo.currentText() == "Cluster"
-    assert [view.legend.item(i).text() for i in range(view.legend.count())] == [
-        f"Cluster {k + 1}  (30)" for k in range(4)]
+    assert view.legend.texts() == [f"Cluster {k + 1}  (30)" for k in range(4)]
 
 
 def test_a_click_selects_that_photo(view: MapView) -> None:
@@ -168,7 +167,7 @@ def test_selection_and_query_follow_the_context(view: MapView) -> None:
 def test_legend_entry_selects_its_cluster(view: MapView) -> None:
     ids, xy, clusters = grid_points()
     view.set_points(ids, xy, clusters)
-    view.legend.itemClicked.emit(view.legend.item(2))
+    view.legend.entries.itemClicked.emit(view.legend.entries.item(2))
     assert sorted(view.context.selection) == sorted(ids[clusters == 2].tolist())
 
 

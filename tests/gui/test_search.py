@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QToolBar
@@ -148,6 +149,7 @@ def _drop(window: MainWindow, path: Path) -> tuple[bool, bool]:
     return enter.isAccepted(), drop.isAccepted()
 
 
+@pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
 def test_dropping_an_image_file_finds_its_lookalikes(
         open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder, catalog_copy: Path,
         tmp_path: Path) -> None:
