@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
-from cli.progress import run_with_bars
+from core import jobs
 from core.clusters import colourings
+from core.jobs import Progress
 from core.map import compute_map
 from core.map_render import render_png
 from core.paths import display
@@ -36,10 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     with open_library(args, create=False) as library:
         catalog = library.catalog
-        result = run_with_bars(
-            compute_map(catalog, library.model_key, seed=args.seed, recompute=args.recompute),
-            quiet=args.quiet or args.json,
-        )
+        job = compute_map(catalog, library.model_key, seed=args.seed, recompute=args.recompute)
+        result = jobs.run(job, None if args.quiet or args.json else _show_progress)
+        if not (args.quiet or args.json):
+            sys.stderr.write("\r" + " " * 79 + "\r")
         paths = {p.id: p.path for p in catalog.photos(
             i for c in result.cluster_info for i in c.representatives)}
         if args.png:
@@ -66,3 +68,14 @@ def run(args: argparse.Namespace) -> int:
     if args.png:
         print(f"Wrote {display(args.png)}")
     return 0
+
+
+def _show_progress(progress: Progress) -> None:
+    """One status line on stderr: umap reports no fraction, only what it does and for how
+    long (e.g. "Laying out 50,000 photos · 31 s")."""
+    if progress.total and progress.total > 1:
+        text = f"{progress.text} ({progress.done:,}/{progress.total:,})"
+    else:
+        text = progress.text
+    sys.stderr.write("\r" + text[:79].ljust(79))
+    sys.stderr.flush()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from core import paths
+from core import catalog_faults, paths
 from core.errors import CatalogError, CatalogInUse, LookalikeError
 from core.schema import MIGRATIONS, latest_version
 
@@ -162,7 +162,7 @@ class Catalog:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         latest = latest_version()
         if version > latest:
-            raise CatalogError(
+            raise catalog_faults.CatalogDamaged(
                 f"The catalog {self.path} was written by a newer Lookalike (schema {version}, "
                 f"this one knows {latest}). Update Lookalike, or rebuild the catalog with "
                 f"`{self.rebuild_command}` (labels are kept; your photos are not affected)."
@@ -246,45 +246,12 @@ class Catalog:
     @property
     def rebuild_command(self) -> str:
         """The command that rebuilds this catalog, for error messages."""
-        custom = "" if self.path == paths.default_catalog_path(self.root) else (
-            f" --catalog {paths.display(self.path)}")
-        return f"lookalike index {paths.display(self.root)} --rebuild{custom}"
+        return catalog_faults.rebuild_command(self.root, self.path)
 
     def fault(self, exc: sqlite3.Error) -> LookalikeError | sqlite3.Error:
         """The user's error for an SQLite failure of this catalog (damaged, disk full,
         read-only, busy, I/O); any other error (a bug, a constraint) is returned unchanged."""
-        code = getattr(exc, "sqlite_errorcode", None)
-        primary = code & 0xFF if isinstance(code, int) else None
-        where = paths.display(self.path)
-        if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or (
-                primary is None and "malformed" in str(exc)):
-            return CatalogError(
-                f"The catalog {where} is damaged ({exc}). Rebuild it with "
-                f"`{self.rebuild_command}`: labels are recovered where possible, and your "
-                "photos are not affected."
-            )
-        if primary == sqlite3.SQLITE_FULL:
-            return CatalogError(
-                f"The disk holding the catalog {where} is full: the last changes were not "
-                "saved (the catalog is intact). Free some space and run it again."
-            )
-        if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
-                       sqlite3.SQLITE_AUTH):
-            return CatalogError(
-                f"Cannot write the catalog {where}: the file or its folder is read-only "
-                f"({exc}). Make it writable, or choose another place with --catalog."
-            )
-        if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return CatalogInUse(
-                f"The catalog {where} is busy: another Lookalike window or command is writing "
-                "to it. Try again when it has finished."
-            )
-        if primary == sqlite3.SQLITE_IOERR:
-            return CatalogError(
-                f"The disk could not read or write the catalog {where} ({exc}). Check the "
-                "disk, then run it again."
-            )
-        return exc
+        return catalog_faults.user_error(exc, self.root, self.path) or exc
 
     @contextmanager
     def faults(self) -> Iterator[None]:

@@ -121,10 +121,14 @@ class Colouring:
 
 
 def colourings(
-    catalog: Catalog, ids: NDArray[np.int64], clusters: NDArray[np.int32]
+    catalog: Catalog, ids: NDArray[np.int64], clusters: NDArray[np.int32],
+    model: str | None = None,
 ) -> dict[str, Callable[[], Colouring]]:
     """The ways to colour a map of ``ids``, by name; each is computed when called (it may
-    read the catalog: call it off the GUI thread). Labels add one entry per label set."""
+    read the catalog: call it off the GUI thread). Each label set adds its labels, and its
+    predicted labels where it has a head trained on ``model``."""
+    from core.heads import trained_models  # torch: only when labels exist
+
     options: dict[str, Callable[[], Colouring]] = {
         "Cluster": partial(by_cluster, clusters),
         "Folder": partial(by_folder, catalog, ids),
@@ -132,6 +136,9 @@ def colourings(
     }
     for label_set in LabelStore(catalog).sets():
         options[f"Label: {label_set.name}"] = partial(by_label, catalog, ids, label_set.id)
+        if model is not None and model in trained_models(catalog, label_set.id):
+            options[f"Predicted: {label_set.name}"] = partial(
+                by_prediction, catalog, ids, label_set.id, model)
     return options
 
 
@@ -174,6 +181,24 @@ def by_label(catalog: Catalog, ids: NDArray[np.int64], set_id: int) -> Colouring
     assigned = store.photo_labels(set_id)
     keys = [names.get(assigned[int(i)][0]) if int(i) in assigned else None for i in ids]
     name = f"Label: {store.get_set(set_id).name}"
+    return _categorical(name, keys, order=list(names.values()))
+
+
+def by_prediction(catalog: Catalog, ids: NDArray[np.int64], set_id: int,
+                  model: str) -> Colouring:
+    """The label the set's trained head finds most likely for each photo."""
+    from core.review import load_predictions
+
+    store = LabelStore(catalog)
+    names = {label.id: label.name for label in store.labels(set_id)}
+    predictions = load_predictions(catalog, set_id, model)
+    best: dict[int, str | None] = {}
+    if predictions is not None:
+        top = predictions.probs.argmax(axis=1)
+        best = {int(pid): names.get(predictions.label_ids[t])
+                for pid, t in zip(predictions.photo_ids, top, strict=True)}
+    keys = [best.get(int(i)) for i in ids]
+    name = f"Predicted: {store.get_set(set_id).name}"
     return _categorical(name, keys, order=list(names.values()))
 
 

@@ -1,8 +1,10 @@
 """Nearest-neighbour indexes over L2-normalised photo embeddings.
 
-Two backends share the :class:`Index` protocol: :class:`ExactIndex` (numpy brute force, the
-reference) and :class:`AnnoyIndex` (PCA projection + annoy trees for candidates, then an exact
-re-rank in full dimension). :func:`choose_index` picks one from the library size.
+Backends share the :class:`Index` protocol: :class:`ExactIndex` (numpy brute force, the
+reference), :class:`AnnoyIndex` (annoy trees over PCA-reduced vectors give candidates, re-ranked
+exactly in full dimension) and :class:`PcaIndex` (a brute-force scan of the PCA-reduced vectors
+gives the candidates instead: recall ~1.0 and quick to build, but linear in n; at 1M annoy is
+2.7x faster). :func:`choose_index` picks exact or annoy from the library size.
 Scores are cosine similarities, higher is better.
 """
 
@@ -23,11 +25,13 @@ from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
-# Measured with `python -m benchmarks.search` on the 2-core dev machine (2048-d, float32
-# matrix): exact search takes ~2 ms/query at 10k, ~5 ms at 20k, ~7 ms at 30k (p95 ~10 ms),
-# ~11 ms at 50k and ~21 ms at 100k, growing linearly. Annoy (PCA-256, re-ranked) answers in
-# ~1-5 ms but needs seconds to build and is approximate. Below 30k photos exact search stays
-# under the 10 ms interactive budget, so we keep it there.
+# EXACT_THRESHOLD, measured on the 2-core dev machine at 2048-d. Exact search, quiet machine:
+# 2.1 ms/query at 10k, 5.2 ms at 20k, 6.5 ms at 30k (p95 10 ms), 10.8 ms at 50k, 21 ms at
+# 100k (linear in n). `python -m benchmarks.search --sizes 10000,30000,100000` on the busy
+# machine (load ~7, OPENBLAS_NUM_THREADS=1), median CPU ms per query, exact vs annoy:
+# 4.4 vs 2.6 at 10k, 12.8 vs 4.4 at 30k, 43 vs 10.7 at 100k; but annoy takes 7 s (10k) to 22 s
+# (30k) to build against <1 s, and loses recall (0.947-0.985). Exact stays within the 10 ms
+# budget up to ~30k photos on a quiet machine, so it is used below that.
 EXACT_THRESHOLD = 30_000
 
 _CHUNK = 16_384  # rows converted / scored at a time, bounds temporary memory (~128 MB at 2048-d)
@@ -146,10 +150,10 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def _save_npz(path: Path, **arrays: NDArray[Any]) -> None:
+def _save_npz(path: Path, arrays: dict[str, NDArray[Any]]) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **kwds
 
     _atomic_write(path, write)
 
@@ -197,7 +201,10 @@ class ExactIndex:
     def query_many(self, vectors: NDArray[np.floating], k: int) -> list[list[Hit]]:
         """Batch query (matrix-matrix product): one best-first hit list per row of `vectors`."""
         vectors = np.atleast_2d(vectors)
-        qs = np.stack([_check_query(v, self.dim, k) for v in vectors]) if len(vectors) else []
+        _check_k(k)
+        if not len(self) or not len(vectors):
+            return [[] for _ in vectors]
+        qs = np.stack([_check_query(v, self.dim, k) for v in vectors])
         out: list[list[Hit]] = []
         for sl in _chunks(len(qs), 64):
             for scores in qs[sl] @ self._matrix.T:
@@ -206,7 +213,7 @@ class ExactIndex:
 
     def save(self, path: Path) -> None:
         """Write ids and the float32 matrix to one .npz file, atomically."""
-        _save_npz(Path(path), ids=self._ids, matrix=self._matrix)
+        _save_npz(Path(path), {"ids": self._ids, "matrix": self._matrix})
 
     @classmethod
     def load(cls, path: Path) -> Self:
@@ -406,8 +413,8 @@ class _ReRankedIndex:
         meta_path, vec_path = self._sidecars(path)
         projection = self._projection if self._projection is not None else np.empty((0, 0))
         settings = json.dumps({"settings": self._settings(), "dim": self.dim})
-        _save_npz(meta_path, ids=self._ids, inv_norms=self._inv_norms, projection=projection,
-                  settings=np.array(settings))
+        _save_npz(meta_path, {"ids": self._ids, "inv_norms": self._inv_norms,
+                              "projection": projection, "settings": np.array(settings)})
 
         def write_vectors(tmp: str) -> None:
             with open(tmp, "wb") as f:

@@ -87,24 +87,30 @@ class Library:
             return (yield from scan(self.catalog, cancel))
 
     def embed(self, cancel: threading.Event | None = None, **options: int) -> Job[EmbedResult]:
-        embedder = self.embedder
+        """Embed the photos that have no embedding yet (the model is loaded only if there
+        are some), then keep the thumbnail cache within its size limit (core.thumbcache)."""
         with self.catalog.faults():
-            return (yield from embed_missing(self.catalog, embedder, cancel, **options))
+            if self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count():
+                return EmbedResult(0, 0, 0.0)
+            embedder = self.embedder
+            result = yield from embed_missing(self.catalog, embedder, cancel, **options)
+        if result.embedded:
+            thumbcache.prune()
+        return result
 
     def index(self, cancel: threading.Event | None = None) -> Job[IndexResult]:
-        """Scan the folder, embed what is new or changed, then keep the thumbnail cache
-        within its size limit (:mod:`core.thumbcache`)."""
+        """Scan the folder, then embed what is new or changed."""
         scanned = yield from self.scan(cancel)
         embedded = yield from self.embed(cancel)
-        thumbcache.prune()
         return IndexResult(scanned, embedded)
 
-    # -- queries ---------------------------------------------------------------------------
+    # -- queries (a damaged catalog raises CatalogError, as in the jobs) -------------------
 
     def similar(self, positives: list[int], negatives: list[int] | tuple[int, ...] = (),
                 k: int = 20) -> list[Hit]:
         """Photos most like ``positives`` (and least like ``negatives``), best first."""
-        return self.searcher.similar(positives, negatives, k)
+        with self.catalog.faults():
+            return self.searcher.similar(positives, negatives, k)
 
     def photo_at(self, path: Path) -> Photo | None:
         """The library's record of the file at ``path``, if it is one of its photos."""
@@ -112,14 +118,16 @@ class Library:
         rel = os.path.relpath(path, self.root)
         if rel.startswith(os.pardir):
             return None
-        return self.catalog.photo_by_path(path)
+        with self.catalog.faults():
+            return self.catalog.photo_by_path(path)
 
     def embed_file(self, path: Path) -> NDArray[np.float32]:
         """The embedding of any image file, from the catalog if it is a library photo."""
         photo = self.photo_at(path)
         if photo is not None:
             try:
-                return self.searcher.vectors([photo.id])[0]
+                with self.catalog.faults():
+                    return self.searcher.vectors([photo.id])[0]
             except KeyError:
                 pass
         return self.embedder.embed_file(Path(path))
@@ -128,4 +136,6 @@ class Library:
         """Photos most like the image at ``path`` (inside the library or not)."""
         photo = self.photo_at(path)
         exclude = {photo.id} if photo else set()
-        return self.searcher.by_vector(self.embed_file(path), k, exclude=exclude)
+        vector = self.embed_file(path)
+        with self.catalog.faults():
+            return self.searcher.by_vector(vector, k, exclude=exclude)

@@ -6,18 +6,22 @@ that made it and the catalog generation it shows, and reused until the embedding
 Photos added since are placed with the fitted model's ``transform`` (the fitted PCA and
 UMAP are pickled beside the catalog); too many new photos, or ``recompute``, refit.
 
-Measured here (2 shared cores, synthetic 2048-d embeddings): numba compiles umap's code
-for 40-70 s the first time it runs in a process, so the app calls :func:`warm_up` in the
-background soon after start, and shows :func:`pca_layout` at once while UMAP runs.
-Seeding (``random_state``) makes umap run its layout single-threaded; on this machine
-the unseeded, parallel layout was no faster (10k photos: 14-18 s seeded, 20 s unseeded,
-under load), so maps are always seeded and reproducible. The nearest-neighbour search
-always uses the approximate (NN-descent) path, even for small libraries, so one warm-up
-compiles everything a real map needs.
+Measured here (2 cores shared with other work, synthetic 2048-d embeddings,
+``python -m benchmarks.map``): numba compiles umap's code for 40-110 s the first time it
+runs in a process (51 s at load 3), so the app calls :func:`warm_up` in the background
+soon after start and shows :func:`pca_layout` (or the stored map) at once. Warm, a
+10,000-photo map takes 16 s (PCA 1 s, UMAP 14 s, clusters 0.7 s) and a 50,000-photo one
+48 s (7 + 40 + 0.7 s). Seeding (``random_state``) makes umap lay out single-threaded; on
+these two cores the unseeded, parallel layout was no faster (10k: 15-18 s seeded, 20 s
+unseeded), so maps are always seeded and reproducible. The nearest-neighbour search always
+takes the approximate (NN-descent) path, even for small libraries, so one warm-up compiles
+everything a real map needs.
 
 UMAP cannot be interrupted mid-fit: the fit runs in a helper thread while the job keeps
 yielding progress; on cancel the job raises at once and the fit's result is discarded when
-it ends. umap runs one fit or transform at a time per process (:data:`_ENGINE`).
+it ends. umap runs one fit or transform at a time per process (:data:`_ENGINE`). The app
+runs this module in :mod:`core.map_engine`'s child process instead (numba, LAPACK and
+umap hold the GIL for seconds), where cancel kills the fit; the CLI runs it in-process.
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ def pca_layout(catalog: Catalog, model: str) -> MapResult:
     start = time.perf_counter()
     generation = catalog.generation(model)
     ids, vectors = catalog.embeddings(model)
-    xy = _pca(vectors, 2, seed=0)[1] if len(ids) > 2 else np.zeros((len(ids), 2), np.float32)
+    xy = _pca_2d(vectors) if len(ids) > 2 else np.zeros((len(ids), 2), np.float32)
     return MapResult(model, ids, xy, np.full(len(ids), -1, np.int32), (), MapParams(),
                      generation, "pca", "preview", time.perf_counter() - start)
 
@@ -240,6 +244,23 @@ def _pca(vectors: NDArray[np.float32], dims: int, seed: int) -> tuple[Any, NDArr
     pca = PCA(dims, svd_solver="randomized", iterated_power=2, random_state=seed)
     # umap's numba code compiles again for every array layout: keep it C-contiguous.
     return pca, np.ascontiguousarray(pca.fit_transform(vectors), dtype=np.float32)
+
+
+def _pca_2d(vectors: NDArray[np.float32], oversample: int = 10) -> NDArray[np.float32]:
+    """A 2-D randomized PCA in plain numpy, for the preview in an app thread: numpy's BLAS
+    and LAPACK calls release the GIL (sklearn's go through scipy, which holds it)."""
+    mean = vectors.mean(axis=0)
+    rng = np.random.default_rng(0)
+    basis = rng.standard_normal((vectors.shape[1], oversample)).astype(np.float32)
+    y = vectors @ basis - mean @ basis  # (vectors - mean) @ basis, without the centred copy
+    for _ in range(2):  # power iterations, re-orthonormalised
+        q = np.linalg.qr(y)[0]
+        z = vectors.T @ q - np.outer(mean, q.sum(axis=0))
+        y = vectors @ z - mean @ z
+    q = np.linalg.qr(y)[0]
+    small = q.T @ vectors - np.outer(q.sum(axis=0), mean)  # q.T @ (vectors - mean)
+    components = np.linalg.svd(small, full_matrices=False)[2][:2].T
+    return np.ascontiguousarray(vectors @ components - mean @ components, dtype=np.float32)
 
 
 def _make_umap(params: MapParams, n: int, n_epochs: int | None = None) -> Any:

@@ -49,12 +49,11 @@ class Rebuilt:
             return f"Created a new catalog {paths.display(self.path)}."
         parts = [f"Moved the old catalog to {paths.display(self.old)} and started a new one."]
         if any(self.rows.values()):
+            r = self.rows.get
             parts.append(
-                f"Recovered {self.rows.get('label_sets', 0)} label sets, "
-                f"{self.rows.get('assignments', 0)} labelled photos, "
-                f"{self.rows.get('heads', 0)} trained heads, and "
-                f"{self.rows.get('embeddings', 0)} embeddings of "
-                f"{self.rows.get('photos', 0)} photos."
+                f"Recovered from it: {r('label_sets', 0)} label sets, {r('assignments', 0)} "
+                f"label decisions, {r('heads', 0)} trained heads, {r('embeddings', 0)} "
+                f"embeddings of {r('photos', 0)} photos."
             )
         else:
             parts.append("Nothing could be recovered from it.")

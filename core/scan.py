@@ -3,7 +3,12 @@
 The walk skips hidden folders and Lookalike's own data, follows symlinked folders once
 (loops cannot hang it), and reports what it cannot read instead of stopping. The diff adds
 new files, marks changed ones (size or mtime) for re-embedding, drops removed ones, and
-recognises moved or renamed files by their content hash so they keep their record.
+recognises moved or renamed files by their content hash so they keep their record (also
+when an interrupted scan had already recorded the new path).
+
+Photos are never dropped on a doubt: those in a folder that is there but cannot be read
+(permissions, a network share that hiccups) are kept, and a library folder that is empty
+while its catalog lists photos (a drive not connected) stops the scan with a message.
 """
 
 from __future__ import annotations
@@ -139,12 +144,12 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
     found = 0
     last_commit = time.monotonic()
 
-    unreadable_folders: list[bytes] = []  # their photos are kept, not taken as removed
+    unreadable_folders: list[bytes] = []  # still there but unreadable: keep their photos
 
     def on_problem(path: Path, reason: str) -> None:
         stored = catalog.encode_path(path)
         problems[stored] = reason
-        if "folder" in reason and "disappeared" not in reason:
+        if os.path.isdir(path):
             unreadable_folders.append(b"" if stored == b"." else stored + os.sep.encode())
 
     def flush() -> None:

@@ -2,13 +2,14 @@
 
 Transfer learning as in Oquab et al. 2014: the CNN stays frozen; only new layers on top of
 its embedding learn the user's concept. Two heads: ``linear`` (logistic regression) and
-``mlp`` (an adaptation layer FCa — 512 units, ReLU, dropout — then the output layer FCb).
-Inputs are standardised with the training set's statistics (stored in the head). A
-single-choice set trains a softmax, a multi-label set one sigmoid per label; both re-weight
-classes against imbalance, learn from negatives ("not this label") and stop early on a
-validation split: a stratified 20 % hold-out, or k-fold cross-validation below
-:data:`FEW_EXAMPLES` examples (then a final head is fitted on all of them).
-
+``mlp`` (an adaptation layer FCa — 256 units, ReLU, dropout — then the output layer FCb).
+Inputs are standardised with the training set's statistics (stored in the head and folded
+into the first layer for prediction). A single-choice set trains a softmax, a multi-label
+set one sigmoid per label; both re-weight classes against imbalance and learn from
+negatives ("not this label"). The linear head is fitted by full-batch L-BFGS with an L2
+penalty, the MLP by AdamW on mini-batches. Both stop early on a validation split: a
+stratified 20 % hold-out, or k-fold cross-validation below :data:`FEW_EXAMPLES` examples
+(then a final head is fitted on all of them for the median best number of epochs).
 """
 
 from __future__ import annotations
@@ -38,15 +39,18 @@ FEW_EXAMPLES = 50  # below this many examples: k-fold cross-validation instead o
 HOLDOUT = 0.2
 MAX_FOLDS = 5
 BATCH_SIZE = 256
-LEARNING_RATE = 1e-3  # AdamW, MLP
+LEARNING_RATE = 3e-3  # AdamW, MLP
 LBFGS_ITERATIONS = 10  # per epoch, linear
 WEIGHT_DECAY = 1e-2
-MIN_STEPS = 400
-MIN_IMPROVEMENT = 1e-4  # drop of the validation loss that resets the patience
+MIN_STEPS = 200
+MIN_IMPROVEMENT = 1e-4  # validation loss drop (or 1 % of it) that resets the patience
 
 
 class Head(nn.Module):
     """Standardise the embedding, then a linear layer or FCa (ReLU, dropout) + FCb."""
+
+    mean: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self, dim: int, n_labels: int, kind: str = "linear",
                  hidden: int = HIDDEN_UNITS, dropout: float = DROPOUT) -> None:
@@ -56,21 +60,22 @@ class Head(nn.Module):
         self.kind, self.dim, self.n_labels, self.hidden = kind, dim, n_labels, hidden
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))
-        if kind == "linear":
-            self.layers: nn.Module = nn.Linear(dim, n_labels)
-        else:
-            self.dropout = _Dropout(dropout)
-            self.layers = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), self.dropout,
-                                        nn.Linear(hidden, n_labels))
+        self.first = nn.Linear(dim, n_labels if kind == "linear" else hidden)  # (FCa)
+        self.dropout = _Dropout(dropout)
+        self.last = nn.Linear(hidden, n_labels) if kind == "mlp" else None  # FCb
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The output for already standardised embeddings ``z`` (training)."""
+        h = self.first(z)
+        return h if self.last is None else self.last(self.dropout(torch.relu(h)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            return self.layers((x - self.mean) * self.scale)
+            return self.logits((x - self.mean) * self.scale)
         # Fold the standardisation into the first layer: one matmul over raw vectors.
-        first = self.layers if isinstance(self.layers, nn.Linear) else self.layers[0]
-        weight = first.weight * self.scale
-        out = F.linear(x, weight, first.bias - weight @ self.mean)
-        return out if first is self.layers else self.layers[3](torch.relu(out))
+        weight = self.first.weight * self.scale
+        h = F.linear(x, weight, self.first.bias - weight @ self.mean)
+        return h if self.last is None else self.last(torch.relu(h))
 
     def architecture(self) -> dict[str, object]:
         return {"kind": self.kind, "dim": self.dim, "labels": self.n_labels,
@@ -235,8 +240,8 @@ def _max_epochs(n: int, kind: str = "mlp") -> int:
     return int(np.clip(math.ceil(MIN_STEPS / math.ceil(max(1, n) / BATCH_SIZE)), 15, 100))
 
 
-def _patience(max_epochs: int) -> int:
-    return int(np.clip(max_epochs // 10, 3, 10))
+def _patience(max_epochs: int, kind: str = "mlp") -> int:
+    return 2 if kind == "linear" else int(np.clip(max_epochs // 10, 3, 10))
 
 
 def _splits(strata: NDArray[np.int64], seed: int
@@ -268,13 +273,13 @@ def _train(train: TrainingData, val: TrainingData | None, kind: str, seed: int,
     _init(head, generator)
     head.mean.copy_(raw.mean(0))
     head.scale.copy_(_scale(raw))
-    x = (raw - head.mean) * head.scale  # standardised once; head.layers sees this
+    x = (raw - head.mean) * head.scale  # standardised once, for head.logits
     if kind == "mlp":
         head.dropout.generator = generator
     weights = _class_weights(train)
     step = _optimiser(head, x, t, known, train.multi, weights, generator)
     max_epochs = fixed_epochs or _max_epochs(len(train), kind)
-    patience = _patience(max_epochs)
+    patience = _patience(max_epochs, kind)
     best = (math.inf, 0, copy.deepcopy(head.state_dict()))
     if val is not None:
         xv = (torch.from_numpy(val.vectors) - head.mean) * head.scale
@@ -289,8 +294,8 @@ def _train(train: TrainingData, val: TrainingData | None, kind: str, seed: int,
             continue
         head.eval()
         with torch.no_grad():
-            val_loss = float(_loss(head.layers(xv), tv, kv, val.multi, weights))
-        if val_loss < best[0] - MIN_IMPROVEMENT:
+            val_loss = float(_loss(head.logits(xv), tv, kv, val.multi, weights))
+        if val_loss < best[0] - max(MIN_IMPROVEMENT, 0.01 * best[0] if best[1] else 0.0):
             best = (val_loss, epoch, copy.deepcopy(head.state_dict()))
         yield Progress("training", done + epoch, total,
                        f"{text} epoch {epoch}: validation loss {val_loss:.3f}".strip())
@@ -305,33 +310,32 @@ def _train(train: TrainingData, val: TrainingData | None, kind: str, seed: int,
 
 def _optimiser(head: Head, x: torch.Tensor, t: torch.Tensor, known: torch.Tensor, multi: bool,
                weights: torch.Tensor, generator: torch.Generator) -> Callable[[], None]:
-    """A function that trains ``head.layers`` for one epoch on standardised ``x``.
+    """A function that trains ``head`` for one epoch on standardised ``x``.
 
     Linear: full-batch L-BFGS on the L2-penalised loss (scikit-learn's C=1), a few
     iterations per epoch; Adam treats each weight alike and fits the noise of few examples.
     MLP: AdamW over shuffled mini-batches, dropout between the layers.
     """
-    layers = head.layers
     if head.kind == "linear":
-        assert isinstance(layers, nn.Linear)
-        lbfgs = torch.optim.LBFGS(layers.parameters(), lr=1, max_iter=LBFGS_ITERATIONS,
+        first = head.first
+        lbfgs = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=LBFGS_ITERATIONS,
                                   history_size=10, line_search_fn="strong_wolfe")
         l2 = 1 / (2 * len(x))
 
         def closure() -> torch.Tensor:
             lbfgs.zero_grad()
-            loss = _loss(layers(x), t, known, multi, weights) + l2 * layers.weight.pow(2).sum()
+            loss = _loss(head.logits(x), t, known, multi, weights) + l2 * first.weight.pow(2).sum()
             loss.backward()
             return loss
 
         return lambda: lbfgs.step(closure) and None
-    adam = torch.optim.AdamW(layers.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    adam = torch.optim.AdamW(head.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
 
     def epoch() -> None:
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), BATCH_SIZE):
             rows = order[start:start + BATCH_SIZE]
-            loss = _loss(layers(x[rows]), t[rows], known[rows], multi, weights)
+            loss = _loss(head.logits(x[rows]), t[rows], known[rows], multi, weights)
             adam.zero_grad(set_to_none=True)
             loss.backward()
             adam.step()

@@ -62,11 +62,13 @@ class Indexer(QObject):
         return self.job is not None and self.job.running
 
     def start(self) -> None:
-        """Scan the open library and analyse new photos (stops a running job first)."""
+        """Scan the open library and analyse new photos (after a running job has stopped)."""
         library = self.context.library
         if library is None:
             return
-        self.stop()
+        if self.running:  # a rescan while scanning: start again once this one has stopped
+            self.cancel_then(self.start)
+            return
         job = self.context.workers.start_job("Indexing", lambda cancel: index_job(library, cancel))
         job.progressed.connect(self._on_progress)
         job.succeeded.connect(lambda result: self._on_succeeded(job, result))

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -35,8 +34,16 @@ from core.review import ORDERS
 from gui.context import AppContext, Query
 from gui.label_review import Badges, ReviewSession, label_badges
 from gui.label_train import TrainBox
-from gui.label_widgets import ExportMenu, LabelRow, NewSetDialog, ask_text, confirm
+from gui.label_widgets import (
+    ExportMenu,
+    LabelRow,
+    NewSetDialog,
+    ask_text,
+    compact_combo,
+    confirm,
+)
 
+MIN_WIDTH = 280  # the dock widens to this
 ORDER_TEXT = {"uncertain": "Least sure first", "confident": "Most confident first"}
 STYLE = """
 QWidget#labelPanel { font-weight: normal; }
@@ -58,6 +65,7 @@ class LabelPanel(QWidget):
         self.context = context
         self.setObjectName("labelPanel")
         self.setStyleSheet(STYLE)
+        self.setMinimumWidth(MIN_WIDTH)
         self._show_badges = show_badges
         self.label_set: LabelSet | None = None
         self.labels: list[Label] = []
@@ -91,7 +99,7 @@ class LabelPanel(QWidget):
         layout.setContentsMargins(10, 8, 10, 10)
         layout.setSpacing(6)
         row = QHBoxLayout()
-        self.set_box = QComboBox(self)
+        self.set_box = compact_combo(self)
         self.set_box.setToolTip("The label set: one labelling task")
         self.set_box.currentIndexChanged.connect(self._on_set_chosen)
         row.addWidget(self.set_box, 1)
@@ -122,7 +130,7 @@ class LabelPanel(QWidget):
         self.clear_button.setToolTip("Take this set's labels off the selected photos")
         self.clear_button.clicked.connect(lambda: self.remove_from_selection())
         row.addWidget(self.clear_button)
-        self.filter_box = QComboBox(self)
+        self.filter_box = compact_combo(self)
         self.filter_box.setToolTip("Show only the photos with this label in the grid")
         self.filter_box.activated.connect(lambda _i: self.filter_by(self.filter_box.currentData()))
         row.addWidget(self.filter_box, 1)
@@ -137,14 +145,15 @@ class LabelPanel(QWidget):
 
         layout.addWidget(_title(self, "Review suggestions"))
         row = QHBoxLayout()
-        self.order_box = QComboBox(self)
+        self.order_box = compact_combo(self)
         for key in ORDERS:
             self.order_box.addItem(ORDER_TEXT[key], key)
-        self.order_box.activated.connect(lambda _i: self.review.active and self.start_review())
+        self.order_box.activated.connect(self._on_order_chosen)
         row.addWidget(self.order_box, 1)
         self.review_button = QPushButton("Review", self)
         self.review_button.setCheckable(True)
-        self.review_button.setToolTip("Show the photos with a suggested label in the grid")
+        self.review_button.setToolTip("Show the unlabelled photos with their suggested label "
+                                      "in the grid (only the label chosen in Show…, if one)")
         self.review_button.clicked.connect(
             lambda on: self.start_review() if on else self.review.stop())
         row.addWidget(self.review_button)
@@ -204,9 +213,10 @@ class LabelPanel(QWidget):
             self._load_label_badges()
 
     def _fill_rows(self) -> None:
-        while self.rows.count():
-            widget = self.rows.takeAt(0).widget()
+        while (item := self.rows.takeAt(0)) is not None:
+            widget = item.widget()
             if widget is not None:
+                widget.hide()  # deleted when control returns to the event loop
                 widget.deleteLater()
         for n, label in enumerate(self.labels):
             row = LabelRow(label, n + 1 if n < 9 else None, self.rows_box)
@@ -233,13 +243,15 @@ class LabelPanel(QWidget):
         selected = bool(self.context.selection)
         for n, key in enumerate(self.label_keys):
             key.setEnabled(has_set and n < len(self.labels))
-        for widget in (self.rename_action, self.delete_action, self.new_label,
-                       self.filter_box):
-            widget.setEnabled(has_set)
+        for part in (self.rename_action, self.delete_action, self.new_label, self.filter_box):
+            part.setEnabled(has_set)
         self.clear_button.setEnabled(has_set and selected)
         self.review_button.setEnabled(has_set and not self.train_box.running)
-        for widget in (self.accept_button, self.reject_button, self.accept_key, self.reject_key):
-            widget.setEnabled(self.review.active and selected)
+        deciding = self.review.active and selected
+        for button in (self.accept_button, self.reject_button):
+            button.setEnabled(deciding)
+        for key in (self.accept_key, self.reject_key):
+            key.setEnabled(deciding)
 
     def _on_library_changed(self) -> None:
         self.review.stop()
@@ -361,7 +373,11 @@ class LabelPanel(QWidget):
         if self.label_set is not None:
             names = {label.id: label.name for label in self.labels}
             self.review.start(self.label_set, names, self.order_box.currentData(),
-                              self.order_box.currentText())
+                              self.order_box.currentText(), self.filter_box.currentData())
+
+    def _on_order_chosen(self) -> None:
+        if self.review.active:
+            self.start_review()
 
     def accept(self) -> None:
         """Turn the suggestions for the selected photos into labels."""
@@ -387,9 +403,12 @@ class LabelPanel(QWidget):
             self._show_badges({})
             return
         names = {label.id: label.name for label in self.labels}
-        self.context.workers.run(
-            label_badges, store, label_set.id, names, what="Loading the labels",
-            on_result=lambda badges: self.review.active or self._show_badges(badges))
+        self.context.workers.run(label_badges, store, label_set.id, names,
+                                 what="Loading the labels", on_result=self._on_label_badges)
+
+    def _on_label_badges(self, badges: dict[int, str]) -> None:
+        if not self.review.active and self._show_badges is not None:
+            self._show_badges(badges)
 
 
 def _title(parent: QWidget, text: str) -> QLabel:

@@ -46,8 +46,9 @@ class ReviewSession(QObject):
         return self.label_set is not None
 
     def start(self, label_set: LabelSet, names: dict[int, str], order: str,
-              order_text: str) -> None:
-        """Load the set's queue in ``order`` ("uncertain" or "confident") and show it."""
+              order_text: str, label_id: int | None = None) -> None:
+        """Load the set's queue in ``order`` ("uncertain" or "confident") and show it;
+        with ``label_id``, only suggestions of that label (e.g. its most confident)."""
         library = self.context.library
         if library is None:
             return
@@ -56,8 +57,11 @@ class ReviewSession(QObject):
         self.label_set, self.names = label_set, names
         self.active_changed.emit(True)
         self.context.workers.run(
-            partial(review_queue, order=order), library.catalog, label_set.id,
-            library.model_key, on_result=lambda queue: self._on_queue(token, queue, order_text),
+            partial(review_queue, order=order, label_id=label_id), library.catalog,
+            label_set.id, library.model_key,
+            on_result=lambda queue: self._on_queue(token, queue, order_text
+                                                   + (f", {names[label_id]}" if label_id in names
+                                                      else "")),
             what="Loading the suggestions")
 
     def stop(self) -> None:

@@ -10,7 +10,6 @@ import threading
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -25,7 +24,7 @@ from core.jobs import Job, Progress
 from core.labels import LabelSet
 from core.review import train_and_predict
 from gui.context import AppContext
-from gui.label_widgets import validation_html
+from gui.label_widgets import compact_combo, validation_html
 from gui.workers import JobHandle
 
 HEADS = {"linear": "Linear", "mlp": "Two-layer"}
@@ -47,7 +46,7 @@ class TrainBox(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
         row = QHBoxLayout()
-        self.head_box = QComboBox(self)
+        self.head_box = compact_combo(self)
         for key, text in HEADS.items():
             self.head_box.addItem(text, key)
         self.head_box.setToolTip("Linear: logistic regression. Two-layer: a hidden layer "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -143,8 +144,9 @@ class ExportMenu(QMenu):
         return Path(path) if path else None
 
     def _done(self, text: str) -> Callable[[object], None]:
-        return lambda result: QMessageBox.information(self.parentWidget(), "Labels",
-                                                      text.format(result))
+        def show(result: object) -> None:
+            QMessageBox.information(self.parentWidget(), "Labels", text.format(result))
+        return show
 
     def _labels_csv(self) -> None:
         library = self.context.library
@@ -225,6 +227,14 @@ def validation_html(info: HeadInfo) -> str:
             "<tr style='color:#5b6270'><td>label</td><td align=right>photos</td>"
             "<td align=right>precision</td><td align=right>recall</td></tr>"
             f"{rows}</table>")
+
+
+def compact_combo(parent: QWidget) -> QComboBox:
+    """A combo box that may be narrower than its longest item (a narrow dock)."""
+    box = QComboBox(parent)
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(8)
+    return box
 
 
 def ask_text(parent: QWidget, title: str, text: str) -> str | None:

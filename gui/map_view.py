@@ -8,7 +8,7 @@ query's results are highlighted. Colouring choices come from ``core.clusters.col
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +32,9 @@ from superqt.utils import qdebounced
 
 from core import clusters as groups
 from core.jobs import Progress
-from core.map import MapResult, compute_map, initial_layout, is_current, warm_up_job
-from gui.context import AppContext
+from core.map import MapResult, initial_layout, is_current
+from core.map_engine import MapEngine, shared_engine
+from gui.context import AppContext, Query
 from gui.grid.cache import ThumbnailCache
 from gui.map_overlays import PhotoOverlays
 from gui.map_plot import (
@@ -47,8 +48,6 @@ from gui.map_plot import (
 )
 from gui.workers import JobHandle
 
-log = logging.getLogger(__name__)
-
 
 class MapView(QWidget):
     """The map tab. ``set_points`` shows a precomputed map (tests, previews)."""
@@ -56,9 +55,10 @@ class MapView(QWidget):
     map_shown = Signal(object)  # MapResult | None: what the view now shows
 
     def __init__(self, context: AppContext, parent: QWidget | None = None,
-                 warm_up_after_ms: int | None = 3000) -> None:
+                 warm_up_after_ms: int | None = 3000, engine: MapEngine | None = None) -> None:
         super().__init__(parent)
         self.context = context
+        self.engine = engine or shared_engine()  # a child process: UMAP never stalls the GUI
         self.cache = ThumbnailCache(context.workers, self, max_bytes=48 * 1024 * 1024)
         self.ids = np.zeros(0, dtype=np.int64)
         self.xy = np.zeros((0, 2), dtype=np.float32)
@@ -67,13 +67,14 @@ class MapView(QWidget):
         self.colouring: groups.Colouring | None = None
         self.job: JobHandle | None = None
         self._stale = True  # the library changed since the map was last computed
+        self._options: dict[str, Callable[[], groups.Colouring]] = {}
         self._build()
         self._connect()
         if warm_up_after_ms is not None:  # numba compiles umap's code once per process
             QTimer.singleShot(warm_up_after_ms, self, self._warm_up)
 
     def _warm_up(self) -> None:
-        self.context.workers.start_job("Preparing the map", warm_up_job)
+        self.context.workers.start_job("Preparing the map", self.engine.warm_up_job)
 
     # -- building --------------------------------------------------------------------------
 
@@ -151,9 +152,8 @@ class MapView(QWidget):
         c.selection_changed.connect(self._on_selection_changed)
         c.query_changed.connect(self._on_query_changed)
         c.labels_changed.connect(self._refresh_colourings)
-        if hasattr(c, "indexing_changed"):
-            c.indexing_changed.connect(lambda running: None if running else
-                                       self._on_photos_changed())
+        c.indexing_changed.connect(lambda running: None if running else
+                                   self._on_photos_changed())
         self.mode_buttons.buttonClicked.connect(
             lambda button: setattr(self.view_box, "mode", button.property("mode")))
         self.colour_combo.currentTextChanged.connect(self._on_colour_chosen)
@@ -209,7 +209,8 @@ class MapView(QWidget):
         """Fill the colour-by combo with what the library offers; re-apply the choice."""
         library = self.context.library
         if library is not None:
-            self._options = groups.colourings(library.catalog, self.ids, self.clusters)
+            self._options = groups.colourings(library.catalog, self.ids, self.clusters,
+                                              library.model_key)
         else:
             self._options = {"Cluster": lambda: groups.by_cluster(self.clusters)}
         chosen = self.colour_combo.currentText() or "Cluster"
@@ -221,7 +222,7 @@ class MapView(QWidget):
         self._on_colour_chosen(self.colour_combo.currentText())
 
     def _on_colour_chosen(self, name: str) -> None:
-        make = getattr(self, "_options", {}).get(name)
+        make = self._options.get(name)
         if make is None:
             return
         if name == "Cluster":  # in memory: at once
@@ -248,8 +249,8 @@ class MapView(QWidget):
                 on_result=lambda r: self._on_initial(r) if self.context.library is library
                 else None)
         job = self.context.workers.start_job(
-            "Map", lambda cancel: compute_map(catalog, model, recompute=recompute,
-                                              cancel=cancel))
+            "Map", lambda cancel: self.engine.compute(catalog, model, recompute=recompute,
+                                                      cancel=cancel))
         job.progressed.connect(self._on_progress)
         job.succeeded.connect(lambda result: self._on_computed(job, result))
         job.ended.connect(lambda: self._on_job_ended(job))
@@ -311,7 +312,7 @@ class MapView(QWidget):
     def _on_photos_changed(self) -> None:
         self._stale = True
         self.cache.forget_missing()
-        if self.isVisible() and not getattr(self.context, "indexing", False):
+        if self.isVisible() and not self.context.indexing:
             self._schedule_update()
 
     @qdebounced(timeout=1500)
@@ -371,9 +372,8 @@ class MapView(QWidget):
         self._highlight(self.selected_item, mask)
         self.overlays.set_marks(selected=mask)
 
-    def _on_query_changed(self, query: object) -> None:
-        hits = [h.photo_id for h in getattr(query, "hits", ())]
-        wanted = [*getattr(query, "positives", ()), *hits]
+    def _on_query_changed(self, query: Query | None) -> None:
+        wanted = [] if query is None else [*query.positives, *(h.photo_id for h in query.hits)]
         mask = np.isin(self.ids, np.asarray(wanted, dtype=np.int64))
         self._highlight(self.query_item, mask)
         self.overlays.set_marks(in_query=mask)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Generator, Hashable, Iterable
 from typing import Any
 
@@ -99,8 +100,9 @@ class TaskHandle(QObject):
     ended = Signal()
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...],
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, name: str = "") -> None:
         super().__init__(parent)
+        self.name = name or getattr(fn, "__name__", "task")
         self.done = threading.Event()
         self.running = True
         worker = create_worker(_call, fn, args, self.done, _start_thread=False,
@@ -153,7 +155,7 @@ class Workers(QObject):
 
         Without ``on_error`` a failure is reported through :attr:`failed` (``what`` names it).
         """
-        handle = TaskHandle(fn, args, self)
+        handle = TaskHandle(fn, args, self, what)
         if on_result is not None:
             handle.succeeded.connect(on_result)
         if on_error is not None:
@@ -183,11 +185,14 @@ class Workers(QObject):
                 handle.cancel()
         for loop in self._loops:
             loop.stop()
-        ok = all(h.wait(timeout_s) for h in list(self._active))
-        ok = all(loop.join(timeout_s) for loop in self._loops) and ok
-        if not ok:
-            log.warning("some background work did not stop within %.1f s", timeout_s)
-        return ok
+        deadline = time.monotonic() + timeout_s
+        late = [h.name for h in list(self._active)
+                if not h.wait(max(0.0, deadline - time.monotonic()))]
+        late += [loop.name for loop in self._loops
+                 if not loop.join(max(0.0, deadline - time.monotonic()))]
+        if late:
+            log.warning("still running after %.1f s: %s", timeout_s, ", ".join(late))
+        return not late
 
     def _track(self, handle: JobHandle | TaskHandle) -> None:
         self._active.add(handle)
@@ -220,6 +225,7 @@ class RequestLoop(QObject):
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.epoch = 0
+        self.name = "thumbnail loader"
 
     def request(self, keys: Iterable[Hashable]) -> None:
         with self._cond:

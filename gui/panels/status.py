@@ -63,12 +63,13 @@ class StatusPanel(QWidget):
         self.show_message("")
 
     def show_progress(self, progress: Progress) -> None:
-        """Show a running job's progress (a busy bar while the total is unknown)."""
+        """Show a running job's progress (the bar once the total is known)."""
         self.label.setText(describe(progress))
-        self.bar.setRange(0, max(progress.total, 0))
+        # No busy indicator while the total is unknown: a styled one takes ~1 s to paint.
+        self.bar.setVisible(progress.total > 0)
         if progress.total:
+            self.bar.setRange(0, progress.total)
             self.bar.setValue(progress.done)
-        self.bar.show()
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
 

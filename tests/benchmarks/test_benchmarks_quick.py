@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import benchmarks.search
@@ -38,3 +40,60 @@ def test_memory_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert seconds > 0 and 100 < peak < 8000
     assert all(0 < value <= peak for value in rss)
     assert "50 embedded" in out
+
+
+def test_heads_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.heads
+
+    assert benchmarks.heads.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "train under 5 s, predict under 1 s" in out
+    rows = {row["head"]: row for row in _table(out)}
+    assert set(rows) == {"linear", "mlp"}
+    for row in rows.values():
+        assert row["train n"] == "1,000" and row["predict n"] == "5,000"
+        assert float(row["train s"]) > 0 and float(row["predict s"]) > 0
+        assert float(row["val accuracy"]) >= 0.8  # separable classes; chance is 0.1
+
+
+def test_indexing_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import benchmarks.indexing
+
+    assert benchmarks.indexing.main(["--quick", "--cache", str(tmp_path)]) == 0
+    rows = _table(capsys.readouterr().out)
+    assert [(row["model"], row["n"]) for row in rows] == [("mobilenet_v3_small", "4")]
+    row = rows[0]
+    d, c, p = float(row["D s"]), float(row["C s"]), float(row["P s"])
+    assert d > 0 and c > 0 and p > 0
+    assert float(row["D+C s"]) == pytest.approx(d + c, abs=0.02)
+    assert float(row["P photos/s"]) == pytest.approx(4 / p, rel=0.1)
+    assert len(list((tmp_path / "1mp-n4").glob("*.jpg"))) == 4
+
+
+def test_map_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.map
+
+    assert benchmarks.map.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "numba compile" in out
+    rows = _table(out)
+    assert [(r["photos"], r["umap"]) for r in rows] == [("1,000", "seeded")], out
+    row = rows[0]
+    assert float(row["UMAP s"]) > 0 and int(row["clusters"]) >= 1
+    assert float(row["peak MB"]) >= 0
+    assert float(row["neighbours kept"]) >= 0.9  # the map keeps synthetic clusters together
+
+
+def test_app_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import benchmarks.app
+
+    assert benchmarks.app.main(["--quick", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = _table(out)
+    assert len(rows) == 1, out
+    row = rows[0]
+    assert row["photos"] == "2,000" and row["display"] == "offscreen"
+    assert 0 < float(row["window shown s"]) <= float(row["usable s"])
+    assert float(row["stall scroll ms"]) >= benchmarks.app.HEARTBEAT_MS * 0.5
+    assert 100 < float(row["peak RSS MB"]) < 16_000
+    assert "rows at the end: 2004" in out  # the 4 new photos were embedded and listed

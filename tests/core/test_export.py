@@ -41,7 +41,7 @@ def _decisions(store: LabelStore) -> set[tuple]:
     for label_set in store.sets():
         names = {label.id: label.name for label in store.labels(label_set.id)}
         out |= {(label_set.name, label_set.multi, names[a.label_id], a.content_hash, a.positive,
-                 a.source, round(a.created_at)) for a in store.assignments(label_set.id)}
+                 a.source, int(a.created_at)) for a in store.assignments(label_set.id)}
     return out
 
 

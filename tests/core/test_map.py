@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,9 @@ from core.catalog import Catalog, PhotoMeta
 from core.errors import Cancelled
 from core.jobs import Progress, run
 from core.labels import LabelStore
+from core.map_engine import MapEngine, shared_engine
 from core.map_render import render_png
+from core.review import train_and_predict
 from core.scan import scan
 
 MODEL = "synthetic@test"
@@ -205,6 +208,52 @@ def test_a_killed_computation_leaves_the_previous_map(library: SyntheticLibrary)
     assert library.compute().how == "fitted"  # the stale map is then refitted, not reused
 
 
+def test_the_app_engine_makes_the_same_map_in_a_child_process(
+        library: SyntheticLibrary) -> None:
+    here = library.compute()
+    engine = shared_engine()
+    cancel = threading.Event()
+    warming = engine.warm_up_job(cancel)
+    try:
+        next(warming)
+    except StopIteration:
+        pass  # warm already
+    else:  # giving up on the warm-up leaves the child compiling, for the map below
+        cancel.set()
+        with pytest.raises(Cancelled):
+            run(warming)
+        assert engine._process is not None and engine._process.poll() is None
+    phases: list[str] = []
+    there = run(engine.compute(library.catalog, MODEL, recompute=True),
+                lambda p: phases.append(p.phase))
+    assert there.how == "fitted" and engine.warm and "umap" in phases
+    np.testing.assert_array_equal(there.ids, here.ids)
+    np.testing.assert_allclose(there.xy, here.xy, atol=1e-4)  # same seed, another process
+    assert run(engine.compute(library.catalog, MODEL)).how == "cached"
+
+
+def test_cancelling_the_engine_stops_the_fit_at_once(library: SyntheticLibrary) -> None:
+    before = library.compute()
+    library.add(200, folder="c")
+    engine = MapEngine()  # its own child: killing it leaves the shared one warm
+    cancel = threading.Event()
+    cancelled_at: list[float] = []
+
+    def on_progress(progress: Progress) -> None:
+        if progress.phase == "umap" and not cancel.is_set():
+            cancel.set()
+            cancelled_at.append(time.perf_counter())
+
+    with pytest.raises(Cancelled):
+        run(engine.compute(library.catalog, MODEL, recompute=True, cancel=cancel),
+            on_progress)
+    assert time.perf_counter() - cancelled_at[0] < 5.0
+    assert engine._process is None  # killed, not left computing
+    stored = core_map.load_map(library.catalog, MODEL)
+    assert stored is not None and len(stored) == len(before) == 240
+    engine.close()
+
+
 def test_pca_layout_is_instant_and_small_libraries_get_a_map(tmp_path: Path) -> None:
     lib = SyntheticLibrary(tmp_path)
     lib.add(5)
@@ -251,18 +300,24 @@ def test_colourings(library: SyntheticLibrary) -> None:
     result = library.compute()
     store = LabelStore(library.catalog)
     kind = store.create_set("Kind")
-    cat = store.add_label(kind.id, "cat")
-    store.assign(cat.id, result.ids[:10].tolist())
-    options = groups.colourings(library.catalog, result.ids, result.clusters)
+    first, second = store.add_label(kind.id, "first"), store.add_label(kind.id, "second")
+    of = np.array([library.cluster_of[int(i)] for i in result.ids])
+    store.assign(first.id, result.ids[of == 0][:12].tolist())
+    store.assign(second.id, result.ids[of == 1][:12].tolist())
+    options = groups.colourings(library.catalog, result.ids, result.clusters, MODEL)
     assert list(options) == ["Cluster", "Folder", "Capture date", "Label: Kind"]
     by_date = options["Capture date"]()
     assert by_date.legend == ("2019", "2020", "2021") and by_date.sequential
     assert sum(by_date.counts) == 240
     by_label = options["Label: Kind"]()
-    assert by_label.legend == ("cat",) and by_label.counts == (10,)
-    assert (by_label.values >= 0).sum() == 10
+    assert by_label.legend == ("first", "second") and by_label.counts == (12, 12)
     assert options["Folder"]().legend == ("a",)
     assert options["Cluster"]().counts == tuple(c.size for c in result.cluster_info)
+    run(train_and_predict(library.catalog, kind.id, MODEL))
+    options = groups.colourings(library.catalog, result.ids, result.clusters, MODEL)
+    predicted = options["Predicted: Kind"]()
+    assert predicted.legend == ("first", "second") and sum(predicted.counts) == 240
+    assert (predicted.values[of == 0] == 0).mean() > 0.9  # unlabelled photos of cluster 0 too
 
 
 def test_render_png_with_dots_and_thumbnails(library_copy, tmp_path: Path) -> None:

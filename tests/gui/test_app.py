@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 from core.models import build_model
 from gui.grid import Roles
 from gui.panels.empty import EmptyState
-from gui.settings import Settings
+from gui.settings import ModelChoice, Settings
 from gui.viewer import ViewerWindow
 
 from .conftest import OpenWindow, PhotoFolder, wait_indexed
@@ -244,3 +244,16 @@ def test_help_dialogs_and_preferences(open_window: OpenWindow, qtbot: QtBot) -> 
     prefs.model_box.setCurrentIndex(prefs.model_box.findData("convnext_base"))
     prefs.weights_box.setCurrentIndex(prefs.weights_box.findData("default"))
     assert prefs.choice() == ModelChoice("convnext_base", "default", "cpu")
+
+
+def test_command_line_options_override_the_preferences(open_window: OpenWindow,
+                                                       settings: Settings) -> None:
+    from gui.app import build_parser
+
+    args = build_parser().parse_args([])
+    assert args.folder is None and args.model is None and args.weights is None
+    settings.model_choice = ModelChoice("convnext_base", "/models/convnext.pth", "cuda")
+    window = open_window("--model", "mobilenet_v3_small", "--device", "cpu")
+    assert window.options == ModelChoice("mobilenet_v3_small", "none", "cpu")
+    assert settings.model_choice == window.options  # remembered for next time
+    assert window.context.library is None  # no folder and no last library: the start page

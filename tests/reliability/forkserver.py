@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,8 @@ class ForkServer:
             env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},  # printing must not fail
         )
         threading.Thread(target=self._read, daemon=True).start()
-        assert self._next(timeout=300) == {"ready": True}
         self.ended: dict[int, int] = {}
+        assert self._next(timeout=300) == {"ready": True}
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -121,18 +122,22 @@ class ForkServer:
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
         message = self._next(timeout=60)
+        while message is not None and "ended" in message:  # of a child a failed test left
+            self.ended[int(message["ended"])] = int(message["code"])
+            message = self._next(timeout=60)
         assert message is not None and "started" in message, message
         self._outputs = (Path(job["stdout"]), Path(job["stderr"]))
         return int(message["started"])
 
     def wait(self, pid: int, timeout: float) -> int | None:
         """The child's exit code once it has ended, or None if it runs past ``timeout``."""
-        if pid not in self.ended:
-            message = self._next(timeout)
+        deadline = time.monotonic() + timeout
+        while pid not in self.ended:
+            message = self._next(max(0.0, deadline - time.monotonic()))
             if message is None:
                 return None
-            assert message.get("ended") == pid, message
-            self.ended[pid] = int(message["code"])
+            assert "ended" in message, message
+            self.ended[int(message["ended"])] = int(message["code"])
         return self.ended[pid]
 
     def kill(self, pid: int) -> int:
@@ -145,7 +150,9 @@ class ForkServer:
 
     def output(self) -> tuple[str, str]:
         """(stdout, stderr) of the last child."""
-        return tuple(p.read_text(errors="replace") for p in self._outputs)  # type: ignore
+        return tuple(  # type: ignore[return-value]
+            p.read_text(errors="replace") if p.exists() else ""  # killed before opening it
+            for p in self._outputs)
 
     def close(self) -> None:
         assert self.proc.stdin is not None

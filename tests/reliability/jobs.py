@@ -74,13 +74,16 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
 
 def cli_runs(spec: str, results: str) -> int:
     """Run ``lookalike`` once per entry of the JSON file ``spec`` ({"argv": [...], "env":
-    {...}}), in this process; write [{"code", "stdout", "stderr"}] to ``results``. An
-    uncaught exception is reported with its traceback, as Python would print it."""
+    {...}, "chmod": [path, "octal mode"] done first}), in this process; write [{"code",
+    "stdout", "stderr"}] to ``results``. An uncaught exception is reported with its
+    traceback, as Python would print it."""
     from cli import main
 
     outcomes = []
     for case in json.loads(Path(spec).read_text()):
         os.environ.update(case.get("env", {}))
+        if "chmod" in case:  # the owner may, even without root's file privileges
+            os.chmod(case["chmod"][0], int(case["chmod"][1], 8))
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:

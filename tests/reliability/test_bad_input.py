@@ -1,7 +1,10 @@
 """Bad files, odd names and a folder that changes under the scan: each becomes a problem
 with a reason in plain words, and the scan goes on. (Empty, text and truncated JPEGs, a
 broken link, a folder loop and a file deleted before it is read are in
-tests/core/test_library.py; unreadable files and folders in test_read_only.py.)"""
+tests/core/test_library.py; unreadable files and folders in test_read_only.py.)
+
+Also: a folder that cannot be read for a while, and an empty library folder (a drive not
+connected), do not make the catalog forget photos."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from PIL import Image
 import core.scan
 from core import synthetic
 from core.decode import file_hash
+from core.errors import LookalikeError
 from core.jobs import run
 from core.library import Library
 from core.paths import display
@@ -30,6 +34,7 @@ from tests.reliability.helpers import (
     embedded_figure,
     library_args,
     run_cli,
+    run_restricted_python,
 )
 
 PATH_MAX = os.pathconf("/", "PC_PATH_MAX")  # 4096 on Linux
@@ -219,3 +224,56 @@ def test_files_and_folders_that_change_during_the_scan(
         with Image.open(library.catalog.thumbnail_path(replaced.content_hash)) as thumb:
             assert thumb.width == 256
     check_catalog(catalog)
+
+
+def test_a_folder_unreadable_for_a_while_keeps_its_photos(photo_source: Path,
+                                                          tmp_path: Path) -> None:
+    """A network share that hiccups: its folder cannot be listed during one scan. Its
+    photos stay in the catalog (with their embeddings and labels) instead of being taken
+    for deleted; when it is back, nothing is redone. Runs without root's file privileges."""
+    root = tmp_path / "photos"
+    for scene in sorted(photo_source.iterdir())[:2]:
+        shutil.copytree(scene, root / scene.name, copy_function=shutil.copy2)
+    share = root / sorted(p.name for p in root.iterdir())[1]
+    catalog = tmp_path / "catalog.sqlite"
+    index = {"argv": ["index", *library_args(root, catalog, "-q")]}
+    status = {"argv": ["status", *library_args(root, catalog, "--json")]}
+    cases = [index, {**index, "chmod": [str(share), "0"]}, status,
+             {**index, "chmod": [str(share), "755"]}, status]
+    spec, results = tmp_path / "spec.json", tmp_path / "results.json"
+    spec.write_text(json.dumps(cases))
+    try:
+        proc = run_restricted_python("-m", "tests.reliability.jobs", "cli_runs", spec, results)
+    finally:
+        share.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    outcomes = json.loads(results.read_text())
+    assert [o["code"] for o in outcomes] == [0] * 5, outcomes
+    during, after = json.loads(outcomes[2]["stdout"]), json.loads(outcomes[4]["stdout"])
+    assert during["photos"] == during["embedded"] == 8
+    assert [(Path(p["path"]).name, p["reason"]) for p in during["problems"]] == [
+        (share.name, "permission denied: Lookalike may not read this folder")]
+    assert "0 removed" in outcomes[1]["stdout"]
+    assert after["photos"] == after["embedded"] == 8 and after["problems"] == []
+    assert embedded_figure(outcomes[3]["stdout"]) == 0
+
+
+def test_an_empty_library_folder_is_not_taken_for_deleted_photos(photo_source: Path,
+                                                                 tmp_path: Path) -> None:
+    """A drive that is not connected leaves its mount point empty: the scan refuses to
+    drop the whole catalog, says why, and goes on once the photos are back."""
+    root = tmp_path / "photos"
+    shutil.copytree(sorted(photo_source.iterdir())[0], root / "scene",
+                    copy_function=shutil.copy2)
+    away = tmp_path / "away"
+    with Library(root, catalog_path=tmp_path / "c.sqlite", model=MODEL,
+                 weights="none") as library:
+        run(library.index())
+        (root / "scene").rename(away)
+        with pytest.raises(LookalikeError, match=r"is empty, but its catalog lists 4 photos; "
+                                                 r"nothing was removed\. If they are on a drive"):
+            run(library.index())
+        assert library.catalog.embedded_count(library.model_key) == 4
+        away.rename(root / "scene")
+        result = run(library.index())
+        assert (result.scan.removed, result.embed.embedded) == (0, 0)

@@ -17,6 +17,7 @@ import pytest
 
 from core import synthetic
 from core.catalog import Catalog
+from core.catalog_faults import CatalogDamaged
 from core.errors import CatalogError, CatalogInUse
 from core.jobs import run
 from core.library import Library
@@ -98,14 +99,18 @@ def test_a_damaged_catalog_is_explained_then_rebuilt(
     spoil(indexed.catalog)
     spoiled = indexed.catalog.read_bytes()
 
-    for command in ("index", "status"):
-        pid = forkserver.start(argv=[command, *library_args(indexed.root, indexed.catalog,
-                                                             "-q" if command == "index" else
-                                                             "--json")])
+    if damage != "embedding pages":  # the app catches this class to offer the rebuild
+        with pytest.raises(CatalogDamaged):
+            indexed.open().close()
+    query = str(sorted(indexed.root.rglob("*.jpg"))[0])
+    for argv in (["index", *library_args(indexed.root, indexed.catalog, "-q")],
+                 ["status", *library_args(indexed.root, indexed.catalog, "--json")],
+                 ["similar", *library_args(indexed.root, indexed.catalog), query]):
+        pid = forkserver.start(argv=argv)
         code = forkserver.wait(pid, timeout=300)
         assert code is not None
-        if command == "status" and code == 0:
-            assert damage == "embedding pages"  # what status reads is intact
+        if code == 0:  # what index and status read is intact; searching reads the vectors
+            assert damage == "embedding pages" and argv[0] != "similar"
             continue
         line = one_line_error(code, forkserver.output()[1])
         assert words in line and str(indexed.catalog) in line
@@ -126,7 +131,7 @@ def test_a_damaged_catalog_is_explained_then_rebuilt(
     embedded_again = embedded_figure(out)
     if damage in ("newer version", "embedding pages"):
         assert _labels(indexed.catalog) == labels_before
-        assert "Recovered 1 label sets, 6 labelled photos" in out
+        assert "Recovered from it: 1 label sets, 6 label decisions" in out
     if damage == "newer version":
         assert embedded_again == 0  # the embeddings were recovered too
     elif damage == "embedding pages":
@@ -166,18 +171,23 @@ def test_a_full_disk_stops_cleanly_between_batches(photos: Path, tmp_path: Path)
 def test_a_read_only_catalog_location_gives_a_clear_error(indexed: Indexed, tmp_path: Path
                                                           ) -> None:
     """Run without root's file privileges: a read-only folder, a read-only catalog file
-    (that can still be read), and a read-only user data folder (the default location)."""
+    (that can still be read), a read-only user data folder (the default location); and a
+    read-only thumbnail cache, which costs the thumbnails (made again later), not photos."""
     locked = tmp_path / "locked"
     locked.mkdir()
     data_home = tmp_path / "data-home"
     data_home.mkdir()
+    cache_home = tmp_path / "cache-home"
+    cache_home.mkdir()
+    few = tmp_path / "few"
+    shutil.copytree(sorted(indexed.root.iterdir())[0], few / "scene", copy_function=shutil.copy2)
     _checkpoint(indexed.catalog)
     read_only_file = tmp_path / "readonly" / "catalog.sqlite"
     read_only_file.parent.mkdir()
     shutil.copy(indexed.catalog, read_only_file)
     read_only_file.chmod(0o444)
     original = read_only_file.read_bytes()
-    for folder in (locked, data_home):
+    for folder in (locked, data_home, cache_home):
         folder.chmod(0o555)
     synthetic.write_jpeg(indexed.root / "new.jpg", synthetic.scene(77))  # work to write
     no_catalog = ["--weights", "none", "--model", MODEL, "-q"]
@@ -187,6 +197,8 @@ def test_a_read_only_catalog_location_gives_a_clear_error(indexed: Indexed, tmp_
         {"argv": ["status", *library_args(indexed.root, read_only_file)]},
         {"argv": ["index", str(indexed.root), *no_catalog],
          "env": {"XDG_DATA_HOME": str(data_home)}},
+        {"argv": ["index", *library_args(few, tmp_path / "few.sqlite", "-q")],
+         "env": {"XDG_CACHE_HOME": str(cache_home)}},
     ]
     spec, results = tmp_path / "spec.json", tmp_path / "results.json"
     spec.write_text(json.dumps(cases))
@@ -194,18 +206,24 @@ def test_a_read_only_catalog_location_gives_a_clear_error(indexed: Indexed, tmp_
     assert proc.returncode == 0, proc.stderr
     outcomes = json.loads(results.read_text())
     assert outcomes[2]["code"] == 0 and "Photos   40 " in outcomes[2]["stdout"]  # status
-    lines = [one_line_error(o["code"], o["stderr"]) for o in outcomes[:2] + outcomes[3:]]
+    assert outcomes[4]["code"] == 0, outcomes[4]["stderr"]
+    assert "4 photos (4 embedded" in outcomes[4]["stdout"] and " 0 problems" in \
+        outcomes[4]["stdout"]
+    lines = [one_line_error(o["code"], o["stderr"]) for o in outcomes[:2] + outcomes[3:4]]
     assert f"Cannot write the catalog in {locked}: permission denied" in lines[0]
     assert f"Cannot write the catalog {read_only_file}: the file or its folder is read-only" \
         in lines[1]
     assert f"Cannot create the catalog folder {data_home}/lookalike" in lines[2]
     assert all("--catalog" in line for line in lines)
     assert list(locked.iterdir()) == [] and list(data_home.iterdir()) == []
+    assert list(cache_home.iterdir()) == []
     assert read_only_file.read_bytes() == original
 
 
 def test_a_second_index_is_told_the_library_is_in_use(
         photos: Path, tmp_path: Path, forkserver: ForkServer) -> None:
+    for scene in sorted(photos.iterdir())[3:]:  # 12 photos are enough to be busy with
+        shutil.rmtree(scene)
     catalog = tmp_path / "catalog.sqlite"
     first = forkserver.start(argv=["index", *library_args(photos, catalog, "-q")])
     while not _has_photos(catalog):  # the first is at work: it has recorded photos
@@ -219,7 +237,7 @@ def test_a_second_index_is_told_the_library_is_in_use(
     assert f"The library {photos} is open in another Lookalike window or command" in line
     assert forkserver.wait(first, timeout=300) == 0, forkserver.output()[1]
     state = check_catalog(catalog)
-    assert state.photos == state.embedded == 40
+    assert state.photos == state.embedded == 12
 
 
 def _has_photos(catalog: Path) -> bool:

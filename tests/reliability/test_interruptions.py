@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import sqlite3
+import statistics
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,7 +35,8 @@ from tests.reliability.helpers import (
 )
 
 KILLS = 20
-MAX_DELAY_S = 3.0
+TRAINING_TRIALS = 8
+MAX_DELAY_S = 3.0  # the longest delay before a kill, until runs have been timed
 
 
 def _files(root: Path) -> dict[bytes, tuple[int, int]]:
@@ -55,10 +57,14 @@ def _still_to_embed(root: Path, catalog: Path) -> int:
     content as an embedded record whose file is gone)."""
     files = _files(root)
     conn = sqlite3.connect(catalog)
-    rows = {r[0]: r[1:] for r in conn.execute(
-        "SELECT path, size, mtime_ns, content_hash, EXISTS (SELECT 1 FROM embeddings e "
-        "WHERE e.photo_id = p.id AND e.model = ?) FROM photos p", (MODEL_KEY,))}
-    conn.close()
+    try:
+        rows = {r[0]: r[1:] for r in conn.execute(
+            "SELECT path, size, mtime_ns, content_hash, EXISTS (SELECT 1 FROM embeddings e "
+            "WHERE e.photo_id = p.id AND e.model = ?) FROM photos p", (MODEL_KEY,))}
+    except sqlite3.OperationalError:  # killed before the catalog had its tables
+        rows = {}
+    finally:
+        conn.close()
     done, candidates = set(), []
     for path, (size, mtime) in files.items():
         row = rows.get(path)
@@ -76,32 +82,36 @@ def _still_to_embed(root: Path, catalog: Path) -> int:
 
 
 def _change_the_library(root: Path, rng: random.Random, step: int) -> None:
-    """Give the next run work of every kind: 2 new photos, 1 changed, 1 deleted, 1 moved."""
+    """Give the next run work of every kind: 2 new photos, 6 changed, 1 deleted, 1 moved."""
     for k in range(2):
         synthetic.write_jpeg(root / "new" / f"n{step}-{k}.jpg",
                              synthetic.scene(1000 + 10 * step + k, (320, 240)))
     files = sorted(root.rglob("*.jpg"))
-    changed, deleted, moved = rng.sample(files, 3)
-    synthetic.write_jpeg(changed, synthetic.scene(5000 + step, (320, 240)))
+    *changed, deleted, moved = rng.sample(files, 8)
+    for k, path in enumerate(changed):
+        synthetic.write_jpeg(path, synthetic.scene(5000 + 10 * step + k, (320, 240)))
     deleted.unlink()
     target = root / "moved" / f"m{step}-{moved.name}"
     target.parent.mkdir(exist_ok=True)
     shutil.move(moved, target)
 
 
-def _timed_run(forkserver: ForkServer, **job: object) -> float:
-    """Run a job to its end in a child; the seconds it took."""
-    start = time.monotonic()
-    pid = forkserver.start(**job)  # type: ignore[arg-type]
-    assert forkserver.wait(pid, timeout=300) == 0, forkserver.output()[1]
-    return time.monotonic() - start
+def _timed_run(forkserver: ForkServer, runs: int = 1, **job: object) -> float:
+    """Run a job to its end in a child ``runs`` times; the median seconds it took."""
+    seconds = []
+    for _ in range(runs):
+        start = time.monotonic()
+        pid = forkserver.start(**job)  # type: ignore[arg-type]
+        assert forkserver.wait(pid, timeout=300) == 0, forkserver.output()[1]
+        seconds.append(time.monotonic() - start)
+    return statistics.median(seconds)
 
 
 def _phase(stderr: str) -> str:
     """Where a run was when killed, from its progress bars."""
     if "Embedding" in stderr:
         return "embedding"
-    return "scanning" if "Scanning" in stderr else "start-up"
+    return "scanning or loading the model" if "Scanning" in stderr else "start-up"
 
 
 def test_killed_indexing_resumes_without_loss_or_rework(
@@ -110,14 +120,17 @@ def test_killed_indexing_resumes_without_loss_or_rework(
     argv = ["index", *library_args(photos, catalog)]
     rng = random.Random(20240607)
     phases: Counter[str] = Counter()
+    whole_runs = [MAX_DELAY_S]  # how long runs that ended on their own took
     trials = 0
     while sum(phases.values()) < KILLS:
         trials += 1
         assert trials <= 3 * KILLS, f"only {dict(phases)} kills in {trials} trials"
-        if trials % 4 == 0:
-            _change_the_library(photos, rng, trials)
+        if catalog.exists() and _still_to_embed(photos, catalog) == 0:
+            _change_the_library(photos, rng, trials)  # every run has work to be killed in
+        start = time.monotonic()
         pid = forkserver.start(argv=argv)
-        code = forkserver.wait(pid, timeout=rng.uniform(0.0, MAX_DELAY_S))
+        delay = rng.uniform(0.0, 1.3 * statistics.median(whole_runs))
+        code = forkserver.wait(pid, timeout=delay)
         if code is None:
             code = forkserver.kill(pid)
         _out, err = forkserver.output()
@@ -125,6 +138,7 @@ def test_killed_indexing_resumes_without_loss_or_rework(
             phases[_phase(err)] += 1
         else:
             assert code == 0, err
+            whole_runs.append(time.monotonic() - start)
         if catalog.exists():
             check_catalog(catalog)
     assert phases["embedding"] >= 5, dict(phases)  # most kills hit the real work
@@ -140,7 +154,8 @@ def test_killed_indexing_resumes_without_loss_or_rework(
     assert state.paths == on_disk and state.photos == len(on_disk)  # no duplicates, no ghosts
     assert state.problems == 0
     print(f"\nindex: {trials} trials, kills by phase {dict(phases)}, {missing} photos left "
-          f"for the final run, {len(lost)} lost of {len(on_disk)}")
+          f"for the final run, {len(lost)} lost of {len(on_disk)}; a whole run took "
+          f"{statistics.median(whole_runs):.1f} s")
 
 
 def _labels_of(catalog: Path) -> list[tuple]:
@@ -157,12 +172,12 @@ def test_killed_training_keeps_labels_and_a_whole_head(forkserver: ForkServer,
     labels_before = _labels_of(catalog)
     rng = random.Random(11)
     args = [str(root), str(catalog), "scene"]
-    whole_run = _timed_run(forkserver, call="tests.reliability.jobs:train_and_predict",
+    whole_run = _timed_run(forkserver, 3, call="tests.reliability.jobs:train_and_predict",
                            args=args)
     kills = versions = 0
-    for _trial in range(10):
+    for _trial in range(TRAINING_TRIALS):
         pid = forkserver.start(call="tests.reliability.jobs:train_and_predict", args=args)
-        code = forkserver.wait(pid, timeout=rng.uniform(0.0, 1.5 * whole_run))
+        code = forkserver.wait(pid, timeout=rng.uniform(0.0, 1.2 * whole_run))
         if code is None:
             code = forkserver.kill(pid)
         assert code in (0, -9), forkserver.output()[1]
@@ -179,9 +194,16 @@ def test_killed_training_keeps_labels_and_a_whole_head(forkserver: ForkServer,
                 "SELECT count(*), count(DISTINCT head_version), max(head_version) "
                 "FROM predictions WHERE set_id = ?", (set_id,)).fetchone()
         assert rows[0] == state.embedded and rows[1] == 1 and rows[2] <= versions
-    assert kills >= 3
-    print(f"\ntraining: 10 trials, {kills} killed, head version {versions}, a whole run "
-          f"{whole_run:.1f} s")
+    assert kills >= 2
+    _timed_run(forkserver, call="tests.reliability.jobs:train_and_predict", args=args)
+    with Library(root, catalog_path=catalog, model=MODEL, weights="none") as library:
+        info = load_head(library.catalog, set_id, MODEL_KEY, with_state=False)
+        assert info is not None and info[0].version == versions + 1  # the re-run finished
+        assert library.catalog.conn.execute(
+            "SELECT DISTINCT head_version FROM predictions WHERE set_id = ?", (set_id,)
+        ).fetchall() == [(versions + 1,)]
+    print(f"\ntraining: {TRAINING_TRIALS} trials, {kills} killed, head version {versions}, "
+          f"a whole run {whole_run:.1f} s")
 
 
 def test_killed_map_leaves_the_previous_map_whole(
@@ -192,12 +214,12 @@ def test_killed_map_leaves_the_previous_map_whole(
     pid = forkserver.start(argv=["index", *library_args(photos, catalog, "-q")])
     assert forkserver.wait(pid, timeout=300) == 0
     argv = ["map", *library_args(photos, catalog, "--recompute", "--json", "-q")]
-    whole_run = _timed_run(forkserver, argv=argv)
+    whole_run = _timed_run(forkserver, 3, argv=argv)
     rng = random.Random(5)
     kills = completed = 0
     for _trial in range(12):
         pid = forkserver.start(argv=argv)
-        code = forkserver.wait(pid, timeout=rng.uniform(0.0, 1.2 * whole_run))
+        code = forkserver.wait(pid, timeout=rng.uniform(0.0, whole_run))
         if code is None:
             code = forkserver.kill(pid)
         assert code in (0, -9), forkserver.output()[1]
@@ -218,6 +240,6 @@ def test_killed_map_leaves_the_previous_map_whole(
         assert maps <= 1
         assert points[0] == points[1] == (state.embedded if maps else 0)
         assert in_clusters == clustered
-    assert kills >= 3 and completed >= 1, (kills, completed)
+    assert kills >= 2 and completed >= 1, (kills, completed)
     print(f"\nmap: 12 trials, {kills} killed, {completed} completed, a whole run "
           f"{whole_run:.1f} s")

@@ -96,9 +96,10 @@ def _peak_while_embedding(folder: Path, n: int, catalog: Path) -> float:
 
 
 def test_embedding_memory_does_not_grow_with_the_library(tmp_path: Path) -> None:
-    """Each photo in flight holds a 224 x 224 x 3 model input (150 kB): holding a 60-photo
-    library would add 7 MB over a 12-photo one. The pipeline keeps a fixed window."""
+    """Each photo in flight holds a 224 x 224 x 3 model input (150 kB): holding a 40-photo
+    library would add 4.8 MB over an 8-photo one. The pipeline keeps a fixed window (8
+    photos here, with batches of 4)."""
     _peak_while_embedding(tmp_path / "warm-up", 4, tmp_path / "w.sqlite")
-    small = _peak_while_embedding(tmp_path / "small", 12, tmp_path / "s.sqlite")
-    large = _peak_while_embedding(tmp_path / "large", 60, tmp_path / "l.sqlite")
+    small = _peak_while_embedding(tmp_path / "small", 8, tmp_path / "s.sqlite")
+    large = _peak_while_embedding(tmp_path / "large", 40, tmp_path / "l.sqlite")
     assert large < small + 2_000_000, (small, large)

@@ -1,0 +1,104 @@
+"""The labelling panel: label with the keyboard, train, review suggestions, filter the grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from core.labels import SOURCE_ACCEPTED, LabelStore
+from gui.grid import Roles
+from gui.label_panel import LabelPanel
+from gui.main_window import MainWindow
+
+from .conftest import OpenWindow, PhotoFolder, wait_indexed
+
+
+def _open(open_window: OpenWindow, qtbot: QtBot, folder: PhotoFolder,
+          catalog: Path) -> tuple[MainWindow, LabelPanel]:
+    window = open_window(str(folder.root), "--catalog", str(catalog))
+    wait_indexed(qtbot, window)
+    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 24)
+    panel = window.findChild(LabelPanel)
+    assert panel is not None
+    return window, panel
+
+
+def _ids(window: MainWindow, folder: PhotoFolder, scene: int, *variants: int) -> list[int]:
+    library = window.context.library
+    assert library is not None
+    return [library.photo_at(folder.scenes[f"scene_{scene:03d}"][v]).id for v in variants]
+
+
+def test_label_by_key_then_filter_the_grid(open_window: OpenWindow, qtbot: QtBot,
+                                          photo_folder: PhotoFolder, catalog_copy: Path) -> None:
+    window, panel = _open(open_window, qtbot, photo_folder, catalog_copy)
+    panel.create_set("Scene")
+    for name in ("first", "second"):
+        panel.add_label(name)
+    rows = [panel.rows.itemAt(i).widget() for i in range(panel.rows.count())]
+    assert [(row.key.text(), row.button.text()) for row in rows] == [("1", "first"),
+                                                                    ("2", "second")]
+    grid = window.library_view.grid
+    window.activateWindow()
+    grid.setFocus()
+    qtbot.waitUntil(lambda: window.isActiveWindow() and grid.hasFocus())
+    chosen = _ids(window, photo_folder, 2, 0, 1)
+    window.context.set_selection(chosen)
+    with qtbot.waitSignal(window.context.labels_changed):
+        qtbot.keyClick(grid, Qt.Key.Key_2)
+    store = LabelStore(window.context.library.catalog)
+    second = panel.labels[1]
+    assert store.photos_with(second.id) == sorted(chosen) and second.count == 2
+    model = window.library_view.model
+    qtbot.waitUntil(lambda: model.data(model.index(model.row_of(chosen[0])), Roles.BADGE)
+                    == "second")
+
+    panel.filter_box.setCurrentIndex(panel.filter_box.findData(second.id))
+    panel.filter_box.activated.emit(panel.filter_box.currentIndex())
+    assert window.context.query is not None
+    assert sorted(h.photo_id for h in window.context.query.hits) == sorted(chosen)
+    assert sorted(model.ids()) == sorted(chosen)
+    panel.filter_by(None)
+    assert window.context.query is None
+
+
+def test_train_then_accept_and_reject_suggestions(open_window: OpenWindow, qtbot: QtBot,
+                                                  photo_folder: PhotoFolder,
+                                                  catalog_copy: Path) -> None:
+    window, panel = _open(open_window, qtbot, photo_folder, catalog_copy)
+    panel.create_set("Scene")
+    for scene in range(3):
+        panel.add_label(f"scene {scene}")
+        window.context.set_selection(_ids(window, photo_folder, scene, 0, 1))
+        panel.apply(scene)
+    with qtbot.waitSignal(panel.trained, timeout=120_000) as trained:
+        panel.train_box.train_button.click()
+    assert trained.args[0].examples == 6
+    assert "accuracy" in panel.train_box.figures.text()
+
+    with qtbot.waitSignal(panel.suggestions_changed, timeout=30_000) as shown:
+        panel.review_button.click()
+    badges, order = shown.args
+    assert len(order) == 24 - 6 and set(badges) == set(order)
+    assert window.library_view.model.ids() == order
+    first = order[0]
+    assert window.context.selection == [first]
+    assert panel.accept_key.isEnabled() and panel.accept_key.key().toString() == "A"
+    suggested = next(s for s in panel.review.queue if s.photo_id == first)
+    panel.accept_button.click()
+    store = LabelStore(window.context.library.catalog)
+    decided = [a for a in store.assignments(panel.label_set.id) if a.source == SOURCE_ACCEPTED]
+    assert [(a.label_id, a.positive) for a in decided] == [(suggested.label_id, True)]
+    assert window.context.selection == [order[1]]
+    assert window.library_view.model.data(window.library_view.model.index(0),
+                                          Roles.BADGE).startswith("✓")
+    rejected = next(s for s in panel.review.queue if s.photo_id == order[1])
+    assert panel.reject_key.key().toString() == "R"
+    panel.reject_button.click()
+    assert store.photos_with(rejected.label_id, positive=False) == [order[1]]
+    assert "Labels changed since training" in panel.train_box.status.text()
+
+    window.actions.back_to_library.trigger()  # leaving the review ends it
+    assert not panel.review.active and window.context.query is None
