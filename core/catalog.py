@@ -314,7 +314,7 @@ class Catalog:
         if ids is None:
             rows = self.conn.execute(f"SELECT {_PHOTO_COLUMNS} FROM photos ORDER BY id")
             return [self._photo(r) for r in rows]
-        wanted = list(ids)
+        wanted = [int(i) for i in ids]  # numpy ints would bind as bytes
         found: dict[int, Photo] = {}
         for chunk in _chunks(wanted, 900):
             marks = ",".join("?" * len(chunk))
@@ -386,7 +386,7 @@ class Catalog:
             ).fetchall()
         else:
             rows = []
-            for chunk in _chunks(list(ids), 900):
+            for chunk in _chunks([int(i) for i in ids], 900):
                 marks = ",".join("?" * len(chunk))
                 rows += self.conn.execute(
                     f"SELECT photo_id, vector FROM embeddings WHERE model = ? "

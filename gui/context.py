@@ -26,6 +26,8 @@ class Query:
     hits: tuple[Hit, ...] = field(default=())
     label: str = ""  # what to show, e.g. "Like IMG_0042.jpg"
     file: str | None = None  # the image file searched by, when it was one (drag and drop)
+    scored: bool = True  # show each hit's score on its tile (False for plain listings)
+    noun: str = "similar"  # the count's wording, e.g. "38 similar", "12 to review"
 
 
 class AppContext(QObject):

@@ -305,7 +305,8 @@ class LabelPanel(QWidget):
         label = store.get_label(self.label_set.id, label_id)
         ids = store.photos_with(label.id)
         self._filter_query = Query((), (), tuple(Hit(i, 1.0) for i in ids),
-                                   f"{self.label_set.name}: {label.name}")
+                                   f"{self.label_set.name}: {label.name}",
+                                   scored=False, noun="labelled")
         self.context.set_query(self._filter_query)
 
     def ask_new_set(self) -> None:

@@ -103,7 +103,8 @@ class ReviewSession(QObject):
             return
         self.queue, self.decided = queue, {}
         self.query = Query((), (), tuple(Hit(s.photo_id, s.confidence) for s in queue),
-                           f"Review {self.label_set.name}: {order_text.lower()}")
+                           f"Review {self.label_set.name}: {order_text.lower()}",
+                           scored=False, noun="to review")
         self.context.set_query(self.query)
         self._publish()
         if not queue:

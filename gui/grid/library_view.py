@@ -149,7 +149,7 @@ class LibraryView(QWidget):
         query = self.context.query
         if query is not None:
             self.title.setText(query.label)
-            self.count_label.setText(f"{len(query.hits)} similar")
+            self.count_label.setText(f"{len(query.hits)} {query.noun}")
             return
         library = self.context.library
         where = f" in {self.folder.as_posix()}" if self.folder else ""
@@ -229,7 +229,8 @@ class LibraryView(QWidget):
         self.sort_box.setCurrentIndex(self.sort_box.findData("similarity"))
         self.sort_box.setEnabled(False)
         ids = [*query.positives, *(h.photo_id for h in query.hits)]
-        self._show(ids, {h.photo_id: h.score for h in query.hits}, query.positives)
+        scores = {h.photo_id: h.score for h in query.hits} if query.scored else None
+        self._show(ids, scores, query.positives)
         self.grid.scrollToTop()
         self._update_count()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import struct
 import time
 import zlib
@@ -212,20 +211,6 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
             read(tmp_path / "nowhere.jpg")
         with pytest.raises(UnreadableImage, match="folder"):
             read(tmp_path)
-
-
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="running as root: file permissions do not apply")
-def test_unreadable_permissions(tmp_path: Path) -> None:
-    path = tmp_path / "secret.jpg"
-    path.write_bytes(_jpeg_bytes())
-    path.chmod(0)
-    try:
-        for read in (decode_file, load_image, read_info, file_hash):
-            with pytest.raises(UnreadableImage, match="permission denied"):
-                read(path)
-    finally:
-        path.chmod(0o644)
 
 
 # --- decoding ------------------------------------------------------------------------------
