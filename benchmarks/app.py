@@ -206,6 +206,8 @@ class Probe:
                 self.profiler = cProfile.Profile()
                 self.profiler.enable()
             self.window.indexer.progressed.connect(self._on_progress)
+            if os.environ.get("BENCH_BATCH"):  # TEMP diag
+                self.window.library_view.grid.setBatchSize(int(os.environ["BENCH_BATCH"]))
             self.phase = "listing"
         if "usable_at" not in self.result:
             if self.window.library_view.model.rowCount() >= self.expect:

@@ -78,6 +78,7 @@ def test_train_then_accept_and_reject_suggestions(open_window: OpenWindow, qtbot
     assert trained.args[0].examples == 6
     assert "accuracy" in panel.train_box.figures.text()
 
+    qtbot.waitUntil(panel.review_button.isEnabled, timeout=30_000)  # training job ended
     with qtbot.waitSignal(panel.suggestions_changed, timeout=30_000) as shown:
         panel.review_button.click()
     badges, order = shown.args

@@ -143,7 +143,8 @@ class ForkServer:
     def kill(self, pid: int) -> int:
         """SIGKILL the child (if it still runs) and return its exit code."""
         if self.wait(pid, timeout=0) is None:  # never signal a pid the server has reaped
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it ended just now
+                os.kill(pid, signal.SIGKILL)
         code = self.wait(pid, timeout=60)
         assert code is not None, f"child {pid} survived SIGKILL"
         return code
