@@ -22,13 +22,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.catalog_faults import CatalogDamaged
 from core.errors import LookalikeError, ModelUnavailable
 from core.library import Library
 from core.paths import display
+from core.rebuild import rebuild
 from gui import commands
 from gui.actions import build_menus, create_actions, icon
 from gui.context import AppContext
-from gui.dialogs.info import ShortcutsDialog, show_about, show_error
+from gui.dialogs.info import ShortcutsDialog, offer_rebuild, show_about, show_error
 from gui.dialogs.preferences import ask_model_choice
 from gui.dialogs.weights import WeightsMissingDialog
 from gui.grid import LibraryView
@@ -189,6 +191,10 @@ class MainWindow(QMainWindow):
             self._pending = (Path(folder), catalog)
             self._offer_weights(str(exc))
             return False
+        except CatalogDamaged as exc:  # damaged, or written by a newer Lookalike
+            self._rebuild_box = offer_rebuild(
+                self, exc, lambda: self._rebuild_and_open(Path(folder), catalog))
+            return False
         except LookalikeError as exc:
             self.show_error("Opening the folder", exc)
             if not Path(folder).is_dir():
@@ -282,6 +288,16 @@ class MainWindow(QMainWindow):
     def show_error(self, what: str, exc: BaseException) -> QMessageBox:
         self.error_box = show_error(self, what, exc)
         return self.error_box
+
+    def _rebuild_and_open(self, folder: Path, catalog: Path | None) -> None:
+        """Set the damaged catalog aside, recover what can be read, then open the library."""
+        try:
+            done = rebuild(folder, catalog)
+        except LookalikeError as exc:
+            self.show_error("Rebuilding the catalog", exc)
+            return
+        self.status.show_message(f"Catalog rebuilt: {done.summary()}")
+        self.open_library(folder, catalog)
 
     def restore_state(self) -> None:
         if self.settings.geometry is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -87,5 +89,22 @@ def show_error(parent: QWidget, what: str, exc: BaseException) -> QMessageBox:
     else:
         box.setInformativeText(f"Something unexpected went wrong ({type(exc).__name__}: "
                                f"{exc}). The details are in the log.")
+    box.open()
+    return box
+
+
+def offer_rebuild(parent: QWidget, exc: BaseException, rebuild: Callable[[], None]) -> QMessageBox:
+    """Explain that the catalog is damaged (or too new) and offer to rebuild it (non-blocking).
+
+    ``rebuild`` runs if the user accepts; the photos themselves are never touched.
+    """
+    box = QMessageBox(QMessageBox.Icon.Warning, "Lookalike",
+                      "This library's catalog cannot be used.", parent=parent)
+    box.setInformativeText(
+        f"{exc}\n\nRebuild sets the old catalog aside, starts a new one and recovers what "
+        "can still be read (labels, trained heads, embeddings). Your photos are not affected.")
+    rebuild_button = box.addButton("Rebuild Catalog", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.buttonClicked.connect(lambda button: rebuild() if button is rebuild_button else None)
     box.open()
     return box

@@ -257,3 +257,23 @@ def test_command_line_options_override_the_preferences(open_window: OpenWindow,
     assert window.options == ModelChoice("mobilenet_v3_small", "none", "cpu")
     assert settings.model_choice == window.options  # remembered for next time
     assert window.context.library is None  # no folder and no last library: the start page
+
+
+def test_a_damaged_catalog_is_offered_a_rebuild(open_window: OpenWindow, qtbot: QtBot,
+                                                photo_folder: PhotoFolder,
+                                                tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.sqlite"
+    catalog.write_bytes(b"this is not an SQLite database" * 100)
+    window = open_window(str(photo_folder.root), "--catalog", str(catalog),
+                         "--model", "mobilenet_v3_small")
+    qtbot.waitUntil(lambda: getattr(window, "_rebuild_box", None) is not None
+                    and window._rebuild_box.isVisible(), timeout=10_000)
+    box = window._rebuild_box
+    assert "catalog" in box.text().lower() and str(catalog) in box.informativeText()
+    rebuild_button = next(b for b in box.buttons() if b.text() == "Rebuild Catalog")
+    rebuild_button.click()
+    wait_indexed(qtbot, window)
+    assert window.context.library is not None
+    assert window.context.library.catalog.photo_count() == sum(
+        len(p) for p in photo_folder.scenes.values())
+    assert list(tmp_path.glob("catalog.sqlite.damaged-*"))  # set aside, not deleted
