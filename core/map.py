@@ -294,6 +294,7 @@ def _in_thread(fn: Callable[[], T], phase: str, text: str, cancel: threading.Eve
 
     thread = threading.Thread(target=target, name=f"lookalike-map-{phase}", daemon=True)
     start = time.perf_counter()
+    yield Progress(phase, 0, 0, text)  # announce the phase, however quickly it ends
     thread.start()
     while True:
         thread.join(TICK_S)
