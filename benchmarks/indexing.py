@@ -41,6 +41,7 @@ import numpy as np
 from benchmarks._common import Clock, PeakSampler, environ, machine_line, median, print_table
 from core import embed, synthetic
 from core.decode import model_input
+from core.embedder import Embedder
 from core.jobs import run
 from core.library import Library
 
@@ -103,7 +104,7 @@ def measure_decode(paths: Sequence[Path], input_size: int,
     return clock, arrays
 
 
-def measure_cnn(embedder: embed.Embedder, arrays: Sequence[np.ndarray]) -> Clock:
+def measure_cnn(embedder: Embedder, arrays: Sequence[np.ndarray]) -> Clock:
     """C: seconds for the CNN alone on ready inputs, in the pipeline's batches."""
     size = embedder.batch_size
     with Clock() as clock:

@@ -18,8 +18,6 @@ from pathlib import PurePath
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.cluster import HDBSCAN
-from sklearn.neighbors import KDTree
 
 from core.catalog import Catalog
 from core.labels import LabelStore
@@ -59,6 +57,9 @@ def find_clusters(
     The minimum cluster size grows with the library (√n / 2, at least 3), so a small
     library gets clusters of a few near-duplicates and a large one a readable few dozen.
     """
+    from sklearn.cluster import HDBSCAN  # a second to import: only when clustering
+    from sklearn.neighbors import KDTree
+
     n = len(xy)
     labels = np.full(n, -1, dtype=np.int32)
     if n < 6:

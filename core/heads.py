@@ -14,26 +14,18 @@ import json
 import threading
 import time
 from dataclasses import asdict, dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from core.catalog import Catalog
+from core.head_data import HEAD_KINDS, LabelMetrics, TrainingData, Validation
 from core.jobs import Job
 from core.labels import Label, LabelError, LabelSet, LabelStore
-from core.training import (
-    HEAD_KINDS,
-    Fitted,
-    Head,
-    LabelMetrics,
-    TrainingData,
-    Validation,
-    fit,
-    probabilities,
-)
 
-__all__ = ["HEAD_KINDS", "Fitted", "Head", "HeadInfo", "LabelMetrics", "TrainingData",
-           "Validation", "describe", "fit", "head_info", "load_head", "probabilities", "train",
-           "trained_models"]
+if TYPE_CHECKING:  # torch: imported by the functions that train or load a head
+    from core.training import Head
+
+__all__ = ["HEAD_KINDS", "HeadInfo", "LabelMetrics", "TrainingData", "Validation", "describe",
+           "head_info", "load_head", "train", "trained_models"]
 
 
 # -- heads in the catalog ------------------------------------------------------------------
@@ -62,6 +54,10 @@ def train(catalog: Catalog, set_id: int, model: str, kind: str = "linear", *,
 
     Raises LabelError (a message for the user) when there are too few labelled photos.
     """
+    import torch
+
+    from core.training import fit
+
     store = LabelStore(catalog)
     label_set = store.get_set(set_id)
     labels = store.labels(set_id)
@@ -118,6 +114,10 @@ def load_head(catalog: Catalog, set_id: int, model: str, *, with_state: bool = T
                     metrics["seconds"], validation)
     if not with_state:
         return info, None
+    import torch
+
+    from core.training import Head
+
     head = Head(arch["dim"], arch["labels"], arch["kind"], arch["hidden"], arch["dropout"])
     head.load_state_dict(torch.load(io.BytesIO(row[5]), weights_only=True))
     head.eval()

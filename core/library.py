@@ -10,19 +10,23 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from core import thumbcache
 from core.catalog import Catalog, Photo
-from core.embed import Embedder, EmbedResult, embed_missing
+from core.embed import EmbedResult, embed_missing
 from core.errors import UnreadableImage
 from core.index import Hit
 from core.jobs import Job
 from core.models import DEFAULT_MODEL, model_key
 from core.scan import ScanResult, scan
 from core.search import Searcher
+
+if TYPE_CHECKING:
+    from core.embedder import Embedder
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class Library:
         """The CNN, loaded on first use (it may download weights: ModelUnavailable)."""
         with self._embedder_lock:
             if self._embedder is None:
+                from core.embedder import Embedder  # torch: seconds to import, only when needed
+
                 self._embedder = Embedder(self.model_name, self.weights, self.device)
             return self._embedder
 

@@ -14,12 +14,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-import torchvision
-from torch import nn
+from typing import TYPE_CHECKING
 
 from core.errors import ModelUnavailable
+
+if TYPE_CHECKING:  # torch takes seconds to import: only the functions that run it import it
+    import torch
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +29,22 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _drop_fc(model: nn.Module) -> nn.Module:
+    from torch import nn
+
     model.fc = nn.Identity()  # type: ignore[assignment]
     return model
 
 
 def _drop_classifier(model: nn.Module) -> nn.Module:
+    from torch import nn
+
     model.classifier = nn.Identity()  # type: ignore[assignment]
     return model
 
 
 def _convnext_head(model: nn.Module) -> nn.Module:
+    from torch import nn
+
     # Keep the LayerNorm2d and Flatten of the classifier, drop the final Linear.
     model.classifier = nn.Sequential(*list(model.classifier.children())[:-1])  # type: ignore
     return model
@@ -111,6 +118,9 @@ def build_model(name: str, weights: str | Path | None = "default", seed: int = 0
     "none" (random initialisation seeded with ``seed``), or a path to a state_dict file.
     Raises :class:`ModelUnavailable` with what to do when the weights cannot be had.
     """
+    import torch
+    import torchvision
+
     spec = get_spec(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -123,6 +133,9 @@ def build_model(name: str, weights: str | Path | None = "default", seed: int = 0
 
 
 def _download(spec: ModelSpec) -> dict[str, torch.Tensor]:
+    import torch
+    import torchvision
+
     enum = torchvision.models.get_model_weights(spec.name)
     weights = enum[spec.weights]
     try:
@@ -137,6 +150,8 @@ def _download(spec: ModelSpec) -> dict[str, torch.Tensor]:
 
 
 def _load_file(model: nn.Module, path: Path, spec: ModelSpec) -> None:
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -160,6 +175,8 @@ def _load_file(model: nn.Module, path: Path, spec: ModelSpec) -> None:
 
 def resolve_device(device: str | None = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then the CPU; otherwise the named device."""
+    import torch
+
     if device in (None, "auto"):
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -20,7 +20,6 @@ from core.catalog import Catalog
 from core.heads import HeadInfo, load_head, train
 from core.jobs import Job, RateMeter, check_cancel
 from core.labels import LabelError, LabelStore
-from core.training import probabilities
 
 ORDERS = ("uncertain", "confident")
 UNCERTAINTY = ("margin", "entropy")
@@ -91,6 +90,8 @@ def predict_library(catalog: Catalog, set_id: int, model: str, *,
 
     Raises LabelError if the set has no head for this model yet (train it first).
     """
+    from core import training  # torch: only when predicting
+
     found = load_head(catalog, set_id, model)
     if found is None:
         name = LabelStore(catalog).get_set(set_id).name
@@ -107,7 +108,7 @@ def predict_library(catalog: Catalog, set_id: int, model: str, *,
         check_cancel(cancel)
         ids, vectors = catalog.embeddings(model, all_ids[start:start + chunk].tolist())
         ids_out.append(ids)
-        probs_out.append(probabilities(head, vectors, info.multi))
+        probs_out.append(training.probabilities(head, vectors, info.multi))
         yield meter.progress("predicting", start + len(ids), f"Predicting {info.kind} head")
     check_cancel(cancel)
     n_labels = len(info.label_ids)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from core import synthetic
-from core.embed import Embedder
+from core.embedder import Embedder
 from core.errors import Cancelled
 from core.jobs import run
 from core.library import Library

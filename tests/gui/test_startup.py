@@ -1,0 +1,25 @@
+"""The window must appear fast: what it imports before showing must not pull in torch & co."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "torchvision", "umap", "sklearn", "numba")
+
+
+def test_the_app_and_its_views_import_without_torch_umap_or_sklearn() -> None:
+    """torch (2-5 s), umap/numba and sklearn (1-2 s) load in workers, when first needed."""
+    code = (
+        "import sys, gui.app, gui.map_view, gui.label_panel, cli\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True, env={**_env(), "QT_QPA_PLATFORM": "offscreen"})
+    assert done.stdout.strip() == ""
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
