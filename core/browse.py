@@ -74,12 +74,14 @@ def list_photos(
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
     where, params = _folder_range(catalog, folder)
-    rows = catalog.conn.execute(
-        f"SELECT id, path, captured_at FROM photos WHERE {where}", params
-    ).fetchall()
-    if sort == "date":
-        rows.sort(key=lambda r: (r[2] is None, r[2] or "", r[1]))
-    elif sort == "name":
+    if sort == "date":  # sorted by SQLite, which lets other threads run meanwhile
+        rows = catalog.conn.execute(
+            f"SELECT id FROM photos WHERE {where}"
+            " ORDER BY captured_at IS NULL, captured_at, path", params
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    rows = catalog.conn.execute(f"SELECT id, path FROM photos WHERE {where}", params).fetchall()
+    if sort == "name":
         rows.sort(key=lambda r: (_name(r[1]).casefold(), r[1]))
     else:
         rows.sort(key=lambda r: (os.path.dirname(r[1]), _name(r[1]).casefold(), r[1]))
@@ -121,9 +123,8 @@ def folder_tree(catalog: Catalog) -> FolderNode:
     """The library's folders that hold photos, as a tree rooted at the library folder."""
     root = FolderNode(catalog.root.name or str(catalog.root), PurePath("."))
     counts: dict[bytes, int] = {}
-    for (stored,) in catalog.conn.execute("SELECT path FROM photos"):
-        folder = os.path.dirname(stored)
-        counts[folder] = counts.get(folder, 0) + 1
+    for folder, count in _folder_counts(catalog):
+        counts[folder] = counts.get(folder, 0) + count
     for folder, count in sorted(counts.items()):
         node = root
         node.total += count
@@ -138,6 +139,29 @@ def folder_tree(catalog: Catalog) -> FolderNode:
         node.count += count
     _sort_tree(root)
     return root
+
+
+_DIRNAME = "CAST(rtrim(path, replace(path, '/', '')) AS BLOB)"
+
+
+def _folder_counts(catalog: Catalog) -> Iterable[tuple[bytes, int]]:
+    """(folder, photos directly in it) for every folder, counted by SQLite.
+
+    ``rtrim(path, <the path's characters but '/'>)`` is the folder with its trailing '/'.
+    SQLite reads the characters as UTF-8, so a name with broken UTF-8 next to a '/' can
+    end the trim early: such a result does not end with '/', and those few paths are
+    split in Python instead.
+    """
+    rows = catalog.conn.execute(
+        f"SELECT {_DIRNAME} AS folder, count(*) FROM photos GROUP BY folder").fetchall()
+    for stored, count in rows:
+        folder = bytes(stored)
+        if not folder or folder.endswith(b"/"):
+            yield folder[:-1], count
+            continue
+        paths = catalog.conn.execute(f"SELECT path FROM photos WHERE {_DIRNAME} = ?", (folder,))
+        for (path,) in paths:
+            yield os.path.dirname(path), 1
 
 
 def _sort_tree(node: FolderNode) -> None:

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from core import torch_loader
 from core.catalog import Catalog
 from core.head_data import HEAD_KINDS, LabelMetrics, TrainingData, Validation
 from core.jobs import Job
@@ -54,6 +55,7 @@ def train(catalog: Catalog, set_id: int, model: str, kind: str = "linear", *,
 
     Raises LabelError (a message for the user) when there are too few labelled photos.
     """
+    torch_loader.ensure_torch()
     import torch
 
     from core.training import fit
@@ -114,6 +116,7 @@ def load_head(catalog: Catalog, set_id: int, model: str, *, with_state: bool = T
                     metrics["seconds"], validation)
     if not with_state:
         return info, None
+    torch_loader.ensure_torch()
     import torch
 
     from core.training import Head

@@ -7,6 +7,9 @@ result. The CLI drives it with tqdm (:func:`run`), the GUI from a worker thread.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -14,6 +17,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from core.errors import Cancelled
+
+log = logging.getLogger(__name__)
+
+BACKGROUND_NICE = 10  # CPU priority of background work: the UI thread comes first
 
 T = TypeVar("T")
 
@@ -66,3 +73,21 @@ def run(job: Job[T], on_progress: Callable[[Progress], None] | None = None) -> T
             return stop.value
         if on_progress is not None:
             on_progress(progress)
+
+
+def lower_thread_priority(nice: int = BACKGROUND_NICE) -> None:
+    """Give the calling thread (and the threads it starts) a lower CPU priority.
+
+    On Linux the nice value is per thread: a worker at nice 10 leaves a core to the UI
+    thread as soon as the UI thread wakes up, which keeps the window responsive on a
+    2-core machine while decoding and the CNN keep every core busy. Elsewhere a no-op
+    (a process-wide nice would slow the UI too). Never raises.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except OSError as exc:
+        log.debug("could not lower the thread's priority: %s", exc)

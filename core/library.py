@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from core import thumbcache
+from core import thumbcache, torch_loader
 from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing
 from core.errors import UnreadableImage
@@ -78,7 +78,8 @@ class Library:
         """The CNN, loaded on first use (it may download weights: ModelUnavailable)."""
         with self._embedder_lock:
             if self._embedder is None:
-                from core.embedder import Embedder  # torch: seconds to import, only when needed
+                torch_loader.ensure_torch()  # seconds: only when needed, GIL mostly free
+                from core.embedder import Embedder
 
                 self._embedder = Embedder(self.model_name, self.weights, self.device)
             return self._embedder

@@ -30,7 +30,7 @@ from typing import Any
 
 from core.catalog import Catalog
 from core.errors import Cancelled, LookalikeError
-from core.jobs import Job, Progress, check_cancel
+from core.jobs import BACKGROUND_NICE, Job, Progress, check_cancel
 from core.map import TICK_S, MapResult, compute_map, warm_up
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,8 @@ def shared_engine() -> MapEngine:
 def _serve(conn: Connection) -> None:
     """Answer requests until the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the app, which stops us
+    if hasattr(os, "nice"):
+        os.nice(BACKGROUND_NICE)  # background work: the app's UI thread comes first
     logging.basicConfig(level=logging.WARNING, format="lookalike map engine: %(message)s")
     handlers: dict[str, Callable[[Any], Any]] = {
         "warm_up": lambda _payload: warm_up(),

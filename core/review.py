@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from core import torch_loader
 from core.catalog import Catalog
 from core.heads import HeadInfo, load_head, train
 from core.jobs import Job, RateMeter, check_cancel
@@ -90,6 +91,7 @@ def predict_library(catalog: Catalog, set_id: int, model: str, *,
 
     Raises LabelError if the set has no head for this model yet (train it first).
     """
+    torch_loader.ensure_torch()
     from core import training  # torch: only when predicting
 
     found = load_head(catalog, set_id, model)

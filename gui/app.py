@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 ORGANISATION = "lookalike"
 APPLICATION = "Lookalike"
+GIL_SWITCH_S = 0.001
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +76,9 @@ def main(argv: Sequence[str]) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     QCoreApplication.setOrganizationName(ORGANISATION)
     QCoreApplication.setApplicationName(APPLICATION)
+    # Worker threads holding the GIL give it up every GIL_SWITCH_S when the UI thread asks
+    # for it (Python's default is 5 ms, and a busy UI thread asks many times per frame).
+    sys.setswitchinterval(GIL_SWITCH_S)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
     app.setWindowIcon(icon("lookalike"))

@@ -10,18 +10,29 @@ from PySide6.QtCore import QObject, Signal
 
 from core.embed import EmbedResult
 from core.errors import ModelUnavailable
-from core.jobs import Job, Progress
+from core.jobs import Job, Progress, check_cancel
 from core.library import IndexResult, Library
 from gui.context import AppContext
 from gui.workers import JobHandle
 
 PHOTOS_CHANGED_EVERY_S = 0.4  # at most this often: the grid appends, thumbnails refresh
+AFTER_WAIT_S = 5.0  # the longest the scan waits for the grid's listing
 
 
-def index_job(library: Library, cancel: threading.Event | None = None) -> Job[IndexResult]:
+def index_job(library: Library, cancel: threading.Event | None = None,
+              after: threading.Event | None = None) -> Job[IndexResult]:
     """``Library.index()``, with a "loading the model" step between the scan and the
     analysis so that the status bar says why nothing moves for a few seconds; the model is
-    not loaded at all when every photo is analysed already."""
+    not loaded at all when every photo is analysed already.
+
+    With ``after``, the scan waits (up to AFTER_WAIT_S) until that event is set: on a big
+    library, listing the grid and scanning are both long loops in Python threads, and
+    running them at once keeps the UI thread waiting for the GIL.
+    """
+    if after is not None:
+        deadline = time.monotonic() + AFTER_WAIT_S
+        while not after.wait(0.05) and time.monotonic() < deadline:
+            check_cancel(cancel)
     scanned = yield from library.scan(cancel)
     catalog = library.catalog
     if catalog.embedded_count(library.model_key) >= catalog.photo_count():
@@ -61,15 +72,17 @@ class Indexer(QObject):
     def running(self) -> bool:
         return self.job is not None and self.job.running
 
-    def start(self) -> None:
-        """Scan the open library and analyse new photos (after a running job has stopped)."""
+    def start(self, *, after: threading.Event | None = None) -> None:
+        """Scan the open library and analyse new photos (after a running job has stopped;
+        the scan itself waits for ``after``, see :func:`index_job`)."""
         library = self.context.library
         if library is None:
             return
         if self.running:  # a rescan while scanning: start again once this one has stopped
-            self.cancel_then(self.start)
+            self.cancel_then(lambda: self.start(after=after))
             return
-        job = self.context.workers.start_job("Indexing", lambda cancel: index_job(library, cancel))
+        job = self.context.workers.start_job(
+            "Indexing", lambda cancel: index_job(library, cancel, after))
         job.progressed.connect(self._on_progress)
         job.succeeded.connect(lambda result: self._on_succeeded(job, result))
         job.cancelled.connect(lambda: self._on_cancelled(job))

@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         a, c = self.actions, self.context
         a.open_folder.triggered.connect(self.choose_folder)
-        a.rescan.triggered.connect(self.indexer.start)
+        a.rescan.triggered.connect(lambda: self.indexer.start())
         a.search_image.triggered.connect(self.choose_search_image)
         a.quit.triggered.connect(self.close)
         a.find_similar.triggered.connect(lambda: self.search.find_similar(c.selection))
@@ -209,7 +209,7 @@ class MainWindow(QMainWindow):
         self.model_label.setText(commands.describe_model(library))
         self.stack.setCurrentWidget(self.views)
         self.status.show_message("Opening…")
-        self.indexer.start()
+        self.indexer.start(after=self.library_view.listed)  # the grid is listed first
         return True
 
     def _reopen(self) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import GeneratorWorker, create_worker
 
 from core.errors import Cancelled
-from core.jobs import Job, Progress
+from core.jobs import Job, Progress, lower_thread_priority
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ MIN_POOL_THREADS = 6  # indexing + a query + listings + image loading, even on 2
 
 def _drive(job: Job[Any], done: threading.Event) -> Generator[Progress, None, Any]:
     """Run ``job`` inside a superqt generator worker; ``done`` is set however it ends."""
+    lower_thread_priority()
     try:
         return (yield from job)
     finally:
@@ -36,6 +37,7 @@ def _drive(job: Job[Any], done: threading.Event) -> Generator[Progress, None, An
 
 
 def _call(fn: Callable[..., Any], args: tuple[Any, ...], done: threading.Event) -> Any:
+    lower_thread_priority()
     try:
         return fn(*args)
     finally:
@@ -263,6 +265,7 @@ class RequestLoop(QObject):
         return True
 
     def _serve(self) -> None:
+        lower_thread_priority()
         while True:
             with self._cond:
                 while not self._queue and not self._stopping:

@@ -7,6 +7,7 @@ keeps its selection in step with the context's.
 
 from __future__ import annotations
 
+import threading
 from pathlib import PurePath
 
 import numpy as np
@@ -55,6 +56,8 @@ class LibraryView(QWidget):
         self._sort = sort if sort in browse.SORTS else "date"
         self._last_id = -1  # photos above this id are not in the listing yet; -1: loading
         self._listing_token = 0
+        # Set once the grid lists the open library (a worker may wait for it: see Indexer).
+        self.listed = threading.Event()
         self._syncing = False
         self._stale = False  # the model still shows a query's results
         self.cache = ThumbnailCache(context.workers, self)
@@ -184,6 +187,7 @@ class LibraryView(QWidget):
             self._show(ids.tolist())
         self._last_id = last
         self._on_photos_changed()  # photos committed while the listing ran
+        self.listed.set()
 
     def _show(self, ids: list[int], scores: dict[int, float] | None = None,
               pinned: tuple[int, ...] = ()) -> None:
@@ -194,13 +198,14 @@ class LibraryView(QWidget):
             self.grid.select_ids(self.context.selection, scroll=False)
             row = self.model.row_of(current)
             if row >= 0:
-                self.grid.scrollTo(self.model.index(row))
+                self.grid.scrollTo(self.model.index(row, 0))
         finally:
             self._syncing = False
 
     def _on_library_changed(self) -> None:
         library = self.context.library
         self.cache.set_catalog(library.catalog if library else None)
+        self.listed = threading.Event()
         self.folder = None
         self._last_id = -1
         self.model.set_photos([])

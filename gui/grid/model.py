@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import IntEnum
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QStandardItemModel
 
 from gui.grid.cache import ThumbnailCache
 
@@ -23,11 +24,18 @@ class Roles(IntEnum):
     IMAGE = Qt.ItemDataRole.UserRole + 5  # QImage | None: the thumbnail, None while loading
 
 
-class ThumbnailModel(QAbstractListModel):
-    """Photo ids in display order. ``data()`` never reads a file (see ThumbnailCache)."""
+class ThumbnailModel(QStandardItemModel):
+    """Photo ids in display order. ``data()`` never reads a file (see ThumbnailCache).
+
+    Only ``data()`` is Python. The view's layout asks the model for an index - and so for
+    its row count - once per item: 100,000 calls per layout pass, each waiting for the
+    GIL while a worker thread holds it. A QStandardItemModel answers ``rowCount()``,
+    ``index()`` and ``flags()`` in C++; it holds no items here, only the number of rows
+    (``setRowCount``), and ``data()`` answers from the id list.
+    """
 
     def __init__(self, cache: ThumbnailCache, parent: Any = None) -> None:
-        super().__init__(parent)
+        super().__init__(0, 1, parent)
         self.cache = cache
         self._ids: list[int] = []
         self._rows: dict[int, int] = {}
@@ -46,6 +54,9 @@ class ThumbnailModel(QAbstractListModel):
         self._rows = {photo_id: row for row, photo_id in enumerate(self._ids)}
         self._scores = dict(scores or {})
         self._pinned = frozenset(pinned)
+        blocked = self.blockSignals(True)  # inside the reset: no row signals
+        self.setRowCount(len(self._ids))
+        self.blockSignals(blocked)
         self.endResetModel()
 
     def append(self, ids: Sequence[int]) -> None:
@@ -54,10 +65,9 @@ class ThumbnailModel(QAbstractListModel):
         if not new:
             return
         first = len(self._ids)
-        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-        self._ids.extend(new)
+        self._ids.extend(new)  # data() answers for the new rows as soon as they exist
         self._rows.update({photo_id: first + n for n, photo_id in enumerate(new)})
-        self.endInsertRows()
+        self.insertRows(first, len(new))  # emits rowsInserted
 
     def set_badges(self, badges: Mapping[int, str]) -> None:
         """Badge text per photo id (e.g. "cat 92%"), painted on the tiles; {} clears."""
@@ -84,9 +94,6 @@ class ThumbnailModel(QAbstractListModel):
 
     # -- Qt --------------------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._ids)
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._ids):
             return None
@@ -109,11 +116,6 @@ class ThumbnailModel(QAbstractListModel):
             return self._badges.get(photo_id)
         return None
 
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
     def _on_thumbnails(self, ids: list[int]) -> None:
         self._emit_rows(ids, [Roles.IMAGE, Qt.ItemDataRole.DisplayRole])
 
@@ -121,5 +123,5 @@ class ThumbnailModel(QAbstractListModel):
         for photo_id in ids:
             row = self._rows.get(photo_id)
             if row is not None:
-                index = self.index(row)
+                index = self.index(row, 0)
                 self.dataChanged.emit(index, index, roles)

@@ -42,6 +42,7 @@ class GridView(QListView):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.setMouseTracking(True)  # hover highlight
         self.setDragEnabled(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # tiles are not text
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self._fit_columns()
         self.doubleClicked.connect(self._on_double_clicked)
@@ -77,7 +78,7 @@ class GridView(QListView):
         start = prev = None
         for row in [*rows, None]:
             if start is not None and (row is None or row != prev + 1):  # type: ignore[operator]
-                selection.select(model.index(start), model.index(prev))  # type: ignore[arg-type]
+                selection.select(model.index(start, 0), model.index(prev, 0))  # type: ignore[arg-type]
                 start = None
             if row is not None and start is None:
                 start = row
@@ -87,9 +88,9 @@ class GridView(QListView):
         first = model.row_of(ids[0]) if ids else -1
         if first >= 0:
             self.selectionModel().setCurrentIndex(
-                model.index(first), QItemSelectionModel.SelectionFlag.NoUpdate)
+                model.index(first, 0), QItemSelectionModel.SelectionFlag.NoUpdate)
             if scroll:
-                self.scrollTo(model.index(first))
+                self.scrollTo(model.index(first, 0))
 
     def _fit_columns(self) -> None:
         """Widen the tiles a little so that whole columns fill the row."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -150,3 +151,26 @@ def test_similar_to_file_leaves_out_the_file_and_the_negatives(library: Library,
     assert found is None and negative not in [h.photo_id for h in hits]
     assert hits[0].photo_id == own.id  # the same pixels: the closest photo of all
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_folder_tree_splits_names_that_are_not_utf8(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Folders are counted by SQLite as text; broken UTF-8 next to a '/' must not fool it."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    root = tmp_path / "photos"
+    photo = synthetic.write_library(tmp_path / "src", 1, n_variants=0, size=(64, 48))
+    source = next(iter(photo.values()))[0]
+    names = [b"top.jpg", b"Et\xc3\xa9/a.jpg", b"caf\xe9/x\xff.jpg", b"x/\xc3/\xa9.jpg",
+             b"x/\xc3/b.jpg", b"x/\xc3/sub/c.jpg"]
+    for name in names:
+        target = Path(os.fsdecode(os.path.join(os.fsencode(root), name)))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+    with Library(root, model="mobilenet_v3_small", weights="none") as lib:
+        run(lib.scan())
+        tree = browse.folder_tree(lib.catalog)
+    broken = tree.find(PurePath("x", os.fsdecode(b"\xc3")))
+    assert broken is not None and (broken.count, broken.total) == (2, 3)
+    assert tree.find(PurePath(os.fsdecode(b"caf\xe9"))).count == 1  # type: ignore[union-attr]
+    assert tree.find(PurePath("Eté")).count == 1  # type: ignore[union-attr]
+    assert (tree.count, tree.total) == (1, 6)

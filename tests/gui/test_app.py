@@ -58,7 +58,7 @@ def test_opening_a_folder_indexes_it_in_the_background(
     assert window.status.label.text().startswith("24 photos · 24 analysed at ")
     assert not window.status.cancel_button.isVisible()
     # Thumbnails arrive from the loader thread and folders/problems are listed.
-    qtbot.waitUntil(lambda: model.index(0).data(Roles.IMAGE) is not None)
+    qtbot.waitUntil(lambda: model.index(0, 0).data(Roles.IMAGE) is not None)
     qtbot.waitUntil(lambda: window.folders.model.rowCount() == 1
                     and window.folders.model.item(0).text() == "All photos (24)")
     assert window.folders.model.item(0).rowCount() == 6

@@ -36,10 +36,10 @@ def test_selection_goes_both_ways(open_window: OpenWindow, qtbot: QtBot,
     assert grid.current_id() == ids[17]
 
     viewport = grid.viewport()
-    rect = grid.visualRect(model.index(2))
+    rect = grid.visualRect(model.index(2, 0))
     qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.context.selection == [ids[2]]
-    rect = grid.visualRect(model.index(3))
+    rect = grid.visualRect(model.index(3, 0))
     qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
                      rect.center())
     assert window.context.selection == [ids[2], ids[3]]
@@ -64,10 +64,10 @@ def test_click_mode_finds_similar_on_click(open_window: OpenWindow, qtbot: QtBot
     window.actions.click_mode.setChecked(True)
     target = model.ids()[9]
     qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton,
-                     pos=grid.visualRect(model.index(9)).center())
+                     pos=grid.visualRect(model.index(9, 0)).center())
     qtbot.waitUntil(lambda: window.context.query is not None, timeout=10_000)
     assert window.context.query.positives == (target,)
-    assert model.index(0).data(Roles.ID) == target
+    assert model.index(0, 0).data(Roles.ID) == target
 
 
 def test_folder_filter_sort_and_size(open_window: OpenWindow, qtbot: QtBot,
@@ -106,11 +106,11 @@ def test_badges_are_painted_per_row(open_window: OpenWindow, qtbot: QtBot,
     with qtbot.waitSignal(model.dataChanged) as changed:
         model.set_badges({ids[1]: "beach 92%"})
     assert changed.args[0].row() == 1 and Roles.BADGE in changed.args[2]
-    assert model.index(1).data(Roles.BADGE) == "beach 92%"
-    assert model.index(0).data(Roles.BADGE) is None
+    assert model.index(1, 0).data(Roles.BADGE) == "beach 92%"
+    assert model.index(0, 0).data(Roles.BADGE) is None
     window.library_view.grid.grab()  # paints the badge without error
     model.set_badges({})
-    assert model.index(1).data(Roles.BADGE) is None
+    assert model.index(1, 0).data(Roles.BADGE) is None
 
 
 def test_thumbnail_cache_is_bounded(qtbot: QtBot, photo_folder: PhotoFolder,
@@ -144,7 +144,7 @@ def test_a_hundred_thousand_rows_stay_fast(open_window: OpenWindow, qtbot: QtBot
     view.model.set_photos(range(1, 100_001))
     view.grid.scrollToBottom()
     view.grid.grab()
-    view.grid.scrollTo(view.model.index(50_000))
+    view.grid.scrollTo(view.model.index(50_000, 0))
     view.grid.grab()
     view.model.append(list(range(100_001, 100_501)))
     elapsed = time.perf_counter() - started

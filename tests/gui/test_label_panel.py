@@ -52,7 +52,7 @@ def test_label_by_key_then_filter_the_grid(open_window: OpenWindow, qtbot: QtBot
     second = panel.labels[1]
     assert store.photos_with(second.id) == sorted(chosen) and second.count == 2
     model = window.library_view.model
-    qtbot.waitUntil(lambda: model.data(model.index(model.row_of(chosen[0])), Roles.BADGE)
+    qtbot.waitUntil(lambda: model.data(model.index(model.row_of(chosen[0]), 0), Roles.BADGE)
                     == "second")
 
     panel.filter_box.setCurrentIndex(panel.filter_box.findData(second.id))
@@ -93,7 +93,7 @@ def test_train_then_accept_and_reject_suggestions(open_window: OpenWindow, qtbot
     decided = [a for a in store.assignments(panel.label_set.id) if a.source == SOURCE_ACCEPTED]
     assert [(a.label_id, a.positive) for a in decided] == [(suggested.label_id, True)]
     assert window.context.selection == [order[1]]
-    assert window.library_view.model.data(window.library_view.model.index(0),
+    assert window.library_view.model.data(window.library_view.model.index(0, 0),
                                           Roles.BADGE).startswith("✓")
     rejected = next(s for s in panel.review.queue if s.photo_id == order[1])
     assert panel.reject_key.key().toString() == "R"

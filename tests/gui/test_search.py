@@ -42,8 +42,8 @@ def _scene_of(window: MainWindow, photo_id: int) -> str:
 
 def _shown(window: MainWindow) -> list[tuple[int, float | None, bool]]:
     model = window.library_view.model
-    return [(model.index(r).data(Roles.ID), model.index(r).data(Roles.SCORE),
-             model.index(r).data(Roles.PINNED)) for r in range(model.rowCount())]
+    return [(model.index(r, 0).data(Roles.ID), model.index(r, 0).data(Roles.SCORE),
+             model.index(r, 0).data(Roles.PINNED)) for r in range(model.rowCount())]
 
 
 def test_find_similar_pins_the_query_and_ranks_its_scene_first(
