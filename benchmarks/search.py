@@ -1,6 +1,6 @@
 """Search benchmark: build time, disk size, query latency and recall@10 of each index backend.
 
-    python -m benchmarks.search [--quick] [--sizes 10000,100000,1000000] [--indexes exact,annoy]
+    python -m benchmarks.search [--quick] [--sizes 10000,100000,1000000] [--indexes exact,ivf]
 
 Runs the product's own :mod:`core.index` on synthetic 2048-d embeddings (float16, as the
 catalog stores them). Each query is a stored photo asking for its 10 nearest neighbours with
@@ -34,9 +34,9 @@ DIM = 2048
 K = 10
 TARGET_RECALL = 0.95
 _CHUNK = 20_000
-_OPTIONS = {"n_trees": ["annoy"], "search_k": ["annoy"], "candidates": ["pca"],
-            "reduced_dim": ["annoy", "pca"]}
-_SETTINGS = ("n_trees", "search_k", "candidates", "reduced_dim")  # shown in the notes column
+_OPTIONS = {"n_lists": ["ivf"], "nprobe": ["ivf"], "candidates": ["pca"], "n_trees": ["annoy"],
+            "search_k": ["annoy"], "reduced_dim": ["ivf", "pca", "annoy"]}
+_SETTINGS = ("n_lists", "nprobe", "candidates", "n_trees", "search_k", "reduced_dim")  # notes
 
 
 def synthetic_embeddings(n: int, dim: int = DIM, *, n_clusters: int = 500, events: bool = True,

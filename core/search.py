@@ -1,7 +1,8 @@
 """Similarity queries over a library's embeddings.
 
 A :class:`Searcher` keeps one search index per model: exact numpy search for small
-libraries, an annoy index (saved beside the catalog, rebuilt when the embeddings change)
+libraries, an approximate one (inverted lists over PCA-reduced vectors with exact re-rank, see
+:func:`core.index.choose_index`; saved beside the catalog, rebuilt when the embeddings change)
 for large ones. Queries: by one or several photos ("more like these"), with negative
 examples ("less like those", Rocchio), or by a vector (an image from outside the library).
 """
@@ -30,7 +31,7 @@ class Searcher:
     def __init__(self, catalog: Catalog, model: str, kind: str | None = None) -> None:
         self.catalog = catalog
         self.model = model
-        self.kind = kind  # force "exact" or "annoy"; None chooses by library size
+        self.kind = kind  # force a backend of core.index.INDEXES; None chooses by library size
         self._index: Index | None = None
         self._generation = -1
         self._lock = threading.Lock()

@@ -16,6 +16,7 @@ from core.index import (
     ExactIndex,
     Hit,
     Index,
+    IvfIndex,
     PcaIndex,
     choose_index,
     make_index,
@@ -25,15 +26,17 @@ from core.index import (
 N, DIM, K = 3000, 256, 10
 
 # Every backend in INDEXES; the approximate ones also with their PCA projection switched on
-# (the default, 256-d, keeps these 256-d vectors whole).
+# (annoy's and ivf's default, 256-d, keeps these 256-d vectors whole; pca's is 128-d).
 CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("exact", {}),
     ("annoy", {}),
     ("annoy", {"reduced_dim": 32}),
     ("pca", {}),
     ("pca", {"reduced_dim": 32}),
+    ("ivf", {}),
+    ("ivf", {"reduced_dim": 32}),
 ]
-CONFIG_IDS = ["exact", "annoy", "annoy-pca32", "pca", "pca-pca32"]
+CONFIG_IDS = ["exact", "annoy", "annoy-pca32", "pca", "pca-pca32", "ivf", "ivf-pca32"]
 
 
 def clustered(n: int, dim: int, n_clusters: int = 30, seed: int = 0
@@ -190,7 +193,7 @@ def test_make_index_error_lists_valid_names() -> None:
 
 def test_choose_index() -> None:
     assert choose_index(0) == choose_index(EXACT_THRESHOLD - 1) == "exact"
-    assert choose_index(EXACT_THRESHOLD) == choose_index(10**6) == "annoy"
+    assert choose_index(EXACT_THRESHOLD) == choose_index(10**6) == "ivf"
 
 
 def test_exact_query_many_matches_query(data: Any) -> None:
@@ -201,7 +204,21 @@ def test_exact_query_many_matches_query(data: Any) -> None:
     assert [hit_ids(h) for h in batch] == [hit_ids(index.query(v, K)) for v in vectors[:5]]
 
 
-@pytest.mark.parametrize("cls", [AnnoyIndex, PcaIndex])
+def test_ivf_probing_few_lists_still_returns_k(data: Any) -> None:
+    ids, vectors, _ = data
+    index = IvfIndex(n_lists=64, nprobe=1)  # ~47 rows a list
+    index.build(ids, vectors)
+    hits = index.query(vectors[5], 150, exclude=ids[:40].tolist())
+    assert len(set(hit_ids(hits))) == 150 and not set(ids[:40].tolist()) & set(hit_ids(hits))
+    every_list = IvfIndex(n_lists=64, nprobe=64)  # no projection at 256-d: exact candidates
+    every_list.build(ids, vectors)
+    exact = ExactIndex()
+    exact.build(ids, vectors)
+    for pos in (5, 1234):
+        assert hit_ids(every_list.query(vectors[pos], K)) == hit_ids(exact.query(vectors[pos], K))
+
+
+@pytest.mark.parametrize("cls", [AnnoyIndex, PcaIndex, IvfIndex])
 def test_load_rejects_mismatched_files(cls: type[Index], data: Any, tmp_path: Path) -> None:
     ids, vectors, _ = data
     small, large = cls(), cls()
