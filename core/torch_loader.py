@@ -6,11 +6,17 @@ GIL held, so every other Python thread - the GUI's event loop included - stops f
 long. :func:`ensure_torch` first maps those libraries through libc's ``dlopen`` called with
 ctypes, which releases the GIL, then imports torch and torchvision: the import finds the
 libraries already mapped. Best effort: anything unusual falls back to a plain import.
+
+The import also creates a few hundred thousand Python objects, which would trigger several
+full garbage collections (each 50-250 ms with the GIL held, measured): the collector is
+paused while torch loads, and its modules - alive as long as the process - are then frozen
+out of future collections (``gc.freeze``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib.util
 import logging
 import os
@@ -37,9 +43,15 @@ def ensure_torch() -> None:
                 _map_libraries()
             except Exception as exc:  # noqa: BLE001 - only an optimisation
                 log.debug("could not pre-map torch's libraries: %s", exc)
-        import torch  # noqa: F401
-        import torchvision  # noqa: F401
-
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            import torch  # noqa: F401
+            import torchvision  # noqa: F401
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
         _loaded = True
 
 

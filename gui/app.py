@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -87,6 +88,9 @@ def main(argv: Sequence[str]) -> int:
     load_stylesheet(app)
     window = create_window(args, Settings(QSettings()))
     window.show()
+    # Everything built so far lives as long as the app: keep it out of the garbage
+    # collector's full passes, which hold the GIL (and freeze the window) while they run.
+    gc.freeze()
     signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in the terminal quits
     wake = QTimer(window)  # lets Python see the signal while Qt's loop runs
     wake.timeout.connect(lambda: None)
