@@ -3,8 +3,11 @@
 A :class:`Searcher` keeps one search index per model: exact numpy search for small
 libraries, an approximate one (inverted lists over PCA-reduced vectors with exact re-rank, see
 :func:`core.index.choose_index`; saved beside the catalog, rebuilt when the embeddings change)
-for large ones. Queries: by one or several photos ("more like these"), with negative
-examples ("less like those", Rocchio), or by a vector (an image from outside the library).
+for large ones. Building that one takes seconds to a minute, so while it is missing or stale
+a query is answered by exact search (tens of milliseconds at 100k photos) and the
+approximate index is built in a background thread, then used once it is current.
+Queries: by one or several photos ("more like these"), with negative examples ("less like
+those", Rocchio), or by a vector (an image from outside the library).
 """
 
 from __future__ import annotations
@@ -21,8 +24,14 @@ from numpy.typing import NDArray
 
 from core.catalog import Catalog
 from core.index import Hit, Index, choose_index, make_index, rocchio
+from core.jobs import lower_thread_priority
 
 log = logging.getLogger(__name__)
+
+# Up to this many photos a stale approximate index is stood in for by exact search while it
+# is rebuilt in the background (exact holds float32 vectors: 0.8 GB at 100k); above, the
+# query waits for the build.
+EXACT_STAND_IN_MAX = 200_000
 
 
 class Searcher:
@@ -34,6 +43,9 @@ class Searcher:
         self.kind = kind  # force a backend of core.index.INDEXES; None chooses by library size
         self._index: Index | None = None
         self._generation = -1
+        self._exact: bool = False  # self._index is exact search standing in for the real one
+        self._building: int | None = None  # the generation being built in the background
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     @property
@@ -46,25 +58,77 @@ class Searcher:
         with self._lock:
             generation = self.catalog.generation(self.model)
             if self._index is None or generation != self._generation:
-                self._index = self._load_or_build(generation)
+                self._index, self._exact = self._current(generation)
                 self._generation = generation
             return self._index
 
-    def _load_or_build(self, generation: int) -> Index:
-        kind = self.kind or choose_index(self.catalog.embedded_count(self.model))
+    def wait_built(self, timeout: float | None = None) -> bool:
+        """Wait for a background build to finish (True when none is running)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _current(self, generation: int) -> tuple[Index, bool]:
+        """The index for ``generation``, and whether it is exact search standing in."""
+        n = self.catalog.embedded_count(self.model)
+        kind = self.kind or choose_index(n)
+        if kind == "exact":
+            return self._build(kind), False
+        saved = self._load_saved(kind, generation)
+        if saved is not None:
+            return saved, False
+        if self.kind is not None or n > EXACT_STAND_IN_MAX:  # a chosen backend: wait for it
+            return self._build_and_save(kind, generation), False
+        if self._thread is None or not self._thread.is_alive():
+            self._building = generation
+            self._thread = threading.Thread(
+                target=self._build_in_background, args=(kind, generation),
+                name="lookalike-search-index", daemon=True)
+            self._thread.start()
+        return self._build("exact"), True
+
+    def _build_in_background(self, kind: str, generation: int) -> None:
+        lower_thread_priority()
+        try:
+            index = self._build_and_save(kind, generation)
+        except Exception:  # the exact stand-in keeps answering; the next query retries
+            log.exception("building the %s search index failed", kind)
+            with self._lock:
+                self._building = None
+            return
+        finally:
+            self.catalog.close_thread_connection()
+        with self._lock:
+            if self._building == generation:
+                self._building = None
+            if self._generation == generation and self._exact:
+                self._index, self._exact = index, False
+
+    def _load_saved(self, kind: str, generation: int) -> Index | None:
         stamp = self.index_path.with_suffix(".json")
-        if kind != "exact" and self.index_path.exists() and stamp.exists():
-            try:
-                saved = json.loads(stamp.read_text())
-                if saved == {"generation": generation, "kind": kind}:
-                    return type(make_index(kind)).load(self.index_path)
-            except (OSError, ValueError) as exc:
-                log.warning("rebuilding the search index: %s", exc)
+        if not (self.index_path.exists() and stamp.exists()):
+            return None
+        try:
+            saved = json.loads(stamp.read_text())
+            if saved == {"generation": generation, "kind": kind}:
+                return type(make_index(kind)).load(self.index_path)
+        except (OSError, ValueError) as exc:
+            log.warning("rebuilding the search index: %s", exc)
+        return None
+
+    def _build(self, kind: str) -> Index:
         ids, vectors = self.catalog.embeddings(self.model)
         index = make_index(kind)
         if len(ids):
             index.build(ids, vectors)
-        if kind != "exact" and len(ids):
+        return index
+
+    def _build_and_save(self, kind: str, generation: int) -> Index:
+        index = self._build(kind)
+        if len(index):
+            stamp = self.index_path.with_suffix(".json")
             try:
                 index.save(self.index_path)
                 stamp.write_text(json.dumps({"generation": generation, "kind": kind}))

@@ -1,0 +1,56 @@
+"""The searcher answers at once while its approximate index is built in the background."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import index as core_index
+from core.catalog import Catalog, PhotoMeta
+from core.index import ExactIndex, IvfIndex
+from core.jobs import run
+from core.scan import scan
+from core.search import Searcher
+
+MODEL = "test@random0"
+
+
+@pytest.fixture
+def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    """600 photos with clustered 64-d embeddings; "large" from 200 photos on."""
+    monkeypatch.setattr(core_index, "EXACT_THRESHOLD", 200)
+    root = tmp_path / "photos"
+    root.mkdir()
+    for k in range(600):
+        (root / f"{k:04d}.jpg").write_bytes(b"never decoded here")
+    cat = Catalog.open(root, tmp_path / "catalog.sqlite")
+    run(scan(cat))
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(12, 64))
+    vectors = centres[np.arange(600) % 12] + 0.3 * rng.normal(size=(600, 64))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = [(int(pid), PhotoMeta(f"h{n}", 64, 48, None, None), vectors[n].astype(np.float32))
+            for n, pid in enumerate(cat.photo_ids())]
+    cat.store_results(MODEL, rows, [])
+    return cat
+
+
+def test_exact_answers_while_the_approximate_index_builds(catalog: Catalog) -> None:
+    searcher = Searcher(catalog, MODEL)
+    assert isinstance(searcher.index(), ExactIndex)  # at once, without waiting for the build
+    query = int(catalog.photo_ids()[7])
+    first = searcher.similar([query], k=10)
+    assert searcher.wait_built(120)
+    assert isinstance(searcher.index(), IvfIndex)
+    approximate = searcher.similar([query], k=10)
+    assert len({h.photo_id for h in first} & {h.photo_id for h in approximate}) >= 8
+    assert searcher.index_path.exists()
+    # A new searcher (the app started again) loads the saved index instead of building.
+    assert isinstance(Searcher(catalog, MODEL).index(), IvfIndex)
+
+
+def test_a_chosen_backend_is_built_before_the_query(catalog: Catalog) -> None:
+    searcher = Searcher(catalog, MODEL, kind="ivf")
+    assert isinstance(searcher.index(), IvfIndex)
