@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtCore import QMimeData, QProcess, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QWidget
 
@@ -30,7 +31,32 @@ def open_paths(paths: list[Path]) -> None:
 
 
 def show_in_file_manager(paths: list[Path]) -> None:
+    """Show the files selected in the desktop's file manager (their folders as a fallback)."""
+    paths = paths[:MAX_OPENED]
+    if paths and _reveal(paths):
+        return
     open_paths(sorted({p.parent for p in paths}))
+
+
+def _reveal(paths: list[Path]) -> bool:
+    """Ask the platform's file manager to select ``paths``; False if it cannot."""
+    if sys.platform == "darwin":
+        return QProcess.startDetached("open", ["-R", *map(str, paths)])[0]
+    if sys.platform == "win32":
+        return QProcess.startDetached("explorer", [f"/select,{paths[0]}"])[0]
+    # Freedesktop (GNOME Files, Dolphin, Nemo, Thunar...): FileManager1.ShowItems on D-Bus.
+    from PySide6.QtDBus import QDBusConnection, QDBusInterface, QDBusMessage
+
+    bus = QDBusConnection.sessionBus()
+    if not bus.isConnected():
+        return False
+    manager = QDBusInterface("org.freedesktop.FileManager1", "/org/freedesktop/FileManager1",
+                             "org.freedesktop.FileManager1", bus)
+    if not manager.isValid():
+        return False
+    urls = [QUrl.fromLocalFile(str(p)).toString() for p in paths]
+    reply = manager.call("ShowItems", urls, "")
+    return reply.type() != QDBusMessage.MessageType.ErrorMessage
 
 
 def copy_paths(paths: list[Path]) -> None:
