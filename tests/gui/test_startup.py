@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -12,14 +13,11 @@ def test_the_app_and_its_views_import_without_torch_umap_or_sklearn() -> None:
     """torch (2-5 s), umap/numba and sklearn (1-2 s) load in workers, when first needed."""
     code = (
         "import sys, gui.app, gui.map_view, gui.label_panel, cli\n"
+        "cli._commands()  # what `lookalike` imports before it opens the window\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True, env={**_env(), "QT_QPA_PLATFORM": "offscreen"})
+                          timeout=120, check=True, env=env)
     assert done.stdout.strip() == ""
 
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
