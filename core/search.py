@@ -1,7 +1,7 @@
 """Similarity queries over a library's embeddings.
 
 A :class:`Searcher` keeps one search index per model: exact numpy search for small
-libraries, an approximate one (inverted lists over PCA-reduced vectors with exact re-rank, see
+libraries, an approximate one (annoy over PCA-reduced vectors with exact re-rank, see
 :func:`core.index.choose_index`; saved beside the catalog, rebuilt when the embeddings change)
 for large ones. Building that one takes seconds to a minute, so while it is missing or stale
 a query is answered by exact search (tens of milliseconds at 100k photos) and the

@@ -9,7 +9,7 @@ import pytest
 
 from core import index as core_index
 from core.catalog import Catalog, PhotoMeta
-from core.index import ExactIndex, IvfIndex
+from core.index import AnnoyIndex, ExactIndex, IvfIndex
 from core.jobs import run
 from core.scan import scan
 from core.search import Searcher
@@ -43,12 +43,12 @@ def test_exact_answers_while_the_approximate_index_builds(catalog: Catalog) -> N
     query = int(catalog.photo_ids()[7])
     first = searcher.similar([query], k=10)
     assert searcher.wait_built(120)
-    assert isinstance(searcher.index(), IvfIndex)
+    assert isinstance(searcher.index(), AnnoyIndex)
     approximate = searcher.similar([query], k=10)
     assert len({h.photo_id for h in first} & {h.photo_id for h in approximate}) >= 8
     assert searcher.index_path.exists()
     # A new searcher (the app started again) loads the saved index instead of building.
-    assert isinstance(Searcher(catalog, MODEL).index(), IvfIndex)
+    assert isinstance(Searcher(catalog, MODEL).index(), AnnoyIndex)
 
 
 def test_a_chosen_backend_is_built_before_the_query(catalog: Catalog) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from pytestqt.qtbot import QtBot
 
 from core import synthetic
@@ -70,6 +72,55 @@ def wait_indexed(qtbot: QtBot, window: MainWindow, timeout: int = INDEX_TIMEOUT_
 OpenWindow = Callable[..., MainWindow]
 
 
+def open_indexed(open_window: OpenWindow, qtbot: QtBot, folder: PhotoFolder, catalog: Path
+                 ) -> MainWindow:
+    """Open *folder* with *catalog* and wait until its 24 photos are indexed and listed."""
+    window = open_window(str(folder.root), "--catalog", str(catalog))
+    wait_indexed(qtbot, window)
+    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 24)
+    return window
+
+
+class StallMeter:
+    """A QTimer ticking every 10 ms on the GUI thread; ``gaps`` are the seconds between ticks,
+    so a long one is a stall of the UI thread."""
+
+    def __init__(self) -> None:
+        self.gaps: list[float] = []
+        self.last = time.perf_counter()
+        self.timer = QTimer()
+        self.timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self.restart_clock()
+        self.timer.start(10)
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def restart_clock(self) -> None:
+        """Measure the next gap from now (leave out synchronous set-up before it)."""
+        self.last = time.perf_counter()
+
+    @property
+    def worst(self) -> float:
+        """The longest gap, the first (started before the event loop ran) left out."""
+        return max(self.gaps[1:])
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self.last)
+        self.last = now
+
+
+@pytest.fixture
+def stall_meter() -> Iterator[StallMeter]:
+    """A :class:`StallMeter`, not yet started; stopped after the test."""
+    meter = StallMeter()
+    yield meter
+    meter.stop()
+
+
 @pytest.fixture
 def open_window(qtbot: QtBot, settings: Settings) -> Iterator[OpenWindow]:
     """Build the app's main window as `lookalike ARGS...` would (weights "none")."""
@@ -83,12 +134,14 @@ def open_window(qtbot: QtBot, settings: Settings) -> Iterator[OpenWindow]:
                                AppContext())
         qtbot.addWidget(window)
         window.show()
+        gc.freeze()  # as gui.app.main does once the window is up
         windows.append(window)
         return window
 
     yield make
     for window in windows:
         window.close()
+    gc.unfreeze()  # what this test left behind can be collected again
 
 
 @pytest.fixture(scope="session")

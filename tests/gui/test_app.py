@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
@@ -16,26 +15,17 @@ from gui.panels.empty import EmptyState
 from gui.settings import ModelChoice, Settings
 from gui.viewer import ViewerWindow
 
-from .conftest import OpenWindow, PhotoFolder, wait_indexed
+from .conftest import OpenWindow, PhotoFolder, StallMeter, open_indexed, wait_indexed
 
 STALL_LIMIT_S = 0.3
 
 
 def test_opening_a_folder_indexes_it_in_the_background(
-        open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder, tmp_path: Path) -> None:
+        open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder, tmp_path: Path,
+        stall_meter: StallMeter) -> None:
     """The grid fills by appends while the real worker scans and embeds; the UI thread never
     stalls for long (a timer measures the longest gap between its ticks)."""
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.timeout.connect(tick)
-    timer.start(10)
+    stall_meter.start()
     window = open_window(str(photo_folder.root), "--catalog", str(tmp_path / "c.sqlite"),
                          "--model", "resnet50")
     model = window.library_view.model
@@ -44,13 +34,13 @@ def test_opening_a_folder_indexes_it_in_the_background(
     assert window.context.indexing  # started at once, in the background
     progress: list[str] = []
     window.indexer.progressed.connect(lambda _p: progress.append(window.status.label.text()))
-    last[0] = time.perf_counter()
+    stall_meter.restart_clock()
     wait_indexed(qtbot, window)
-    timer.stop()
+    stall_meter.stop()
 
-    worst = max(gaps[1:])
+    worst = stall_meter.worst
     print(f"\nlongest UI-thread stall while indexing: {worst * 1000:.0f} ms "
-          f"over {len(gaps)} ticks")
+          f"over {len(stall_meter.gaps)} ticks")
     assert worst < STALL_LIMIT_S
     assert model.rowCount() == 24
     assert not any(resets_while_indexing)  # appends (beginInsertRows), never a reset
@@ -129,9 +119,7 @@ def test_a_missing_weights_file_is_offered_before_opening(
 def test_viewer_opens_and_steps_through_the_grid(open_window: OpenWindow, qtbot: QtBot,
                                                 photo_folder: PhotoFolder,
                                                 catalog_copy: Path) -> None:
-    window = open_window(str(photo_folder.root), "--catalog", str(catalog_copy))
-    wait_indexed(qtbot, window)
-    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 24)
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     ids = window.library_view.model.ids()
     window.context.set_selection([ids[3]])
     grid = window.library_view.grid

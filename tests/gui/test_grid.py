@@ -11,22 +11,13 @@ from pytestqt.qtbot import QtBot
 
 from core import browse
 from gui.grid import Roles, ThumbnailCache
-from gui.main_window import MainWindow
 
-from .conftest import OpenWindow, PhotoFolder, wait_indexed
-
-
-def _open(open_window: OpenWindow, qtbot: QtBot, folder: PhotoFolder, catalog: Path
-          ) -> MainWindow:
-    window = open_window(str(folder.root), "--catalog", str(catalog))
-    wait_indexed(qtbot, window)
-    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 24)
-    return window
+from .conftest import OpenWindow, PhotoFolder, open_indexed
 
 
 def test_selection_goes_both_ways(open_window: OpenWindow, qtbot: QtBot,
                                   photo_folder: PhotoFolder, catalog_copy: Path) -> None:
-    window = _open(open_window, qtbot, photo_folder, catalog_copy)
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     grid, model = window.library_view.grid, window.library_view.model
     ids = model.ids()
     with qtbot.assertNotEmitted(window.context.selection_changed):
@@ -59,7 +50,7 @@ def test_selection_goes_both_ways(open_window: OpenWindow, qtbot: QtBot,
 def test_click_mode_finds_similar_on_click(open_window: OpenWindow, qtbot: QtBot,
                                            photo_folder: PhotoFolder,
                                            catalog_copy: Path) -> None:
-    window = _open(open_window, qtbot, photo_folder, catalog_copy)
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     grid, model = window.library_view.grid, window.library_view.model
     window.actions.click_mode.setChecked(True)
     target = model.ids()[9]
@@ -72,7 +63,7 @@ def test_click_mode_finds_similar_on_click(open_window: OpenWindow, qtbot: QtBot
 
 def test_folder_filter_sort_and_size(open_window: OpenWindow, qtbot: QtBot,
                                      photo_folder: PhotoFolder, catalog_copy: Path) -> None:
-    window = _open(open_window, qtbot, photo_folder, catalog_copy)
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     view, library = window.library_view, window.context.library
     assert library is not None
     qtbot.waitUntil(lambda: window.folders.model.item(0) is not None
@@ -100,7 +91,7 @@ def test_folder_filter_sort_and_size(open_window: OpenWindow, qtbot: QtBot,
 
 def test_badges_are_painted_per_row(open_window: OpenWindow, qtbot: QtBot,
                                     photo_folder: PhotoFolder, catalog_copy: Path) -> None:
-    window = _open(open_window, qtbot, photo_folder, catalog_copy)
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     model = window.library_view.model
     ids = model.ids()
     with qtbot.waitSignal(model.dataChanged) as changed:
@@ -138,7 +129,7 @@ def test_thumbnail_cache_is_bounded(qtbot: QtBot, photo_folder: PhotoFolder,
 
 def test_a_hundred_thousand_rows_stay_fast(open_window: OpenWindow, qtbot: QtBot,
                                           photo_folder: PhotoFolder, catalog_copy: Path) -> None:
-    window = _open(open_window, qtbot, photo_folder, catalog_copy)
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     view = window.library_view
     started = time.perf_counter()
     view.model.set_photos(range(1, 100_001))

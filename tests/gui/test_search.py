@@ -14,15 +14,7 @@ from pytestqt.qtbot import QtBot
 from gui.grid import Roles
 from gui.main_window import MainWindow
 
-from .conftest import OpenWindow, PhotoFolder, wait_indexed
-
-
-def _open(open_window: OpenWindow, qtbot: QtBot, folder: PhotoFolder, catalog: Path
-          ) -> MainWindow:
-    window = open_window(str(folder.root), "--catalog", str(catalog))
-    wait_indexed(qtbot, window)
-    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 24)
-    return window
+from .conftest import OpenWindow, PhotoFolder, open_indexed
 
 
 def _photo_id(window: MainWindow, path: Path) -> int:
@@ -49,7 +41,7 @@ def _shown(window: MainWindow) -> list[tuple[int, float | None, bool]]:
 def test_find_similar_pins_the_query_and_ranks_its_scene_first(
         open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder,
         catalog_copy: Path) -> None:
-    window = _open(open_window, qtbot, photo_folder, catalog_copy)
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     query = _photo_id(window, photo_folder.scenes["scene_002"][0])
     window.context.set_selection([query])
     assert window.library_view.grid.selected_ids() == [query]  # the grid follows the context
@@ -85,7 +77,7 @@ def test_find_similar_pins_the_query_and_ranks_its_scene_first(
 def test_find_similar_from_the_keyboard_and_more_like_these(
         open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder,
         catalog_copy: Path) -> None:
-    window = _open(open_window, qtbot, photo_folder, catalog_copy)
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     grid = window.library_view.grid
     window.activateWindow()
     grid.setFocus()
@@ -110,7 +102,7 @@ def test_find_similar_from_the_keyboard_and_more_like_these(
 
 def test_not_like_this_reranks_at_once(open_window: OpenWindow, qtbot: QtBot,
                                        photo_folder: PhotoFolder, catalog_copy: Path) -> None:
-    window = _open(open_window, qtbot, photo_folder, catalog_copy)
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     query = _photo_id(window, photo_folder.scenes["scene_001"][0])
     window.search.find_similar([query])
     qtbot.waitUntil(lambda: window.context.query is not None, timeout=10_000)
@@ -153,7 +145,7 @@ def _drop(window: MainWindow, path: Path) -> tuple[bool, bool]:
 def test_dropping_an_image_file_finds_its_lookalikes(
         open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder, catalog_copy: Path,
         tmp_path: Path) -> None:
-    window = _open(open_window, qtbot, photo_folder, catalog_copy)
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     outside = tmp_path / "from the web.jpg"
     shutil.copy(photo_folder.scenes["scene_003"][0], outside)
     notes = tmp_path / "notes.txt"

@@ -1,0 +1,120 @@
+"""Photo metadata for :mod:`core.decode`: :class:`ImageInfo`, EXIF orientation, capture date
+and camera name. Import the public names from :mod:`core.decode`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from PIL import ExifTags, Image
+
+log = logging.getLogger(__name__)
+
+# (EXIF orientation 1..8, captured_at, camera), as read from one image's EXIF.
+Metadata = tuple[int, str | None, str | None]
+NO_METADATA: Metadata = (1, None, None)
+
+# PIL transposition that displays an image stored with EXIF orientation N upright.
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_CORPORATE = {"corporation", "corp", "co", "ltd", "co.,ltd", "co,ltd", "company", "inc",
+              "limited", "imaging", "optical", "electric", "electronics", "gmbh", "ag"}
+_DATE = re.compile(r"(\d{4})[:\-/.](\d\d)[:\-/.](\d\d)(?:[ T](\d\d):(\d\d):(\d\d))?")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Metadata of a photo; ``width``/``height`` are full resolution, orientation applied."""
+
+    width: int
+    height: int
+    captured_at: str | None  # ISO 8601 'YYYY-MM-DDTHH:MM:SS'
+    camera: str | None  # e.g. "Canon EOS 40D"
+
+
+def image_info(size: tuple[int, int], metadata: Metadata) -> ImageInfo:
+    """ImageInfo of an image stored at *size* (before orientation) with *metadata*."""
+    orientation, captured, camera = metadata
+    return ImageInfo(*oriented_size(size, orientation), captured, camera)
+
+
+def orient(im: Image.Image, orientation: int) -> Image.Image:
+    """*im* turned upright according to its EXIF *orientation*."""
+    method = _TRANSPOSE.get(orientation)
+    return im.transpose(method) if method is not None else im
+
+
+def oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """(width, height) once EXIF *orientation* is applied."""
+    return (size[1], size[0]) if orientation >= 5 else size
+
+
+def exif_metadata(im: Image.Image) -> Metadata:
+    """(EXIF orientation 1..8, captured_at, camera); broken EXIF never makes a photo unreadable."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return NO_METADATA  # an eXIf chunk after the pixels would need a full decode
+    try:
+        exif = im.getexif()
+    except Exception:
+        log.debug("unreadable EXIF", exc_info=True)
+        return NO_METADATA
+    orientation = exif.get(ExifTags.Base.Orientation)
+    if not isinstance(orientation, int) or not 1 <= orientation <= 8:
+        orientation = 1
+    try:
+        original = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.DateTimeOriginal)
+    except Exception:
+        log.debug("unreadable EXIF sub-IFD", exc_info=True)
+        original = None
+    captured = _date(original) or _date(exif.get(ExifTags.Base.DateTime))
+    return orientation, captured, _camera(exif.get(ExifTags.Base.Make),
+                                          exif.get(ExifTags.Base.Model))
+
+
+def _text(value: object) -> str | None:
+    """A clean one-line EXIF string: cut at NUL, whitespace collapsed, None if empty."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            value = value.decode("latin-1")
+    if not isinstance(value, str):
+        return None
+    return " ".join(value.split("\x00", 1)[0].split()) or None
+
+
+def _date(value: object) -> str | None:
+    text = _text(value)
+    found = _DATE.match(text) if text else None
+    if found is None:
+        return None
+    try:
+        moment = datetime(*(int(part or 0) for part in found.groups()))  # type: ignore[misc]
+    except ValueError:  # 0000:00:00 00:00:00 and other placeholders
+        return None
+    return moment.isoformat(timespec="seconds") if moment.year >= 1826 else None
+
+
+def _camera(make_value: object, model_value: object) -> str | None:
+    """Make and model without repeating the make: "Canon EOS 40D", "NIKON D70"."""
+    make, model = _text(make_value), _text(model_value)
+    if make:
+        words = make.split()
+        while len(words) > 1 and words[-1].lower().strip(",.") in _CORPORATE:
+            words.pop()
+        make = " ".join(words)
+    if not make or not model:
+        return model or make
+    if model.split()[0].lower() in {word.lower() for word in make.split()}:
+        return model
+    return f"{make} {model}"
