@@ -179,23 +179,27 @@ class Tile:
 
 
 def tiles(catalog: Catalog, ids: Iterable[int]) -> dict[int, Tile]:
-    """The tile of each photo; ``thumbnail`` is None until the photo has been read, and is
-    made again (from the photo) if the thumbnail cache was emptied since."""
+    """The tile of each photo. A thumbnail missing from the cache - the photo is not
+    analysed yet, or the cache was emptied - is made from the photo (draft-mode decode,
+    tens of milliseconds), so the grid shows a photo as soon as it is listed; the analysis
+    later finds it made. ``thumbnail`` is None for a file that cannot be read."""
     out: dict[int, Tile] = {}
     for photo in catalog.photos([int(i) for i in ids]):  # numpy ints would bind as BLOBs
-        thumb = None
-        if photo.content_hash:
-            thumb = Catalog.thumbnail_path(photo.content_hash)
-            if not thumb.exists():
-                thumb = _remake_thumbnail(photo.path, thumb)
+        thumb = Catalog.thumbnail_path(photo.content_hash) if photo.content_hash else None
+        if thumb is None or not thumb.exists():
+            thumb = _make_thumbnail(photo.path)
         out[photo.id] = Tile(display(photo.path.name), thumb)
     return out
 
 
-def _remake_thumbnail(path: Path, thumb: Path) -> Path | None:
+def _make_thumbnail(path: Path) -> Path | None:
+    """Decode the photo and cache its thumbnail under its content hash (as the analysis
+    does: same size, same file)."""
     try:
         decoded = decode.decode_file(path, min_side=THUMBNAIL_SIZE)
-        write_atomic(thumb, decode.make_thumbnail(decoded.image, THUMBNAIL_SIZE))
+        thumb = Catalog.thumbnail_path(decoded.content_hash)
+        if not thumb.exists():
+            write_atomic(thumb, decode.make_thumbnail(decoded.image, THUMBNAIL_SIZE))
     except (UnreadableImage, OSError) as exc:
         log.info("no thumbnail for %s: %s", path, exc)
         return None

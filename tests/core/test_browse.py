@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePath
 
 import pytest
+from PIL import Image
 
 from core import browse, synthetic
 from core.catalog import Catalog
@@ -116,15 +117,30 @@ def test_dates_thumbnails_and_details_appear_once_embedded(library: Library) -> 
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", details["Taken"])
 
 
-def test_thumbnail_path_is_none_before_a_photo_is_read(tmp_path: Path) -> None:
+def test_a_photo_not_analysed_yet_gets_its_thumbnail_at_once(tmp_path: Path) -> None:
+    """The grid shows photos as soon as they are listed; the analysis reuses the thumbnail."""
     root = tmp_path / "photos"
-    synthetic.write_library(root, 1, n_variants=0, size=(64, 48))
+    synthetic.write_library(root, 1, n_variants=0, size=(640, 480))
+    (root / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
     with Catalog.open(root, tmp_path / "c.sqlite") as catalog:
         from core.scan import scan
 
         run(scan(catalog))
-        (tile,) = browse.tiles(catalog, catalog.photo_ids()).values()
-        assert tile == browse.Tile("orig.jpg", None)
+        shown = browse.tiles(catalog, catalog.photo_ids())
+        by_name = {tile.name: tile for tile in shown.values()}
+        assert by_name["broken.jpg"].thumbnail is None  # unreadable: no thumbnail, no error
+        thumb = by_name["orig.jpg"].thumbnail
+        assert thumb is not None and thumb.is_file()
+        with Image.open(thumb) as image:
+            assert max(image.size) == browse.THUMBNAIL_SIZE
+        made = thumb.stat().st_mtime_ns
+        with Library(root, catalog_path=tmp_path / "c.sqlite", model="mobilenet_v3_small",
+                     weights="none") as library:
+            run(library.embed())
+            (photo,) = [p for p in library.catalog.photos(library.catalog.photo_ids())
+                        if p.path.name == "orig.jpg"]
+        assert Catalog.thumbnail_path(photo.content_hash or "") == thumb
+        assert thumb.stat().st_mtime_ns == made  # found, not made again
 
 
 def test_small_helpers() -> None:
