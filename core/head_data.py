@@ -90,3 +90,36 @@ class Validation:
     validated: int
     accuracy: float  # single-choice: top-1; multi-label: of all label decisions
     per_label: tuple[LabelMetrics, ...]
+
+
+def validation_figures(data: TrainingData, probs: NDArray[np.float32], names: list[str],
+                       method: str, examples: NDArray[np.float32]) -> Validation:
+    """The figures of ``probs`` (predicted for the validated ``data``) against its targets.
+
+    ``examples``: the number of training photos per label (all folds), for the report.
+    """
+    if data.multi:
+        decided = probs >= 0.5
+        truth = data.targets > 0.5
+        mask = data.known
+    else:
+        rows = data.targets.sum(1) > 0  # photos with a label; negatives-only rows are skipped
+        decided = np.eye(probs.shape[1], dtype=bool)[probs[rows].argmax(1)]
+        truth = data.targets[rows] > 0.5
+        mask = np.ones_like(truth)
+    per_label = []
+    for j, name in enumerate(names):
+        m = mask[:, j]
+        d, t = decided[m, j], truth[m, j]
+        tp, fp, fn = int((d & t).sum()), int((d & ~t).sum()), int((~d & t).sum())
+        per_label.append(LabelMetrics(
+            name, int(examples[j]), int(t.sum()),
+            tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0,
+            float((d == t).mean()) if len(t) else 0.0))
+    if data.multi:
+        accuracy = float((decided == truth)[mask].mean()) if mask.any() else 0.0
+        validated = len(data)
+    else:
+        validated = int(rows.sum())
+        accuracy = float((decided & truth).any(1).mean()) if validated else 0.0
+    return Validation(method, validated, accuracy, tuple(per_label))

@@ -10,7 +10,10 @@ are never suggested again.
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,7 +88,7 @@ def certainty(probs: NDArray[np.float32], multi: bool,
 
 
 def predict_library(catalog: Catalog, set_id: int, model: str, *,
-                    cancel: threading.Event | None = None, chunk: int = 8192
+                    cancel: threading.Event | None = None, chunk: int = 4096
                     ) -> Job[Predictions]:
     """Predict every embedded photo with the set's head for ``model``; store the result.
 
@@ -100,39 +103,72 @@ def predict_library(catalog: Catalog, set_id: int, model: str, *,
         raise LabelError(f"{name!r} has no trained head for {model}: train it first.")
     info, head = found
     assert head is not None
-    rows = catalog.conn.execute(
-        "SELECT photo_id FROM embeddings WHERE model = ? ORDER BY photo_id", (model,)
-    ).fetchall()
-    all_ids = np.array([r[0] for r in rows], np.int64)
-    meter = RateMeter(len(all_ids))
+    meter = RateMeter(catalog.embedded_count(model))
     ids_out, probs_out = [], []
-    for start in range(0, len(all_ids), chunk):
-        check_cancel(cancel)
-        ids, vectors = catalog.embeddings(model, all_ids[start:start + chunk].tolist())
-        ids_out.append(ids)
-        probs_out.append(training.probabilities(head, vectors, info.multi))
-        yield meter.progress("predicting", start + len(ids), f"Predicting {info.kind} head")
+    # The next chunk is read from SQLite while this one is predicted (both release the GIL).
+    with ThreadPoolExecutor(1, thread_name_prefix="predict-library") as pool:
+        pending = None
+        for ids, vectors in _embedding_chunks(catalog, model, head.dim, chunk):
+            if pending is not None:
+                probs_out.append(pending.result())
+                yield meter.progress("predicting", sum(map(len, probs_out)),
+                                     f"Predicting {info.kind} head")
+            check_cancel(cancel)
+            ids_out.append(ids)
+            pending = pool.submit(training.probabilities, head, vectors, info.multi)
+        if pending is not None:
+            probs_out.append(pending.result())
     check_cancel(cancel)
     n_labels = len(info.label_ids)
     ids = np.concatenate(ids_out) if ids_out else np.zeros(0, np.int64)
     probs = np.concatenate(probs_out) if probs_out else np.zeros((0, n_labels), np.float32)
     predictions = Predictions(set_id, model, info.version, info.label_ids, info.multi, ids,
-                              probs.astype(np.float32))
-    top, confidence = predictions.top()
-    sure = predictions.certainty()
-    label_ids = np.array(info.label_ids, np.int64)
+                              probs)
+    _store(catalog, predictions)
+    yield meter.progress("predicting", len(ids), f"Predicted {len(ids)} photos")
+    return predictions
+
+
+def _embedding_chunks(catalog: Catalog, model: str, dim: int, chunk: int
+                      ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float16]]]:
+    """The stored float16 embeddings of ``model`` in photo id order, ``chunk`` rows at a time,
+    in one query. Two buffers take turns: a chunk is overwritten two chunks later."""
+    buffers = [np.empty((chunk, dim), np.float16) for _ in range(2)]
+    row_bytes = dim * 2
+    cursor = catalog.conn.execute(
+        "SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id", (model,))
+    try:
+        for turn in itertools.count():
+            rows = cursor.fetchmany(chunk)
+            if not rows:
+                return
+            buffer = buffers[turn % 2]
+            view = buffer.data.cast("B")
+            for i, (_, blob) in enumerate(rows):
+                if len(blob) != row_bytes:
+                    raise ValueError(f"an embedding of {model} has {len(blob) // 2} values, "
+                                     f"the head expects {dim}")
+                view[i * row_bytes:(i + 1) * row_bytes] = blob
+            yield np.array([r[0] for r in rows], np.int64), buffer[:len(rows)]
+    finally:
+        cursor.close()
+
+
+def _store(catalog: Catalog, predictions: Predictions) -> None:
+    """Replace the set's stored predictions for the model with ``predictions``."""
+    p = predictions
+    top, confidence = p.top()
+    label_ids = np.array(p.label_ids, np.int64)
     with catalog.transaction() as tx:
-        tx.execute("DELETE FROM predictions WHERE set_id = ? AND model = ?", (set_id, model))
+        tx.execute("DELETE FROM predictions WHERE set_id = ? AND model = ?", (p.set_id, p.model))
         tx.executemany(
             "INSERT INTO predictions (set_id, model, photo_id, head_version, label_id, "
             "confidence, margin, probs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ((set_id, model, int(pid), info.version, int(label_ids[t]), float(c), float(m),
-              p.tobytes())
-             for pid, t, c, m, p in zip(ids, top, confidence, sure, predictions.probs,
-                                        strict=True)),
+            zip(itertools.repeat(p.set_id), itertools.repeat(p.model), p.photo_ids.tolist(),
+                itertools.repeat(p.version),
+                label_ids[top].tolist(), confidence.tolist(), p.certainty().tolist(),
+                [row.tobytes() for row in p.probs]),
         )
-    yield meter.progress("predicting", len(all_ids), f"Predicted {len(ids)} photos")
-    return predictions
 
 
 def load_predictions(catalog: Catalog, set_id: int, model: str) -> Predictions | None:

@@ -7,19 +7,23 @@ Inputs are standardised with the training set's statistics (stored in the head a
 into the first layer for prediction). A single-choice set trains a softmax, a multi-label
 set one sigmoid per label; both re-weight classes against imbalance and learn from
 negatives ("not this label"). The linear head is fitted by full-batch L-BFGS with an L2
-penalty, the MLP by AdamW on mini-batches. Both stop early on a validation split: a
-stratified 20 % hold-out, or k-fold cross-validation below :data:`FEW_EXAMPLES` examples
-(then a final head is fitted on all of them for the median best number of epochs).
+penalty, the MLP by AdamW on mini-batches on one thread (``torch.optim``). Both stop early
+on a validation split: a stratified 20 % hold-out, or k-fold cross-validation below
+:data:`FEW_EXAMPLES` examples (then a final head is fitted on all of them for the median
+best number of epochs).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import queue
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +33,7 @@ from numpy.typing import NDArray
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 
-from core.head_data import HEAD_KINDS, LabelMetrics, TrainingData, Validation
+from core.head_data import HEAD_KINDS, LabelMetrics, TrainingData, Validation, validation_figures
 from core.jobs import Job, Progress, check_cancel
 
 __all__ = ["HEAD_KINDS", "Fitted", "Head", "LabelMetrics", "TrainingData", "Validation", "fit",
@@ -46,6 +50,14 @@ LBFGS_ITERATIONS = 10  # per epoch, linear
 WEIGHT_DECAY = 1e-2
 MIN_STEPS = 200
 MIN_IMPROVEMENT = 1e-4  # validation loss drop (or 1 % of it) that resets the patience
+# The MLP trains on one torch thread: its mini-batch steps are many small operations, and
+# threads that meet at the end of each one wait for the slowest when another process holds a
+# core. Measured on 2 cores, 10k examples: 2.25 s on 1 thread, 1.93 s on 2 when idle, but
+# 2.9 s on 2 beside one busy process (and 5-8 s/epoch when OpenMP threads spin,
+# OMP_WAIT_POLICY unset). L-BFGS does few big operations: all threads (0.5 s idle, 0.85 s
+# either way beside a busy process).
+MLP_THREADS = 1
+PREDICT_BLOCK = 1024  # rows converted to float32 and predicted at a time
 
 
 class Head(nn.Module):
@@ -74,10 +86,14 @@ class Head(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             return self.logits((x - self.mean) * self.scale)
-        # Fold the standardisation into the first layer: one matmul over raw vectors.
-        weight = self.first.weight * self.scale
-        h = F.linear(x, weight, self.first.bias - weight @ self.mean)
+        h = F.linear(x, *self.folded())
         return h if self.last is None else self.last(torch.relu(h))
+
+    def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight and bias of the first layer over raw vectors: the standardisation folded in,
+        so that predicting is one matmul per layer."""
+        weight = self.first.weight * self.scale
+        return weight, self.first.bias - weight @ self.mean
 
     def architecture(self) -> dict[str, object]:
         return {"kind": self.kind, "dim": self.dim, "labels": self.n_labels,
@@ -127,34 +143,74 @@ def fit(data: TrainingData, label_names: list[str], kind: str = "linear", *,
              + _max_epochs(n, kind) * (len(splits) > 1))
     for fold, (train_rows, val_rows) in enumerate(splits):
         head, epochs, val_probs = yield from _train(
-            data.subset(train_rows), data.subset(val_rows), kind, seed + fold, cancel,
+            data, train_rows, val_rows, kind, seed + fold, cancel,
             f"fold {fold + 1}/{len(splits)}" if len(splits) > 1 else "", done, total,
             hidden=hidden)
         done += _max_epochs(len(train_rows), kind)
         probs[val_rows] = val_probs
         best_epochs.append(epochs)
     validated = np.flatnonzero(~np.isnan(probs[:, 0]))
-    validation = _validation(data.subset(validated), probs[validated], label_names, method,
-                             data.targets.sum(0))
+    validation = validation_figures(data.subset(validated), probs[validated], label_names,
+                                    method, data.targets.sum(0))
     if len(splits) > 1:  # cross-validation: the final head learns from every example
         epochs = max(1, round(float(np.median(best_epochs))))
-        head, _, _ = yield from _train(data, None, kind, seed, cancel, "final", done, total,
-                                       fixed_epochs=epochs, hidden=hidden)
+        head, _, _ = yield from _train(data, np.arange(n), None, kind, seed, cancel, "final",
+                                       done, total, fixed_epochs=epochs, hidden=hidden)
     yield Progress("training", total, total, "trained")
     return Fitted(head, best_epochs[0] if len(splits) == 1 else epochs, validation,
                   time.perf_counter() - start)
 
 
-def probabilities(head: Head, vectors: NDArray[np.float32], multi: bool,
-                  batch: int = 16384) -> NDArray[np.float32]:
-    """Per-label probabilities (softmax or sigmoid) of ``head`` for each vector."""
+def probabilities(head: Head, vectors: NDArray[np.floating], multi: bool,
+                  block: int = PREDICT_BLOCK) -> NDArray[np.float32]:
+    """Per-label probabilities (softmax or sigmoid) of ``head`` for each vector.
+
+    ``vectors`` may be float16 (as the catalog stores them). Blocks of rows go to as many
+    threads as torch has (each running torch on one thread, taking the next block when
+    done: a thread that gets less of a busy core does fewer blocks, where threads that
+    split every matmul would wait for it). Each converts a block into its own float32
+    buffer (torch converts several times faster than numpy), then does one matmul per
+    layer.
+    """
+    out = np.empty((len(vectors), head.n_labels), np.float32)
+    if not len(vectors):
+        return out
     head.eval()
-    out = []
     with torch.inference_mode():
-        for start in range(0, len(vectors), batch):
-            logits = head(torch.from_numpy(np.ascontiguousarray(vectors[start:start + batch])))
-            out.append((torch.sigmoid(logits) if multi else torch.softmax(logits, 1)).numpy())
-    return np.concatenate(out) if out else np.zeros((0, head.n_labels), np.float32)
+        weight, bias = head.folded()
+    layers = [(weight.t(), bias)]
+    if head.last is not None:
+        layers.append((head.last.weight.t(), head.last.bias))
+    x = torch.from_numpy(np.ascontiguousarray(vectors))
+    result = torch.from_numpy(out)
+    starts: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for start in range(0, len(x), block):
+        starts.put(start)
+
+    def work() -> None:
+        buffer = None if x.dtype == torch.float32 else torch.empty(min(block, len(x)),
+                                                                   x.shape[1])
+        with _threads(1), torch.inference_mode():
+            while True:
+                try:
+                    start = starts.get_nowait()
+                except queue.Empty:
+                    return
+                h = x[start:start + block]
+                if buffer is not None:
+                    h = buffer[:len(h)].copy_(h)
+                for i, (w, b) in enumerate(layers):
+                    h = torch.addmm(b, h.relu_() if i else h, w)
+                result[start:start + len(h)] = torch.sigmoid(h) if multi else torch.softmax(h, 1)
+
+    workers = min(torch.get_num_threads(), math.ceil(len(x) / block))
+    if workers == 1:
+        work()
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="predict") as pool:
+            for future in [pool.submit(work) for _ in range(workers)]:
+                future.result()
+    return out
 
 
 # -- training ------------------------------------------------------------------------------
@@ -188,39 +244,45 @@ def _splits(strata: NDArray[np.int64], seed: int
     return folds, f"{k}-fold cross-validation"
 
 
-def _train(train: TrainingData, val: TrainingData | None, kind: str, seed: int,
-           cancel: threading.Event | None, text: str, done: int, total: int,
-           fixed_epochs: int | None = None, hidden: int = HIDDEN_UNITS
+def _train(data: TrainingData, train_rows: NDArray[np.intp], val_rows: NDArray[np.intp] | None,
+           kind: str, seed: int, cancel: threading.Event | None, text: str, done: int,
+           total: int, fixed_epochs: int | None = None, hidden: int = HIDDEN_UNITS
            ) -> Job[tuple[Head, int, NDArray[np.float32]]]:
+    """Train a head on the ``train_rows`` of ``data``, stopping early on ``val_rows`` (or
+    for ``fixed_epochs`` without them); return it, its best epoch and the validation rows'
+    probabilities."""
     generator = torch.Generator().manual_seed(seed)
-    raw = torch.from_numpy(train.vectors)
-    t, known = torch.from_numpy(train.targets), torch.from_numpy(train.known)
-    head = Head(raw.shape[1], t.shape[1], kind, hidden)
-    _init(head, generator)
-    head.mean.copy_(raw.mean(0))
-    head.scale.copy_(_scale(raw))
-    x = (raw - head.mean) * head.scale  # standardised once, for head.logits
-    if kind == "mlp":
-        head.dropout.generator = generator
-    weights = _class_weights(train)
-    step = _optimiser(head, x, t, known, train.multi, weights, generator)
-    max_epochs = fixed_epochs or _max_epochs(len(train), kind)
+    n_labels, multi = data.targets.shape[1], data.multi
+    threads = MLP_THREADS if kind == "mlp" else torch.get_num_threads()
+    with _threads(threads):
+        head = Head(data.vectors.shape[1], n_labels, kind, hidden)
+        _init(head, generator)
+        vectors = torch.from_numpy(data.vectors)
+        x = _standardise(head, vectors, train_rows, learn=True)
+        t, known = (torch.from_numpy(a[train_rows]) for a in (data.targets, data.known))
+        if kind == "mlp":
+            head.dropout.generator = generator
+        weights = _class_weights(t.numpy(), known.numpy(), multi)
+        step = _optimiser(head, x, t, known, multi, weights, generator)
+        if val_rows is not None:
+            xv = _standardise(head, vectors, val_rows)
+            tv, kv = (torch.from_numpy(a[val_rows]) for a in (data.targets, data.known))
+    max_epochs = fixed_epochs or _max_epochs(len(train_rows), kind)
     patience = _patience(max_epochs, kind)
     best = (math.inf, 0, copy.deepcopy(head.state_dict()))
-    if val is not None:
-        xv = (torch.from_numpy(val.vectors) - head.mean) * head.scale
-        tv, kv = torch.from_numpy(val.targets), torch.from_numpy(val.known)
     for epoch in range(1, max_epochs + 1):
         check_cancel(cancel)
-        head.train()
-        step()
-        if val is None:
+        with _threads(threads):
+            head.train()
+            step()
+            if val_rows is not None:
+                head.eval()
+                with torch.no_grad():
+                    val_loss = float(_loss(head.logits(xv), tv, kv, multi, weights))
+        if val_rows is None:
             best = (0.0, epoch, head.state_dict())
             yield Progress("training", done + epoch, total, f"{text} epoch {epoch}".strip())
             continue
-        head.eval()
-        with torch.no_grad():
-            val_loss = float(_loss(head.logits(xv), tv, kv, val.multi, weights))
         if val_loss < best[0] - max(MIN_IMPROVEMENT, 0.01 * best[0] if best[1] else 0.0):
             best = (val_loss, epoch, copy.deepcopy(head.state_dict()))
         yield Progress("training", done + epoch, total,
@@ -229,9 +291,37 @@ def _train(train: TrainingData, val: TrainingData | None, kind: str, seed: int,
             break
     head.load_state_dict(best[2])
     head.eval()
-    val_probs = (probabilities(head, val.vectors, val.multi) if val is not None
-                 else np.zeros((0, t.shape[1]), np.float32))
+    if val_rows is None:
+        return head, max(1, best[1]), np.zeros((0, n_labels), np.float32)
+    with _threads(threads), torch.no_grad():
+        logits = head.logits(xv)
+        val_probs = (torch.sigmoid(logits) if multi else torch.softmax(logits, 1)).numpy()
     return head, max(1, best[1]), val_probs
+
+
+def _standardise(head: Head, vectors: torch.Tensor, rows: NDArray[np.intp], *,
+                 learn: bool = False) -> torch.Tensor:
+    """The ``rows`` of ``vectors`` standardised by the head's statistics, as a new tensor;
+    ``learn``: first set those statistics from these rows."""
+    x = vectors.index_select(0, torch.from_numpy(np.asarray(rows, np.int64)))
+    if learn:
+        head.mean.copy_(x.mean(0))
+        x.sub_(head.mean)
+        if len(x) > 1:  # standard deviation (unbiased, as torch.std) of the centred rows
+            head.scale.copy_(1 / (((x * x).sum(0) / (len(x) - 1)).sqrt_() + 1e-6))
+        return x.mul_(head.scale)
+    return x.sub_(head.mean).mul_(head.scale)
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """Run torch on at most ``n`` threads inside the block (the setting is per thread)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(n, before))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _optimiser(head: Head, x: torch.Tensor, t: torch.Tensor, known: torch.Tensor, multi: bool,
@@ -261,18 +351,13 @@ def _optimiser(head: Head, x: torch.Tensor, t: torch.Tensor, known: torch.Tensor
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), BATCH_SIZE):
             rows = order[start:start + BATCH_SIZE]
-            loss = _loss(head.logits(x[rows]), t[rows], known[rows], multi, weights)
+            loss = _loss(head.logits(x.index_select(0, rows)), t.index_select(0, rows),
+                         known.index_select(0, rows), multi, weights)
             adam.zero_grad(set_to_none=True)
             loss.backward()
             adam.step()
 
     return epoch
-
-
-def _scale(raw: torch.Tensor) -> torch.Tensor:
-    if len(raw) < 2:
-        return torch.ones(raw.shape[1])
-    return 1 / (raw.std(0) + 1e-6)
 
 
 def _init(head: Head, generator: torch.Generator) -> None:
@@ -284,11 +369,12 @@ def _init(head: Head, generator: torch.Generator) -> None:
             nn.init.zeros_(module.bias)
 
 
-def _class_weights(data: TrainingData) -> torch.Tensor:
+def _class_weights(targets: NDArray[np.float32], known: NDArray[np.bool_],
+                   multi: bool) -> torch.Tensor:
     """Single-choice: balanced class weights; multi-label: positive weights (neg / pos)."""
-    pos = (data.targets * data.known).sum(0)
-    if data.multi:
-        neg = ((1 - data.targets) * data.known).sum(0)
+    pos = (targets * known).sum(0)
+    if multi:
+        neg = ((1 - targets) * known).sum(0)
         return torch.from_numpy(np.clip(neg / np.maximum(pos, 1), 0.1, 100).astype(np.float32))
     present = pos > 0
     weights = np.zeros_like(pos)
@@ -303,42 +389,10 @@ def _loss(logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor, mult
                                                     reduction="none")
         return (losses * known).sum() / known.sum().clamp(min=1)
     log_p = torch.log_softmax(logits, 1)
+    total = -(log_p * (targets * weights)).sum()  # rows without a label add nothing here
     has = targets.sum(1) > 0
-    total = -(log_p[has] * targets[has] * weights).sum()
-    # "not this label" only: push its probability down, -log(1 - p).
-    neg = known[~has]
-    if neg.any():
+    if not bool(has.all()):  # "not this label" only: push its probability down, -log(1 - p)
+        neg = known[~has]
         log_not = torch.log1p(-log_p[~has].exp().clamp(max=1 - 1e-6))
         total = total - (log_not * neg).sum()
     return total / max(1, len(targets))
-
-
-# -- validation figures --------------------------------------------------------------------
-
-def _validation(data: TrainingData, probs: NDArray[np.float32], names: list[str], method: str,
-                examples: NDArray[np.float32]) -> Validation:
-    if data.multi:
-        decided = probs >= 0.5
-        truth = data.targets > 0.5
-        mask = data.known
-    else:
-        rows = data.targets.sum(1) > 0  # photos with a label; negatives-only rows are skipped
-        decided = np.eye(probs.shape[1], dtype=bool)[probs[rows].argmax(1)]
-        truth = data.targets[rows] > 0.5
-        mask = np.ones_like(truth)
-    per_label = []
-    for j, name in enumerate(names):
-        m = mask[:, j]
-        d, t = decided[m, j], truth[m, j]
-        tp, fp, fn = int((d & t).sum()), int((d & ~t).sum()), int((~d & t).sum())
-        per_label.append(LabelMetrics(
-            name, int(examples[j]), int(t.sum()),
-            tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0,
-            float((d == t).mean()) if len(t) else 0.0))
-    if data.multi:
-        accuracy = float((decided == truth)[mask].mean()) if mask.any() else 0.0
-        validated = len(data)
-    else:
-        validated = int(rows.sum())
-        accuracy = float((decided & truth).any(1).mean()) if validated else 0.0
-    return Validation(method, validated, accuracy, tuple(per_label))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from numpy.typing import NDArray
 
 from core.catalog import Catalog
@@ -129,6 +130,38 @@ def test_class_weights_keep_the_recall_of_a_rare_class() -> None:
     common, rare = np.mean(recalls, 0)
     # Measured: rare 0.91 and common 0.99; without re-weighting, rare 0.745.
     assert rare >= 0.83 and common >= 0.95
+
+
+def test_probabilities_of_float16_vectors_as_stored() -> None:
+    """The catalog's float16 vectors give the float32 path's probabilities, in any blocks."""
+    data, _ = _imbalanced(3, 500)
+    threads = torch.get_num_threads()
+    fitted = run(fit(data, ["common", "rare"], "mlp"))
+    assert torch.get_num_threads() == threads  # training's single thread was given back
+    half = data.vectors.astype(np.float16)
+    expected = probabilities(fitted.head, half.astype(np.float32), multi=False)
+    with torch.inference_mode():
+        module = torch.softmax(fitted.head(torch.from_numpy(half.astype(np.float32))), 1)
+    np.testing.assert_allclose(expected, module.numpy(), atol=1e-6)
+    for block in (7, 64, 4096):
+        np.testing.assert_allclose(probabilities(fitted.head, half, False, block), expected,
+                                   atol=1e-6)
+    assert probabilities(fitted.head, half[:0], multi=True).shape == (0, 2)
+
+
+def test_a_head_keeps_the_statistics_of_its_training_rows() -> None:
+    """Below 50 examples: cross-validation, then the final head learns from all of them."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(3.0, 2.0, size=(40, 16)).astype(np.float32)
+    targets = np.eye(2, dtype=np.float32)[np.arange(40) % 2]
+    data = TrainingData(x, targets, np.ones_like(targets, bool), multi=False)
+    for kind in ("linear", "mlp"):
+        fitted = run(fit(data, ["a", "b"], kind))
+        assert fitted.validation.method.endswith("cross-validation")
+        np.testing.assert_allclose(fitted.head.mean.numpy(), x.mean(0), rtol=1e-5)
+        np.testing.assert_allclose(fitted.head.scale.numpy(), 1 / (x.std(0, ddof=1) + 1e-6),
+                                   rtol=1e-5)
+        np.testing.assert_array_equal(data.vectors, x)  # standardised in a copy
 
 
 def test_certainty_orders_sure_before_unsure() -> None:
