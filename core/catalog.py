@@ -390,6 +390,14 @@ class Catalog:
         self, model: str, ids: Iterable[int] | None = None
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """(ids, float32 vectors) of ``model``, all in id order or those of ``ids``."""
+        id_array, vectors = self.stored_embeddings(model, ids)
+        return id_array, vectors.astype(np.float32)
+
+    def stored_embeddings(
+        self, model: str, ids: Iterable[int] | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float16]]:
+        """Like :meth:`embeddings`, the float16 vectors as stored (read-only): at 100k photos
+        converting them to float32 costs as much as reading them."""
         if ids is None:
             rows = self.conn.execute(
                 "SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
@@ -406,10 +414,9 @@ class Catalog:
                 ).fetchall()
         id_array = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
-            return id_array, np.zeros((0, 0), dtype=np.float32)
+            return id_array, np.zeros((0, 0), dtype=np.float16)
         blob = b"".join(r[1] for r in rows)
-        vectors = np.frombuffer(blob, dtype=np.float16).reshape(len(rows), -1)
-        return id_array, vectors.astype(np.float32)
+        return id_array, np.frombuffer(blob, dtype=np.float16).reshape(len(rows), -1)
 
     def store_results(
         self,

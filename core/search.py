@@ -81,18 +81,20 @@ class Searcher:
             return saved, False
         if self.kind is not None or n > EXACT_STAND_IN_MAX:  # a chosen backend: wait for it
             return self._build_and_save(kind, generation), False
+        data = self.catalog.stored_embeddings(self.model)  # read once, for both
         if self._thread is None or not self._thread.is_alive():
             self._building = generation
             self._thread = threading.Thread(
-                target=self._build_in_background, args=(kind, generation),
+                target=self._build_in_background, args=(kind, generation, data),
                 name="lookalike-search-index", daemon=True)
             self._thread.start()
-        return self._build("exact"), True
+        return self._build("exact", data), True
 
-    def _build_in_background(self, kind: str, generation: int) -> None:
+    def _build_in_background(self, kind: str, generation: int,
+                             data: tuple[NDArray[np.int64], NDArray[np.float16]]) -> None:
         lower_thread_priority()
         try:
-            index = self._build_and_save(kind, generation)
+            index = self._build_and_save(kind, generation, data)
         except Exception:  # the exact stand-in keeps answering; the next query retries
             log.exception("building the %s search index failed", kind)
             with self._lock:
@@ -118,15 +120,17 @@ class Searcher:
             log.warning("rebuilding the search index: %s", exc)
         return None
 
-    def _build(self, kind: str) -> Index:
-        ids, vectors = self.catalog.embeddings(self.model)
+    def _build(self, kind: str,
+               data: tuple[NDArray[np.int64], NDArray[np.float16]] | None = None) -> Index:
+        ids, vectors = data or self.catalog.stored_embeddings(self.model)
         index = make_index(kind)
         if len(ids):
             index.build(ids, vectors)
         return index
 
-    def _build_and_save(self, kind: str, generation: int) -> Index:
-        index = self._build(kind)
+    def _build_and_save(self, kind: str, generation: int,
+                        data: tuple[NDArray[np.int64], NDArray[np.float16]] | None = None) -> Index:
+        index = self._build(kind, data)
         if len(index):
             stamp = self.index_path.with_suffix(".json")
             try:
