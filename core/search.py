@@ -62,11 +62,6 @@ class Searcher:
                 self._generation = generation
             return self._index
 
-    @property
-    def ready(self) -> bool:
-        """Whether a query would be answered without loading or building anything first."""
-        return self._index is not None and self._generation == self.catalog.generation(self.model)
-
     def wait_built(self, timeout: float | None = None) -> bool:
         """Wait for a background build to finish (True when none is running)."""
         thread = self._thread

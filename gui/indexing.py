@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,8 +14,6 @@ from core.jobs import Job, Progress, check_cancel
 from core.library import IndexResult, Library
 from gui.context import AppContext
 from gui.workers import JobHandle
-
-log = logging.getLogger(__name__)
 
 PHOTOS_CHANGED_EVERY_S = 0.4  # at most this often: the grid appends, thumbnails refresh
 AFTER_WAIT_S = 5.0  # the longest the scan waits for the grid's listing
@@ -128,14 +125,8 @@ class Indexer(QObject):
             self.context.photos_changed.emit()
 
     def _on_succeeded(self, job: JobHandle, result: IndexResult) -> None:
-        library = self.context.library
-        if job is self.job and library is not None:
-            self.finished.emit(summary(result, library.catalog.photo_count()))
-            # Load the search index now rather than on the first Find similar (seconds on a
-            # big library: reading every embedding, then building annoy in the background).
-            self.context.workers.run(
-                library.searcher.index, what="Preparing search",
-                on_error=lambda exc: log.warning("could not prepare the search: %s", exc))
+        if job is self.job and self.context.library is not None:
+            self.finished.emit(summary(result, self.context.library.catalog.photo_count()))
 
     def _on_cancelled(self, job: JobHandle) -> None:
         if job is self.job and self.context.library is not None:

@@ -53,10 +53,6 @@ def test_opening_a_folder_indexes_it_in_the_background(
                     and window.folders.model.item(0).text() == "All photos (24)")
     assert window.folders.model.item(0).rowCount() == 6
     assert window.problems.summary.text() == "Every file could be read."
-    # The search index is loaded after indexing, before anyone asks for similar photos.
-    library = window.context.library
-    assert library is not None
-    qtbot.waitUntil(lambda: library.searcher.ready, timeout=30_000)
 
 
 def test_cancel_keeps_what_was_done_and_rescan_resumes(
