@@ -396,27 +396,32 @@ class Catalog:
     def stored_embeddings(
         self, model: str, ids: Iterable[int] | None = None
     ) -> tuple[NDArray[np.int64], NDArray[np.float16]]:
-        """Like :meth:`embeddings`, the float16 vectors as stored (read-only): at 100k photos
-        converting them to float32 costs as much as reading them."""
+        """Like :meth:`embeddings`, the float16 vectors as stored: at 100k photos converting
+        them to float32 costs as much as reading them.
+
+        Rows are read and packed a block at a time, so the GIL is free between blocks (a
+        single 400 MB ``join`` held it for 0.2 s at 100k photos) and the blobs of the whole
+        library never sit in memory as 100,000 ``bytes`` objects.
+        """
         if ids is None:
-            rows = self.conn.execute(
+            cursors = [self.conn.execute(
                 "SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
-                (model,),
-            ).fetchall()
+                (model,))]
         else:
-            rows = []
-            for chunk in _chunks([int(i) for i in ids], 900):
-                marks = ",".join("?" * len(chunk))
-                rows += self.conn.execute(
-                    f"SELECT photo_id, vector FROM embeddings WHERE model = ? "
-                    f"AND photo_id IN ({marks})",
-                    (model, *chunk),
-                ).fetchall()
-        id_array = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        if not rows:
-            return id_array, np.zeros((0, 0), dtype=np.float16)
-        blob = b"".join(r[1] for r in rows)
-        return id_array, np.frombuffer(blob, dtype=np.float16).reshape(len(rows), -1)
+            cursors = (self.conn.execute(
+                f"SELECT photo_id, vector FROM embeddings WHERE model = ? "
+                f"AND photo_id IN ({','.join('?' * len(chunk))})", (model, *chunk))
+                for chunk in _chunks([int(i) for i in ids], 900))
+        id_blocks: list[NDArray[np.int64]] = []
+        vector_blocks: list[NDArray[np.float16]] = []
+        for cursor in cursors:
+            while rows := cursor.fetchmany(_READ_BLOCK):
+                id_blocks.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+                blob = b"".join(r[1] for r in rows)
+                vector_blocks.append(np.frombuffer(blob, np.float16).reshape(len(rows), -1))
+        if not id_blocks:
+            return np.zeros(0, np.int64), np.zeros((0, 0), dtype=np.float16)
+        return np.concatenate(id_blocks), np.concatenate(vector_blocks)
 
     def store_results(
         self,
@@ -477,6 +482,8 @@ class Catalog:
         """Where the cached thumbnail of a photo with this content hash lives."""
         return paths.thumbnail_dir() / content_hash[:2] / f"{content_hash}.jpg"
 
+
+_READ_BLOCK = 2048  # embeddings read and packed at a time
 
 _ELSEWHERE = "Make it writable, or choose another place for the catalog with --catalog."
 
