@@ -42,11 +42,29 @@ def top_axes(rows: NDArray[np.float32], r: int, rng: np.random.Generator) -> NDA
     """
     gram = rows.T @ rows
     probe = rng.standard_normal((len(gram), min(r + 16, len(gram))), dtype=np.float32)
-    basis = np.linalg.qr(gram @ probe)[0]
+    basis = orthonormal_columns(gram @ probe)
     for _ in range(4):
-        basis = np.linalg.qr(gram @ basis)[0]
+        basis = orthonormal_columns(gram @ basis)
     _, vecs = np.linalg.eigh(basis.T @ gram @ basis)  # ascending eigenvalues
     return np.ascontiguousarray((basis @ vecs[:, ::-1][:, :r]).T, dtype=np.float32)
+
+
+def orthonormal_columns(block: NDArray[np.float32]) -> NDArray[np.float32]:
+    """An orthonormal basis of the columns of ``block`` (dim, k): Gram-Schmidt done twice.
+
+    Not ``np.linalg.qr``: LAPACK runs with the GIL held (150 ms at 2048 x 272, which froze
+    the app's window while an index was built in the background); these matrix-vector
+    products release it between columns. A dependent column comes out as zeros.
+    """
+    q = np.array(block, dtype=np.float32, order="F")
+    for j in range(q.shape[1]):
+        v = q[:, j]
+        for _ in range(2):  # the second pass restores the orthogonality the first loses
+            if j:
+                v -= q[:, :j] @ (q[:, :j].T @ v)
+        norm = float(np.linalg.norm(v))
+        v *= 1 / norm if norm > 1e-12 else 0.0
+    return np.ascontiguousarray(q)
 
 
 class ReRankedIndex:

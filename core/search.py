@@ -83,18 +83,40 @@ class Searcher:
             return self._build_and_save(kind, generation), False
         data = self.catalog.stored_embeddings(self.model)  # read once, for both
         if self._thread is None or not self._thread.is_alive():
-            self._building = generation
-            self._thread = threading.Thread(
-                target=self._build_in_background, args=(kind, generation, data),
-                name="lookalike-search-index", daemon=True)
-            self._thread.start()
+            self._start_build(kind, generation, data)
         return self._build("exact", data), True
 
+    def prepare(self) -> None:
+        """Start building the approximate index in a background thread if the library needs
+        one and none is saved for its current embeddings (right after indexing, say), so that
+        the first query does not have to. Returns at once."""
+        if self.kind is not None:
+            return
+        n = self.catalog.embedded_count(self.model)
+        kind = choose_index(n)
+        if kind == "exact" or n > EXACT_STAND_IN_MAX:
+            return
+        generation = self.catalog.generation(self.model)
+        if self._stamp_matches(kind, generation):
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._start_build(kind, generation, None)
+
+    def _start_build(self, kind: str, generation: int,
+                     data: tuple[NDArray[np.int64], NDArray[np.float16]] | None) -> None:
+        self._building = generation
+        self._thread = threading.Thread(
+            target=self._build_in_background, args=(kind, generation, data),
+            name="lookalike-search-index", daemon=True)
+        self._thread.start()
+
     def _build_in_background(self, kind: str, generation: int,
-                             data: tuple[NDArray[np.int64], NDArray[np.float16]]) -> None:
+                             data: tuple[NDArray[np.int64], NDArray[np.float16]] | None) -> None:
         lower_thread_priority()
         try:
             index = self._build_and_save(kind, generation, data)
+            current = self.catalog.generation(self.model)
         except Exception:  # the exact stand-in keeps answering; the next query retries
             log.exception("building the %s search index failed", kind)
             with self._lock:
@@ -105,20 +127,26 @@ class Searcher:
         with self._lock:
             if self._building == generation:
                 self._building = None
-            if self._generation == generation and self._exact:
-                self._index, self._exact = index, False
+            if current == generation and (self._index is None or self._exact):
+                self._index, self._exact, self._generation = index, False, generation
 
-    def _load_saved(self, kind: str, generation: int) -> Index | None:
+    def _stamp_matches(self, kind: str, generation: int) -> bool:
         stamp = self.index_path.with_suffix(".json")
-        if not (self.index_path.exists() and stamp.exists()):
-            return None
         try:
             saved = json.loads(stamp.read_text())
-            if saved == {"generation": generation, "kind": kind}:
-                return type(make_index(kind)).load(self.index_path)
+        except (OSError, ValueError):
+            return False
+        return bool(saved == {"generation": generation, "kind": kind}
+                    and self.index_path.exists())
+
+    def _load_saved(self, kind: str, generation: int) -> Index | None:
+        if not self._stamp_matches(kind, generation):
+            return None
+        try:
+            return type(make_index(kind)).load(self.index_path)
         except (OSError, ValueError) as exc:
             log.warning("rebuilding the search index: %s", exc)
-        return None
+            return None
 
     def _build(self, kind: str,
                data: tuple[NDArray[np.int64], NDArray[np.float16]] | None = None) -> Index:

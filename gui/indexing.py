@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from core.jobs import Job, Progress, check_cancel
 from core.library import IndexResult, Library
 from gui.context import AppContext
 from gui.workers import JobHandle
+
+log = logging.getLogger(__name__)
 
 PHOTOS_CHANGED_EVERY_S = 0.4  # at most this often: the grid appends, thumbnails refresh
 AFTER_WAIT_S = 5.0  # the longest the scan waits for the grid's listing
@@ -125,8 +128,14 @@ class Indexer(QObject):
             self.context.photos_changed.emit()
 
     def _on_succeeded(self, job: JobHandle, result: IndexResult) -> None:
-        if job is self.job and self.context.library is not None:
-            self.finished.emit(summary(result, self.context.library.catalog.photo_count()))
+        library = self.context.library
+        if job is self.job and library is not None:
+            self.finished.emit(summary(result, library.catalog.photo_count()))
+            # A big library's search index is built now, in the background, rather than
+            # when the first Find similar asks for it.
+            self.context.workers.run(
+                library.searcher.prepare, what="Preparing search",
+                on_error=lambda exc: log.warning("could not prepare the search: %s", exc))
 
     def _on_cancelled(self, job: JobHandle) -> None:
         if job is self.job and self.context.library is not None:

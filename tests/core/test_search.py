@@ -54,3 +54,13 @@ def test_exact_answers_while_the_approximate_index_builds(catalog: Catalog) -> N
 def test_a_chosen_backend_is_built_before_the_query(catalog: Catalog) -> None:
     searcher = Searcher(catalog, MODEL, kind="ivf")
     assert isinstance(searcher.index(), IvfIndex)
+
+
+def test_prepare_builds_in_the_background_and_the_first_query_uses_it(catalog: Catalog) -> None:
+    searcher = Searcher(catalog, MODEL)
+    searcher.prepare()  # returns at once; the build runs in a thread
+    assert searcher.wait_built(120)
+    assert searcher.index_path.exists()
+    assert isinstance(searcher.index(), AnnoyIndex)  # no exact stand-in, no second build
+    searcher.prepare()  # nothing to do: the saved index matches the embeddings
+    assert searcher.wait_built(0)
