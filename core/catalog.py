@@ -404,14 +404,11 @@ class Catalog:
         library never sit in memory as 100,000 ``bytes`` objects.
         """
         if ids is None:
-            cursors = [self.conn.execute(
-                "SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
-                (model,))]
-        else:
-            cursors = (self.conn.execute(
-                f"SELECT photo_id, vector FROM embeddings WHERE model = ? "
-                f"AND photo_id IN ({','.join('?' * len(chunk))})", (model, *chunk))
-                for chunk in _chunks([int(i) for i in ids], 900))
+            return self._all_stored_embeddings(model)
+        cursors = (self.conn.execute(
+            f"SELECT photo_id, vector FROM embeddings WHERE model = ? "
+            f"AND photo_id IN ({','.join('?' * len(chunk))})", (model, *chunk))
+            for chunk in _chunks([int(i) for i in ids], 900))
         id_blocks: list[NDArray[np.int64]] = []
         vector_blocks: list[NDArray[np.float16]] = []
         for cursor in cursors:
@@ -422,6 +419,37 @@ class Catalog:
         if not id_blocks:
             return np.zeros(0, np.int64), np.zeros((0, 0), dtype=np.float16)
         return np.concatenate(id_blocks), np.concatenate(vector_blocks)
+
+    def _all_stored_embeddings(self, model: str
+                               ) -> tuple[NDArray[np.int64], NDArray[np.float16]]:
+        """Every embedding of ``model``, written straight into one array (no second copy):
+        the count and the rows come from one read transaction, so they agree."""
+        conn = self.conn
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")  # a read snapshot (WAL): writers go on meanwhile
+        try:
+            n = conn.execute("SELECT count(*) FROM embeddings WHERE model = ?",
+                             (model,)).fetchone()[0]
+            cursor = conn.execute(
+                "SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
+                (model,))
+            ids = np.empty(n, np.int64)
+            vectors: NDArray[np.float16] = np.zeros((0, 0), np.float16)
+            done = 0
+            while rows := cursor.fetchmany(_READ_BLOCK):
+                block = np.frombuffer(b"".join(r[1] for r in rows), np.float16)
+                block = block.reshape(len(rows), -1)
+                if not done:
+                    vectors = np.empty((n, block.shape[1]), np.float16)
+                ids[done:done + len(rows)] = np.fromiter((r[0] for r in rows), np.int64,
+                                                         len(rows))
+                vectors[done:done + len(rows)] = block
+                done += len(rows)
+        finally:
+            if own and conn.in_transaction:
+                conn.execute("COMMIT")
+        return ids, vectors
 
     def store_results(
         self,

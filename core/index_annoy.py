@@ -49,8 +49,8 @@ class AnnoyIndex(ReRankedIndex):
         ann.set_seed(self.seed)
         i = 0
         for block in chunks:
-            for row in block.tolist():
-                ann.add_item(i, row)
+            for row in block:  # row by row: a whole block's tolist() (4M floats) held the
+                ann.add_item(i, row.tolist())  # GIL for ~200 ms and froze the app's window
                 i += 1
         self.n_trees = self.n_trees or _default_n_trees(n)
         ann.build(self.n_trees, n_jobs=-1)

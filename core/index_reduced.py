@@ -135,10 +135,14 @@ class ReRankedIndex:
         ids = check_build(ids, vectors)
         n, dim = vectors.shape
         rng = np.random.default_rng(self.seed)
-        store = np.empty((n, dim), dtype=np.float16)
+        # float16 rows as the catalog stores them are kept as they are (a 100k library's
+        # vectors are 400 MB: no second copy while the index builds).
+        reuse = vectors.dtype == np.float16 and vectors.flags.c_contiguous
+        store = vectors if reuse else np.empty((n, dim), dtype=np.float16)
         inv_norms = np.empty(n, dtype=np.float32)
         for sl in chunks(n):
-            store[sl] = vectors[sl]
+            if not reuse:
+                store[sl] = vectors[sl]
             norms = np.linalg.norm(store[sl].astype(np.float32), axis=1)
             if not np.all(np.isfinite(norms)) or np.any(norms == 0):
                 raise ValueError("vectors contain a zero, NaN or infinite row")
