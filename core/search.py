@@ -46,6 +46,9 @@ class Searcher:
         self._exact: bool = False  # self._index is exact search standing in for the real one
         self._building: int | None = None  # the generation being built in the background
         self._thread: threading.Thread | None = None
+        # The vectors a background build has read (its generation, ids, vectors): a query
+        # that comes meanwhile stands in with exact search over them instead of reading again.
+        self._shared: tuple[int, NDArray[np.int64], NDArray[np.float16]] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -81,7 +84,11 @@ class Searcher:
             return saved, False
         if self.kind is not None or n > EXACT_STAND_IN_MAX:  # a chosen backend: wait for it
             return self._build_and_save(kind, generation), False
-        data = self.catalog.stored_embeddings(self.model)  # read once, for both
+        shared = self._shared
+        if shared is not None and shared[0] == generation:
+            data = shared[1], shared[2]
+        else:
+            data = self.catalog.stored_embeddings(self.model)  # read once, for both
         if self._thread is None or not self._thread.is_alive():
             self._start_build(kind, generation, data)
         return self._build("exact", data), True
@@ -115,16 +122,22 @@ class Searcher:
                              data: tuple[NDArray[np.int64], NDArray[np.float16]] | None) -> None:
         lower_thread_priority()
         try:
+            if data is None:
+                data = self.catalog.stored_embeddings(self.model)
+                with self._lock:
+                    self._shared = (generation, *data)
             index = self._build_and_save(kind, generation, data)
             current = self.catalog.generation(self.model)
         except Exception:  # the exact stand-in keeps answering; the next query retries
             log.exception("building the %s search index failed", kind)
             with self._lock:
                 self._building = None
+                self._shared = None
             return
         finally:
             self.catalog.close_thread_connection()
         with self._lock:
+            self._shared = None
             if self._building == generation:
                 self._building = None
             if current == generation and (self._index is None or self._exact):

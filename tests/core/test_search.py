@@ -64,3 +64,13 @@ def test_prepare_builds_in_the_background_and_the_first_query_uses_it(catalog: C
     assert isinstance(searcher.index(), AnnoyIndex)  # no exact stand-in, no second build
     searcher.prepare()  # nothing to do: the saved index matches the embeddings
     assert searcher.wait_built(0)
+
+
+def test_a_query_during_the_background_build_is_answered_exactly(catalog: Catalog) -> None:
+    query = int(catalog.photo_ids()[3])
+    expected = [h.photo_id for h in Searcher(catalog, MODEL, kind="exact").similar([query], k=10)]
+    searcher = Searcher(catalog, MODEL)
+    searcher.prepare()
+    during = [h.photo_id for h in searcher.similar([query], k=10)]  # stand-in or annoy
+    assert searcher.wait_built(120)
+    assert len(set(during) & set(expected)) >= 8
