@@ -45,16 +45,27 @@ class VectorReads:
             f"SELECT photo_id, vector FROM embeddings WHERE model = ? "
             f"AND photo_id IN ({','.join('?' * len(chunk))})", (model, *chunk))
             for chunk in chunks([int(i) for i in ids], 900))
-        id_blocks: list[NDArray[np.int64]] = []
-        vector_blocks: list[NDArray[np.float16]] = []
+        blocks = []
         for cursor in cursors:
             while rows := cursor.fetchmany(READ_BLOCK):
-                id_blocks.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
-                blob = b"".join(r[1] for r in rows)
-                vector_blocks.append(np.frombuffer(blob, np.float16).reshape(len(rows), -1))
-        if not id_blocks:
+                blocks.append(_packed(rows))
+        if not blocks:
             return np.zeros(0, np.int64), np.zeros((0, 0), dtype=np.float16)
-        return np.concatenate(id_blocks), np.concatenate(vector_blocks)
+        return (np.concatenate([b[0] for b in blocks]),
+                np.concatenate([b[1] for b in blocks]))
+
+    def embedding_blocks(self, model: str, size: int = READ_BLOCK
+                         ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float16]]]:
+        """The stored float16 embeddings of ``model`` in photo id order, ``size`` rows at a
+        time, from one query (for a pass over the whole library that need not hold it)."""
+        cursor = self.conn.execute(
+            "SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
+            (model,))
+        try:
+            while rows := cursor.fetchmany(size):
+                yield _packed(rows)
+        finally:
+            cursor.close()
 
     def _all_stored_embeddings(self, model: str
                                ) -> tuple[NDArray[np.int64], NDArray[np.float16]]:
@@ -67,22 +78,22 @@ class VectorReads:
         try:
             n = conn.execute("SELECT count(*) FROM embeddings WHERE model = ?",
                              (model,)).fetchone()[0]
-            cursor = conn.execute(
-                "SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
-                (model,))
             ids = np.empty(n, np.int64)
             vectors: NDArray[np.float16] = np.zeros((0, 0), np.float16)
             done = 0
-            while rows := cursor.fetchmany(READ_BLOCK):
-                block = np.frombuffer(b"".join(r[1] for r in rows), np.float16)
-                block = block.reshape(len(rows), -1)
+            for block_ids, block in self.embedding_blocks(model):
                 if not done:
                     vectors = np.empty((n, block.shape[1]), np.float16)
-                ids[done:done + len(rows)] = np.fromiter((r[0] for r in rows), np.int64,
-                                                         len(rows))
-                vectors[done:done + len(rows)] = block
-                done += len(rows)
+                ids[done:done + len(block)] = block_ids
+                vectors[done:done + len(block)] = block
+                done += len(block)
         finally:
             if own and conn.in_transaction:
                 conn.execute("COMMIT")
         return ids, vectors
+
+
+def _packed(rows: list[tuple[int, bytes]]) -> tuple[NDArray[np.int64], NDArray[np.float16]]:
+    """(ids, float16 vectors) of fetched ``(photo_id, vector)`` rows."""
+    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    return ids, np.frombuffer(b"".join(r[1] for r in rows), np.float16).reshape(len(rows), -1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -108,7 +107,10 @@ def predict_library(catalog: Catalog, set_id: int, model: str, *,
     # The next chunk is read from SQLite while this one is predicted (both release the GIL).
     with ThreadPoolExecutor(1, thread_name_prefix="predict-library") as pool:
         pending = None
-        for ids, vectors in _embedding_chunks(catalog, model, head.dim, chunk):
+        for ids, vectors in catalog.embedding_blocks(model, chunk):
+            if vectors.shape[1] != head.dim:
+                raise ValueError(f"an embedding of {model} has {vectors.shape[1]} values, "
+                                 f"the head expects {head.dim}")
             if pending is not None:
                 probs_out.append(pending.result())
                 yield meter.progress("predicting", sum(map(len, probs_out)),
@@ -127,31 +129,6 @@ def predict_library(catalog: Catalog, set_id: int, model: str, *,
     _store(catalog, predictions)
     yield meter.progress("predicting", len(ids), f"Predicted {len(ids)} photos")
     return predictions
-
-
-def _embedding_chunks(catalog: Catalog, model: str, dim: int, chunk: int
-                      ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float16]]]:
-    """The stored float16 embeddings of ``model`` in photo id order, ``chunk`` rows at a time,
-    in one query. Two buffers take turns: a chunk is overwritten two chunks later."""
-    buffers = [np.empty((chunk, dim), np.float16) for _ in range(2)]
-    row_bytes = dim * 2
-    cursor = catalog.conn.execute(
-        "SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id", (model,))
-    try:
-        for turn in itertools.count():
-            rows = cursor.fetchmany(chunk)
-            if not rows:
-                return
-            buffer = buffers[turn % 2]
-            view = buffer.data.cast("B")
-            for i, (_, blob) in enumerate(rows):
-                if len(blob) != row_bytes:
-                    raise ValueError(f"an embedding of {model} has {len(blob) // 2} values, "
-                                     f"the head expects {dim}")
-                view[i * row_bytes:(i + 1) * row_bytes] = blob
-            yield np.array([r[0] for r in rows], np.int64), buffer[:len(rows)]
-    finally:
-        cursor.close()
 
 
 def _store(catalog: Catalog, predictions: Predictions) -> None:

@@ -181,7 +181,9 @@ def probabilities(head: Head, vectors: NDArray[np.floating], multi: bool,
     layers = [(weight.t(), bias)]
     if head.last is not None:
         layers.append((head.last.weight.t(), head.last.bias))
-    x = torch.from_numpy(np.ascontiguousarray(vectors))
+    with warnings.catch_warnings():  # vectors as read from the catalog are read-only;
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+        x = torch.from_numpy(np.ascontiguousarray(vectors))  # x is only read
     result = torch.from_numpy(out)
     starts: queue.SimpleQueue[int] = queue.SimpleQueue()
     for start in range(0, len(x), block):
