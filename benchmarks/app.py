@@ -64,8 +64,9 @@ def build_fixture(n: int, distinct: int, new: int, cache: Path = CACHE) -> Path:
     if (base / "ready").exists():
         return base
     shutil.rmtree(base, ignore_errors=True)
+    from benchmarks import synthetic
     from benchmarks._common import environ
-    from core import decode, embed, synthetic
+    from core import decode, thumbnails
 
     root, home = base / "photos", base / "home"
     sources = base / "sources"
@@ -92,17 +93,11 @@ def build_fixture(n: int, distinct: int, new: int, cache: Path = CACHE) -> Path:
     with environ(XDG_DATA_HOME=str(home / "data"), XDG_CACHE_HOME=str(home / "cache")):
         _fill_catalog(root, files, hashes, sizes, distinct)
         for i, digest in enumerate(hashes):
-            image = decode.decode_file(sources / f"src_{i:04d}.jpg").image
-            embed.write_atomic(_thumbnail_path(digest), decode.make_thumbnail(image))
+            thumbnails.save(digest, decode.decode_file(sources / f"src_{i:04d}.jpg").image)
     (base / "ready").touch()
     log.info("fixture ready in %.1f s", time.perf_counter() - start)
     return base
 
-
-def _thumbnail_path(digest: str) -> Path:
-    from core.catalog import Catalog
-
-    return Catalog.thumbnail_path(digest)
 
 
 def _fill_catalog(root: Path, files: list[Path], hashes: list[str], sizes: list[int],
@@ -111,7 +106,7 @@ def _fill_catalog(root: Path, files: list[Path], hashes: list[str], sizes: list[
     import numpy as np
 
     from core.catalog import Catalog
-    from core.models import MODELS, model_key
+    from core.embed.models import MODELS, model_key
 
     key, dim = model_key(MODEL, "none"), MODELS[MODEL].dim
     rng = np.random.default_rng(0)

@@ -3,12 +3,12 @@
     python -m benchmarks.heads [--quick] [--train 10000] [--predict 100000] [--labels 10]
                                [--separation 0.2] [--repeat 3] [--no-library]
 
-Runs the product's own :func:`core.training.fit` (hold-out validation, early stopping, class
-weights) on synthetic labelled 2048-d embeddings, then :func:`core.training.probabilities`
+Runs the product's own :func:`core.labels.training.fit` (hold-out validation, early stopping, class
+weights) on synthetic labelled 2048-d embeddings, then :func:`core.labels.training.probabilities`
 over a larger set of float16 vectors (as the catalog stores them), in memory. Then the
 whole path in a temporary catalog of ``--predict`` photos ("library" columns):
-:func:`core.heads.train` (reads the labelled photos' embeddings, trains, stores the head)
-and :func:`core.review.predict_library` (reads every embedding, predicts, stores the
+:func:`core.labels.heads.train` (reads the labelled photos' embeddings, trains, stores the head)
+and :func:`core.labels.review.predict_library` (reads every embedding, predicts, stores the
 predictions). Targets: train 10,000 examples under 5 s and predict 100,000 photos under 1 s
 on 2 CPU cores. Figures are medians of ``--repeat`` runs ("first train s": the process's
 first run, with what a session's first head pays once, such as lazy imports); "cpu s" counts
@@ -33,11 +33,11 @@ from numpy.typing import NDArray
 
 from benchmarks._common import machine_line, median, print_table
 from core.catalog import Catalog
+from core.embed.torch_loader import ensure_torch
 from core.jobs import run
-from core.torch_loader import ensure_torch
 
 ensure_torch()  # as the app and the CLI load torch (with torchvision) before any training
-from core.training import HEAD_KINDS, TrainingData, fit, probabilities  # noqa: E402
+from core.labels.training import HEAD_KINDS, TrainingData, fit, probabilities  # noqa: E402
 
 DIM = 2048
 MODEL = "synthetic@bench"
@@ -113,8 +113,8 @@ def library_catalog(folder: Path, x: NDArray[np.float32], y: NDArray[np.int64],
 
 def bench_library(kind: str, path: Path, set_id: int) -> dict[str, float]:
     """Train ``kind`` through the catalog, then predict the whole library: seconds."""
-    from core.heads import train
-    from core.review import predict_library
+    from core.labels.heads import train
+    from core.labels.review import predict_library
 
     with Catalog.open(path.parent, path, create=False) as catalog:
         start = _clock()

@@ -3,7 +3,7 @@
     python -m benchmarks.indexing [--quick] [--photos 48] [--sizes 12,24]
                                   [--models resnet50,mobilenet_v3_large] [--repeat 3] [--no-peer]
 
-On generated camera-like JPEGs (``core.synthetic.big_photo``, cached under
+On generated camera-like JPEGs (``benchmarks.synthetic.big_photo``, cached under
 ``/tmp/lookalike-bench-photos`` and reused), for each size and model, measured in one run:
 
 - D: decode + resize every photo to the model input alone, through a thread pool as the
@@ -38,10 +38,11 @@ from unittest import mock
 
 import numpy as np
 
+from benchmarks import synthetic
 from benchmarks._common import Clock, PeakSampler, environ, machine_line, median, print_table
-from core import embed, synthetic
+from core import embed
 from core.decode import model_input
-from core.embedder import Embedder
+from core.embed.cnn import Embedder
 from core.jobs import run
 from core.library import Library
 

@@ -23,8 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks._common import PeakSampler, machine_line, print_table, rss_mb
-from core import map as core_map
-from core.clusters import find_clusters
+from core.map import layout as core_map
+from core.map.clusters import find_clusters
 
 DIM = 2048
 TARGET_10K_S = 60.0  # the bar: a 10,000-photo map in under a minute (warm)

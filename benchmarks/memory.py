@@ -29,7 +29,7 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from core import synthetic
+from benchmarks import synthetic
 
 PROJECT = Path(__file__).resolve().parents[1]
 SAMPLE_S = 0.2

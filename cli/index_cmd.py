@@ -7,9 +7,9 @@ from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from cli.progress import run_with_bars
+from core.catalog.rebuild import rebuild
 from core.errors import UnreadableImage
 from core.paths import display
-from core.rebuild import rebuild
 
 NAME = "index"
 HELP = "scan a photo folder and embed new or changed photos"

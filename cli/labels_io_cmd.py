@@ -7,8 +7,8 @@ from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from cli.progress import run_with_bars
-from core.export import export_json, export_labels_csv, import_labels_csv, write_sidecars
 from core.labels import LabelStore
+from core.labels.export import export_json, export_labels_csv, import_labels_csv, write_sidecars
 from core.paths import display
 
 NAME = "labels"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from core import jobs
-from core.clusters import colourings
 from core.jobs import Progress
 from core.map import compute_map
-from core.map_render import render_png
+from core.map.clusters import colourings
+from core.map.render import render_png
 from core.paths import display
 
 NAME = "map"

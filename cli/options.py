@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.embed.models import DEFAULT_MODEL, MODELS
 from core.errors import UnreadableImage
 from core.library import Library
-from core.models import DEFAULT_MODEL, MODELS
 
 
 def add_library_arguments(parser: argparse.ArgumentParser, *, folder: bool = True) -> None:

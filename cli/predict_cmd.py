@@ -8,10 +8,10 @@ from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from cli.progress import run_with_bars
-from core.export import export_predictions_csv
 from core.labels import LabelStore
+from core.labels.export import export_predictions_csv
+from core.labels.review import predict_library
 from core.paths import display
-from core.review import predict_library
 
 NAME = "predict"
 HELP = "predict a label set for every photo with its trained head (CSV: path, predicted, " \

@@ -6,9 +6,9 @@ import argparse
 
 from cli.options import add_library_arguments, open_library
 from cli.progress import run_with_bars
-from core.heads import HEAD_KINDS, describe, train
 from core.labels import LabelStore
-from core.review import predict_library
+from core.labels.heads import HEAD_KINDS, describe, train
+from core.labels.review import predict_library
 
 NAME = "train"
 HELP = "train a head for a label set on the embeddings and predict the whole library"

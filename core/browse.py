@@ -17,14 +17,14 @@ from pathlib import Path, PurePath
 import numpy as np
 from numpy.typing import NDArray
 
-from core import decode
+from core import decode, thumbnails
 from core.catalog import Catalog, Photo
 from core.decode import SUPPORTED_EXTENSIONS
-from core.embed import THUMBNAIL_SIZE, write_atomic
 from core.errors import UnreadableImage
 from core.index import Hit, rocchio
 from core.library import Library
 from core.paths import display
+from core.thumbnails import THUMBNAIL_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def tiles(catalog: Catalog, ids: Iterable[int]) -> dict[int, Tile]:
     later finds it made. ``thumbnail`` is None for a file that cannot be read."""
     out: dict[int, Tile] = {}
     for photo in catalog.photos([int(i) for i in ids]):  # numpy ints would bind as BLOBs
-        thumb = Catalog.thumbnail_path(photo.content_hash) if photo.content_hash else None
+        thumb = thumbnails.thumbnail_path(photo.content_hash) if photo.content_hash else None
         if thumb is None or not thumb.exists():
             thumb = _make_thumbnail(photo.path)
         out[photo.id] = Tile(display(photo.path.name), thumb)
@@ -197,9 +197,7 @@ def _make_thumbnail(path: Path) -> Path | None:
     does: same size, same file)."""
     try:
         decoded = decode.decode_file(path, min_side=THUMBNAIL_SIZE)
-        thumb = Catalog.thumbnail_path(decoded.content_hash)
-        if not thumb.exists():
-            write_atomic(thumb, decode.make_thumbnail(decoded.image, THUMBNAIL_SIZE))
+        thumb = thumbnails.save(decoded.content_hash, decoded.image)
     except (UnreadableImage, OSError) as exc:
         log.info("no thumbnail for %s: %s", path, exc)
         return None

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from core import thumbcache, torch_loader
+from core import thumbnails as thumbcache
 from core.catalog import Catalog, Photo
-from core.embed import EmbedResult, embed_missing
+from core.embed import EmbedResult, embed_missing, torch_loader
+from core.embed.models import DEFAULT_MODEL, model_key
 from core.errors import UnreadableImage
 from core.index import Hit
 from core.jobs import Job
-from core.models import DEFAULT_MODEL, model_key
 from core.scan import ScanResult, scan
 from core.search import Searcher
 
 if TYPE_CHECKING:
-    from core.embedder import Embedder
+    from core.embed.cnn import Embedder
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Library:
         with self._embedder_lock:
             if self._embedder is None:
                 torch_loader.ensure_torch()  # seconds: only when needed, GIL mostly free
-                from core.embedder import Embedder
+                from core.embed.cnn import Embedder
 
                 self._embedder = Embedder(self.model_name, self.weights, self.device)
             return self._embedder
@@ -95,7 +95,7 @@ class Library:
 
     def embed(self, cancel: threading.Event | None = None, **options: int) -> Job[EmbedResult]:
         """Embed the photos that have no embedding yet (the model is loaded only if there
-        are some), then keep the thumbnail cache within its size limit (core.thumbcache)."""
+        are some), then keep the thumbnail cache within its size limit (core.thumbnails)."""
         with self.catalog.faults():
             if self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count():
                 return EmbedResult(0, 0, 0.0)

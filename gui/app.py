@@ -41,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def install_extensions(window: MainWindow, context: AppContext) -> None:
     """Add the optional views and docks (the cluster map, the labelling panel)."""
-    from gui.map_view import MapView
+    from gui.map.view import MapView
     window.add_view("Map", MapView(context))
-    from gui.label_panel import LabelPanel
+    from gui.labels.panel import LabelPanel
     window.add_dock("Labels", LabelPanel(context, window.library_view.model.set_badges))
 
 

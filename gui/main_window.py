@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.catalog_faults import CatalogDamaged
+from core.catalog.faults import CatalogDamaged
+from core.catalog.rebuild import rebuild
 from core.errors import LookalikeError, ModelUnavailable
 from core.library import Library
 from core.paths import display
-from core.rebuild import rebuild
 from gui import commands
 from gui.actions import build_menus, create_actions, icon
 from gui.context import AppContext

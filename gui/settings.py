@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from core.models import DEFAULT_MODEL
+from core.embed.models import DEFAULT_MODEL
 
 MAX_RECENT = 8
 THUMBNAIL_SIZES = (96, 320)  # the slider's range, in pixels

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.models import MODELS
+from core.embed.models import MODELS
 from gui.settings import ModelChoice
 
 MODEL_NOTES = {

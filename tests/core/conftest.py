@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core import synthetic
+from benchmarks import synthetic
 from core.jobs import run
 from core.library import Library
 

@@ -11,7 +11,8 @@ from pathlib import Path, PurePath
 import pytest
 from PIL import Image
 
-from core import browse, synthetic
+from benchmarks import synthetic
+from core import browse, thumbnails
 from core.catalog import Catalog
 from core.jobs import run
 from core.library import Library
@@ -132,14 +133,14 @@ def test_a_photo_not_analysed_yet_gets_its_thumbnail_at_once(tmp_path: Path) -> 
         thumb = by_name["orig.jpg"].thumbnail
         assert thumb is not None and thumb.is_file()
         with Image.open(thumb) as image:
-            assert max(image.size) == browse.THUMBNAIL_SIZE
+            assert max(image.size) == thumbnails.THUMBNAIL_SIZE
         made = thumb.stat().st_mtime_ns
         with Library(root, catalog_path=tmp_path / "c.sqlite", model="mobilenet_v3_small",
                      weights="none") as library:
             run(library.embed())
             (photo,) = [p for p in library.catalog.photos(library.catalog.photo_ids())
                         if p.path.name == "orig.jpg"]
-        assert Catalog.thumbnail_path(photo.content_hash or "") == thumb
+        assert thumbnails.thumbnail_path(photo.content_hash or "") == thumb
         assert thumb.stat().st_mtime_ns == made  # found, not made again
 
 

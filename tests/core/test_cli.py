@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import synthetic
 from cli import main
-from core import synthetic
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from core import synthetic
+from benchmarks import synthetic
 from core.decode import (
     MAX_PIXELS,
     SUPPORTED_EXTENSIONS,

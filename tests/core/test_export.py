@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 from cli import main
-from core.export import (
+from core.jobs import run
+from core.labels import SOURCE_ACCEPTED, LabelStore
+from core.labels.export import (
     export_json,
     export_labels_csv,
     import_labels_csv,
@@ -16,8 +18,6 @@ from core.export import (
     sidecar_path,
     write_sidecars,
 )
-from core.jobs import run
-from core.labels import SOURCE_ACCEPTED, LabelStore
 from core.library import Library
 
 from .conftest import IndexedLibrary

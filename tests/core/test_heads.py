@@ -8,12 +8,12 @@ import torch
 from numpy.typing import NDArray
 
 from core.catalog import Catalog
-from core.heads import describe, head_info, load_head, train, trained_models
 from core.jobs import run
 from core.labels import LabelError, LabelStore
+from core.labels.heads import describe, head_info, load_head, train, trained_models
+from core.labels.review import certainty, load_predictions, predict_library, review_queue
+from core.labels.training import TrainingData, fit, probabilities
 from core.library import Library
-from core.review import certainty, load_predictions, predict_library, review_queue
-from core.training import TrainingData, fit, probabilities
 
 from .conftest import IndexedLibrary
 

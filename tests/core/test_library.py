@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import synthetic
-from core.embedder import Embedder
+from benchmarks import synthetic
+from core import thumbnails
+from core.embed.cnn import Embedder
 from core.errors import Cancelled
 from core.jobs import run
 from core.library import Library
@@ -42,7 +43,7 @@ def test_index_embeds_every_generated_photo(scenes_library: IndexedLibrary) -> N
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=2e-3)
         photo = library.catalog.photos()[0]
         assert photo.content_hash and photo.width and photo.height
-        assert library.catalog.thumbnail_path(photo.content_hash).is_file()
+        assert thumbnails.thumbnail_path(photo.content_hash).is_file()
 
 
 def test_variants_of_a_scene_rank_first(scenes_library: IndexedLibrary) -> None:

@@ -19,15 +19,15 @@ from PIL import Image
 
 from benchmarks.map import clustered_embeddings
 from cli import main
-from core import clusters as groups
 from core import map as core_map
 from core.catalog import Catalog, PhotoMeta
 from core.errors import Cancelled
 from core.jobs import Progress, run
 from core.labels import LabelStore
-from core.map_engine import MapEngine, shared_engine
-from core.map_render import render_png
-from core.review import train_and_predict
+from core.labels.review import train_and_predict
+from core.map import clusters as groups
+from core.map.engine import MapEngine, shared_engine
+from core.map.render import render_png
 from core.scan import scan
 
 MODEL = "synthetic@test"

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import index as core_index
 from core.catalog import Catalog, PhotoMeta
 from core.index import AnnoyIndex, ExactIndex, IvfIndex
+from core.index import registry as core_index
 from core.jobs import run
 from core.scan import scan
 from core.search import Searcher

@@ -1,4 +1,4 @@
-"""core.synthetic: generated scenes look like photos, are deterministic, and are written as
+"""benchmarks.synthetic: generated scenes look like photos, are deterministic, and are written as
 real files that core.decode reads back."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import synthetic
+from benchmarks import synthetic
 from core.decode import decode_file, read_info
 
 

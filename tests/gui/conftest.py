@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import QSettings, QTimer
 from pytestqt.qtbot import QtBot
 
-from core import synthetic
+from benchmarks import synthetic
 from gui.app import build_parser, create_window
 from gui.context import AppContext
 from gui.main_window import MainWindow

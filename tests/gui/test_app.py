@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
-from core.models import build_model
+from core.embed.models import build_model
 from gui.grid import Roles
 from gui.panels.empty import EmptyState
 from gui.settings import ModelChoice, Settings

@@ -9,7 +9,7 @@ from pytestqt.qtbot import QtBot
 
 from core.labels import SOURCE_ACCEPTED, LabelStore
 from gui.grid import Roles
-from gui.label_panel import LabelPanel
+from gui.labels.panel import LabelPanel
 from gui.main_window import MainWindow
 
 from .conftest import OpenWindow, PhotoFolder, wait_indexed

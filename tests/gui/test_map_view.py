@@ -16,11 +16,11 @@ from PySide6.QtGui import QColor, QMouseEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from core.clusters import PALETTE, in_polygon
 from core.index import Hit
 from core.library import Library
+from core.map.clusters import PALETTE, in_polygon
 from gui.context import AppContext, Query
-from gui.map_view import MapView
+from gui.map.view import MapView
 
 from .conftest import StallMeter
 

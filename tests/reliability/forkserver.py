@@ -30,11 +30,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-# torch and the training code are imported lazily by the product (core.torch_loader): preload
+# torch and the training code are imported lazily by the product (core.embed.torch_loader): preload
 # them here so that the forked runs spend their time working, not importing.
 PRELOAD = ("cli", "cli.index_cmd", "cli.status_cmd", "core.library", "core.embed", "torch",
-           "torchvision", "core.embedder", "core.labels", "core.heads", "core.training",
-           "core.review", "core.map", "cli.map_cmd")
+           "torchvision", "core.embed.cnn", "core.labels", "core.labels.heads",
+           "core.labels.training", "core.labels.review", "core.map", "cli.map_cmd")
 
 
 def _serve() -> None:

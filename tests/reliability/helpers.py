@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.catalog import Catalog
-from core.models import get_spec, model_key
-from core.schema import latest_version
+from core.catalog.schema import latest_version
+from core.embed.models import get_spec, model_key
+from core.thumbnails import thumbnail_path
 
 PROJECT = Path(__file__).resolve().parents[2]
 MODEL = "mobilenet_v3_small"  # the smallest backbone: these tests are about the catalog
@@ -189,7 +189,7 @@ def check_catalog(path: Path, *, thumbnails: bool = True) -> CatalogState:
             norm = float(np.linalg.norm(np.frombuffer(blob, np.float16).astype(np.float32)))
             assert abs(norm - 1.0) < 0.01, norm
             if thumbnails:
-                with Image.open(Catalog.thumbnail_path(digest)) as im:
+                with Image.open(thumbnail_path(digest)) as im:
                     im.load()  # raises on a truncated file
         paths = [r[0] for r in conn.execute("SELECT path FROM photos")]
         return CatalogState(

@@ -11,11 +11,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from core.heads import train
 from core.jobs import run
 from core.labels import LabelStore
+from core.labels.heads import train
+from core.labels.review import predict_library
 from core.library import Library
-from core.review import predict_library
 from tests.reliability.helpers import MODEL
 
 

@@ -21,7 +21,8 @@ import pytest
 from PIL import Image
 
 import core.scan
-from core import synthetic
+from benchmarks import synthetic
+from core import thumbnails
 from core.decode import file_hash
 from core.errors import LookalikeError
 from core.jobs import run
@@ -221,7 +222,7 @@ def test_files_and_folders_that_change_during_the_scan(
         assert again.scan.changed == 1 and again.embed.embedded == 1
         replaced = library.photo_at(root / "m" / "1.jpg")
         assert replaced is not None and replaced.content_hash == file_hash(replaced.path)
-        with Image.open(library.catalog.thumbnail_path(replaced.content_hash)) as thumb:
+        with Image.open(thumbnails.thumbnail_path(replaced.content_hash)) as thumb:
             assert thumb.width == 256
     check_catalog(catalog)
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from core import synthetic
+from benchmarks import synthetic
 from core.catalog import Catalog
-from core.catalog_faults import CatalogDamaged
+from core.catalog.faults import CatalogDamaged
+from core.catalog.schema import latest_version
 from core.errors import CatalogError, CatalogInUse
 from core.jobs import run
 from core.library import Library
-from core.schema import latest_version
 from tests.reliability.conftest import Indexed
 from tests.reliability.forkserver import ForkServer
 from tests.reliability.helpers import (

@@ -20,10 +20,10 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from core import synthetic
+from benchmarks import synthetic
 from core.decode import SUPPORTED_EXTENSIONS, file_hash
-from core.heads import load_head
 from core.labels import LabelStore
+from core.labels.heads import load_head
 from core.library import Library
 from tests.reliability.conftest import Indexed
 from tests.reliability.forkserver import ForkServer

@@ -8,11 +8,11 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from core.heads import head_info, train, trained_models
+from core.embed.models import model_key
 from core.jobs import run
 from core.labels import LabelStore
+from core.labels.heads import head_info, train, trained_models
 from core.library import Library
-from core.models import model_key
 from tests.reliability.conftest import Indexed
 from tests.reliability.forkserver import ForkServer
 from tests.reliability.helpers import MODEL_KEY, check_catalog, library_args

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core import synthetic
+from benchmarks import synthetic
 from core.library import Library
 from tests.reliability.helpers import (
     MODEL,

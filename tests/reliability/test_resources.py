@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core import paths, synthetic, thumbcache
+from benchmarks import synthetic
+from core import paths
+from core import thumbnails as thumbcache
 from core.browse import tiles
 from core.jobs import run
 from core.library import Library

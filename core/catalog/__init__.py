@@ -1,0 +1,11 @@
+"""The catalog: one SQLite database per library (photos, problems, embeddings, labels, maps).
+
+:mod:`~core.catalog.database` holds :class:`Catalog`; :mod:`~core.catalog.vectors` its vector
+reads, :mod:`~core.catalog.schema` the migrations, :mod:`~core.catalog.faults` the translation
+of SQLite failures into plain errors and :mod:`~core.catalog.rebuild` the recovery of a damaged
+catalog.
+"""
+
+from core.catalog.database import Catalog, Photo, PhotoMeta, Problem
+
+__all__ = ["Catalog", "Photo", "PhotoMeta", "Problem"]

@@ -1,0 +1,159 @@
+"""Turning photos into embeddings: the parallel indexing pipeline around the CNN.
+
+The CNN itself is :class:`core.embed.cnn.Embedder` (it imports torch, which takes seconds:
+this module does not, so the app can list a library before torch is loaded). Decoding runs
+in a pool of threads (Pillow releases the GIL; JPEGs are DCT-downscaled in draft mode) that
+each read a file once, hash it, write its thumbnail and prepare the 224 px model input; the
+calling thread batches those inputs through the CNN and commits each batch to the catalog, so an
+interrupted run loses at most one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from core import decode, thumbnails
+from core.catalog import Catalog, Photo, PhotoMeta
+from core.errors import UnreadableImage
+from core.jobs import Job, RateMeter, check_cancel
+
+if TYPE_CHECKING:
+    from core.embed.cnn import Embedder
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """What an embedding pass did."""
+
+    embedded: int
+    failed: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    photo: Photo
+    meta: PhotoMeta
+    pixels: NDArray[np.uint8]
+
+
+def decode_workers() -> int:
+    """Threads that read photos in the indexing pipeline (one per core, at most 8)."""
+    return min(8, os.cpu_count() or 2)
+
+
+def torch_threads() -> int:
+    """Threads torch uses for one batch on the CPU."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def read_photo(path: Path, input_size: int) -> decode.Decoded:
+    """Decode a photo as small as the model input and the thumbnail allow (draft mode)."""
+    return decode.decode_file(path, min_side=max(input_size, thumbnails.THUMBNAIL_SIZE))
+
+
+def prepare(photo: Photo, input_size: int) -> _Prepared:
+    """Read one photo (in a worker thread): metadata, cached thumbnail, model input."""
+    decoded = read_photo(photo.path, input_size)
+    info = decoded.info
+    try:
+        thumbnails.save(decoded.content_hash, decoded.image)
+    except OSError as exc:  # cache full or read-only: the photo is fine, the grid
+        log.warning("no thumbnail for %s: %s", photo.path, exc)  # remakes it later
+    meta = PhotoMeta(decoded.content_hash, info.width, info.height, info.captured_at, info.camera)
+    return _Prepared(photo, meta, decode.model_input(decoded.image, input_size))
+
+
+
+
+def embed_missing(
+    catalog: Catalog,
+    embedder: Embedder,
+    cancel: threading.Event | None = None,
+    *,
+    workers: int | None = None,
+    batch_size: int | None = None,
+) -> Job[EmbedResult]:
+    """Embed every photo of the catalog that has no embedding for ``embedder.key`` yet.
+
+    Files that cannot be read move to the problems table with the reason; the pass goes on.
+    """
+    todo = catalog.missing_embeddings(embedder.key)
+    meter = RateMeter(len(todo))
+    start = time.perf_counter()
+    batch_size = batch_size or embedder.batch_size
+    workers = workers or decode_workers()
+    embedded = failed = 0
+    yield meter.progress("embedding", 0, f"Embedding {len(todo)} photos")
+    if not todo:
+        return EmbedResult(0, 0, 0.0)
+    pending: deque[tuple[Photo, Future[_Prepared]]] = deque()
+    queue = iter(todo)
+    window = max(2 * batch_size, 4 * workers)
+    with ThreadPoolExecutor(workers, thread_name_prefix="lookalike-decode") as pool:
+
+        def refill() -> None:
+            while len(pending) < window:
+                photo = next(queue, None)
+                if photo is None:
+                    return
+                pending.append((photo, pool.submit(prepare, photo, embedder.input_size)))
+
+        try:
+            refill()
+            while pending:
+                check_cancel(cancel)
+                ready: list[_Prepared] = []
+                errors: list[tuple[int, str]] = []
+                while pending and len(ready) + len(errors) < batch_size:
+                    photo, future = pending.popleft()
+                    result = _outcome(future)
+                    if isinstance(result, str):
+                        errors.append((photo.id, result))
+                    else:
+                        ready.append(result)
+                    refill()
+                vectors = embedder.embed_arrays([p.pixels for p in ready])
+                catalog.store_results(
+                    embedder.key,
+                    [(p.photo.id, p.meta, v) for p, v in zip(ready, vectors, strict=True)],
+                    errors,
+                )
+                embedded += len(ready)
+                failed += len(errors)
+                done = embedded + failed
+                yield meter.progress("embedding", done, f"Embedded {done} of {len(todo)}")
+        finally:
+            for _photo, future in pending:
+                future.cancel()
+    return EmbedResult(embedded, failed, time.perf_counter() - start)
+
+
+def _outcome(future: Future[_Prepared]) -> _Prepared | str:
+    """The prepared input, or the reason the photo could not be read."""
+    try:
+        return future.result()
+    except UnreadableImage as exc:
+        log.info("skipping %s: %s", exc.path, exc.reason)
+        return exc.reason
+    except Exception as exc:
+        log.exception("unexpected error while reading a photo")
+        return f"could not be read ({type(exc).__name__}: {exc})"

@@ -1,0 +1,1 @@
+"""The cluster map tab: the point cloud, its overlays (hover card, legend, selection) and view."""
