@@ -9,7 +9,7 @@ first, then by path (absolute or relative to the library). Predictions CSV: ``pa
 XMP sidecars are opt-in: ``photo.xmp`` beside ``photo.jpg`` (the name Lightroom reads;
 darktable and digiKam read it too) gets the labels as ``dc:subject`` keywords and as
 ``lr:hierarchicalSubject`` "Set|Label". An existing sidecar is merged, never replaced; the
-photo file itself is never opened for writing. Written with python-xmp-toolkit (Exempi).
+photo file itself is never opened for writing. Written through :mod:`core.xmp` (Exiv2).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TextIO
+from typing import TextIO
 
+from core import xmp
 from core.catalog import Catalog
 from core.errors import LookalikeError
 from core.jobs import Job, RateMeter, check_cancel
@@ -38,8 +38,6 @@ from core.paths import display
 log = logging.getLogger(__name__)
 
 LABEL_COLUMNS = ("path", "content_hash", "set", "kind", "label", "value", "source", "created_at")
-LR_NS = "http://ns.adobe.com/lightroom/1.0/"
-DC_NS = "http://purl.org/dc/elements/1.1/"
 
 
 @dataclass(frozen=True)
@@ -232,19 +230,15 @@ def _writing(path: Path) -> Iterator[TextIO]:
 
 # -- XMP sidecars --------------------------------------------------------------------------
 
-def sidecar_path(photo: Path) -> Path:
-    """``IMG_0001.xmp`` for ``IMG_0001.JPG`` (Lightroom's convention)."""
-    return photo.with_suffix(".xmp")
-
-
 def write_sidecars(catalog: Catalog, set_ids: Iterable[int] | None = None, *,
                    cancel: threading.Event | None = None) -> Job[SidecarResult]:
     """Write (merge) the labels of every labelled photo into its XMP sidecar (a job).
 
     Keywords Lookalike wrote before for a label the photo no longer has are removed; other
-    keywords are kept. A sidecar that cannot be parsed is left alone and reported.
+    keywords and all other metadata are kept. A sidecar that cannot be parsed or written
+    (not XMP, a read-only folder, a name too long) is left alone and listed; the others
+    are written. See :func:`core.xmp.sidecar_path` for RAW+JPEG pairs.
     """
-    xmp = _libxmp()
     store = LabelStore(catalog)
     wanted: dict[int, set[str]] = {}
     managed: set[str] = set()
@@ -257,70 +251,24 @@ def write_sidecars(catalog: Catalog, set_ids: Iterable[int] | None = None, *,
     photos = catalog.photos(sorted(wanted))
     meter = RateMeter(len(photos))
     written, failed = 0, []
+    listings: dict[Path, list[str]] = {}
     for n, photo in enumerate(photos, 1):
         check_cancel(cancel)
+        folder = photo.path.parent
+        if folder not in listings:
+            try:
+                listings[folder] = os.listdir(folder)
+            except OSError:
+                listings[folder] = []
+        target = xmp.sidecar_path(photo.path, listings[folder])
         try:
-            _merge_sidecar(xmp, sidecar_path(photo.path), wanted[photo.id], managed)
+            xmp.merge_into_sidecar(target, add_keywords=sorted(wanted[photo.id]),
+                                   remove_keywords=managed - wanted[photo.id])
             written += 1
-        except (OSError, xmp.XMPError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            failed.append((sidecar_path(photo.path), reason))
-            log.warning("XMP sidecar %s: %s", sidecar_path(photo.path), reason)
+        except (OSError, xmp.XmpError) as exc:
+            reason = (exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror
+                      else str(exc).replace(f"{target}: ", ""))
+            failed.append((target, reason))
+            log.warning("XMP sidecar %s: %s", target, reason)
         yield meter.progress("writing sidecars", n, display(photo.path.name))
     return SidecarResult(written, tuple(failed))
-
-
-def read_sidecar(path: Path) -> tuple[list[str], list[str]]:
-    """The ``dc:subject`` keywords and ``lr:hierarchicalSubject`` entries of a sidecar."""
-    xmp = _libxmp()
-    meta = xmp.XMPMeta(xmp_str=Path(path).read_text(encoding="utf-8"))
-    return _items(meta, DC_NS, "subject"), _items(meta, LR_NS, "hierarchicalSubject")
-
-
-def _libxmp() -> ModuleType:
-    """python-xmp-toolkit, with Exempi loaded (imported on first use: it is optional)."""
-    try:
-        import libxmp
-    except ImportError as exc:
-        raise LookalikeError("Writing XMP sidecars needs python-xmp-toolkit "
-                             "(pip install python-xmp-toolkit).") from exc
-    try:
-        libxmp.XMPMeta()  # loads Exempi
-    except libxmp.ExempiLoadError as exc:
-        raise LookalikeError(
-            "Writing XMP sidecars needs the Exempi library "
-            "(Debian/Ubuntu: apt install libexempi8; macOS: brew install exempi).") from exc
-    return libxmp
-
-
-def _items(meta: Any, ns: str, name: str) -> list[str]:
-    count = meta.count_array_items(ns, name) if meta.does_property_exist(ns, name) else 0
-    return [meta.get_array_item(ns, name, i) for i in range(1, count + 1)]
-
-
-def _merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[str]) -> None:
-    meta = xmp.XMPMeta()
-    if path.exists():
-        meta = xmp.XMPMeta(xmp_str=path.read_text(encoding="utf-8"))
-    meta.register_namespace(LR_NS, "lr")
-    subjects = _items(meta, DC_NS, "subject")
-    hierarchy = _items(meta, LR_NS, "hierarchicalSubject")
-    stale = {h for h in hierarchy if h in managed and h not in wanted}
-    leaves_kept = {h.rsplit("|", 1)[-1] for h in (set(hierarchy) - stale) | wanted}
-    stale_leaves = {h.rsplit("|", 1)[-1] for h in stale} - leaves_kept
-    new_hierarchy = [h for h in hierarchy if h not in stale]
-    new_hierarchy += sorted(wanted - set(hierarchy))
-    new_subjects = [s for s in subjects if s not in stale_leaves]
-    new_subjects += sorted({h.rsplit("|", 1)[-1] for h in wanted} - set(subjects))
-    if (new_subjects, new_hierarchy) == (subjects, hierarchy) and path.exists():
-        return
-    bag = {"prop_array_is_unordered": True}
-    for ns, name, items in ((DC_NS, "subject", new_subjects),
-                            (LR_NS, "hierarchicalSubject", new_hierarchy)):
-        meta.delete_property(ns, name)
-        for item in items:
-            meta.append_array_item(ns, name, item, bag)
-    text = meta.serialize_to_unicode(omit_packet_wrapper=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

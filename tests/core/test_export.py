@@ -14,11 +14,18 @@ from core.labels.export import (
     export_json,
     export_labels_csv,
     import_labels_csv,
-    read_sidecar,
-    sidecar_path,
     write_sidecars,
 )
 from core.library import Library
+from core.xmp import (
+    HIERARCHY,
+    RATING,
+    SUBJECT,
+    FaceRegion,
+    merge_into_sidecar,
+    read_sidecar,
+    sidecar_path,
+)
 
 from .conftest import IndexedLibrary
 
@@ -115,15 +122,16 @@ def test_xmp_sidecars_merge_keywords_and_leave_photos_alone(
         store = _label_two_sets(library, library_copy)
         result = run(write_sidecars(library.catalog))
         assert (result.written, result.failed) == (6, ())
-        subjects, hierarchy = read_sidecar(sidecar)
-        assert subjects == ["holiday", "scene_000", "sky"]
+        record = read_sidecar(sidecar)
+        subjects, hierarchy = list(record.keywords), list(record.hierarchy)
+        assert subjects == ["holiday", "scene_000", "sky"] and record.rating == 4
         assert sorted(hierarchy) == ["Content|sky", "Scene|scene_000"]
-        assert 'Rating>4<' in sidecar.read_text(encoding="utf-8")
         # Relabelled: the keyword Lookalike wrote goes, the user's stays.
         scene = store.get_set("Scene")
         store.assign(store.ensure_label(scene.id, "dunes").id, [library.photo_at(photo).id])
         run(write_sidecars(library.catalog, [scene.id]))
-        subjects, hierarchy = read_sidecar(sidecar)
+        record = read_sidecar(sidecar)
+        subjects, hierarchy = list(record.keywords), list(record.hierarchy)
         assert subjects == ["holiday", "sky", "dunes"]
         assert sorted(hierarchy) == ["Content|sky", "Scene|dunes"]
     assert _digests(library_copy.root) == before
@@ -157,3 +165,84 @@ def test_cli_labels_trains_and_writes_the_predictions_csv(library_copy: IndexedL
     assert main(["label", str(library_copy.root), "--set", "Scene", "--remove", "scene_000",
                  str(library_copy.scenes["scene_000"][0]), *common]) == 0
     assert "scene_000 removed from 1 photos" in capsys.readouterr().out
+
+
+FOREIGN_XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF
+ xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""
+ xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+ xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"
+ xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"
+ xmlns:stArea="http://ns.adobe.com/xmp/sType/Area#"
+ xmlns:acme="http://acme.example/ns/1.0/" crs:WhiteBalance="As Shot" xmp:Rating="3">
+<dc:title><rdf:Alt><rdf:li xml:lang="x-default">Sunset</rdf:li>
+<rdf:li xml:lang="fr-FR">Coucher</rdf:li></rdf:Alt></dc:title>
+<crs:ToneCurvePV2012><rdf:Seq><rdf:li>0, 0</rdf:li><rdf:li>255, 255</rdf:li></rdf:Seq>
+</crs:ToneCurvePV2012>
+<mwg-rs:Regions rdf:parseType="Resource"><mwg-rs:RegionList><rdf:Bag><rdf:li>
+<rdf:Description mwg-rs:Name="Ann" mwg-rs:Type="Face"><mwg-rs:Area stArea:x="0.5"
+ stArea:y="0.4" stArea:w="0.1" stArea:h="0.2" stArea:unit="normalized"/></rdf:Description>
+</rdf:li></rdf:Bag></mwg-rs:RegionList></mwg-rs:Regions>
+<acme:Thing rdf:parseType="Resource"><acme:inner>deep</acme:inner></acme:Thing>
+<dc:subject><rdf:Bag><rdf:li>holiday</rdf:li></rdf:Bag></dc:subject>
+</rdf:Description></rdf:RDF></x:xmpmeta>
+<?xpacket end="w"?>"""
+
+
+def test_a_merge_keeps_every_foreign_property(tmp_path: Path) -> None:
+    """Camera Raw settings, a title in two languages, an MWG face region and another
+    program's namespace survive a merge (python-xmp-toolkit lost the French title)."""
+    sidecar = tmp_path / "IMG_1.xmp"
+    sidecar.write_text(FOREIGN_XMP, encoding="utf-8")
+    before = read_sidecar(sidecar)
+    hostile = 'Odd|=a,"b"\nc'
+    assert merge_into_sidecar(sidecar, add_keywords=["Scene|Beach", hostile], rating=5)
+    after = read_sidecar(sidecar)
+    assert after.keywords == ("holiday", '=a,"b"\nc', "Beach")  # sorted: "=" < "B"
+    assert after.hierarchy == ("Odd|=a,\"b\"\nc", "Scene|Beach") and after.rating == 5
+    changed = {SUBJECT, RATING, HIERARCHY}
+    assert {k: v for k, v in after.properties.items() if k not in changed} == {
+        k: v for k, v in before.properties.items() if k not in changed}
+    assert after.properties["Xmp.dc.title"] == 'lang="x-default" Sunset, lang="fr-FR" Coucher'
+    assert after.regions == (FaceRegion("Ann", 0.5, 0.4, 0.1, 0.2),)
+    assert not merge_into_sidecar(sidecar, add_keywords=["Scene|Beach"])  # nothing to do
+    assert merge_into_sidecar(sidecar, remove_keywords=["Scene|Beach"],
+                              face_regions=[FaceRegion("Bob", 0.2, 0.3, 0.1, 0.1)],
+                              image_size=(640, 480))
+    again = read_sidecar(sidecar)
+    assert again.keywords == ("holiday", '=a,"b"\nc') and again.hierarchy == (hostile,)
+    assert again.regions == (FaceRegion("Bob", 0.2, 0.3, 0.1, 0.1),)
+    assert again.properties["Xmp.crs.WhiteBalance"] == "As Shot"
+    assert [p.name for p in tmp_path.iterdir()] == ["IMG_1.xmp"]  # no temporary file left
+
+
+def test_raw_and_jpeg_of_a_pair_get_their_own_sidecars(tmp_path: Path) -> None:
+    names = ["IMG_1.CR2", "IMG_1.JPG", "IMG_2.jpg", "IMG_3.jpg", "IMG_3.png", "notes.txt"]
+    assert sidecar_path(tmp_path / "IMG_1.CR2", names).name == "IMG_1.xmp"
+    assert sidecar_path(tmp_path / "IMG_1.JPG", names).name == "IMG_1.JPG.xmp"
+    assert sidecar_path(tmp_path / "IMG_2.jpg", names).name == "IMG_2.xmp"
+    assert {sidecar_path(tmp_path / n, names).name for n in ("IMG_3.jpg", "IMG_3.png")} == {
+        "IMG_3.jpg.xmp", "IMG_3.png.xmp"}
+
+
+def test_sidecars_that_cannot_be_written_are_listed_and_the_rest_written(
+        library_copy: IndexedLibrary) -> None:
+    photos = library_copy.scenes["scene_000"]
+    (photos[0].with_suffix(".xmp")).mkdir()  # a folder where the sidecar should go
+    junk = photos[1].with_suffix(".xmp")
+    junk.write_bytes(b"\x00\x01 not XMP at all")
+    raw = photos[2].with_suffix(".CR2")  # makes photos[2] half of a RAW+JPEG pair
+    raw.write_bytes(b"raw bytes")
+    with library_copy.open() as library:
+        store = LabelStore(library.catalog)
+        label = store.ensure_label(store.ensure_set("Scene").id, "dunes")
+        store.assign(label.id, [library.photo_at(p).id for p in photos[:3]])
+        store.assign(label.id, [library.photo_at(library_copy.scenes["scene_001"][0]).id])
+        result = run(write_sidecars(library.catalog))
+    assert result.written == 2
+    reasons = {path.name: reason for path, reason in result.failed}
+    assert reasons[photos[0].with_suffix(".xmp").name] == "is a directory"
+    assert reasons[junk.name] == "not an XMP sidecar"
+    assert junk.read_bytes() == b"\x00\x01 not XMP at all"
+    assert read_sidecar(photos[2].with_name(photos[2].name + ".xmp")).keywords == ("dunes",)
+    assert not photos[2].with_suffix(".xmp").exists() and raw.read_bytes() == b"raw bytes"
