@@ -28,6 +28,7 @@ from typing import TextIO
 
 from core import xmp
 from core.catalog import Catalog
+from core.csvcells import restore, safe_row
 from core.errors import LookalikeError
 from core.jobs import Job, RateMeter, check_cancel
 from core.labels.heads import head_info
@@ -92,9 +93,9 @@ def export_labels_csv(catalog: Catalog, path: Path, set_ids: Iterable[int] | Non
     """Write every label decision (of all sets, or of ``set_ids``) to ``path``; rows written."""
     rows = _label_rows(catalog, set_ids)
     with _writing(path) as f:
-        writer = csv.DictWriter(f, fieldnames=LABEL_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(f)
+        writer.writerow(LABEL_COLUMNS)
+        writer.writerows(safe_row(row[c] for c in LABEL_COLUMNS) for row in rows)
     return len(rows)
 
 
@@ -159,22 +160,24 @@ def export_predictions_csv(catalog: Catalog, path: Path, set_id: int, model: str
         writer = csv.writer(f)
         header = rows[0][3] if rows else [
             label.name for label in LabelStore(catalog).labels(set_id)]
-        writer.writerow(["path", "predicted", "confidence", *header])
+        writer.writerow(safe_row(["path", "predicted", "confidence", *header]))
         for photo_path, predicted, confidence, _, probs in rows:
-            writer.writerow([photo_path, predicted, confidence, *probs])
+            writer.writerow(safe_row([photo_path, predicted, confidence, *probs]))
     return len(rows)
 
 
 def import_labels_csv(catalog: Catalog, path: Path) -> ImportResult:
-    """Read label decisions from a CSV (see the module doc); creates missing sets and labels."""
+    """Read label decisions from a CSV (see the module doc); creates missing sets and labels.
+
+    Raises LookalikeError, storing nothing, when the file cannot be read or is not a label
+    CSV (no header row with the columns set and label, binary data).
+    """
     store = LabelStore(catalog)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise LookalikeError(f"Cannot read {path}: {exc}.") from exc
-    if rows and not {"set", "label"} <= set(rows[0]):
-        raise LookalikeError(f"{path} needs the columns path (or content_hash), set and label.")
+    rows = _read_label_csv(Path(path))
+    for n, row in enumerate(rows, 1):
+        if not (row.get("set") or "").strip() or not (row.get("label") or "").strip():
+            raise LookalikeError(f"{display(path)}, row {n}: no set or no label "
+                                 f"({_row_text(row)}); nothing was imported.")
     assignments: list[Assignment] = []
     unknown: list[str] = []
     for row in rows:
@@ -192,6 +195,42 @@ def import_labels_csv(catalog: Catalog, path: Path) -> ImportResult:
             source if source in SOURCES else SOURCE_USER, _timestamp(row.get("created_at"))))
     store.import_assignments(assignments)
     return ImportResult(len(assignments), len(unknown), tuple(unknown))
+
+
+_EXPECTED = (f"a header row with the columns set, label and path (or content_hash), as "
+             f"`lookalike labels export --csv` writes: {','.join(LABEL_COLUMNS)}")
+
+
+def _read_label_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a label CSV, with the cells :func:`core.csvcells.neutralise` changed
+    restored. Raises LookalikeError when it is not one."""
+    where = display(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192)
+        if b"\x00" in head:
+            raise LookalikeError(f"{where} is not a CSV file (it holds binary data): "
+                                 f"a label CSV needs {_EXPECTED}.")
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in reader.fieldnames or []]
+            if not {"set", "label"} <= set(header) or not {"path", "content_hash"} & set(
+                    header):
+                found = ",".join(header)[:80] or "nothing"
+                raise LookalikeError(f"{where} is not a label CSV: it needs {_EXPECTED} "
+                                     f"(its first row is {found!r}).")
+            reader.fieldnames = header
+            return [{k: restore(v) or "" for k, v in row.items() if isinstance(k, str)}
+                    for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reason = (exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror
+                  else "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
+                  else str(exc))
+        raise LookalikeError(f"Cannot read {where}: {reason}.") from exc
+
+
+def _row_text(row: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in row.items() if v)[:120]
 
 
 def _hash_of(catalog: Catalog, path: str | None) -> str | None:

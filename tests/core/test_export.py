@@ -7,7 +7,10 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from cli import main
+from core.errors import LookalikeError
 from core.jobs import run
 from core.labels import SOURCE_ACCEPTED, LabelStore
 from core.labels.export import (
@@ -246,3 +249,51 @@ def test_sidecars_that_cannot_be_written_are_listed_and_the_rest_written(
     assert junk.read_bytes() == b"\x00\x01 not XMP at all"
     assert read_sidecar(photos[2].with_name(photos[2].name + ".xmp")).keywords == ("dunes",)
     assert not photos[2].with_suffix(".xmp").exists() and raw.read_bytes() == b"raw bytes"
+
+
+HOSTILE_NAMES = ['=HYPERLINK("http://x","y")', "+1+2", "-2", "@SUM(A1)", "\tTab", "\rCR",
+                 "'quoted", "''=twice", 'comma, "quote"', "two\nlines", "plain"]
+
+
+def test_hostile_label_names_are_neutralised_and_read_back_exactly(
+        library_copy: IndexedLibrary, tmp_path: Path) -> None:
+    photos = [p for paths in library_copy.scenes.values() for p in paths]
+    with library_copy.open() as library:
+        store = LabelStore(library.catalog)
+        for n, name in enumerate(HOSTILE_NAMES):
+            label_set = store.ensure_set(f"={name}" if n % 2 else name, multi=n % 3 == 0)
+            store.assign(store.ensure_label(label_set.id, name).id,
+                         [library.photo_at(photos[n]).id])
+        before = _decisions(store)
+        path = tmp_path / "labels.csv"
+        assert export_labels_csv(library.catalog, path) == len(HOSTILE_NAMES)
+        with path.open(newline="", encoding="utf-8") as f:
+            cells = [cell for row in csv.reader(f) for cell in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+        assert "'=HYPERLINK(\"http://x\",\"y\")" in cells and "'''=twice" in cells
+        for label_set in store.sets():
+            store.delete_set(label_set.id)
+        assert import_labels_csv(library.catalog, path).imported == len(HOSTILE_NAMES)
+        assert _decisions(store) == before
+
+
+def test_a_file_that_is_not_a_label_csv_is_refused_with_the_columns_expected(
+        library_copy: IndexedLibrary, tmp_path: Path) -> None:
+    cases = {
+        "binary.csv": (bytes(range(256)) * 8,
+                       "is not a CSV file \\(it holds binary data\\): a label CSV needs"),
+        "latin1.csv": ("path,set,label\ncaf\xe9.jpg,a,b\n".encode("latin-1"),
+                       "Cannot read .*: it is not UTF-8 text"),
+        "headerless.csv": (b"a.jpg,Scene,beach\nb.jpg,Scene,sea\n",
+                           "is not a label CSV: it needs a header row with the columns set, "
+                           "label and path \\(or content_hash\\).*first row is 'a.jpg,Scene"),
+        "empty.csv": (b"", "is not a label CSV.*first row is 'nothing'"),
+        "no-label.csv": (b"path,set,label\nscene_000/orig.jpg,Scene,\n",
+                         "row 1: no set or no label.*nothing was imported"),
+    }
+    with library_copy.open() as library:
+        for name, (data, message) in cases.items():
+            (tmp_path / name).write_bytes(data)
+            with pytest.raises(LookalikeError, match=message):
+                import_labels_csv(library.catalog, tmp_path / name)
+        assert LabelStore(library.catalog).sets() == []
