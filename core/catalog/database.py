@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from core import paths
 from core.catalog import faults as catalog_faults
+from core.catalog import ownership
 from core.catalog.schema import MIGRATIONS, latest_version
 from core.catalog.vectors import VectorReads, chunks
 from core.errors import CatalogError, CatalogInUse, LookalikeError
@@ -99,11 +100,12 @@ class Catalog(VectorReads):
         the existing catalog files by appending this suffix, and start a new catalog (see
         :mod:`core.catalog.rebuild`). Raises :class:`CatalogError` if the catalog does not exist and
         ``create`` is false, is damaged, cannot be written, or was written by a newer
-        Lookalike.
+        Lookalike; :class:`~core.catalog.ownership.NotACatalog`, before anything is written,
+        if the file is not a Lookalike catalog or lies in the photo folder.
         """
         root = Path(os.path.abspath(root))
         db_path = Path(catalog_path) if catalog_path else paths.default_catalog_path(root)
-        if not db_path.exists():
+        if ownership.check(root, db_path) is ownership.Verdict.NEW and not db_path.exists():
             if not create:
                 raise CatalogError(
                     f"No catalog for {root} yet: run `lookalike index {root}` first."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import torch
@@ -9,6 +10,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
+from core.catalog.schema import latest_version
 from core.embed.models import build_model
 from gui.grid import Roles
 from gui.panels.empty import EmptyState
@@ -250,10 +252,26 @@ def test_command_line_options_override_the_preferences(open_window: OpenWindow,
 def test_a_damaged_catalog_is_offered_a_rebuild(open_window: OpenWindow, qtbot: QtBot,
                                                 photo_folder: PhotoFolder,
                                                 tmp_path: Path) -> None:
-    catalog = tmp_path / "catalog.sqlite"
-    catalog.write_bytes(b"this is not an SQLite database" * 100)
-    window = open_window(str(photo_folder.root), "--catalog", str(catalog),
+    stranger = tmp_path / "notes.sqlite"  # not a catalog: an error, never a rebuild
+    stranger.write_bytes(b"this is not an SQLite database" * 100)
+    window = open_window(str(photo_folder.root), "--catalog", str(stranger),
                          "--model", "mobilenet_v3_small")
+    qtbot.waitUntil(lambda: getattr(window, "error_box", None) is not None
+                    and window.error_box.isVisible(), timeout=10_000)
+    assert "is not a Lookalike catalog" in window.error_box.text() + (
+        window.error_box.informativeText())
+    assert getattr(window, "_rebuild_box", None) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.sqlite"]
+    window.error_box.close()
+
+    catalog = tmp_path / "catalog.sqlite"  # a catalog from a newer Lookalike
+    conn = sqlite3.connect(catalog)
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    for table in ("photos", "embeddings"):
+        conn.execute(f"CREATE TABLE {table} (id INTEGER)")
+    conn.execute(f"PRAGMA user_version = {latest_version() + 1}")
+    conn.close()
+    window.open_library(str(photo_folder.root), catalog)
     qtbot.waitUntil(lambda: getattr(window, "_rebuild_box", None) is not None
                     and window._rebuild_box.isVisible(), timeout=10_000)
     box = window._rebuild_box

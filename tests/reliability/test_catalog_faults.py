@@ -22,6 +22,7 @@ from core.catalog.schema import latest_version
 from core.errors import CatalogError, CatalogInUse
 from core.jobs import run
 from core.library import Library
+from core.paths import default_catalog_path
 from tests.reliability.conftest import Indexed
 from tests.reliability.forkserver import ForkServer
 from tests.reliability.helpers import (
@@ -95,17 +96,22 @@ def test_a_damaged_catalog_is_explained_then_rebuilt(
     labels_before = _labels(indexed.catalog)
     assert len(labels_before) == 6
     _checkpoint(indexed.catalog)
+    catalog, options = indexed.catalog, library_args(indexed.root, indexed.catalog)
+    if damage == "garbage":  # recognisable as ours only by its place: the default one
+        catalog = default_catalog_path(Path(os.path.abspath(indexed.root)))
+        catalog.parent.mkdir(parents=True)
+        shutil.copy(indexed.catalog, catalog)
+        options = [str(indexed.root), "--weights", "none", "--model", MODEL]
     spoil, words = DAMAGE[damage]
-    spoil(indexed.catalog)
-    spoiled = indexed.catalog.read_bytes()
+    spoil(catalog)
+    spoiled = catalog.read_bytes()
 
     if damage != "embedding pages":  # the app catches this class to offer the rebuild
         with pytest.raises(CatalogDamaged):
-            indexed.open().close()
+            Library(indexed.root, catalog_path=catalog, model=MODEL, weights="none").close()
     query = str(sorted(indexed.root.rglob("*.jpg"))[0])
-    for argv in (["index", *library_args(indexed.root, indexed.catalog, "-q")],
-                 ["status", *library_args(indexed.root, indexed.catalog, "--json")],
-                 ["similar", *library_args(indexed.root, indexed.catalog), query]):
+    for argv in (["index", *options, "-q"], ["status", *options, "--json"],
+                 ["similar", *options, query]):
         pid = forkserver.start(argv=argv)
         code = forkserver.wait(pid, timeout=300)
         assert code is not None
@@ -113,24 +119,23 @@ def test_a_damaged_catalog_is_explained_then_rebuilt(
             assert damage == "embedding pages" and argv[0] != "similar"
             continue
         line = one_line_error(code, forkserver.output()[1])
-        assert words in line and str(indexed.catalog) in line
+        assert words in line and str(catalog) in line
         assert f"lookalike index {indexed.root} --rebuild" in line
-    assert indexed.catalog.read_bytes() == spoiled  # the failed commands changed nothing
+    assert catalog.read_bytes() == spoiled  # the failed commands changed nothing
 
-    pid = forkserver.start(argv=["index", *library_args(indexed.root, indexed.catalog, "-q",
-                                                         "--rebuild")])
+    pid = forkserver.start(argv=["index", *options, "-q", "--rebuild"])
     code = forkserver.wait(pid, timeout=300)
     out, err = forkserver.output()
     assert code == 0, err
-    moved = list(indexed.catalog.parent.glob("catalog.sqlite.damaged-*"))
+    moved = list(catalog.parent.glob("catalog.sqlite.damaged-*"))
     assert [p.read_bytes() for p in moved if not p.name.endswith(("-wal", "-shm"))] == [
         spoiled]  # kept as it was, for the record
-    assert f"Moved the old catalog to {indexed.catalog}.damaged-" in out
-    state = check_catalog(indexed.catalog)
+    assert f"Moved the old catalog to {catalog}.damaged-" in out
+    state = check_catalog(catalog)
     assert state.photos == state.embedded == 40
     embedded_again = embedded_figure(out)
     if damage in ("newer version", "embedding pages"):
-        assert _labels(indexed.catalog) == labels_before
+        assert _labels(catalog) == labels_before
         assert "Recovered from it: 1 label sets, 6 label decisions" in out
     if damage == "newer version":
         assert embedded_again == 0  # the embeddings were recovered too
