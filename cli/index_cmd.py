@@ -9,6 +9,7 @@ from cli.options import add_library_arguments, open_library
 from cli.progress import run_with_bars
 from core.catalog.rebuild import rebuild
 from core.errors import UnreadableImage
+from core.files import why_not_a_folder
 from core.paths import display
 
 NAME = "index"
@@ -28,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.rebuild:
         folder = Path(args.folder).expanduser()
-        if not folder.is_dir():
-            raise UnreadableImage(folder, "folder not found")
+        why = why_not_a_folder(folder)
+        if why:
+            raise UnreadableImage(folder, why)
         print(rebuild(folder, args.catalog).summary())
     with open_library(args, create=True, lock=True) as library, library.catalog.faults():
         result = run_with_bars(library.index(), quiet=args.quiet)

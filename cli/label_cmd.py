@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from core.errors import UnreadableImage
+from core.files import why_not_a_file
 from core.labels import LabelStore
 from core.library import Library
 
@@ -61,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
 def _photo_id(library: Library, path: Path) -> int:
     photo = library.photo_at(path)
     if photo is None:
-        if not path.exists():
-            raise UnreadableImage(path, "file not found")
+        why = why_not_a_file(path)
+        if why:
+            raise UnreadableImage(path, why)
         raise UnreadableImage(path, f"not a photo of {library.root} yet: run `lookalike index` "
                               "first")
     if not photo.content_hash:

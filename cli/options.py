@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.embed.models import DEFAULT_MODEL, MODELS
 from core.errors import UnreadableImage
+from core.files import why_not_a_folder
 from core.library import Library
 
 
@@ -33,8 +34,9 @@ def add_library_arguments(parser: argparse.ArgumentParser, *, folder: bool = Tru
 def open_library(args: argparse.Namespace, *, create: bool, lock: bool = False) -> Library:
     """Open the library named by the parsed options (LookalikeError on a user error)."""
     folder = Path(args.folder).expanduser()
-    if not folder.is_dir():
-        raise UnreadableImage(folder, "folder not found")
+    why = why_not_a_folder(folder)
+    if why:
+        raise UnreadableImage(folder, why)
     return Library(
         folder, catalog_path=args.catalog, model=args.model, weights=args.weights,
         device=args.device, create=create, lock=lock,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from core.errors import UnreadableImage
+from core.files import why_not_a_file
 from core.paths import display
 
 NAME = "similar"
@@ -22,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.photo.is_file():
-        raise UnreadableImage(args.photo, "file not found")
+    why = why_not_a_file(args.photo)
+    if why:
+        raise UnreadableImage(args.photo, why)
     if args.k < 1:
         raise UnreadableImage(args.photo, "-k must be at least 1")
     with open_library(args, create=False) as library:

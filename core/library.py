@@ -20,6 +20,7 @@ from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing, torch_loader
 from core.embed.models import DEFAULT_MODEL, model_key
 from core.errors import UnreadableImage
+from core.files import why_not_a_folder
 from core.index import Hit
 from core.jobs import Job
 from core.scan import ScanResult, scan
@@ -52,8 +53,9 @@ class Library:
         lock: bool = False,
     ) -> None:
         root = Path(root).expanduser()
-        if not root.is_dir():
-            raise UnreadableImage(root, "folder not found")
+        why = why_not_a_folder(root)
+        if why:
+            raise UnreadableImage(root, why)
         self.model_name = model
         self.weights = weights
         self.device = device

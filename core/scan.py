@@ -13,7 +13,6 @@ while its catalog lists photos (a drive not connected) stops the scan with a mes
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import stat
@@ -27,6 +26,7 @@ from core import paths
 from core.catalog import Catalog
 from core.decode import SUPPORTED_EXTENSIONS, file_hash
 from core.errors import LookalikeError, UnreadableImage
+from core.files import os_reason, special_kind, why_not_a_folder
 from core.jobs import Job, Progress, check_cancel
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def walk(
         try:
             st = os.stat(folder)
         except OSError as exc:
-            on_problem(Path(folder), _reason(exc, "folder"))
+            on_problem(Path(folder), os_reason(exc, "folder"))
             continue
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs or os.path.realpath(folder) in skip_real:
@@ -84,44 +84,33 @@ def walk(
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            on_problem(Path(folder), _reason(exc, "folder"))
+            on_problem(Path(folder), os_reason(exc, "folder"))
             continue
         subfolders = []
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             try:
-                is_dir = entry.is_dir()  # follows symlinks
-                if not is_dir and not entry.is_file():
-                    photo_ext = os.path.splitext(entry.name)[1].lower() in SUPPORTED_EXTENSIONS
-                    if entry.is_symlink() and photo_ext:
-                        on_problem(Path(entry.path), "broken link: its target is missing")
-                    continue
-                if is_dir:
+                if entry.is_dir():  # follows symlinks
                     subfolders.append(entry.path)
                     continue
                 if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_EXTENSIONS:
                     continue
-                st = entry.stat()
-            except OSError as exc:
-                on_problem(Path(entry.path), _reason(exc, "file"))
+                st = entry.stat()  # follows symlinks
+            except FileNotFoundError:
+                on_problem(Path(entry.path), "broken link: its target is missing"
+                           if entry.is_symlink() else "file disappeared during the scan")
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            except OSError as exc:
+                on_problem(Path(entry.path), os_reason(exc, "file"))
+                continue
+            if not stat.S_ISREG(st.st_mode):  # never opened: a FIFO or a device would block
+                link = " (through a link)" if entry.is_symlink() else ""
+                on_problem(Path(entry.path),
+                           f"not a regular file: {special_kind(st.st_mode)}{link}")
                 continue
             yield FileEntry(Path(entry.path), st.st_size, st.st_mtime_ns)
         stack.extend(reversed(subfolders))
-
-
-def _reason(exc: OSError, what: str) -> str:
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"permission denied: Lookalike may not read this {what}"
-    if exc.errno == errno.ENOENT:
-        return f"{what} disappeared during the scan"
-    if exc.errno == errno.ELOOP:
-        return "link loop: the link points back to itself"
-    if exc.errno == errno.ENAMETOOLONG:
-        return "path too long for the file system"
-    return f"cannot read this {what}: {exc.strerror or exc}"
 
 
 def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanResult]:
@@ -131,8 +120,9 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
     it found; removals and moves are only decided once the walk has finished.
     """
     root = catalog.root
-    if not root.is_dir():
-        raise UnreadableImage(root, "folder not found")
+    why = why_not_a_folder(root)
+    if why:
+        raise UnreadableImage(root, why)
     known = catalog.scan_state()
     known_problems = catalog.problem_state()
     seen: set[bytes] = set()

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import ModelUnavailable
+from core.files import why_not_a_file
+from core.paths import display
 
 if TYPE_CHECKING:  # torch takes seconds to import: only the functions that run it import it
     import torch
@@ -95,10 +97,15 @@ def weights_tag(weights: str | Path | None, spec: ModelSpec, seed: int = 0) -> s
     if str(weights).lower() == "none":
         return f"random{seed}"
     path = Path(weights)
+    why = why_not_a_file(path)  # never read a FIFO or a device: it would not end
+    if why:
+        raise ModelUnavailable(f"Cannot use the weights file {display(path)}: {why}.")
     try:
-        digest = hashlib.blake2b(path.read_bytes(), digest_size=6).hexdigest()
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=6)).hexdigest()
     except OSError as exc:
-        raise ModelUnavailable(f"Cannot read the weights file {path}: {exc.strerror}.") from exc
+        raise ModelUnavailable(f"Cannot read the weights file {display(path)}: "
+                               f"{(exc.strerror or str(exc)).lower()}.") from exc
     return f"file-{digest}"
 
 
@@ -152,23 +159,32 @@ def _download(spec: ModelSpec) -> dict[str, torch.Tensor]:
 def _load_file(model: nn.Module, path: Path, spec: ModelSpec) -> None:
     import torch
 
+    why = why_not_a_file(path)
+    if why:
+        raise ModelUnavailable(f"Cannot use the weights file {display(path)}: {why}.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelUnavailable(f"Weights file {path} not found.") from None
-    except Exception as exc:
-        raise ModelUnavailable(f"{path} is not a PyTorch weights file ({exc}).") from exc
+    except OSError as exc:
+        raise ModelUnavailable(f"Cannot read the weights file {display(path)}: "
+                               f"{(exc.strerror or str(exc)).lower()}.") from exc
+    except Exception as exc:  # torch's own advice (weights_only=False) would run its code
+        log.info("torch.load(%s) refused it: %s", path, exc)
+        raise ModelUnavailable(
+            f"{display(path)} is not a PyTorch state_dict (tensors saved with "
+            "torch.save(model.state_dict())); Lookalike loads only tensors from a weights "
+            "file, never code.") from exc
     if isinstance(state, dict):
         for key in ("state_dict", "model"):
             if isinstance(state.get(key), dict):
                 state = state[key]
     if not isinstance(state, dict):
-        raise ModelUnavailable(f"{path} does not hold a state_dict.")
+        raise ModelUnavailable(f"{display(path)} is not a PyTorch state_dict (it holds "
+                               f"{type(state).__name__}, not named tensors).")
     missing, unexpected = model.load_state_dict(state, strict=False)
     head = ("fc.", "classifier.")
     if unexpected or any(not k.startswith(head) for k in missing):
         raise ModelUnavailable(
-            f"{path} does not hold {spec.name} weights "
+            f"{display(path)} does not hold {spec.name} weights "
             f"({len(missing)} missing and {len(unexpected)} unexpected tensors)."
         )
 
