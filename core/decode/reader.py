@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -33,8 +35,10 @@ from core.decode.formats import (
     reading,
 )
 from core.decode.pixels import Resize, fit, shrink, to_rgb, unchanged
+from core.files import special_kind
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "MAX_PIXELS",
     "RAW_EXTENSIONS",
     "SUPPORTED_EXTENSIONS",
@@ -47,6 +51,10 @@ __all__ = [
     "model_input",
     "read_info",
 ]
+
+# Refuse larger files without reading them (the largest real photos, 16-bit TIFFs of
+# MAX_PIXELS, are about 1 GB).
+MAX_FILE_BYTES: int = 2 * 1024**3
 
 RAW_EXTENSIONS: frozenset[str] = frozenset(
     {".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".dng", ".kdc", ".pef", ".srw",
@@ -77,9 +85,7 @@ def decode_file(path: Path, min_side: int = 256) -> Decoded:
     """
     path = Path(path)
     with reading(path):
-        data = path.read_bytes()
-        if not data:
-            raise Refused(EMPTY)
+        data = read_photo_bytes(path)
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         image, orientation, info = _read(path, data, min_side, partial(shrink, min_side=min_side))
         image = orient(image, orientation)
@@ -90,9 +96,7 @@ def load_image(path: Path, max_side: int | None = None) -> Image.Image:
     """Upright RGB image for viewing, longer side at most *max_side*. Raises UnreadableImage."""
     path = Path(path)
     with reading(path):
-        data = path.read_bytes()
-        if not data:
-            raise Refused(EMPTY)
+        data = read_photo_bytes(path)
         resize = partial(fit, max_side=max_side) if max_side else unchanged
         image, orientation, _ = _read(path, data, max_side, resize)
         return orient(image, orientation)
@@ -107,6 +111,25 @@ def read_info(path: Path) -> ImageInfo:
         is_raw = _is_raw(path)
         data = path.read_bytes() if is_raw else b""
         return by_format(is_raw, lambda: read_raw_info(data), lambda: read_pillow_info(path))
+
+
+def read_photo_bytes(path: Path) -> bytes:
+    """The bytes of a photo file. Refuses (``Refused``) an empty file, one larger than
+    :data:`MAX_FILE_BYTES`, and anything that is not a regular file, without reading it (a
+    FIFO would block, a device never end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused(f"not a regular file: {special_kind(st.st_mode)}")
+        if st.st_size > MAX_FILE_BYTES:
+            raise Refused(f"file is too large to read safely ({st.st_size / 1e9:.1f} GB)")
+        data = f.read(MAX_FILE_BYTES + 1)
+    if not data:
+        raise Refused(EMPTY)
+    if len(data) > MAX_FILE_BYTES:  # it grew while being read
+        raise Refused(f"file is too large to read safely ({len(data) / 1e9:.1f} GB)")
+    return data
 
 
 def file_hash(path: Path) -> str:
@@ -128,6 +151,11 @@ def model_input(image: Image.Image, size: int = 224) -> np.ndarray:
     """uint8 array (size, size, 3): shorter side resized to *size*, then centre-cropped."""
     rgb = to_rgb(image)
     w, h = rgb.size
+    if max(w, h) > 4 * min(w, h):  # a strip (1 x 100,000): crop the centre square first,
+        side = min(w, h)           # or the resized image alone would fill the memory
+        left, top = (w - side) // 2, (h - side) // 2
+        rgb = rgb.crop((left, top, left + side, top + side))
+        w, h = rgb.size
     scale = size / min(w, h)
     new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
     if (new_w, new_h) != (w, h):

@@ -30,6 +30,7 @@ from core import xmp
 from core.catalog import Catalog
 from core.csvcells import restore, safe_row
 from core.errors import LookalikeError
+from core.files import why_not_a_file
 from core.jobs import Job, RateMeter, check_cancel
 from core.labels.heads import head_info
 from core.labels.review import load_predictions
@@ -205,6 +206,9 @@ def _read_label_csv(path: Path) -> list[dict[str, str]]:
     """The rows of a label CSV, with the cells :func:`core.csvcells.neutralise` changed
     restored. Raises LookalikeError when it is not one."""
     where = display(path)
+    why = why_not_a_file(path)  # a FIFO would block, a device never end
+    if why:
+        raise LookalikeError(f"Cannot read {where}: {why}.")
     try:
         with open(path, "rb") as f:
             head = f.read(8192)

@@ -97,11 +97,12 @@ def embedded_figure(stdout: str) -> int:
 Snapshot = dict[bytes, tuple]
 
 
-def snapshot(root: Path) -> Snapshot:
+def snapshot(root: Path, big: int = 1 << 30) -> Snapshot:
     """Every entry under ``root`` (relative bytes path) -> what it is: a file's size, mtime,
-    mode and SHA-256; a folder's mode and mtime (it changes when anything is created or
-    deleted in it, even briefly); a link's target. Walks by file descriptor, so paths
-    longer than PATH_MAX are included; never follows links."""
+    mode and SHA-256 (of its first and last MiB only when it is over ``big`` bytes); a
+    folder's mode and mtime (it changes when anything is created or deleted in it, even
+    briefly); a link's target. Walks by file descriptor, so paths longer than PATH_MAX are
+    included; never follows links."""
     out: Snapshot = {}
     top = os.fsencode(root)
     for folder, dirs, files, dir_fd in os.fwalk(top, follow_symlinks=False):
@@ -116,7 +117,12 @@ def snapshot(root: Path) -> Snapshot:
             elif stat.S_ISREG(st.st_mode):
                 fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
                 with os.fdopen(fd, "rb") as fh:
-                    digest = hashlib.file_digest(fh, "sha256").hexdigest()
+                    if st.st_size > big:
+                        head = fh.read(1 << 20)
+                        fh.seek(-(1 << 20), os.SEEK_END)
+                        digest = hashlib.sha256(head + fh.read()).hexdigest()
+                    else:
+                        digest = hashlib.file_digest(fh, "sha256").hexdigest()
                 out[key] = ("file", st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode),
                             digest)
     return out
