@@ -42,10 +42,11 @@ def run(args: argparse.Namespace) -> int:
                                    for label in store.labels(label_set.id))
                 print(f"{label_set.name} ({label_set.kind}): {counts or 'no labels'}")
             return 0
+        resolved = [(add, label_name, [_photo_id(library, Path(p)) for p in photos])
+                    for add, label_name, *photos in changes]  # all checked before any change
         label_set = (store.ensure_set(args.set_name, multi=args.multi) if changes
                      else store.get_set(args.set_name))
-        for add, label_name, *photos in changes:
-            ids = [_photo_id(library, Path(p)) for p in photos]
+        for add, label_name, ids in resolved:
             if add:
                 label = store.ensure_label(label_set.id, label_name)
                 n = store.assign(label.id, ids)

@@ -81,8 +81,11 @@ def check(root: Path, db_path: Path) -> Verdict:
     if not head.startswith(SQLITE_MAGIC):
         raise NotACatalog(f"{where} is not a Lookalike catalog ({describe(head)}). {_ADVICE}")
     tables = _tables(db_path)
+    wal = Path(f"{db_path}-wal")
+    if not tables and wal.exists():  # the latest pages are in the WAL (after a crash)
+        tables = _tables(db_path, immutable=False) or tables
     if tables is None:  # an SQLite file that cannot be read: damaged, but whose?
-        if any(marker in head for marker in _MARKERS):
+        if any(marker in head + _head(wal) for marker in _MARKERS):
             return Verdict.OURS
         raise NotACatalog(f"{where} is not a Lookalike catalog (an SQLite database that "
                           f"cannot be read, without Lookalike's tables). {_ADVICE}")
@@ -114,10 +117,20 @@ def describe(head: bytes) -> str:
     return "it is not an SQLite database"
 
 
-def _tables(db_path: Path) -> frozenset[str] | None:
-    """The tables of an SQLite file, read without writing or creating anything (the
-    main file only: ``immutable``); None when it cannot be read."""
-    uri = f"{Path(os.path.abspath(db_path)).as_uri()}?mode=ro&immutable=1"
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(_SNIFF)
+    except OSError:
+        return b""
+
+
+def _tables(db_path: Path, immutable: bool = True) -> frozenset[str] | None:
+    """The tables of an SQLite file, read-only; ``immutable``: the main file alone, without
+    creating anything (else with its WAL, whose index file SQLite may create). None when
+    it cannot be read."""
+    uri = f"{Path(os.path.abspath(db_path)).as_uri()}?mode=ro" + (
+        "&immutable=1" if immutable else "")
     try:
         with closing(sqlite3.connect(uri, uri=True)) as conn:
             rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
