@@ -36,6 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lookalike`` command; returns the exit status."""
+    try:
+        return _main(argv)
+    except LookalikeError as exc:
+        print(f"lookalike: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # also while the command's modules are still loading
+        print("lookalike: interrupted; what was done is saved.", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _commands()
     if not any(arg in commands for arg in argv[:2]) and not {"-h", "--help"} & set(argv):
@@ -47,14 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    try:
-        return int(commands[args.command].run(args))  # type: ignore[attr-defined]
-    except LookalikeError as exc:
-        print(f"lookalike: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("lookalike: interrupted; what was done is saved.", file=sys.stderr)
-        return 130
+    return int(commands[args.command].run(args))  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -97,3 +97,15 @@ def test_app_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert float(row["stall scroll ms"]) >= benchmarks.app.HEARTBEAT_MS * 0.5
     assert 100 < float(row["app peak RSS MB"]) <= float(row["with children MB"]) < 16_000
     assert "rows at the end: 2004" in out  # the 4 new photos were embedded and listed
+
+
+def test_killresume_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.killresume
+
+    assert benchmarks.killresume.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    rows = {row["command"]: row for row in _table(out)}
+    assert set(rows) == {"index", "train", "labels import", "all"}
+    assert rows["all"]["trials"] == "6" and rows["all"]["whole after kill and resume"] == "6"
+    assert int(rows["all"]["SIGKILL"]) + int(rows["all"]["SIGINT"]) == 6
+    assert "no failures: integrity_check ok" in out
