@@ -227,12 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.killresume",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="6 trials on 12 photos")
+    parser.add_argument("--quick", action="store_true", help="3 trials (one per command) on 8 photos")
     parser.add_argument("--trials", type=int, default=120, help="default %(default)s")
     parser.add_argument("--scenes", type=int, default=15, help="4 photos each")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    trials, scenes = (6, 3) if args.quick else (args.trials, args.scenes)
+    trials, scenes = (3, 2) if args.quick else (args.trials, args.scenes)
     with tempfile.TemporaryDirectory(prefix="lookalike-killresume-") as tmp:
         base = Path(tmp)
         for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):

@@ -86,7 +86,7 @@ def test_unusable_weights_offer_a_file_then_index(open_window: OpenWindow, qtbot
     qtbot.waitUntil(lambda: getattr(window, "weights_dialog", None) is not None
                     and window.weights_dialog.isVisible(), timeout=30_000)
     dialog = window.weights_dialog
-    assert "not a PyTorch weights file" in dialog.informativeText()
+    assert "not a PyTorch state_dict" in dialog.informativeText()
     assert window.library_view.model.rowCount() == 24  # the scan ran: photos are listed
     assert [b.text() for b in dialog.buttons() if isinstance(b, QPushButton)][:2] == [
         "Choose Weights File…", "Retry"]
