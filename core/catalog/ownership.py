@@ -72,7 +72,7 @@ def check(root: Path, db_path: Path) -> Verdict:
         return Verdict.NEW
     try:
         with open(db_path, "rb") as f:
-            head = f.read(_SNIFF)
+            head = f.read(4096)
     except OSError as exc:
         raise CatalogError(f"Cannot read the catalog {where}: "
                            f"{(exc.strerror or str(exc)).lower()}.") from exc
@@ -85,7 +85,7 @@ def check(root: Path, db_path: Path) -> Verdict:
     if not tables and wal.exists():  # the latest pages are in the WAL (after a crash)
         tables = _tables(db_path, immutable=False) or tables
     if tables is None:  # an SQLite file that cannot be read: damaged, but whose?
-        if any(marker in head + _head(wal) for marker in _MARKERS):
+        if any(marker in _head(db_path) + _head(wal) for marker in _MARKERS):
             return Verdict.OURS
         raise NotACatalog(f"{where} is not a Lookalike catalog (an SQLite database that "
                           f"cannot be read, without Lookalike's tables). {_ADVICE}")
