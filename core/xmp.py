@@ -89,10 +89,9 @@ def _guarded(what: str) -> Iterator[Any]:
 
 
 def _reason(exc: Exception) -> str:
+    """Exiv2's message (its args are the error code and the text), as a plain reason."""
     args = getattr(exc, "args", ())
-    text = args[1] if len(args) > 1 else str(exc)
-    return f"not valid XMP ({text})" if "unknown image type" in str(text) or "read" in str(
-        text).lower() else str(text)
+    return f"not valid XMP ({args[1] if len(args) > 1 else exc})"
 
 
 # -- where ------------------------------------------------------------------------------------
