@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +20,8 @@ from core import thumbnails as thumbcache
 from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing, torch_loader
 from core.embed.models import DEFAULT_MODEL, model_key
-from core.errors import UnreadableImage
-from core.index import Hit
+from core.errors import FolderNotFound
+from core.index import Hit, rocchio
 from core.jobs import Job
 from core.scan import ScanResult, scan
 from core.search import Searcher
@@ -53,7 +54,7 @@ class Library:
     ) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
-            raise UnreadableImage(root, "folder not found")
+            raise FolderNotFound(root)
         self.model_name = model
         self.weights = weights
         self.device = device
@@ -139,10 +140,19 @@ class Library:
                 pass
         return self.embedder.embed_file(Path(path))
 
-    def similar_to_file(self, path: Path, k: int = 20) -> list[Hit]:
-        """Photos most like the image at ``path`` (inside the library or not)."""
+    def similar_to_file(self, path: Path, negatives: Sequence[int] = (), k: int = 20
+                        ) -> tuple[int | None, list[Hit]]:
+        """Photos most like the image file at ``path`` (inside the library or not) and least
+        like the photos ``negatives``, best first.
+
+        Returns the file's own photo id when it is one of the library's photos (it is left out
+        of the hits), and the hits. Raises UnreadableImage, ModelUnavailable or CatalogError.
+        """
         photo = self.photo_at(path)
-        exclude = {photo.id} if photo else set()
         vector = self.embed_file(path)
         with self.catalog.faults():
-            return self.searcher.by_vector(vector, k, exclude=exclude)
+            negative_vectors = self.searcher.vectors(list(negatives)) if negatives else None
+            query = rocchio(vector[None, :], negative_vectors)
+            exclude = set(negatives) | ({photo.id} if photo else set())
+            return (photo.id if photo else None), self.searcher.by_vector(query, k,
+                                                                          exclude=exclude)
