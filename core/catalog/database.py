@@ -208,17 +208,6 @@ class Catalog(VectorReads):
                 self._connections.append(conn)
         return conn
 
-    def close_thread_connection(self) -> None:
-        """Close this thread's connection, if it has one (a thread that is about to end)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        with self._conn_lock:
-            if conn in self._connections:
-                self._connections.remove(conn)
-        conn.close()
-
     def close(self) -> None:
         """Close every connection and release the writer lock."""
         with self._conn_lock:
