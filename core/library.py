@@ -6,6 +6,7 @@ embed) from a thread, and ask it for similar photos.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from core.embed.models import DEFAULT_MODEL, model_key
 from core.errors import FolderNotFound
 from core.index import Hit, rocchio
 from core.jobs import Job
+from core.labels import LabelStore
 from core.scan import ScanResult, scan
 from core.search import Searcher
 
@@ -64,6 +66,11 @@ class Library:
         self.searcher = Searcher(self.catalog, self.model_key)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
+
+    @functools.cached_property
+    def labels(self) -> LabelStore:
+        """The library's label sets (one store; its changes emit ``catalog.changed``)."""
+        return LabelStore(self.catalog)
 
     def close(self) -> None:
         self.catalog.close()

@@ -42,7 +42,8 @@ class AppContext(QObject):
     selection_changed = Signal(list)  # list[int]: the selected photo ids
     current_changed = Signal(int)  # the photo with keyboard focus (-1 for none)
     query_changed = Signal(object)  # Query | None (None: back to the whole library)
-    labels_changed = Signal()  # labels or predictions changed
+    labels_changed = Signal()  # labels or predictions changed (emitted by the catalog)
+    _catalog_changed = Signal(str)  # from any thread; re-emitted on the GUI thread
     indexing_changed = Signal(bool)  # a scan + embedding job started (True) or ended (False)
 
     def __init__(self, parent: QObject | None = None, map_engine: MapEngine | None = None
@@ -58,6 +59,7 @@ class AppContext(QObject):
         self.indexing = False
         self.workers = Workers(self)  # every background thread goes through this
         self._search_build: JobHandle | None = None
+        self._catalog_changed.connect(self._on_catalog_changed)  # queued to this thread
 
     @property
     def map_engine(self) -> MapEngine:
@@ -88,13 +90,20 @@ class AppContext(QObject):
         handle.ended.connect(self._on_search_built)
         self._search_build = handle
 
+    def _on_catalog_changed(self, topic: str) -> None:
+        if topic in ("labels", "predictions"):
+            self.labels_changed.emit()
+
     def _on_search_built(self) -> None:
         self._search_build = None
 
     def set_library(self, library: Library | None) -> None:
         """Switch to ``library`` (closing the previous one)."""
         if self.library is not None and self.library is not library:
+            self.library.catalog.changed.disconnect(self._catalog_changed.emit)
             self.library.close()
+        if library is not None and library is not self.library:
+            library.catalog.changed.connect(self._catalog_changed.emit)
         self.library = library
         self.selection, self.current, self.query = [], -1, None
         self.library_changed.emit()
