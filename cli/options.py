@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.embed.models import DEFAULT_MODEL, MODELS
-from core.errors import UnreadableImage
+from core.errors import FolderNotFound
 from core.files import why_not_a_folder
 from core.library import Library
 
@@ -36,7 +36,7 @@ def open_library(args: argparse.Namespace, *, create: bool, lock: bool = False) 
     folder = Path(args.folder).expanduser()
     why = why_not_a_folder(folder)
     if why:
-        raise UnreadableImage(folder, why)
+        raise FolderNotFound(folder, why)
     return Library(
         folder, catalog_path=args.catalog, model=args.model, weights=args.weights,
         device=args.device, create=create, lock=lock,

@@ -25,7 +25,7 @@ from pathlib import Path
 from core import paths
 from core.catalog import Catalog
 from core.decode import SUPPORTED_EXTENSIONS, file_hash
-from core.errors import LookalikeError, UnreadableImage
+from core.errors import FolderNotFound, LookalikeError, UnreadableImage
 from core.files import os_reason, special_kind, why_not_a_folder
 from core.jobs import Job, Progress, check_cancel
 
@@ -122,7 +122,7 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
     root = catalog.root
     why = why_not_a_folder(root)
     if why:
-        raise UnreadableImage(root, why)
+        raise FolderNotFound(root, why)
     known = catalog.scan_state()
     known_problems = catalog.problem_state()
     seen: set[bytes] = set()
