@@ -90,7 +90,7 @@ def _guarded(what: str) -> Iterator[Any]:
 
 def _reason(exc: Exception) -> str:
     """Exiv2's message (its args are the error code and the text), as a plain reason."""
-    args = getattr(exc, "args", ())
+    args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
     return f"not valid XMP ({args[1] if len(args) > 1 else exc})"
 
 
