@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 COMMIT_EVERY_S = 1.0  # a killed pass loses at most about this much work
 TICK_S = 0.1
+SMALL_JOB = 8  # photos: by default, fewer are done in this process
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,17 @@ def photos_to_scan(catalog: Catalog) -> list[tuple[int, str, str | None]]:
 def find_faces(catalog: Catalog, cancel: threading.Event | None = None, *,
                workers: int | None = None) -> Job[FacesResult]:
     """Find, describe and store the faces of every photo not looked at yet, then group
-    the new faces into people. ``workers``: processes (default one per core, at most 4);
-    0 runs in this process (dlib then holds this process's GIL: not from the app)."""
+    the new faces into people. ``workers``: processes (default one per core, at most 4,
+    none for up to :data:`SMALL_JOB` photos); 0 runs in this process (dlib then holds
+    this process's GIL: the app always passes a number)."""
     start = time.perf_counter()
     todo = photos_to_scan(catalog)
     meter = RateMeter(len(todo))
     yield meter.progress("faces", 0, f"Looking for faces in {len(todo)} photos")
     done = found = failed = 0
     if todo:
-        workers = default_workers() if workers is None else workers
+        if workers is None:  # a few photos: starting the processes would cost more
+            workers = default_workers() if len(todo) > SMALL_JOB else 0
         workers = min(workers, len(todo))
         pending: list[PhotoFaces] = []
         last_commit = time.perf_counter()

@@ -136,6 +136,11 @@ class FaceStore:
             raise PeopleError(f"There is no face {face_id}.")
         return Face(*row[:9], bool(row[9]))
 
+    def loose_faces(self) -> int:
+        """Live faces in no person."""
+        return int(self.catalog.conn.execute(
+            f"SELECT count(*) FROM faces f WHERE {_LIVE} AND f.person_id IS NULL").fetchone()[0])
+
     def thumbnail(self, face_id: int) -> bytes | None:
         row = self.catalog.conn.execute("SELECT thumbnail FROM faces WHERE id = ?",
                                         (face_id,)).fetchone()
