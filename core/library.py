@@ -20,7 +20,7 @@ from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing, torch_loader
 from core.embed.models import DEFAULT_MODEL, model_key
 from core.errors import UnreadableImage
-from core.faces import FaceStore, FacesResult, find_faces
+from core.faces import FacesResult, FaceStore, find_faces
 from core.index import Hit
 from core.jobs import Job
 from core.scan import ScanResult, scan

@@ -2,8 +2,8 @@
 
 A job like the others (:mod:`core.jobs`): progress at least every 0.1 s, cancel between
 photos, each batch committed with the record that its photos were looked at, so a killed
-pass resumes at the first photo not committed. A file that cannot be read is recorded with the reason and
-the pass goes on.
+pass resumes at the first photo not committed. A file that cannot be read is recorded
+with the reason and the pass goes on.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ core. Only paths go in and small results come out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -40,7 +41,7 @@ def analyze(photo_id: int, path: str) -> PhotoFaces:
         decoded = decode.decode_file(Path(path), min_side=DECODE_MIN_SIDE)
     except UnreadableImage as exc:
         return PhotoFaces(photo_id, None, None, exc.reason)
-    except Exception as exc:  # noqa: BLE001 - one file never stops the pass
+    except Exception as exc:
         log.exception("unexpected error while reading %s", path)
         return PhotoFaces(photo_id, None, None, f"could not be read ({type(exc).__name__})")
     faces = face_model().find(decoded.image)
@@ -49,10 +50,8 @@ def analyze(photo_id: int, path: str) -> PhotoFaces:
 
 def _init_worker() -> None:
     """In each worker process: lower priority (the app's window comes first), load models."""
-    try:
+    with contextlib.suppress(OSError):  # not allowed: run at normal priority
         os.nice(BACKGROUND_NICE)
-    except OSError:  # pragma: no cover - not allowed: run at normal priority
-        pass
     face_model()
 
 
