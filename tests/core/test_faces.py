@@ -17,7 +17,7 @@ from core.faces import FaceStore, find_faces
 from core.faces.grouping import THRESHOLD
 from core.jobs import run
 from core.scan import scan
-from tests.core import faces_data
+from benchmarks import face_photos as faces_data
 
 PEOPLE = ["best_man", "bride", "devil", "orange", "dudley"]
 # The stored pixels for each EXIF orientation: Pillow's exif_transpose undoes them.
