@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import LookalikeError
-from core.faces import FaceStore, FacesResult
+from core.faces import FacesResult, FaceStore
 from core.faces.worker import default_workers
 from core.index import Hit
 from gui.context import AppContext, Query

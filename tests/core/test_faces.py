@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
+from benchmarks import face_photos as faces_data
 from benchmarks import synthetic
 from core.catalog import Catalog
 from core.errors import Cancelled
@@ -17,7 +18,6 @@ from core.faces import FaceStore, find_faces
 from core.faces.grouping import THRESHOLD
 from core.jobs import run
 from core.scan import scan
-from benchmarks import face_photos as faces_data
 
 PEOPLE = ["best_man", "bride", "devil", "orange", "dudley"]
 # The stored pixels for each EXIF orientation: Pillow's exif_transpose undoes them.
