@@ -3,7 +3,8 @@
 Faces are keyed by their photo's content hash, so they follow a moved or renamed photo; a
 face counts while a photo with that hash is in the library. Every change here is one
 transaction; corrections are remembered (``confirmed`` faces stay where the user put
-them, a face moved out of a person never goes back to it, "not a face" stays out).
+them, a face moved out of a person never goes back to it, "not a face" stays out), and
+the "People" label set follows the named persons (:mod:`core.faces.labels`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from numpy.typing import NDArray
 from core.catalog import Catalog
 from core.errors import LookalikeError
 from core.faces import grouping
+from core.faces.labels import sync_people_labels
+from core.faces.model import DESCRIPTOR_DIM
 
 
 class PeopleError(LookalikeError):
@@ -164,8 +167,8 @@ class FaceStore:
             wanted = set(face_ids)
             rows = [r for r in rows if r[0] in wanted]
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
-        return ids, vectors
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32)
+        return ids, vectors.reshape(len(rows), DESCRIPTOR_DIM)
 
     # -- corrections (each one transaction) --------------------------------------------
 
@@ -181,6 +184,7 @@ class FaceStore:
         with self.catalog.transaction() as tx:
             tx.execute("UPDATE persons SET name = ? WHERE id = ?", (name, person_id))
             tx.execute("UPDATE faces SET confirmed = 1 WHERE person_id = ?", (person_id,))
+        sync_people_labels(self.catalog)
         return person_id
 
     def create_person(self, name: str | None = None) -> int:
@@ -203,6 +207,7 @@ class FaceStore:
             if dst.name is None and src.name is not None:
                 tx.execute("UPDATE persons SET name = ? WHERE id = ?", (src.name, target))
             tx.execute("UPDATE faces SET confirmed = 1 WHERE person_id = ?", (target,))
+        sync_people_labels(self.catalog)
 
     def move_face(self, face_id: int, person_id: int | None) -> None:
         """Take a face out of its person (it never goes back there) into ``person_id``,
@@ -217,6 +222,7 @@ class FaceStore:
             tx.execute("UPDATE faces SET person_id = ?, confirmed = ? WHERE id = ?",
                        (person_id, int(person_id is not None), face_id))
             _drop_if_empty(tx, face.person_id)
+        sync_people_labels(self.catalog)
 
     def not_a_face(self, face_id: int) -> None:
         """The detector was wrong: the face leaves its person and is never grouped again."""
@@ -225,6 +231,31 @@ class FaceStore:
             tx.execute("UPDATE faces SET not_face = 1, person_id = NULL WHERE id = ?",
                        (face_id,))
             _drop_if_empty(tx, face.person_id)
+        sync_people_labels(self.catalog)
+
+    def take_region(self, content_hash: str, name: str, box: tuple[float, float, float, float],
+                    now: float) -> int:
+        """A named face region from elsewhere (XMP): the detected face under it joins the
+        person ``name`` (created if new), confirmed; with none under it, the region becomes
+        a face of its own. Returns the face's id. The label sync is the caller's."""
+        name = _clean(name)
+        best, best_iou = None, 0.3
+        for face in self.faces(content_hash=content_hash):
+            overlap = _iou(box, (face.x, face.y, face.w, face.h))
+            if overlap > best_iou:
+                best, best_iou = face.id, overlap
+        with self.catalog.transaction() as tx:
+            row = tx.execute("SELECT id FROM persons WHERE name = ?", (name,)).fetchone()
+            person_id = row[0] if row else _new_person(tx, name)
+            if best is None:
+                best = int(tx.execute(
+                    "INSERT INTO faces (content_hash, x, y, w, h, score, source, person_id, "
+                    "confirmed) VALUES (?, ?, ?, ?, ?, 1.0, 'xmp', ?, 1)",
+                    (content_hash, *box, person_id)).lastrowid or 0)
+            else:
+                tx.execute("UPDATE faces SET person_id = ?, confirmed = 1 WHERE id = ?",
+                           (person_id, best))
+        return best
 
     # -- grouping ------------------------------------------------------------------------
 
@@ -262,8 +293,19 @@ class FaceStore:
                 tx.executemany("UPDATE faces SET person_id = ? WHERE id = ?",
                                [(person_id, int(f)) for f in cluster])
         joined = sum(j is not None for j in joins)
+        if joined:
+            sync_people_labels(self.catalog)
         grouped = sum(len(c) for c in clusters)
         return GroupResult(joined, len(clusters), grouped, len(loose_ids) - joined - grouped)
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two boxes (x, y, w, h)."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(0.0, w) * max(0.0, h)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _clean(name: str) -> str:
