@@ -6,6 +6,8 @@
     lookalike people move FOLDER FACE_ID PERSON_ID   a face in the wrong person (0: none)
     lookalike people not-a-face FOLDER FACE_ID       the detector was wrong
     lookalike people faces FOLDER PERSON_ID [--json] a person's faces, with their ids
+    lookalike people export-xmp FOLDER               named faces as MWG regions in sidecars
+    lookalike people import-xmp FOLDER               names from MWG regions (digiKam, Lightroom)
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from core.errors import LookalikeError
+from cli.progress import run_with_bars
+from core.catalog import Catalog
 from core.faces import FaceStore
+from core.faces.xmp import import_face_regions, write_face_regions
 from core.paths import display
 
 NAME = "people"
 HELP = "list the people found in a folder's photos; name, merge and correct them"
-ACTIONS = {"name": 2, "merge": 2, "move": 2, "not-a-face": 1, "faces": 1}  # action: values
+ACTIONS = {"name": 2, "merge": 2, "move": 2, "not-a-face": 1, "faces": 1,  # action: values
+           "export-xmp": 0, "import-xmp": 0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,18 +42,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     words = list(args.words)
     action = words.pop(0) if words[0] in ACTIONS and len(words) > 1 else "list"
+    if not words:
+        raise LookalikeError("Give the photo folder: see `lookalike people --help`.")
     args.folder = Path(words.pop(0))
     if len(words) != ACTIONS.get(action, 0):
         raise LookalikeError(f"`lookalike people {action}` takes {ACTIONS.get(action, 0)} "
                              f"value(s) after the folder: see `lookalike people --help`.")
     values = words
-    write = action not in ("list", "faces")
+    write = action not in ("list", "faces", "export-xmp")
     with open_library(args, create=False, lock=write) as library, library.catalog.faults():
         store = library.people
         if action == "list":
             return _list(store, args.json)
         if action == "faces":
             return _faces(store, _number(values[0]), args.json)
+        if action == "export-xmp":
+            return _export(library.catalog)
+        if action == "import-xmp":
+            taken = run_with_bars(import_face_regions(library.catalog), quiet=True)
+            print(f"Took {taken} named face regions; {len(store.names())} named people.")
+            return 0
         if action == "name":
             person = store.name(_number(values[0]), values[1])
             print(f"Person {person} is now {store.person(person).title}.")
@@ -103,6 +117,14 @@ def _faces(store: FaceStore, person_id: int, as_json: bool) -> int:
     for row in rows:
         print(f"{row['face']:>6}  {' '.join(row['paths'])}  box {row['box']}")
     return 0
+
+
+def _export(catalog: Catalog) -> int:
+    result = run_with_bars(write_face_regions(catalog), quiet=True)
+    print(f"Face regions written to {result.written} sidecars.")
+    for path, reason in result.failed:
+        print(f"  not written: {display(path)}: {reason}")
+    return 1 if result.failed else 0
 
 
 def _number(text: str) -> int:
