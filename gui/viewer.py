@@ -23,7 +23,7 @@ from core import browse, decode
 from gui.actions import icon
 from gui.context import AppContext
 from gui.grid.cache import ThumbnailCache
-from gui.people.boxes import FaceBoxes
+from gui.people.boxes import FaceBoxes, people_query
 
 PREVIEW_SIDE = 2560  # longest side decoded for viewing (enough for a 4K screen)
 
@@ -113,7 +113,7 @@ class ViewerWindow(QDialog):
         self.position = max(0, min(start, len(ids) - 1))
         self.loaded_id = -1  # the photo whose full image is shown (not just its thumbnail)
         self.view = ImageView(self)
-        self.face_boxes = FaceBoxes(self.view.photo_item)
+        self.face_boxes = FaceBoxes(self.view.photo_item, self.find_face)
         self.details = QFormLayout()
         self.details.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         side = QWidget(self)
@@ -210,6 +210,12 @@ class ViewerWindow(QDialog):
             text.setWordWrap(True)
             text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.details.addRow(f"{label}:", text)
+
+    def find_face(self, face_id: int) -> None:
+        """The photos with the faces nearest to this one, in the grid ("Find this face")."""
+        if self.context.library is not None:
+            self.context.set_query(people_query(self.context.library, face_id))
+            self.close()
 
     def _find_similar(self) -> None:
         self.find_similar_requested.emit(self.photo_id)

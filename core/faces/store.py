@@ -170,6 +170,29 @@ class FaceStore:
         vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32)
         return ids, vectors.reshape(len(rows), DESCRIPTOR_DIM)
 
+    def similar_faces(self, face_id: int, k: int = 200) -> list[tuple[int, float]]:
+        """"Find this face": (photo id, distance of its nearest face) for the ``k`` photos
+        whose faces are nearest to the face ``face_id``, nearest first (itself included)."""
+        row = self.catalog.conn.execute("SELECT descriptor FROM faces WHERE id = ?",
+                                        (face_id,)).fetchone()
+        if row is None or row[0] is None:
+            raise PeopleError("This face has no descriptor (it came from XMP): run "
+                              "`lookalike faces` on the photo first.")
+        ids, vectors = self.descriptors()
+        distance = np.linalg.norm(vectors - np.frombuffer(row[0], np.float32), axis=1)
+        hashes = dict(self.catalog.conn.execute(
+            f"SELECT f.id, f.content_hash FROM faces f WHERE {_LIVE}").fetchall())
+        best: dict[str, float] = {}
+        for i in np.argsort(distance, kind="stable").tolist():
+            digest = hashes.get(int(ids[i]))
+            if digest is not None and digest not in best:
+                best[digest] = float(distance[i])
+                if len(best) >= k:
+                    break
+        photos = self.catalog.ids_by_hash(best)
+        return sorted(((pid, d) for h, d in best.items() for pid in photos.get(h, [])),
+                      key=lambda hit: hit[1])
+
     # -- corrections (each one transaction) --------------------------------------------
 
     def name(self, person_id: int, name: str) -> int:

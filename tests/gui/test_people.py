@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from benchmarks import face_photos
@@ -107,13 +108,21 @@ def test_viewer_draws_face_boxes_with_names(people_context: AppContext, qtbot: Q
     store.name(person.id, "Ann")
     photo_id = store.photo_ids(person.id)[0]
     viewer = ViewerWindow(people_context, ThumbnailCache(people_context.workers), [photo_id], 0)
-    qtbot.addWidget(viewer)
-    viewer.show()
+    viewer.show()  # closed (and deleted) by "Find this face" below
     qtbot.waitUntil(lambda: viewer.loaded_id == photo_id, timeout=10_000)
     texts = [i.text() for i in viewer.face_boxes.items if hasattr(i, "text")]
     assert "Ann" in texts
-    boxes = [i for i in viewer.face_boxes.items if hasattr(i, "rect") and i.toolTip() == "Ann"]
+    boxes = [i for i in viewer.face_boxes.items if i.toolTip().startswith("Ann ·")]
     face = next(f for f in store.faces(person_id=person.id)
                 if f.content_hash == library.catalog.photo(photo_id).content_hash)
     width = viewer.view.photo_item.pixmap().width()
     assert boxes[0].rect().left() == pytest.approx(face.x * width, abs=1)
+    # "Find this face": double-click the box; the grid's query lists Ann's photos first
+    centre = viewer.view.mapFromScene(boxes[0].sceneBoundingRect().center())
+    with qtbot.waitSignals([people_context.query_changed, viewer.destroyed]):
+        qtbot.mouseDClick(viewer.view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    hits = people_context.query.hits
+    assert hits[0].photo_id == photo_id and hits[0].score == pytest.approx(1.0)
+    anns = set(store.photo_ids(person.id))
+    assert {h.photo_id for h in hits[:len(anns)]} == anns
+    assert all(h.score < 1 - 0.55 for h in hits[len(anns):])  # the others: other people
