@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
-from core.errors import LookalikeError
 from cli.progress import run_with_bars
 from core.catalog import Catalog
+from core.errors import LookalikeError
 from core.faces import FaceStore
 from core.faces.xmp import import_face_regions, write_face_regions
 from core.paths import display
