@@ -63,4 +63,6 @@ def sync_people_labels(catalog: Catalog) -> int:
         if changes:
             tx.execute("UPDATE label_sets SET revision = revision + 1 WHERE id = ?",
                        (label_set.id,))
+    if changes:
+        catalog.changed.emit("labels")  # the labelling panel and the grid's badges follow
     return changes
