@@ -77,7 +77,7 @@ class FaceModel:
     def __init__(self) -> None:
         folder = model_dir()
         try:
-            import dlib
+            import dlib  # type: ignore[import-untyped]
         except ImportError as exc:
             raise ModelUnavailable("Finding faces needs dlib: pip install dlib-bin.") from exc
         self._dlib: Any = dlib

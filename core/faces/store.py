@@ -119,7 +119,8 @@ class FaceStore:
     def faces(self, *, person_id: int | None = None,
               content_hash: str | None = None) -> list[Face]:
         """The live faces of a person, or of a photo (by content hash)."""
-        where, args = [_LIVE], []
+        where: list[str] = [_LIVE]
+        args: list[int | str] = []
         if person_id is not None:
             where.append("f.person_id = ?")
             args.append(person_id)
@@ -129,7 +130,7 @@ class FaceStore:
         rows = self.catalog.conn.execute(
             f"SELECT {_FACE_COLUMNS} FROM faces f LEFT JOIN persons p ON p.id = f.person_id "
             f"WHERE {' AND '.join(where)} ORDER BY f.id", args)
-        return [Face(*row[:9], bool(row[9])) for row in rows]
+        return [_face(row) for row in rows]
 
     def face(self, face_id: int) -> Face:
         row = self.catalog.conn.execute(
@@ -137,7 +138,7 @@ class FaceStore:
             "WHERE f.id = ?", (face_id,)).fetchone()
         if row is None:
             raise PeopleError(f"There is no face {face_id}.")
-        return Face(*row[:9], bool(row[9]))
+        return _face(row)
 
     def loose_faces(self) -> int:
         """Live faces in no person."""
@@ -320,6 +321,11 @@ class FaceStore:
             sync_people_labels(self.catalog)
         grouped = sum(len(c) for c in clusters)
         return GroupResult(joined, len(clusters), grouped, len(loose_ids) - joined - grouped)
+
+
+def _face(row: tuple) -> Face:
+    return Face(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+                bool(row[9]))
 
 
 def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
