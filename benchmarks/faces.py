@@ -103,13 +103,13 @@ def breakdown(folder: Path) -> tuple[float, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.faces", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="4 photos of 2 MP")
+    parser.add_argument("--quick", action="store_true", help="3 photos of 1 MP")
     parser.add_argument("--photos", type=int, default=48)
     parser.add_argument("--megapixels", type=float, default=12)
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--cache", type=Path, default=CACHE)
     args = parser.parse_args(argv)
-    n, mp = (4, 2.0) if args.quick else (args.photos, args.megapixels)
+    n, mp = (3, 1.0) if args.quick else (args.photos, args.megapixels)
     if not SHARED.is_dir():
         print("../shared/photos not found: the benchmark pastes its real faces")
         return 1

@@ -8,6 +8,9 @@ is :class:`core.faces.FaceStore`; the faces pass runs as a job in worker process
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from PySide6.QtCore import QSize, QStringListModel, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -26,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import LookalikeError
-from core.faces import FacesResult, FaceStore
+from core.faces import FacesResult, FaceStore, Person
 from core.faces.worker import default_workers
 from core.index import Hit
 from gui.context import AppContext, Query
@@ -66,10 +69,40 @@ def _icon_list(name: str, side: int, parent: QWidget) -> QListWidget:
     return view
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """What the person tiles show, read in a worker."""
+
+    people: list[Person]
+    covers: dict[int, bytes | None]
+    names: list[str]
+    loose: int
+
+
+def _read_people(store: FaceStore) -> _Snapshot:
+    people = store.persons()
+    covers = {p.id: store.thumbnail(p.cover_face) if p.cover_face else None for p in people}
+    return _Snapshot(people, covers, store.names(), store.loose_faces())
+
+
+def _read_faces(store: FaceStore, person_id: int
+                ) -> tuple[Person, list[tuple[int, bytes | None]]]:
+    return store.person(person_id), [(f.id, store.thumbnail(f.id))
+                                     for f in store.faces(person_id=person_id)]
+
+
+def _person_query(store: FaceStore, person_id: int) -> tuple[int, Query]:
+    person = store.person(person_id)
+    hits = tuple(Hit(i, 1.0) for i in store.photo_ids(person_id))
+    return person_id, Query((), (), hits, person.title, scored=False, noun="photos")
+
+
 class PeopleView(QWidget):
     """People of the open library (see the module docstring)."""
 
     photos_shown = Signal(int)  # the grid lists the photos of this person
+    people_shown = Signal()  # the person tiles were (re)loaded
+    faces_shown = Signal()  # the faces of the selected person were loaded
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,6 +110,7 @@ class PeopleView(QWidget):
         self.setObjectName("peopleView")
         self.setStyleSheet(STYLE)
         self.job: JobHandle | None = None
+        self._generation = self._face_generation = 0
         self._summary = ""
         self._build()
         context.library_changed.connect(self.refresh)
@@ -149,7 +183,7 @@ class PeopleView(QWidget):
         layout.addWidget(split, 1)
         self._update_buttons()
 
-    # -- state -------------------------------------------------------------------------
+    # -- state (read in a worker: no SQL on the UI thread) -----------------------------
 
     @property
     def store(self) -> FaceStore | None:
@@ -159,49 +193,71 @@ class PeopleView(QWidget):
     def selected_persons(self) -> list[int]:
         return [int(item.data(ID_ROLE)) for item in self.persons.selectedItems()]
 
-    def refresh(self) -> None:
-        """Reload the persons (keeping the selection) and the names for completion."""
-        keep = set(self.selected_persons())
-        self.persons.clear()
-        store = self.store
+    def refresh(self, select: int | None = None) -> None:
+        """Reload the persons (keeping the selection, or selecting ``select``) and the
+        names for completion; :attr:`people_shown` when they are on screen."""
+        self._generation += 1
+        generation, store = self._generation, self.store
         if store is None:
+            self.persons.clear()
             self.note.setText("Open a folder to see its people.")
             self._on_person_selected()
             return
-        people = store.persons()
-        for person in people:
-            item = QListWidgetItem(face_icon(
-                store.thumbnail(person.cover_face) if person.cover_face else None, TILE),
-                f"{person.name or 'Unnamed'}\n{person.photos} photo"
-                f"{'s' if person.photos != 1 else ''}")
+        keep = {select} if select is not None else set(self.selected_persons())
+        self.context.workers.run(
+            _read_people, store, what="Reading the people",
+            on_result=lambda snap: self._show_people(generation, snap, keep))
+
+    def _show_people(self, generation: int, snap: _Snapshot, keep: set[int]) -> None:
+        if generation != self._generation:
+            return  # a newer read is on its way
+        self.persons.blockSignals(True)
+        self.persons.clear()
+        for person in snap.people:
+            item = QListWidgetItem(face_icon(snap.covers.get(person.id), TILE),
+                                   f"{person.name or 'Unnamed'}\n{person.photos} photo"
+                                   f"{'s' if person.photos != 1 else ''}")
             item.setData(ID_ROLE, person.id)
             item.setToolTip(f"{person.title}: {person.faces} faces in {person.photos} photos")
             self.persons.addItem(item)
             item.setSelected(person.id in keep)
-        self.completer.model().setStringList(store.names())  # type: ignore[attr-defined]
-        loose = store.loose_faces()
-        if not self.running:
-            self.note.setText(f"{len(people)} people"
-                              + (f", {loose} faces seen once" if loose else "")
-                              if people or loose else
+        self.persons.blockSignals(False)
+        self.completer.model().setStringList(snap.names)  # type: ignore[attr-defined]
+        if self._summary:  # what the faces pass did, or why a correction failed
+            self.note.setText(self._summary)
+            self._summary = ""
+        elif not self.running:
+            self.note.setText(f"{len(snap.people)} people"
+                              + (f", {snap.loose} faces seen once" if snap.loose else "")
+                              if snap.people or snap.loose else
                               "No people yet: press Find faces.")
         self._on_person_selected()
+        self.people_shown.emit()
 
     def _on_person_selected(self) -> None:
         self.faces.clear()
-        ids = self.selected_persons()
-        store = self.store
+        ids, store = self.selected_persons(), self.store
+        self._update_buttons()
         if store is None or len(ids) != 1:
             self.title.setText(f"{len(ids)} people selected" if ids else "Choose a person")
-            self._update_buttons()
             return
-        person = store.person(ids[0])
+        self._face_generation += 1
+        generation = self._face_generation
+        self.context.workers.run(
+            _read_faces, store, ids[0], what="Reading the faces",
+            on_result=lambda found: self._show_faces(generation, *found))
+
+    def _show_faces(self, generation: int, person: Person,
+                    faces: list[tuple[int, bytes | None]]) -> None:
+        if generation != self._face_generation:
+            return
         self.title.setText(f"{person.title} · {person.photos} photos")
-        for face in store.faces(person_id=person.id):
-            item = QListWidgetItem(face_icon(store.thumbnail(face.id), FACE), "")
-            item.setData(ID_ROLE, face.id)
+        self.faces.clear()
+        for face_id, thumbnail in faces:
+            item = QListWidgetItem(face_icon(thumbnail, FACE), "")
+            item.setData(ID_ROLE, face_id)
             self.faces.addItem(item)
-        self._update_buttons()
+        self.faces_shown.emit()
 
     def _update_buttons(self) -> None:
         n = len(self.persons.selectedItems())
@@ -218,39 +274,40 @@ class PeopleView(QWidget):
     def running(self) -> bool:
         return self.job is not None
 
-    # -- actions -----------------------------------------------------------------------
+    # -- actions (corrections run in a worker, then the view reloads) ------------------
 
-    def _apply(self, change: object) -> None:
-        """Run a correction (a callable), show a failure in words, then refresh."""
-        try:
-            change()  # type: ignore[operator]
-        except LookalikeError as exc:
-            self.note.setText(str(exc))
-            return
+    def _apply(self, change: Callable[[], int | None]) -> None:
+        """Run a correction in a worker (it returns the person to select, or None), show a
+        failure in words, then reload."""
+        self.context.workers.run(change, what="Changing people",
+                                 on_result=lambda person: self.refresh(select=person),
+                                 on_error=self._on_error)
+
+    def _on_error(self, exc: BaseException) -> None:
+        if isinstance(exc, LookalikeError):
+            self._summary = str(exc)  # shown once the view has reloaded
+        else:
+            self.context.workers.failed.emit("Changing people", exc)
         self.refresh()
 
     def name_selected(self) -> None:
         ids, store, name = self.selected_persons(), self.store, self.name_edit.text().strip()
         if len(ids) != 1 or store is None or not name:
             return
-
-        def rename() -> None:
-            person = store.name(ids[0], name)
-            self._select(person)
-        self._apply(rename)
+        self._apply(lambda: store.name(ids[0], name))
         self.name_edit.clear()
 
     def merge_selected(self) -> None:
         ids, store = self.selected_persons(), self.store
         if len(ids) < 2 or store is None:
             return
-        people = [store.person(i) for i in ids]
-        target = next((p for p in people if p.name), max(people, key=lambda p: p.faces))
 
-        def merge() -> None:
+        def merge() -> int:
+            people = [store.person(i) for i in ids]
+            target = next((p for p in people if p.name), max(people, key=lambda p: p.faces))
             for person in people:
                 store.merge(person.id, target.id)
-            self._select(target.id)
+            return target.id
         self._apply(merge)
 
     def move_selected_faces(self) -> None:
@@ -259,35 +316,36 @@ class PeopleView(QWidget):
             return
         name = self.name_edit.text().strip()
 
-        def move() -> None:
+        def move() -> int | None:
             target = store.find_person(name) if name else None
             target_id = target.id if target else (store.create_person(name) if name else None)
             for face in faces:
                 store.move_face(face, target_id)
+            return target_id
         self._apply(move)
         self.name_edit.clear()
 
     def not_a_face(self) -> None:
         store, faces = self.store, [int(i.data(ID_ROLE)) for i in self.faces.selectedItems()]
-        if store is None:
+        if store is None or not faces:
             return
-        self._apply(lambda: [store.not_a_face(face) for face in faces])
+
+        def not_faces() -> None:
+            for face in faces:
+                store.not_a_face(face)
+        self._apply(not_faces)
 
     def show_photos(self) -> None:
         """List the selected person's photos in the library grid."""
         ids, store = self.selected_persons(), self.store
         if len(ids) != 1 or store is None:
             return
-        person = store.person(ids[0])
-        hits = tuple(Hit(i, 1.0) for i in store.photo_ids(person.id))
-        self.context.set_query(Query((), (), hits, person.title, scored=False, noun="photos"))
-        self.photos_shown.emit(person.id)
+        self.context.workers.run(_person_query, store, ids[0], what="Listing the photos",
+                                 on_result=self._on_query)
 
-    def _select(self, person_id: int) -> None:
-        self.refresh()
-        for row in range(self.persons.count()):
-            item = self.persons.item(row)
-            item.setSelected(int(item.data(ID_ROLE)) == person_id)
+    def _on_query(self, found: tuple[int, Query]) -> None:
+        self.context.set_query(found[1])
+        self.photos_shown.emit(found[0])
 
     # -- the faces pass ----------------------------------------------------------------
 
@@ -311,8 +369,5 @@ class PeopleView(QWidget):
     def _on_ended(self) -> None:
         self.job = None
         self.refresh()
-        if self._summary:
-            self.note.setText(self._summary)
-            self._summary = ""
         self._update_buttons()
 

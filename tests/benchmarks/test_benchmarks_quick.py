@@ -107,7 +107,7 @@ def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     rows = {row["run"]: row for row in _table(out)}
     assert set(rows) == {"in-process", "pool"}
     for row in rows.values():
-        assert row["photos"] == "4" and float(row["photos/s"]) > 0
+        assert row["photos"] == "3" and float(row["photos/s"]) > 0
         found, pasted = map(int, row["faces found"].split("/"))
         assert pasted > 0 and found >= pasted * 0.8  # real faces, pasted large: found
     assert float(rows["in-process"]["CPU ms/photo"]) > 0
