@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageOps
 from benchmarks import face_photos as faces_data
 from benchmarks import synthetic
 from core.catalog import Catalog
+from core.catalog.rebuild import rebuild
 from core.decode import file_hash
 from core.errors import Cancelled
 from core.faces import FaceStore, find_faces
@@ -326,3 +327,23 @@ def test_face_regions_round_trip_through_xmp_sidecars(oriented: tuple[Path, Path
         assert len(FaceStore(fresh).faces()) == 8
         assert "Dee" in [label.name for label in LabelStore(fresh).labels(
             LabelStore(fresh).get_set("People").id)]
+
+
+def test_a_rebuilt_catalog_keeps_people_and_corrections(people_library: tuple,
+                                                        tmp_path: Path) -> None:
+    catalog = _copy(people_library, tmp_path)
+    store = FaceStore(catalog)
+    person = store.persons()[0].id
+    store.name(person, "Kept")
+    moved = store.faces(person_id=person)[0].id
+    store.move_face(moved, None)
+    before = [(f.id, f.person_id) for f in store.faces()]
+    catalog.close()
+    done = rebuild(tmp_path / "photos", tmp_path / "catalog.sqlite")
+    assert "faces of" in done.summary() and done.rows["faces"] >= 15
+    with Catalog.open(tmp_path / "photos", tmp_path / "catalog.sqlite") as rebuilt:
+        store = FaceStore(rebuilt)
+        assert [(f.id, f.person_id) for f in store.faces()] == before
+        assert store.find_person("Kept") is not None
+        assert run(find_faces(rebuilt, workers=0)).photos == 0  # nothing looked at again
+        assert store.face(moved).person_id != person  # the correction holds
