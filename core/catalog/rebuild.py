@@ -4,9 +4,10 @@
 ``catalog.sqlite.damaged-<timestamp>`` (kept, never deleted), starts a new one and copies
 from the old file, read-only and row by row, whatever can still be read: label sets,
 labels, assignments and trained heads, people (persons, faces, corrections: like labels
-they are keyed by content hash, so they apply to the new catalog as they are), then photo records and embeddings whose vectors check out,
-and the files known to be unreadable, so that work already done is not redone. Rows on
-damaged pages are lost; the next ``index`` scans and embeds what is missing.
+they are keyed by content hash, so they apply to the new catalog as they are), then photo
+records and embeddings whose vectors check out, and the files known to be unreadable, so
+that work already done is not redone. Rows on damaged pages are lost; the next ``index``
+scans and embeds what is missing.
 """
 
 from __future__ import annotations
