@@ -50,6 +50,7 @@ def install_extensions(window: MainWindow, context: AppContext) -> None:
     people = PeopleView(context)
     window.add_view("People", people)
     people.photos_shown.connect(lambda _id: window.views.setCurrentWidget(window.library_view))
+    window.indexer.finished.connect(lambda _summary: people.keep_up())
 
 
 def create_window(args: AppOptions, settings: Settings,

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from core.errors import LookalikeError
 from core.faces import FacesResult, FaceStore, Person
+from core.faces.job import photos_to_scan
 from core.faces.worker import default_workers
 from core.index import Hit
 from gui.context import AppContext, Query
@@ -89,6 +90,14 @@ def _read_faces(store: FaceStore, person_id: int
                 ) -> tuple[Person, list[tuple[int, bytes | None]]]:
     return store.person(person_id), [(f.id, store.thumbnail(f.id))
                                      for f in store.faces(person_id=person_id)]
+
+
+def _pending_photos(store: FaceStore) -> int:
+    """Photos to look at, if the faces pass ran before in this library (else 0)."""
+    conn = store.catalog.conn
+    if conn.execute("SELECT 1 FROM face_scans LIMIT 1").fetchone() is None:
+        return 0
+    return len(photos_to_scan(store.catalog))
 
 
 def _person_query(store: FaceStore, person_id: int) -> tuple[int, Query]:
@@ -361,6 +370,14 @@ class PeopleView(QWidget):
         self.job.succeeded.connect(self._on_found)
         self.job.ended.connect(self._on_ended)
         self._update_buttons()
+
+    def keep_up(self) -> None:
+        """After indexing: if this library's faces were looked for before, look in the new
+        photos too (they join the people already known)."""
+        store = self.store
+        if store is not None and not self.running:
+            self.context.workers.run(_pending_photos, store, what="Checking for new faces",
+                                     on_result=lambda n: self.find_faces() if n else None)
 
     def _on_found(self, result: FacesResult) -> None:
         self._summary = (f"Looked at {result.photos} photos: {result.faces} faces, "

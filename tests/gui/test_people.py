@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from benchmarks import face_photos
 from core.faces import FaceStore
+from core.jobs import run
 from core.library import Library
 from gui.context import AppContext
 from gui.grid.cache import ThumbnailCache
@@ -30,7 +31,6 @@ def people_context(shared_photos: Path, tmp_path: Path, qtbot: QtBot) -> Iterato
     context = AppContext()
     library = Library(root, catalog_path=tmp_path / "catalog.sqlite", model=MODEL,
                       weights="none", lock=True)
-    from core.jobs import run
     run(library.scan())
     context.set_library(library)
     yield context
@@ -49,8 +49,8 @@ def _select(qtbot: QtBot, view: PeopleView, row: int) -> None:
         view.persons.item(row).setSelected(True)
 
 
-def test_find_name_merge_move_and_show_photos(people_context: AppContext,
-                                              qtbot: QtBot) -> None:
+def test_find_name_merge_move_and_show_photos(people_context: AppContext, qtbot: QtBot,
+                                              shared_photos: Path) -> None:
     view = PeopleView(people_context)
     qtbot.addWidget(view)
     view.resize(1000, 600)
@@ -102,6 +102,19 @@ def test_find_name_merge_move_and_show_photos(people_context: AppContext,
     with qtbot.waitSignal(view.people_shown):
         view.not_face_button.click()
     assert gone not in {f.id for f in store.faces()}
+    # after indexing, new photos are looked at and join the people already known
+    library = people_context.library
+    face_photos.variants(shared_photos, "devil", 1, seed=9)[0].image.save(library.root / "new.jpg")
+    run(library.scan())
+    with qtbot.waitSignal(view.people_shown, timeout=120_000):
+        view.keep_up()
+    assert "Looked at 1 photos" in view.note.text()
+    new = library.catalog.photo_by_path(library.root / "new.jpg")
+    assert new is not None and new.content_hash
+    person = store.faces(content_hash=new.content_hash)[0].person_id
+    assert person is not None  # grouped with the same face seen before:
+    assert any(p.path.name.startswith("devil_")
+               for p in library.catalog.photos(store.photo_ids(person)))
     # a failing correction says why, in words
     with qtbot.waitSignal(view.people_shown):
         view._apply(lambda: store.name(999, "Nobody"))
@@ -111,7 +124,6 @@ def test_find_name_merge_move_and_show_photos(people_context: AppContext,
 def test_viewer_draws_face_boxes_with_names(people_context: AppContext, qtbot: QtBot,
                                             tmp_path: Path) -> None:
     library = people_context.library
-    from core.jobs import run
     run(library.faces(workers=0))
     store = library.people
     person = store.persons()[0]
