@@ -48,13 +48,16 @@ class XmpError(LookalikeError):
 
 @dataclass(frozen=True)
 class FaceRegion:
-    """An MWG face region: the centre (x, y) and size (w, h), as fractions of the image."""
+    """An MWG region (``kind`` "Face" unless another program wrote, e.g., "Pet"): the
+    centre (x, y) and size (w, h) as fractions of the image as stored (before the EXIF
+    orientation)."""
 
     name: str
     x: float
     y: float
     w: float
     h: float
+    kind: str = "Face"
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class XmpRecord:
     keywords: tuple[str, ...] = ()  # dc:subject
     hierarchy: tuple[str, ...] = ()  # lr:hierarchicalSubject ("Set|Label")
     rating: int | None = None  # xmp:Rating (-1 rejected, 0 none, 1-5 stars)
-    regions: tuple[FaceRegion, ...] = ()  # MWG regions of type Face
+    regions: tuple[FaceRegion, ...] = ()  # MWG regions with a normalised area, any type
     properties: Mapping[str, str] = field(default_factory=dict)  # Exiv2 key -> text
 
 
@@ -132,9 +135,15 @@ def read_sidecar(path: Path) -> XmpRecord:
 
 def read_embedded(photo: Path) -> XmpRecord:
     """The XMP embedded in a JPEG, TIFF, PNG, WebP, HEIC or RAW file (empty if none).
-    The file is read into memory; it is never opened for writing."""
+    The file is read into memory; it is never opened for writing. Raises OSError or
+    XmpError (a format Exiv2 does not read)."""
     photo = Path(photo)
-    data = photo.read_bytes()
+    from core.decode.reader import read_photo_bytes  # refuses FIFOs, devices, huge files
+
+    try:
+        data = read_photo_bytes(photo)
+    except Exception as exc:
+        raise XmpError(f"{photo}: {exc}") from exc
     with _guarded(f"{photo}") as exiv2:
         image = exiv2.ImageFactory.open(data)
         image.readMetadata()
@@ -194,13 +203,14 @@ def _face_regions(properties: Mapping[str, str]) -> Iterator[FaceRegion]:
     while f"{base}[{n}]" in properties:
         item = f"{base}[{n}]"
         n += 1
-        if properties.get(f"{item}/mwg-rs:Type", "Face") != "Face":
+        if properties.get(f"{item}/mwg-rs:Area/stArea:unit", "normalized") != "normalized":
             continue
         try:
             x, y, w, h = (float(properties[f"{item}/mwg-rs:Area/stArea:{c}"]) for c in "xywh")
         except (KeyError, ValueError):
             continue
-        yield FaceRegion(properties.get(f"{item}/mwg-rs:Name", ""), x, y, w, h)
+        yield FaceRegion(properties.get(f"{item}/mwg-rs:Name", ""), x, y, w, h,
+                         properties.get(f"{item}/mwg-rs:Type", "Face"))
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -220,7 +230,8 @@ def merge_into_sidecar(
     keyword without "|" is a plain one): the full form goes to lr:hierarchicalSubject, the
     leaf to dc:subject; a leaf is removed from dc:subject only when no kept hierarchical
     keyword ends with it. Keywords not named are kept. ``rating``: xmp:Rating (None: keep).
-    ``face_regions``: replace the MWG regions (``image_size``: the pixels they apply to).
+    ``face_regions``: replace the MWG regions, of every type: pass those read (see
+    :attr:`XmpRecord.regions`) that are to stay (``image_size``: the stored pixels).
     ``properties``: Exiv2 key -> text (None deletes), e.g. {"Xmp.xmp.Label": "Red"}.
     Raises OSError (cannot read or write the file) or XmpError (not XMP, or damaged: the
     file is then left alone).
@@ -311,7 +322,7 @@ def _set_regions(exiv2: Any, data: Any, regions: Sequence[FaceRegion],
         struct.setXmpStruct()
         data[item] = struct
         data[f"{item}/mwg-rs:Name"] = region.name
-        data[f"{item}/mwg-rs:Type"] = "Face"
+        data[f"{item}/mwg-rs:Type"] = region.kind
         for c in "xywh":
             data[f"{item}/mwg-rs:Area/stArea:{c}"] = f"{getattr(region, c):.6f}"
         data[f"{item}/mwg-rs:Area/stArea:unit"] = "normalized"
