@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import synthetic
+from core.catalog import Catalog
 from core.decode import file_hash
 from core.errors import CatalogError
 from core.jobs import run
@@ -288,8 +289,11 @@ def test_a_full_disk_under_the_catalog_stops_cleanly_then_resumes(tmp_path: Path
     root = tmp_path / "photos"
     for seed in range(60):
         synthetic.write_jpeg(root / f"{seed:02d}.jpg", synthetic.scene(seed, (64, 48)))
-    disk = tmp_path / "disk"
-    with _mounted("-t", "tmpfs", "-o", "size=160k", "tmpfs", target=disk):
+    with Catalog.open(root, tmp_path / "empty.sqlite"):  # what a new catalog takes
+        pass
+    empty = sum(p.stat().st_size for p in tmp_path.glob("empty.sqlite*"))
+    disk = tmp_path / "disk"  # room for the catalog and about 40 photos
+    with _mounted("-t", "tmpfs", "-o", f"size={empty // 1024 + 96}k", "tmpfs", target=disk):
         catalog = disk / "catalog.sqlite"
         with Library(root, catalog_path=catalog, model=MODEL, weights="none") as library:
             with pytest.raises(CatalogError, match="is full: the last changes were not saved"):
