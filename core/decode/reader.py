@@ -124,7 +124,7 @@ def read_photo_bytes(path: Path) -> bytes:
             raise Refused(f"not a regular file: {special_kind(st.st_mode)}")
         if st.st_size > MAX_FILE_BYTES:
             raise Refused(f"file is too large to read safely ({st.st_size / 1e9:.1f} GB)")
-        data = f.read(MAX_FILE_BYTES + 1)
+        data = f.read()  # to its end (sized from fstat: no 2 GiB buffer up front)
     if not data:
         raise Refused(EMPTY)
     if len(data) > MAX_FILE_BYTES:  # it grew while being read

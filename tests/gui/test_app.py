@@ -249,10 +249,10 @@ def test_command_line_options_override_the_preferences(open_window: OpenWindow,
     assert window.context.library is None  # no folder and no last library: the start page
 
 
-def test_a_damaged_catalog_is_offered_a_rebuild(open_window: OpenWindow, qtbot: QtBot,
-                                                photo_folder: PhotoFolder,
-                                                tmp_path: Path) -> None:
-    stranger = tmp_path / "notes.sqlite"  # not a catalog: an error, never a rebuild
+def test_a_file_that_is_not_a_catalog_is_refused_never_rebuilt(
+        open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder,
+        tmp_path: Path) -> None:
+    stranger = tmp_path / "notes.sqlite"
     stranger.write_bytes(b"this is not an SQLite database" * 100)
     window = open_window(str(photo_folder.root), "--catalog", str(stranger),
                          "--model", "mobilenet_v3_small")
@@ -261,9 +261,12 @@ def test_a_damaged_catalog_is_offered_a_rebuild(open_window: OpenWindow, qtbot: 
     assert "is not a Lookalike catalog" in window.error_box.text() + (
         window.error_box.informativeText())
     assert getattr(window, "_rebuild_box", None) is None
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.sqlite"]
-    window.error_box.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.sqlite"]  # not even a .lock
 
+
+def test_a_damaged_catalog_is_offered_a_rebuild(open_window: OpenWindow, qtbot: QtBot,
+                                                photo_folder: PhotoFolder,
+                                                tmp_path: Path) -> None:
     catalog = tmp_path / "catalog.sqlite"  # a catalog from a newer Lookalike
     conn = sqlite3.connect(catalog)
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
@@ -271,7 +274,8 @@ def test_a_damaged_catalog_is_offered_a_rebuild(open_window: OpenWindow, qtbot: 
         conn.execute(f"CREATE TABLE {table} (id INTEGER)")
     conn.execute(f"PRAGMA user_version = {latest_version() + 1}")
     conn.close()
-    window.open_library(str(photo_folder.root), catalog)
+    window = open_window(str(photo_folder.root), "--catalog", str(catalog),
+                         "--model", "mobilenet_v3_small")
     qtbot.waitUntil(lambda: getattr(window, "_rebuild_box", None) is not None
                     and window._rebuild_box.isVisible(), timeout=10_000)
     box = window._rebuild_box
