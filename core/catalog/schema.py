@@ -125,6 +125,17 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (model, cluster)
     ) WITHOUT ROWID;
     """,
+    7: """
+    -- Duplicate culling: a pick or reject per photo, keyed by content hash (it survives
+    -- re-scans and moves), with the key of the group it was decided in (core.duplicates.store).
+    CREATE TABLE duplicate_decisions (
+        content_hash TEXT PRIMARY KEY,
+        decision     TEXT NOT NULL CHECK (decision IN ('pick', 'reject')),
+        group_key    TEXT NOT NULL,
+        source       TEXT NOT NULL,             -- "user" or "auto" (an accepted proposal)
+        decided_at   REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 }
 
 

@@ -1,0 +1,282 @@
+"""Finding the groups of a library (a job): candidates, kinds, capped groups, best picks.
+
+1. Items: a RAW file and a JPEG of the same name in one folder are one shot, one item (the
+   JPEG stands for it; the RAW is its companion), never a duplicate pair.
+2. Candidate pairs: the neighbour graph of the embeddings at the model's radius
+   (:func:`core.duplicates.graph.radius_pairs`), plus photos with one content hash, plus
+   frames of one camera within the burst window (capture times, a sort: no n^2).
+3. Each candidate is classified (:func:`core.duplicates.kinds.classify`) from cheap checks;
+   the photos' pixels are read once each, at low resolution, only for candidates.
+4. Groups: union-find over the kept pairs, strongest kind first, never past ``cap`` photos.
+5. Each group gets a best pick with reasons, and its stored decisions if still valid.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from core.catalog import Catalog, Photo
+from core.decode.reader import RAW_EXTENSIONS
+from core.duplicates import store
+from core.duplicates.graph import CappedUnion, radius_pairs
+from core.duplicates.kinds import (
+    EXACT,
+    REENCODE,
+    STRENGTH,
+    PairFacts,
+    Thresholds,
+    classify,
+    thresholds_for,
+)
+from core.duplicates.pick import Candidate, best
+from core.duplicates.pixels import Quality, Signature, signature
+from core.errors import LookalikeError
+from core.jobs import Job, RateMeter, check_cancel
+
+log = logging.getLogger(__name__)
+
+GROUP_CAP = 50  # photos in one group at most
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two photos of a group and what they are to each other."""
+
+    a: int
+    b: int
+    kind: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Group:
+    """Near-identical photos, the proposed (or decided) pick and the rejects.
+
+    ``decisions`` maps photo id to "pick"/"reject": the user's where the group is
+    ``decided``, else the automatic proposal (the best pick, the rest rejected).
+    """
+
+    key: str
+    photos: tuple[Photo, ...]
+    pairs: tuple[Pair, ...]
+    pick: int
+    reasons: tuple[str, ...]
+    decisions: dict[int, str]
+    decided: bool
+    scores: dict[int, float] = field(default_factory=dict)
+    quality: dict[int, Quality] = field(default_factory=dict)
+    companions: dict[int, tuple[Path, ...]] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of its pairs, strongest first, each once."""
+        return tuple(sorted({p.kind for p in self.pairs}, key=STRENGTH.__getitem__))
+
+    def rejects(self) -> list[Photo]:
+        return [p for p in self.photos if self.decisions.get(p.id) == store.REJECT]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every group found, and the photos whose pixels could not be read (path, reason)."""
+
+    groups: tuple[Group, ...]
+    photos: int
+    unreadable: tuple[tuple[Path, str], ...]
+
+
+def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
+                ids: Iterable[int] | None = None, kinds: Iterable[str] | None = None,
+                thresholds: Thresholds | None = None, cap: int = GROUP_CAP,
+                cancel: threading.Event | None = None) -> Job[Report]:
+    """Find the duplicate groups among the library's photos (or those under ``folder``, or
+    ``ids``) with the embeddings of ``model``; keep only pairs of ``kinds`` if given."""
+    th = thresholds or thresholds_for(model)
+    photos = _selected(catalog, folder, ids)
+    items, companions = _items(photos)
+    by_id = {p.id: p for p in items}
+    yield RateMeter(1).progress("reading embeddings", 0)
+    emb_ids, vectors = catalog.stored_embeddings(model, [p.id for p in items])
+    check_cancel(cancel)
+    candidates: dict[tuple[int, int], float] = {}
+    if len(emb_ids) > 1:
+        rows_a, rows_b, sims = radius_pairs(vectors, th.radius)
+        for a, b, s in zip(emb_ids[rows_a].tolist(), emb_ids[rows_b].tolist(), sims.tolist(),
+                           strict=True):
+            candidates[(min(a, b), max(a, b))] = s
+    sim_of = _similarity(emb_ids, vectors)
+    for a, b in _hash_pairs(items) + _time_pairs(items, th):
+        if (a, b) not in candidates:
+            candidates[(a, b)] = sim_of(a, b)
+    del vectors
+    wanted = set(kinds) if kinds else None
+    needed = sorted({i for pair in candidates for i in pair
+                     if not _same_hash(by_id, *pair)})
+    signatures: dict[int, Signature] = {}
+    unreadable: list[tuple[Path, str]] = []
+    meter = RateMeter(len(needed))
+    for n, pid in enumerate(needed, 1):
+        check_cancel(cancel)
+        try:
+            signatures[pid] = signature(by_id[pid].path)
+        except LookalikeError as exc:
+            unreadable.append((by_id[pid].path, str(exc)))
+        if n % 8 == 0 or n == len(needed):
+            yield meter.progress("comparing photos", n, by_id[pid].path.name)
+    pairs: list[Pair] = []
+    for (a, b), sim in candidates.items():
+        pa, pb = by_id[a], by_id[b]
+        facts = PairFacts(_same_hash(by_id, a, b), sim,
+                          bool(pa.camera) and pa.camera == pb.camera)
+        kind = classify(facts, signatures.get(a), signatures.get(b), th)
+        if kind is not None and (wanted is None or kind in wanted):
+            pairs.append(Pair(a, b, kind, round(sim, 4)))
+    groups = _groups(catalog, by_id, pairs, signatures, companions, cap)
+    return Report(tuple(groups), len(items), tuple(unreadable))
+
+
+def _selected(catalog: Catalog, folder: Path | None, ids: Iterable[int] | None) -> list[Photo]:
+    photos = catalog.photos(ids)
+    photos = [p for p in photos if p.content_hash is not None]
+    if folder is not None:
+        base = Path(folder).resolve()
+        photos = [p for p in photos if p.path == base or base in p.path.parents]
+    return photos
+
+
+def _items(photos: list[Photo]) -> tuple[list[Photo], dict[int, tuple[Path, ...]]]:
+    """Photos with each RAW that has a non-RAW twin (same folder, same name) folded into it."""
+    by_stem: dict[tuple[Path, str], list[Photo]] = defaultdict(list)
+    for p in photos:
+        by_stem[(p.path.parent, p.path.stem.lower())].append(p)
+    items: list[Photo] = []
+    companions: dict[int, tuple[Path, ...]] = {}
+    for shot in by_stem.values():
+        raws = [p for p in shot if p.path.suffix.lower() in RAW_EXTENSIONS]
+        others = [p for p in shot if p.path.suffix.lower() not in RAW_EXTENSIONS]
+        if raws and others:
+            lead = others[0]
+            companions[lead.id] = tuple(r.path for r in raws)
+            items.extend(others)
+        else:
+            items.extend(shot)
+    items.sort(key=lambda p: p.id)
+    return items, companions
+
+
+def _same_hash(by_id: dict[int, Photo], a: int, b: int) -> bool:
+    return by_id[a].content_hash == by_id[b].content_hash
+
+
+def _similarity(ids: np.ndarray, vectors: np.ndarray):  # type: ignore[no-untyped-def]
+    pos = {int(i): n for n, i in enumerate(ids)}
+
+    def sim(a: int, b: int) -> float:
+        if a in pos and b in pos:
+            return float(np.dot(vectors[pos[a]].astype(np.float32),
+                                vectors[pos[b]].astype(np.float32)))
+        return 0.0
+    return sim
+
+
+def _hash_pairs(items: list[Photo]) -> list[tuple[int, int]]:
+    by_hash: dict[str, list[int]] = defaultdict(list)
+    for p in items:
+        by_hash[p.content_hash or ""].append(p.id)
+    return [(ids[0], other) for ids in by_hash.values() if len(ids) > 1 for other in ids[1:]]
+
+
+def _time_pairs(items: list[Photo], th: Thresholds) -> list[tuple[int, int]]:
+    """Consecutive photos of one camera whose capture times (to the second, as the catalog
+    has them) are within the burst window: a sort per camera, linear."""
+    by_camera: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for p in items:
+        if p.camera and p.captured_at:
+            try:
+                moment = datetime.fromisoformat(p.captured_at).timestamp()
+            except ValueError:
+                continue
+            by_camera[p.camera].append((moment, p.id))
+    out = []
+    for shots in by_camera.values():
+        shots.sort()
+        for (t0, a), (t1, b) in zip(shots, shots[1:], strict=False):
+            if t1 - t0 <= th.burst_gap_s + 1:  # +1: the catalog's times lack sub-seconds
+                out.append((min(a, b), max(a, b)))
+    return out
+
+
+def _groups(catalog: Catalog, by_id: dict[int, Photo], pairs: list[Pair],
+            signatures: dict[int, Signature], companions: dict[int, tuple[Path, ...]],
+            cap: int) -> list[Group]:
+    ids = sorted({i for p in pairs for i in (p.a, p.b)})
+    pos = {pid: n for n, pid in enumerate(ids)}
+    union = CappedUnion(len(ids), cap)
+    kept: list[Pair] = []
+    for pair in sorted(pairs, key=lambda p: (STRENGTH[p.kind], -p.similarity, p.a, p.b)):
+        if union.union(pos[pair.a], pos[pair.b]):
+            kept.append(pair)
+    root_pairs: dict[int, list[Pair]] = defaultdict(list)
+    for pair in kept:
+        root_pairs[union.find(pos[pair.a])].append(pair)
+    groups = []
+    for members in union.groups():
+        photos = tuple(by_id[ids[m]] for m in members)
+        group_pairs = tuple(root_pairs[union.find(members[0])])
+        groups.append(_group(catalog, photos, group_pairs, signatures, companions))
+    return groups
+
+
+def _group(catalog: Catalog, photos: tuple[Photo, ...], pairs: tuple[Pair, ...],
+           signatures: dict[int, Signature], companions: dict[int, tuple[Path, ...]]) -> Group:
+    quality = {p.id: signatures[p.id].quality for p in photos if p.id in signatures}
+    copies: dict[int, int] = defaultdict(int)
+    for pair in pairs:
+        if pair.kind in (EXACT, REENCODE):
+            copies[pair.a] += 1
+            copies[pair.b] += 1
+    candidates = [Candidate(p.id, (p.width or 0) * (p.height or 0), p.size, quality.get(p.id),
+                            copies[p.id]) for p in photos]
+    if len(quality) < len(photos) and all(pair.kind == EXACT for pair in pairs):
+        quality = {}  # exact copies only: the pixels were never needed
+        candidates = [Candidate(c.photo_id, c.pixels, c.size, Quality(0, 0, 0), c.copies)
+                      for c in candidates]
+    copies = all(pair.kind in (EXACT, REENCODE) for pair in pairs)
+    chosen = best(candidates, copies)
+    key = store.group_key(p.content_hash or "" for p in photos)
+    stored = store.decisions(catalog, (p.content_hash or "" for p in photos))
+    decided = all(p.content_hash in stored and stored[p.content_hash].group_key == key
+                  for p in photos)
+    decisions = _decisions(photos, stored if decided else {}, chosen.photo_id)
+    pick = next((p.id for p in photos if decisions[p.id] == store.PICK), chosen.photo_id)
+    return Group(key, photos, pairs, pick, chosen.reasons, decisions, decided,
+                 chosen.scores, quality, {p.id: companions[p.id] for p in photos
+                                          if p.id in companions})
+
+
+def _decisions(photos: tuple[Photo, ...], stored: dict[str, store.Decision],
+               proposed: int) -> dict[int, str]:
+    """Photo id -> pick/reject: the stored decisions, else the proposal. Exact copies share
+    a hash, hence a decision: of a picked hash only the first copy is kept, the rest are
+    rejected as redundant."""
+    out: dict[int, str] = {}
+    seen: set[str] = set()
+    for p in sorted(photos, key=lambda p: (p.id != proposed, str(p.path))):
+        h = p.content_hash or ""
+        if stored:
+            wanted = stored[h].decision
+        else:
+            wanted = store.PICK if p.id == proposed else store.REJECT
+        if wanted == store.PICK and h in seen:
+            wanted = store.REJECT
+        seen.add(h)
+        out[p.id] = wanted
+    return out
