@@ -3,7 +3,9 @@
 The embedding proposes the pair (it is within the model's radius); the kind comes from
 cheap checks in order: content hash, EXIF capture time and camera, aspect ratio, an aligned
 comparison of the pixels at low resolution, a search for one picture inside the other, and
-last the embedding similarity for "same scene". Thresholds are per model
+last the embedding similarity for "same scene". Two photos whose EXIF capture times differ are
+distinct shots (an edit or a copy keeps the original's time): a burst when one camera took
+them within the burst gap, else at most "same scene". Thresholds are per model
 (:func:`thresholds_for`); the pixel ones are the model's business of no model.
 """
 
@@ -37,7 +39,7 @@ class Thresholds:
     reencode_corr: float = 0.97  # aligned correlation of a re-encode or resize
     reencode_diff: float = 0.035  # and its mean absolute pixel difference (0..1)
     edit_corr: float = 0.88  # aligned correlation of an exposure/colour/rotation edit
-    crop_corr: float = 0.90  # correlation of one picture found inside the other
+    crop_corr: float = 0.88  # correlation of one picture found inside the other
     burst_gap_s: float = 2.0  # most seconds between two frames of one burst
     burst_corr: float = 0.45  # aligned correlation two burst frames need at least
 
@@ -76,8 +78,13 @@ def classify(facts: PairFacts, a: Signature | None, b: Signature | None,
     if a is None or b is None:  # unreadable now: only the embedding speaks
         return SCENE if th.scene is not None and facts.similarity >= th.scene else None
     corr, diff = aligned(a, b)
-    if _burst_times(facts, a, b, th):
-        return BURST if corr >= th.burst_corr else None
+    if _shot_apart(a, b):  # edits and copies keep the original's capture time
+        if _burst_times(facts, a, b, th):
+            return BURST if corr >= th.burst_corr else None
+        if th.scene is not None:
+            return SCENE if facts.similarity >= th.scene else None
+        alike = corr >= th.scene_layout or max(contained(a, b), contained(b, a)) >= th.crop_corr
+        return SCENE if alike else None
     same_aspect = abs(a.aspect - b.aspect) / max(a.aspect, b.aspect) < 0.02
     if same_aspect and corr >= th.reencode_corr and diff <= th.reencode_diff:
         return REENCODE
@@ -90,12 +97,14 @@ def classify(facts: PairFacts, a: Signature | None, b: Signature | None,
     return SCENE if corr >= th.scene_layout else None
 
 
+def _shot_apart(a: Signature, b: Signature) -> bool:
+    """Both capture times are known and differ (sub-seconds count)."""
+    return a.taken is not None and b.taken is not None and a.taken != b.taken
+
+
 def _burst_times(facts: PairFacts, a: Signature, b: Signature, th: Thresholds) -> bool:
     """Two frames shot apart by the same camera within the burst gap: a different capture
     time (sub-seconds count), not the same shot saved twice."""
     if not facts.same_camera or a.taken is None or b.taken is None:
         return False
-    gap = abs(a.taken - b.taken)
-    if gap == 0:
-        return False  # the same moment: one shot, copied or edited
-    return gap <= th.burst_gap_s and (a.subsec or b.subsec or gap >= 1)
+    return 0 < abs(a.taken - b.taken) <= th.burst_gap_s

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 WORK_SIDE = 768  # longer side of the decode that quality is measured on
 SQUARE = 32  # side of the aligned comparison image (aspect ignored)
-SEARCH_SIDE = 64  # longer side of the image a crop is searched in
+SEARCH_SIDE = 96  # longer side of the image a crop is searched in
 TILES = 4  # sharpness: the image is split in TILES x TILES regions, the sharpest counts
 _SUBSEC_ORIGINAL = 0x9291
 
@@ -151,7 +151,7 @@ def _pixel_difference(a: Signature, b: Signature) -> float:
 
 
 def contained(outer: Signature, inner: Signature,
-              scales: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)) -> float:
+              scales: tuple[float, ...] = tuple(np.arange(0.5, 0.99, 0.05))) -> float:
     """How well ``inner`` matches a region of ``outer`` (best normalised cross-correlation
     over scales and positions, stride 2): near 1 when ``inner`` is a crop of ``outer``."""
     big = outer.small

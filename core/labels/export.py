@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -260,7 +260,7 @@ def write_sidecars(catalog: Catalog, set_ids: Iterable[int] | None = None, *,
     for n, photo in enumerate(photos, 1):
         check_cancel(cancel)
         try:
-            _merge_sidecar(xmp, sidecar_path(photo.path), wanted[photo.id], managed)
+            merge_sidecar(xmp, sidecar_path(photo.path), wanted[photo.id], managed)
             written += 1
         except (OSError, xmp.XMPError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -298,11 +298,16 @@ def _items(meta: Any, ns: str, name: str) -> list[str]:
     return [meta.get_array_item(ns, name, i) for i in range(1, count + 1)]
 
 
-def _merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[str]) -> None:
+def merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[str],
+                  properties: Callable[[Any], bool] | None = None) -> None:
+    """Merge keywords into the sidecar at ``path``: add ``wanted`` "Set|Label" entries,
+    remove the ``managed`` ones not wanted, keep everything else. ``properties(meta)`` may
+    set more (and says whether it changed anything). Written atomically."""
     meta = xmp.XMPMeta()
     if path.exists():
         meta = xmp.XMPMeta(xmp_str=path.read_text(encoding="utf-8"))
     meta.register_namespace(LR_NS, "lr")
+    changed = properties(meta) if properties is not None else False
     subjects = _items(meta, DC_NS, "subject")
     hierarchy = _items(meta, LR_NS, "hierarchicalSubject")
     stale = {h for h in hierarchy if h in managed and h not in wanted}
@@ -312,7 +317,7 @@ def _merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[s
     new_hierarchy += sorted(wanted - set(hierarchy))
     new_subjects = [s for s in subjects if s not in stale_leaves]
     new_subjects += sorted({h.rsplit("|", 1)[-1] for h in wanted} - set(subjects))
-    if (new_subjects, new_hierarchy) == (subjects, hierarchy) and path.exists():
+    if (new_subjects, new_hierarchy) == (subjects, hierarchy) and path.exists() and not changed:
         return
     bag = {"prop_array_is_unordered": True}
     for ns, name, items in ((DC_NS, "subject", new_subjects),

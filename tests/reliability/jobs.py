@@ -67,6 +67,8 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
         ["predict", *lib, "--set", "scene", "--csv", str(out / "predictions.csv"), "-q"],
         ["labels", "export", *lib, "--csv", str(out / "labels.csv")],
         ["labels", "export", *lib, "--json", str(out / "labels.json")],
+        ["duplicates", *lib, "-q", "--csv", str(out / "duplicates.csv"),
+         "--rejects", str(out / "rejects.txt")],
         ["map", *lib, "--png", str(out / "map.png"), "--thumbnails", "-q"],
         ["index", *lib, "--rebuild", "-q"],
     )]
