@@ -96,9 +96,11 @@ class Report:
 def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
                 ids: Iterable[int] | None = None, kinds: Iterable[str] | None = None,
                 thresholds: Thresholds | None = None, cap: int = GROUP_CAP,
-                cancel: threading.Event | None = None) -> Job[Report]:
+                pixels: bool = True, cancel: threading.Event | None = None) -> Job[Report]:
     """Find the duplicate groups among the library's photos (or those under ``folder``, or
-    ``ids``) with the embeddings of ``model``; keep only pairs of ``kinds`` if given."""
+    ``ids``) with the embeddings of ``model``; keep only pairs of ``kinds`` if given.
+    ``pixels`` False: no photo is read, kinds come from hashes, times and embeddings only
+    (the benchmark's measure of the grouping itself)."""
     th = thresholds or thresholds_for(model)
     photos = _selected(catalog, folder, ids)
     items, companions = _items(photos)
@@ -119,7 +121,7 @@ def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
     del vectors
     wanted = set(kinds) if kinds else None
     needed = sorted({i for pair in candidates for i in pair
-                     if not _same_hash(by_id, *pair)})
+                     if pixels and not _same_hash(by_id, *pair)})
     signatures: dict[int, Signature] = {}
     unreadable: list[tuple[Path, str]] = []
     meter = RateMeter(len(needed))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from core.duplicates.pixels import Signature, aligned, contained
+from core.duplicates.pixels import Signature, aligned, colour_difference, contained
 
 EXACT = "exact"
 REENCODE = "re-encode"
@@ -86,7 +86,8 @@ def classify(facts: PairFacts, a: Signature | None, b: Signature | None,
         alike = corr >= th.scene_layout or max(contained(a, b), contained(b, a)) >= th.crop_corr
         return SCENE if alike else None
     same_aspect = abs(a.aspect - b.aspect) / max(a.aspect, b.aspect) < 0.02
-    if same_aspect and corr >= th.reencode_corr and diff <= th.reencode_diff:
+    if (same_aspect and corr >= th.reencode_corr and diff <= th.reencode_diff
+            and colour_difference(a, b) <= th.reencode_diff):
         return REENCODE
     if corr >= th.edit_corr:
         return EDIT

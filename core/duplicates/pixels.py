@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 WORK_SIDE = 768  # longer side of the decode that quality is measured on
 SQUARE = 32  # side of the aligned comparison image (aspect ignored)
 SEARCH_SIDE = 96  # longer side of the image a crop is searched in
+COLOUR = 8  # side of the colour thumbnail compared for colour edits
 TILES = 4  # sharpness: the image is split in TILES x TILES regions, the sharpest counts
 _SUBSEC_ORIGINAL = 0x9291
 
@@ -50,6 +51,7 @@ class Signature:
     taken: float | None  # capture time in seconds (EXIF date + sub-seconds), None if unknown
     subsec: bool  # the time has EXIF sub-seconds
     quality: Quality
+    colour: NDArray[np.float32]  # COLOUR x COLOUR x 3 mean colours, 0..1 (grey misses tints)
 
 
 def signature(path: Path) -> Signature:
@@ -64,7 +66,9 @@ def signature(path: Path) -> Signature:
     small_size = (max(8, round(w * scale)), max(8, round(h * scale)))
     small = np.asarray(image.convert("L").resize(small_size, Image.Resampling.BOX),
                        dtype=np.float32)
-    return Signature(square, small, w / h, taken, subsec, measure(grey))
+    colour = np.asarray(image.convert("RGB").resize((COLOUR, COLOUR), Image.Resampling.BOX),
+                        dtype=np.float32) / 255.0
+    return Signature(square, small, w / h, taken, subsec, measure(grey), colour)
 
 
 def capture_time(path: Path) -> tuple[float | None, bool]:
@@ -138,6 +142,11 @@ def aligned(a: Signature, b: Signature) -> tuple[float, float]:
             best_corr = corr
             best_diff = _pixel_difference(a, b) if turns == 0 else 1.0
     return best_corr, best_diff
+
+
+def colour_difference(a: Signature, b: Signature) -> float:
+    """Mean absolute difference of the colour thumbnails (0..1), b as it is."""
+    return float(np.mean(np.abs(a.colour - b.colour)))
 
 
 def _pixel_difference(a: Signature, b: Signature) -> float:
