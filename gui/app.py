@@ -43,6 +43,8 @@ def install_extensions(window: MainWindow, context: AppContext) -> None:
     """Add the optional views and docks (the cluster map, the labelling panel)."""
     from gui.map.view import MapView
     window.add_view("Map", MapView(context))
+    from gui.duplicates import DuplicatesView
+    window.add_view("Duplicates", DuplicatesView(context))
     from gui.labels.panel import LabelPanel
     window.add_dock("Labels", LabelPanel(context, window.library_view.model.set_badges))
 

@@ -9,7 +9,16 @@ other tools read.
 """
 
 from core.duplicates.finder import GROUP_CAP, Group, Pair, Report, find_groups
-from core.duplicates.kinds import BURST, EDIT, EXACT, KINDS, REENCODE, SCENE, Thresholds, thresholds_for
+from core.duplicates.kinds import (
+           BURST,
+           EDIT,
+           EXACT,
+           KINDS,
+           REENCODE,
+           SCENE,
+           Thresholds,
+           thresholds_for,
+)
 from core.duplicates.store import PICK, REJECT, decide, decisions, group_key
 
 __all__ = ["BURST", "EDIT", "EXACT", "GROUP_CAP", "KINDS", "PICK", "REENCODE", "REJECT", "SCENE",

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -156,20 +158,21 @@ def _selected(catalog: Catalog, folder: Path | None, ids: Iterable[int] | None) 
 
 def _items(photos: list[Photo]) -> tuple[list[Photo], dict[int, tuple[Path, ...]]]:
     """Photos with each RAW that has a non-RAW twin (same folder, same name) folded into it."""
-    by_stem: dict[tuple[Path, str], list[Photo]] = defaultdict(list)
+    by_stem: dict[str, list[tuple[Photo, bool]]] = defaultdict(list)
     for p in photos:
-        by_stem[(p.path.parent, p.path.stem.lower())].append(p)
+        stem, dot, suffix = os.fspath(p.path).rpartition(".")
+        is_raw = bool(dot) and f".{suffix.lower()}" in RAW_EXTENSIONS
+        by_stem[(stem if dot else suffix).lower()].append((p, is_raw))
     items: list[Photo] = []
     companions: dict[int, tuple[Path, ...]] = {}
     for shot in by_stem.values():
-        raws = [p for p in shot if p.path.suffix.lower() in RAW_EXTENSIONS]
-        others = [p for p in shot if p.path.suffix.lower() not in RAW_EXTENSIONS]
+        raws = [p for p, raw in shot if raw]
+        others = [p for p, raw in shot if not raw]
         if raws and others:
-            lead = others[0]
-            companions[lead.id] = tuple(r.path for r in raws)
+            companions[others[0].id] = tuple(r.path for r in raws)
             items.extend(others)
         else:
-            items.extend(shot)
+            items.extend(p for p, _ in shot)
     items.sort(key=lambda p: p.id)
     return items, companions
 
@@ -210,7 +213,7 @@ def _time_pairs(items: list[Photo], th: Thresholds) -> list[tuple[int, int]]:
     out = []
     for shots in by_camera.values():
         shots.sort()
-        for (t0, a), (t1, b) in zip(shots, shots[1:], strict=False):
+        for (t0, a), (t1, b) in itertools.pairwise(shots):
             if t1 - t0 <= th.burst_gap_s + 1:  # +1: the catalog's times lack sub-seconds
                 out.append((min(a, b), max(a, b)))
     return out
@@ -273,10 +276,7 @@ def _decisions(photos: tuple[Photo, ...], stored: dict[str, store.Decision],
     seen: set[str] = set()
     for p in sorted(photos, key=lambda p: (p.id != proposed, str(p.path))):
         h = p.content_hash or ""
-        if stored:
-            wanted = stored[h].decision
-        else:
-            wanted = store.PICK if p.id == proposed else store.REJECT
+        wanted = stored[h].decision if stored else store.PICK if p.id == proposed else store.REJECT
         if wanted == store.PICK and h in seen:
             wanted = store.REJECT
         seen.add(h)

@@ -14,11 +14,13 @@ plus ``n x reduced_dim`` float32, plus one list's block of scores at a time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 from numpy.typing import NDArray
 
 from core.index.pca import _kmeans, _nearest
+from core.index.reduced import orthonormal_columns
 
 EXACT_MAX = 6_000  # up to this many vectors, score every pair exactly (in blocks)
 REDUCED_DIM = 64
@@ -43,12 +45,23 @@ def radius_pairs(vectors: NDArray[np.floating], radius: float, *, max_per_row: i
     if n < 2:
         empty = np.zeros(0, np.int64)
         return empty, empty.copy(), np.zeros(0, np.float32)
-    if n <= EXACT_MAX:
-        blocks = _exact_blocks(vectors, radius)
-    else:
-        blocks = _listed_blocks(vectors, radius, seed)
-    i, j, s = _collect(blocks)
+    with _one_blas_thread():
+        if n <= EXACT_MAX:
+            blocks = _exact_blocks(vectors, radius)
+        else:
+            blocks = _listed_blocks(vectors, radius, seed)
+        i, j, s = _collect(blocks)
     return _strongest(i, j, s, n, max_per_row)
+
+
+def _one_blas_thread() -> AbstractContextManager[object]:
+    """BLAS on one thread: the graph is many small products, which OpenBLAS's threads made
+    several times slower on a busy 2-core machine (threadpoolctl comes with scikit-learn)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _exact_blocks(vectors: NDArray[np.floating], radius: float
@@ -86,13 +99,22 @@ def _listed_blocks(vectors: NDArray[np.floating], radius: float, seed: int
 
 
 def _principal_axes(sample: NDArray[np.float32], r: int) -> NDArray[np.float32]:
-    """The r leading uncentred principal axes of ``sample`` (m, dim), as (r, dim), from the
-    m x m Gram matrix: with m well below dim this is the cheap side (0.5 GFLOP at 512 x 2048,
-    where :func:`core.index.reduced.top_axes` on the dim x dim side would cost 9)."""
+    """The r leading uncentred principal axes of ``sample`` (m, dim), as (r, dim).
+
+    Subspace iteration on the m x m Gram matrix (with m well below dim the cheap side), as
+    :func:`core.index.reduced.top_axes` does: a full LAPACK ``eigh`` of even 512 x 512 took
+    3-7 s on the busy 2-core machine (thread contention); only an (r+16)-square one is left.
+    """
     gram = sample @ sample.T
-    values, vecs = np.linalg.eigh(gram)
-    top = np.argsort(values)[::-1][:r]
-    axes = (vecs[:, top].T @ sample) / np.sqrt(np.maximum(values[top], 1e-12))[:, None]
+    rng = np.random.default_rng(0)
+    basis = orthonormal_columns(gram @ rng.standard_normal((len(gram), min(r + 16, len(gram))),
+                                                           dtype=np.float32))
+    for _ in range(4):
+        basis = orthonormal_columns(gram @ basis)
+    values, vecs = np.linalg.eigh(basis.T @ gram @ basis)
+    order = np.argsort(values)[::-1][:r]
+    top, values = basis @ vecs[:, order], values[order]
+    axes = (top.T @ sample) / np.sqrt(np.maximum(values, 1e-12))[:, None]
     return np.ascontiguousarray(axes, dtype=np.float32)
 
 

@@ -85,16 +85,16 @@ def _reasons(winner: Candidate, group: Sequence[Candidate], copies_only: bool) -
         return out
     if winner.pixels > max(o.pixels for o in others):
         out.append(f"highest resolution ({winner.pixels / 1e6:.1f} MP)")
-    if copies_only:
-        if winner.pixels >= max(o.pixels for o in others):
-            bpp = winner.size / max(winner.pixels, 1)
-            if all(bpp > o.size / max(o.pixels, 1) for o in others if o.pixels == winner.pixels):
-                out.append("the original: least compressed of the copies")
+    if copies_only and winner.pixels >= max(o.pixels for o in others):
+        bpp = winner.size / max(winner.pixels, 1)
+        if all(bpp > o.size / max(o.pixels, 1) for o in others if o.pixels == winner.pixels):
+            out.append("the original: least compressed of the copies")
     q = winner.quality
     rest = [o.quality for o in others if o.quality is not None]
     if q is not None and rest:
         if q.sharpness > 1.2 * max(r.sharpness for r in rest):
-            out.append(f"sharpest (detail {q.sharpness:.0f} vs {max(r.sharpness for r in rest):.0f})")
+            runner_up = max(r.sharpness for r in rest)
+            out.append(f"sharpest (detail {q.sharpness:.0f} vs {runner_up:.0f})")
         if q.clipped + 0.01 < min(r.clipped for r in rest):
             out.append(f"least clipped ({q.clipped:.1%} of pixels)")
         if q.noise < 0.8 * min(r.noise for r in rest):

@@ -22,9 +22,9 @@ from core.duplicates import (
     Report,
     decide,
     find_groups,
+    graph,
 )
 from core.duplicates import export as dup_export
-from core.duplicates import graph
 from core.jobs import run
 from core.library import Library
 
