@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -104,8 +105,7 @@ def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
     ``pixels`` False: no photo is read, kinds come from hashes, times and embeddings only
     (the benchmark's measure of the grouping itself)."""
     th = thresholds or thresholds_for(model)
-    photos = _selected(catalog, folder, ids)
-    items, companions = _items(photos)
+    items, companions = _items(catalog, _selected(catalog, folder, ids))
     by_id = {p.id: p for p in items}
     yield RateMeter(1).progress("reading embeddings", 0)
     emb_ids, vectors = catalog.stored_embeddings(model, [p.id for p in items])
@@ -127,14 +127,14 @@ def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
     signatures: dict[int, Signature] = {}
     unreadable: list[tuple[Path, str]] = []
     meter = RateMeter(len(needed))
-    for n, pid in enumerate(needed, 1):
+    for n, photo in enumerate(catalog.photos(needed), 1):
         check_cancel(cancel)
         try:
-            signatures[pid] = signature(by_id[pid].path)
+            signatures[photo.id] = signature(photo.path)
         except LookalikeError as exc:
-            unreadable.append((by_id[pid].path, str(exc)))
+            unreadable.append((photo.path, str(exc)))
         if n % 8 == 0 or n == len(needed):
-            yield meter.progress("comparing photos", n, by_id[pid].path.name)
+            yield meter.progress("comparing photos", n, photo.path.name)
     pairs: list[Pair] = []
     for (a, b), sim in candidates.items():
         pa, pb = by_id[a], by_id[b]
@@ -143,41 +143,58 @@ def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
         kind = classify(facts, signatures.get(a), signatures.get(b), th)
         if kind is not None and (wanted is None or kind in wanted):
             pairs.append(Pair(a, b, kind, round(sim, 4)))
-    groups = _groups(catalog, by_id, pairs, signatures, companions, cap)
+    groups = _groups(catalog, pairs, signatures, companions, cap)
     return Report(tuple(groups), len(items), tuple(unreadable))
 
 
-def _selected(catalog: Catalog, folder: Path | None, ids: Iterable[int] | None) -> list[Photo]:
-    photos = catalog.photos(ids)
-    photos = [p for p in photos if p.content_hash is not None]
+class _Row(NamedTuple):
+    """What the grouping needs of a photo (full :class:`Photo` s only for the grouped)."""
+
+    id: int
+    rel: bytes  # the stored path, relative to the library root
+    content_hash: str
+    captured_at: str | None
+    camera: str | None
+
+
+def _selected(catalog: Catalog, folder: Path | None, ids: Iterable[int] | None) -> list[_Row]:
+    """The read photos (they have a hash), or those of ``ids``, or under ``folder``."""
+    rows = [_Row(*r) for r in catalog.conn.execute(
+        "SELECT id, path, content_hash, captured_at, camera FROM photos "
+        "WHERE content_hash IS NOT NULL ORDER BY id")]
+    if ids is not None:
+        wanted = {int(i) for i in ids}
+        rows = [r for r in rows if r.id in wanted]
     if folder is not None:
-        base = Path(folder).resolve()
-        photos = [p for p in photos if p.path == base or base in p.path.parents]
-    return photos
+        prefix = catalog.encode_path(Path(folder).resolve())
+        if prefix != b".":
+            inside = prefix + os.sep.encode()
+            rows = [r for r in rows if r.rel == prefix or r.rel.startswith(inside)]
+    return rows
 
 
-def _items(photos: list[Photo]) -> tuple[list[Photo], dict[int, tuple[Path, ...]]]:
+def _items(catalog: Catalog, rows: list[_Row]) -> tuple[list[_Row], dict[int, tuple[Path, ...]]]:
     """Photos with each RAW that has a non-RAW twin (same folder, same name) folded into it."""
-    by_stem: dict[str, list[tuple[Photo, bool]]] = defaultdict(list)
-    for p in photos:
-        stem, dot, suffix = os.fspath(p.path).rpartition(".")
-        is_raw = bool(dot) and f".{suffix.lower()}" in RAW_EXTENSIONS
-        by_stem[(stem if dot else suffix).lower()].append((p, is_raw))
-    items: list[Photo] = []
+    by_stem: dict[bytes, list[tuple[_Row, bool]]] = defaultdict(list)
+    for r in rows:
+        stem, dot, suffix = r.rel.rpartition(b".")
+        is_raw = bool(dot) and "." + os.fsdecode(suffix).lower() in RAW_EXTENSIONS
+        by_stem[(stem if dot else suffix).lower()].append((r, is_raw))
+    items: list[_Row] = []
     companions: dict[int, tuple[Path, ...]] = {}
     for shot in by_stem.values():
-        raws = [p for p, raw in shot if raw]
-        others = [p for p, raw in shot if not raw]
+        raws = [r for r, raw in shot if raw]
+        others = [r for r, raw in shot if not raw]
         if raws and others:
-            companions[others[0].id] = tuple(r.path for r in raws)
+            companions[others[0].id] = tuple(catalog.decode_path(r.rel) for r in raws)
             items.extend(others)
         else:
-            items.extend(p for p, _ in shot)
-    items.sort(key=lambda p: p.id)
+            items.extend(r for r, _ in shot)
+    items.sort(key=lambda r: r.id)
     return items, companions
 
 
-def _same_hash(by_id: dict[int, Photo], a: int, b: int) -> bool:
+def _same_hash(by_id: dict[int, _Row], a: int, b: int) -> bool:
     return by_id[a].content_hash == by_id[b].content_hash
 
 
@@ -192,14 +209,14 @@ def _similarity(ids: np.ndarray, vectors: np.ndarray):  # type: ignore[no-untype
     return sim
 
 
-def _hash_pairs(items: list[Photo]) -> list[tuple[int, int]]:
+def _hash_pairs(items: list[_Row]) -> list[tuple[int, int]]:
     by_hash: dict[str, list[int]] = defaultdict(list)
     for p in items:
         by_hash[p.content_hash or ""].append(p.id)
     return [(ids[0], other) for ids in by_hash.values() if len(ids) > 1 for other in ids[1:]]
 
 
-def _time_pairs(items: list[Photo], th: Thresholds) -> list[tuple[int, int]]:
+def _time_pairs(items: list[_Row], th: Thresholds) -> list[tuple[int, int]]:
     """Consecutive photos of one camera whose capture times (to the second, as the catalog
     has them) are within the burst window: a sort per camera, linear."""
     by_camera: dict[str, list[tuple[float, int]]] = defaultdict(list)
@@ -219,11 +236,13 @@ def _time_pairs(items: list[Photo], th: Thresholds) -> list[tuple[int, int]]:
     return out
 
 
-def _groups(catalog: Catalog, by_id: dict[int, Photo], pairs: list[Pair],
+def _groups(catalog: Catalog, pairs: list[Pair],
             signatures: dict[int, Signature], companions: dict[int, tuple[Path, ...]],
             cap: int) -> list[Group]:
     ids = sorted({i for p in pairs for i in (p.a, p.b)})
     pos = {pid: n for n, pid in enumerate(ids)}
+    by_id = {p.id: p for p in catalog.photos(ids)}
+    stored = store.decisions(catalog, (p.content_hash or "" for p in by_id.values()))
     union = CappedUnion(len(ids), cap)
     kept: list[Pair] = []
     for pair in sorted(pairs, key=lambda p: (STRENGTH[p.kind], -p.similarity, p.a, p.b)):
@@ -236,11 +255,12 @@ def _groups(catalog: Catalog, by_id: dict[int, Photo], pairs: list[Pair],
     for members in union.groups():
         photos = tuple(by_id[ids[m]] for m in members)
         group_pairs = tuple(root_pairs[union.find(members[0])])
-        groups.append(_group(catalog, photos, group_pairs, signatures, companions))
+        groups.append(_group(stored, photos, group_pairs, signatures, companions))
     return groups
 
 
-def _group(catalog: Catalog, photos: tuple[Photo, ...], pairs: tuple[Pair, ...],
+def _group(stored_all: dict[str, store.Decision], photos: tuple[Photo, ...],
+           pairs: tuple[Pair, ...],
            signatures: dict[int, Signature], companions: dict[int, tuple[Path, ...]]) -> Group:
     quality = {p.id: signatures[p.id].quality for p in photos if p.id in signatures}
     copies: dict[int, int] = defaultdict(int)
@@ -257,7 +277,8 @@ def _group(catalog: Catalog, photos: tuple[Photo, ...], pairs: tuple[Pair, ...],
     copies = all(pair.kind in (EXACT, REENCODE) for pair in pairs)
     chosen = best(candidates, copies)
     key = store.group_key(p.content_hash or "" for p in photos)
-    stored = store.decisions(catalog, (p.content_hash or "" for p in photos))
+    stored = {p.content_hash: stored_all[p.content_hash] for p in photos
+              if p.content_hash in stored_all}
     decided = all(p.content_hash in stored and stored[p.content_hash].group_key == key
                   for p in photos)
     decisions = _decisions(photos, stored if decided else {}, chosen.photo_id)
