@@ -102,7 +102,8 @@ def scale_row(n: int) -> dict[str, object]:
                 recall = len(got & truth) / max(len(truth), 1)
     group_of = {p.id: k for k, g in enumerate(report.groups) for p in g.photos}
     together = sum(1 for a, b in planted if a in group_of and group_of.get(a) == group_of.get(b))
-    return {"n": f"{n:,}", "seconds": f"{seconds:.2f}", "cpu s": f"{cpu:.2f}", "peak MB": f"{peak.peak_mb:.0f}",
+    return {"n": f"{n:,}", "seconds": f"{seconds:.2f}", "cpu s": f"{cpu:.2f}",
+            "peak MB": f"{peak.peak_mb:.0f}",
             "groups": f"{len(report.groups):,}",
             "planted pairs grouped": f"{together / max(len(planted), 1):.3f}",
             "graph recall": "–" if recall != recall else f"{recall:.3f}",
@@ -173,8 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [2000] if args.quick else [int(s) for s in args.sizes.split(",")]
     n_kinds = 4 if args.quick else args.kinds_photos
     print(machine_line())
-    print_table(["n", "seconds", "cpu s", "peak MB", "groups", "planted pairs grouped", "graph recall",
-                 "target"], [list(scale_row(n).values()) for n in sizes],
+    print_table(["n", "seconds", "cpu s", "peak MB", "groups", "planted pairs grouped",
+                 "graph recall", "target"], [list(scale_row(n).values()) for n in sizes],
                 title="Grouping (embeddings, hashes, times; no pixels read)")
     rows = kinds_rows(n_kinds)
     print_table(list(rows[0]), [list(r.values()) for r in rows],
