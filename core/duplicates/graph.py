@@ -3,7 +3,7 @@
 :func:`radius_pairs` finds every pair of photos whose embeddings have a cosine similarity of
 at least ``radius`` without the n^2 comparison: the vectors are projected on their leading
 principal axes (uncentred, as the search index projects), split
-into inverted lists by spherical k-means (the IVF index's), each vector filed in its
+into inverted lists by spherical k-means (the IVF index's, core.index.ivf), each vector filed in its
 ``probes`` nearest lists; pairs are scored within each list in the projection, and those
 near the radius are re-scored exactly in full dimension. Near-duplicates are far closer than
 the radius of the lists, so they share a list; the benchmark measures the recall against
@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 from numpy.typing import NDArray
 
-from core.index.pca import _kmeans, _nearest
+from core.index.ivf import _kmeans, _nearest
 from core.index.reduced import orthonormal_columns
 
 EXACT_MAX = 6_000  # up to this many vectors, score every pair exactly (in blocks)
