@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "photo.xmp sidecars (merged; photos are never touched)")
     parser.add_argument("--accept", action="store_true",
                         help="store the proposed picks of undecided groups as decisions")
+    parser.add_argument("--taste", action="store_true",
+                        help="learn your taste from the groups you decided and let it pick in "
+                        "the rest (shows how often it agreed with your held-out picks)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -42,8 +45,20 @@ def run(args: argparse.Namespace) -> int:
         if not catalog.embedded_count(library.model_key):
             raise LookalikeError(f"No photos are indexed with {library.model_key} yet: run "
                                  f"`lookalike index {display(args.folder)}` first.")
-        report = run_with_bars(find_groups(catalog, library.model_key, kinds=args.kind),
-                               quiet=args.quiet or args.json)
+        taste = None
+        if args.taste:
+            from core.duplicates.taste import train_taste
+
+            try:
+                taste = run_with_bars(train_taste(catalog, library.model_key), quiet=True)
+            except ValueError as exc:
+                raise LookalikeError(f"Cannot learn your taste yet: {exc}.") from exc
+            if not args.json:
+                agreed = ("no held-out group yet" if taste.agreement is None else
+                          f"agreed with {taste.agreement:.0%} of {taste.held_out} held-out picks")
+                print(f"Learned your taste from {taste.trained_on // 2} decided pairs; {agreed}.")
+        report = run_with_bars(find_groups(catalog, library.model_key, kinds=args.kind,
+                                           taste=taste), quiet=args.quiet or args.json)
         groups = list(report.groups)
         if args.accept:
             for group in groups:

@@ -19,7 +19,7 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -41,6 +41,7 @@ from core.duplicates.kinds import (
 )
 from core.duplicates.pick import Candidate, best
 from core.duplicates.pixels import Quality, Signature, signature
+from core.duplicates.taste import Taste, taste_pick
 from core.errors import LookalikeError
 from core.jobs import Job, RateMeter, check_cancel
 
@@ -99,11 +100,13 @@ class Report:
 def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
                 ids: Iterable[int] | None = None, kinds: Iterable[str] | None = None,
                 thresholds: Thresholds | None = None, cap: int = GROUP_CAP,
-                pixels: bool = True, cancel: threading.Event | None = None) -> Job[Report]:
+                pixels: bool = True, taste: Taste | None = None,
+                cancel: threading.Event | None = None) -> Job[Report]:
     """Find the duplicate groups among the library's photos (or those under ``folder``, or
     ``ids``) with the embeddings of ``model``; keep only pairs of ``kinds`` if given.
     ``pixels`` False: no photo is read, kinds come from hashes, times and embeddings only
-    (the benchmark's measure of the grouping itself)."""
+    (the benchmark's measure of the grouping itself). ``taste``: a head trained on the user's
+    decisions (:func:`core.duplicates.taste.train_taste`) picks in undecided groups."""
     th = thresholds or thresholds_for(model)
     items, companions = _items(catalog, _selected(catalog, folder, ids))
     by_id = {p.id: p for p in items}
@@ -144,6 +147,8 @@ def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
         if kind is not None and (wanted is None or kind in wanted):
             pairs.append(Pair(a, b, kind, round(sim, 4)))
     groups = _groups(catalog, pairs, signatures, companions, cap)
+    if taste is not None:
+        groups = _with_taste(catalog, model, groups, taste)
     return Report(tuple(groups), len(items), tuple(unreadable))
 
 
@@ -286,6 +291,24 @@ def _group(stored_all: dict[str, store.Decision], photos: tuple[Photo, ...],
     return Group(key, photos, pairs, pick, chosen.reasons, decisions, decided,
                  chosen.scores, quality, {p.id: companions[p.id] for p in photos
                                           if p.id in companions})
+
+
+def _with_taste(catalog: Catalog, model: str, groups: list[Group], taste: Taste) -> list[Group]:
+    """Undecided groups re-picked by the user's taste head."""
+    ids, vectors = catalog.embeddings(model, [p.id for g in groups for p in g.photos])
+    vector_of = {int(i): v for i, v in zip(ids, vectors, strict=True)}
+    agree = f" (agreed with {taste.agreement:.0%} of your held-out picks)" \
+        if taste.agreement is not None else ""
+    out = []
+    for group in groups:
+        pick = None if group.decided else taste_pick(taste, vector_of,
+                                                     [p.id for p in group.photos])
+        if pick is None:
+            out.append(group)
+            continue
+        out.append(replace(group, pick=pick, decisions=_decisions(group.photos, {}, pick),
+                           reasons=(f"your taste, learned from your decisions{agree}",)))
+    return out
 
 
 def _decisions(photos: tuple[Photo, ...], stored: dict[str, store.Decision],
