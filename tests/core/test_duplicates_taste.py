@@ -64,7 +64,7 @@ def test_the_taste_head_agrees_with_held_out_decisions(tmp_path: Path) -> None:
 
 
 def test_too_few_decisions_are_refused(tmp_path: Path) -> None:
-    path, groups, _ = _library(tmp_path, 3)
+    path, _groups, _ = _library(tmp_path, 3)
     with Catalog.open(tmp_path, path, create=False) as catalog:
         decide(catalog, "k", {"h1": "pick", "h2": "reject"})
         with pytest.raises(ValueError, match="decide at least"):
