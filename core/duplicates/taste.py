@@ -80,12 +80,12 @@ def train_taste(catalog: Catalog, model: str, *,
                 cancel: threading.Event | None = None) -> Job[Taste]:
     """Train the ranking head on the user's decided groups (a job). Raises ValueError with
     fewer than :data:`MIN_GROUPS` decided groups."""
-    from core.labels.head_data import TrainingData
-    from core.labels.training import fit
-
     groups = decided_groups(catalog, model)
     if len(groups) < MIN_GROUPS:
         raise ValueError(f"decide at least {MIN_GROUPS} groups first ({len(groups)} so far)")
+    from core.labels.head_data import TrainingData  # torch: only once there is work
+    from core.labels.training import fit
+
     held = {k for k in groups if zlib.crc32(k.encode()) % 5 == 0} if len(groups) >= 5 else set()
     x, y = _pairs([g for k, g in groups.items() if k not in held])
     targets = np.eye(2, dtype=np.float32)[y]

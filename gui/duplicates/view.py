@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from core.decode import load_image
 from core.duplicates import KINDS, PICK, REJECT, Group, Report, decide, find_groups
+from core.duplicates.taste import Taste, train_taste
 from core.errors import LookalikeError
 from core.paths import display
 from gui.context import AppContext
@@ -66,6 +67,10 @@ class DuplicatesView(QWidget):
         self.kind_box.addItems(["All kinds", *KINDS])
         self.summary = QLabel("Find groups of copies, edits and bursts in this library.", self)
         self.diff_box = QCheckBox("Difference", self)
+        self.taste_button = QPushButton("Learn my taste", self)
+        self.taste_button.setToolTip("Train a small ranking head on the groups you decided "
+                                     "and let it pick in the others")
+        self.taste: Taste | None = None
         self.group_list = QListWidget(self)
         self.group_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.group_list.setWordWrap(True)
@@ -79,6 +84,7 @@ class DuplicatesView(QWidget):
                            "wheel zooms both", self)
         self._layout()
         self.find_button.clicked.connect(self.find)
+        self.taste_button.clicked.connect(self.learn_taste)
         self.group_list.currentRowChanged.connect(self._on_group)
         self.diff_box.toggled.connect(lambda _on: self._show_images())
         context.library_changed.connect(self._on_library)
@@ -88,6 +94,7 @@ class DuplicatesView(QWidget):
         bar.addWidget(self.find_button)
         bar.addWidget(self.kind_box)
         bar.addWidget(self.summary, 1)
+        bar.addWidget(self.taste_button)
         bar.addWidget(self.diff_box)
         captions = QHBoxLayout()
         for caption in self.captions:
@@ -116,17 +123,39 @@ class DuplicatesView(QWidget):
             return
         kind = self.kind_box.currentText()
         kinds = None if kind == "All kinds" else [kind]
-        catalog, model = library.catalog, library.model_key
+        catalog, model, taste = library.catalog, library.model_key, self.taste
         self.summary.setText("Comparing photos…")
         self.find_button.setEnabled(False)
         self._job = self.context.workers.start_job(
             "finding duplicates", lambda cancel: find_groups(catalog, model, kinds=kinds,
-                                                              cancel=cancel))
+                                                              taste=taste, cancel=cancel))
         self._job.progressed.connect(
             lambda p: self.summary.setText(f"{p.phase.capitalize()}: {p.done} of {p.total}"))
         self._job.succeeded.connect(self._on_found)
         self._job.ended.connect(lambda: self.find_button.setEnabled(True))
         self._job.failed.connect(lambda exc: self.summary.setText(f"Could not: {exc}"))
+
+    def learn_taste(self) -> None:
+        """Train the taste head on the decided groups (a worker), then find again with it."""
+        library = self.context.library
+        if library is None:
+            return
+        self.taste_button.setEnabled(False)
+        self.summary.setText("Learning your taste from your decisions…")
+        job = self.context.workers.start_job(
+            "learning your taste", lambda cancel: train_taste(library.catalog,
+                                                              library.model_key, cancel=cancel))
+        job.succeeded.connect(self._on_taste)
+        job.failed.connect(lambda exc: self.summary.setText(f"Cannot learn your taste yet: {exc}"))
+        job.ended.connect(lambda: self.taste_button.setEnabled(True))
+        self._taste_job = job
+
+    def _on_taste(self, taste: Taste) -> None:
+        self.taste = taste
+        agreed = ("no held-out group yet" if taste.agreement is None else
+                  f"it agreed with {taste.agreement:.0%} of {taste.held_out} held-out picks")
+        self.summary.setText(f"Learned your taste: {agreed}. Finding again…")
+        self.find()
 
     def _on_found(self, report: Report) -> None:
         self.groups = list(report.groups)

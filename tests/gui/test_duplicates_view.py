@@ -124,3 +124,9 @@ def test_the_difference_overlay_shows_what_differs(view: DuplicatesView, qtbot: 
     sample = [image.pixelColor(x, y).lightness() for x in range(0, image.width(), 37)
               for y in range(0, image.height(), 37)]
     assert sum(sample) / len(sample) < 100
+
+
+def test_learning_taste_needs_decisions_and_says_so(view: DuplicatesView, qtbot: QtBot) -> None:
+    qtbot.mouseClick(view.taste_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "decide at least" in view.summary.text(), timeout=20_000)
+    assert view.taste is None and view.taste_button.isEnabled()
