@@ -42,8 +42,9 @@ class Outputs:
 class Embedder:
     """A CNN that maps images to L2-normalised embedding vectors.
 
-    Building it loads the weights (see :func:`core.embed.models.build_model`) and may raise
-    :class:`~core.errors.ModelUnavailable`.
+    Building it loads the weights (see :func:`core.embed.models.build_network`) and may raise
+    :class:`~core.errors.ModelUnavailable`. ``engine``: "auto" (ONNX Runtime for the Lite
+    models on a CPU, see :mod:`core.embed.onnx_engine`; PyTorch otherwise) or "torch".
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class Embedder:
         weights: str | Path | None = "default",
         device: str | None = "auto",
         seed: int = 0,
+        engine: str = "auto",
     ) -> None:
         self.spec = get_spec(model)
         self.key = model_key(model, weights, seed)
@@ -62,7 +64,8 @@ class Embedder:
         # The Lite models on a CPU: ONNX Runtime, fewer threads (see core.embed.onnx_engine).
         light = self.spec.name in LITE_MODELS and self.device.type == "cpu"
         self._threads = cnn_threads() if light else None
-        self._onnx = load_onnx(self.key, net, head, self.input_size) if light else None
+        use_onnx = light and engine != "torch"
+        self._onnx = load_onnx(self.key, net, head, self.input_size) if use_onnx else None
         self._net = net.to(self.device).to(memory_format=torch.channels_last)
         # Random or unknown weights name no real classes: no keywords from them.
         self._head = head.to(self.device) if is_pretrained(weights) else None

@@ -68,6 +68,8 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
         ["labels", "export", *lib, "--csv", str(out / "labels.csv")],
         ["labels", "export", *lib, "--json", str(out / "labels.json")],
         ["map", *lib, "--png", str(out / "map.png"), "--thumbnails", "-q"],
+        ["keywords", *lib, "--csv", str(out / "keywords.csv")],
+        ["keywords", *lib, "--find", "dog"],
         ["index", *lib, "--rebuild", "-q"],
     )]
 
