@@ -32,8 +32,11 @@ class PhotoKeywords:
     classes: tuple[tuple[str, float], ...]
 
     def confident_words(self, min_score: float = MIN_SCORE) -> list[str]:
-        """The words at or above ``min_score``, most likely first."""
-        return [word for word, score in self.words if score >= min_score]
+        """The words at or above ``min_score``, the most specific first ("dog, mammal,
+        animal")."""
+        order = vocabulary().words
+        return sorted((word for word, score in self.words if score >= min_score),
+                      key=order.index)
 
 
 def write_keywords(
