@@ -55,6 +55,9 @@ def write_keyword_sidecars(catalog: Catalog, model: str, min_score: float = MIN_
         check_cancel(cancel)
         wanted = {f"{HIERARCHY}|{word}" for word in found.confident_words(min_score)}
         target = sidecar_path(photo.path)
+        if not wanted and not target.exists():
+            yield meter.progress("writing sidecars", n, display(photo.path.name))
+            continue  # nothing to say: no empty sidecar
         try:
             merge_sidecar(target, wanted, managed, flat=False)
             written += 1

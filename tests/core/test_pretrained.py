@@ -21,6 +21,7 @@ from core import decode
 from core.embed.cnn import Embedder
 from core.jobs import run
 from core.keywords import photo_keywords, search_keywords
+from core.labels.export import read_sidecar, sidecar_path
 from core.library import Library
 
 GROUPS = {
@@ -165,3 +166,36 @@ def test_cli_keywords_lists_finds_and_exports(pretrained: Pretrained, tmp_path: 
     by_name = {Path(r["path"]).name: r for r in rows}
     assert "dog" in by_name["kodak-dc240.jpg"]["keywords"].split("; ")
     assert "lizard" in by_name["Kodak_CX7530.jpg"]["keywords"].split("; ")
+
+
+def test_keywords_go_to_xmp_under_their_own_hierarchy(pretrained: Pretrained,
+                                                      tmp_path: Path) -> None:
+    """Opt-in: ``Lookalike|dog`` in lr:hierarchicalSubject; the user's keywords (flat and
+    hierarchical) and the photos are left as they were."""
+    root = tmp_path / "photos"
+    shutil.copytree(pretrained.root, root, copy_function=shutil.copy2)
+    catalog = tmp_path / "catalog.sqlite"
+    shutil.copy2(pretrained.catalog, catalog)
+    photo = root / "dog" / "kodak-dc240.jpg"
+    sidecar = sidecar_path(photo)
+    sidecar.write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:lr="http://ns.adobe.com/lightroom/1.0/"><dc:subject><rdf:Bag>'
+        "<rdf:li>dog</rdf:li><rdf:li>Rex</rdf:li></rdf:Bag></dc:subject><lr:hierarchicalSubject>"
+        "<rdf:Bag><rdf:li>Pets|Rex</rdf:li></rdf:Bag></lr:hierarchicalSubject>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>", encoding="utf-8")
+    before = {p: p.read_bytes() for p in root.rglob("*.jpg")}
+    lib = [str(root), "--catalog", str(catalog)]
+    assert main(["keywords", *lib, "--xmp"]) == 0
+    subjects, hierarchy = read_sidecar(sidecar)
+    assert subjects == ["dog", "Rex"]
+    assert "Pets|Rex" in hierarchy and {"Lookalike|dog", "Lookalike|animal"} <= set(hierarchy)
+    lizard, _ = read_sidecar(sidecar_path(root / "lizard" / "Kodak_CX7530.jpg"))
+    assert lizard == []  # no flat keywords written: those are the user's
+    # Stricter now: the words Lookalike no longer gives go; the user's "dog" stays.
+    assert main(["keywords", *lib, "--xmp", "--min-score", "0.99"]) == 0
+    subjects, hierarchy = read_sidecar(sidecar)
+    assert (subjects, hierarchy) == (["dog", "Rex"], ["Pets|Rex"])
+    assert {p: p.read_bytes() for p in root.rglob("*.jpg")} == before
