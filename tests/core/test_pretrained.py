@@ -18,6 +18,7 @@ from PIL import Image, ImageEnhance
 
 from cli import main
 from core import decode
+from core.catalog.rebuild import rebuild
 from core.embed.cnn import Embedder
 from core.jobs import run
 from core.keywords import photo_keywords, search_keywords
@@ -199,3 +200,14 @@ def test_keywords_go_to_xmp_under_their_own_hierarchy(pretrained: Pretrained,
     subjects, hierarchy = read_sidecar(sidecar)
     assert (subjects, hierarchy) == (["dog", "Rex"], ["Pets|Rex"])
     assert {p: p.read_bytes() for p in root.rglob("*.jpg")} == before
+
+
+def test_a_rebuilt_catalog_keeps_keywords_and_the_model(pretrained: Pretrained,
+                                                       tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.sqlite"
+    shutil.copy2(pretrained.catalog, catalog)
+    rebuilt = rebuild(pretrained.root, catalog)
+    assert rebuilt.rows["keywords"] == 50 and not rebuilt.errors
+    with Library(pretrained.root, catalog_path=catalog) as library:
+        assert library.model_key == "efficientnet_lite0@imagenet"
+        assert len(search_keywords(library.catalog, library.model_key, "dog")) == 2
