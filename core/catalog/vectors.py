@@ -20,7 +20,9 @@ def chunks(items: list, size: int) -> Iterator[list]:
 class VectorReads:
     """The catalog's reads of embedding vectors; needs the catalog's ``conn``."""
 
-    conn: sqlite3.Connection
+    @property
+    def conn(self) -> sqlite3.Connection:  # provided by Catalog
+        raise NotImplementedError
 
     def embedding_counts(self) -> dict[str, int]:
         """How many embeddings the catalog holds for each model key."""

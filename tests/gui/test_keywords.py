@@ -12,9 +12,10 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
+from cli.app_cmd import parse_app_args
 from core.jobs import run
 from core.library import Library
-from gui.app import build_parser, create_window
+from gui.app import create_window
 from gui.context import AppContext
 from gui.settings import Settings
 
@@ -81,7 +82,7 @@ def test_the_app_opens_a_library_with_the_model_it_was_indexed_with(
     root, catalog = keyword_library
     settings = Settings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     settings.model, settings.weights = "resnet50", "none"  # the preferences for new libraries
-    window = create_window(build_parser().parse_args([str(root), "--catalog", str(catalog)]),
+    window = create_window(parse_app_args([str(root), "--catalog", str(catalog)]),
                            settings, AppContext())
     qtbot.addWidget(window)
     wait_indexed(qtbot, window)
