@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from cli.app_cmd import parse_app_args
 from core.jobs import run
 from core.library import Library
+from core.map.engine import MapEngine
 from gui.app import create_window
 from gui.context import AppContext
 from gui.settings import Settings
@@ -78,12 +79,13 @@ def test_the_search_box_filters_the_grid_by_keyword(open_window: OpenWindow, qtb
 
 
 def test_the_app_opens_a_library_with_the_model_it_was_indexed_with(
-        qtbot: QtBot, keyword_library: tuple[Path, Path], tmp_path: Path) -> None:
+        qtbot: QtBot, keyword_library: tuple[Path, Path], tmp_path: Path,
+        map_engine: MapEngine) -> None:
     root, catalog = keyword_library
     settings = Settings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     settings.model, settings.weights = "resnet50", "none"  # the preferences for new libraries
     window = create_window(parse_app_args([str(root), "--catalog", str(catalog)]),
-                           settings, AppContext())
+                           settings, AppContext(map_engine=map_engine))
     qtbot.addWidget(window)
     wait_indexed(qtbot, window)
     library = window.context.library
