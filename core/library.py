@@ -54,6 +54,8 @@ def remembered_model(
     the defaults. Remembered weights go with the remembered model only."""
     known_model = catalog.get_meta(MODEL_META)
     known_weights = catalog.get_meta(WEIGHTS_META) or "default"
+    if known_model is None:  # a catalog from before: the model most of its embeddings are from
+        known_model, known_weights = _most_embedded(catalog) or (None, "default")
     if model is None:
         if known_model in MODELS:
             model = known_model
@@ -64,6 +66,18 @@ def remembered_model(
     elif weights is None:
         weights = known_weights if model == known_model else default_weights
     return model, weights
+
+
+def _most_embedded(catalog: Catalog) -> tuple[str, str] | None:
+    """(model, weights) of the model key with the most embeddings, if its weights can be
+    named again (pretrained or random; a file's path is not in its key)."""
+    for key, _count in sorted(catalog.embedding_counts().items(), key=lambda kv: -kv[1]):
+        name, _, tag = key.partition("@")
+        if name in MODELS and tag == MODELS[name].weights:
+            return name, "default"
+        if name in MODELS and tag == "random0":
+            return name, "none"
+    return None
 
 
 def remember_model(catalog: Catalog, model: str, weights: str | Path | None) -> None:

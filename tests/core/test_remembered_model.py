@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,16 @@ def test_the_other_commands_use_the_remembered_model(indexed, capsys) -> None:
     with Library(root, catalog_path=catalog, model="resnet50") as library:
         assert library.model_key == "resnet50@IMAGENET1K_V2"
         assert library.catalog.embedded_count(library.model_key) == 0
+
+
+def test_a_catalog_from_before_uses_the_model_of_its_embeddings(indexed, tmp_path,
+                                                                 capsys) -> None:
+    """Catalogs written before the model was remembered: the model most embeddings are from."""
+    root, catalog, n = indexed
+    old = tmp_path / "old.sqlite"
+    shutil.copy2(catalog, old)
+    with Library(root, catalog_path=old) as library, library.catalog.transaction() as tx:
+        tx.execute("DELETE FROM meta WHERE key IN ('model', 'weights')")
+    assert main(["status", str(root), "--catalog", str(old), "--json"]) == 0
+    state = json.loads(capsys.readouterr().out)
+    assert (state["model"], state["embedded"]) == (f"{MODEL}@random0", n)
