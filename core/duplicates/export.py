@@ -91,7 +91,7 @@ def write_rejects(groups: Sequence[Group], path: Path) -> int:
 def write_sidecars(groups: Sequence[Group], *,
                    cancel: threading.Event | None = None) -> Job[SidecarResult]:
     """Merge each photo's decision into its XMP sidecar (a job); failures are listed."""
-    xmp = _libxmp()
+    _libxmp()  # a clear message up front when XMP support is missing
     todo = [(photo, group.decisions[photo.id]) for group in groups for photo in group.photos]
     meter = RateMeter(len(todo))
     written, failed = 0, []
@@ -99,10 +99,10 @@ def write_sidecars(groups: Sequence[Group], *,
         check_cancel(cancel)
         target = sidecar_path(photo.path)
         try:
-            merge_sidecar(xmp, target, {KEYWORDS[decision]}, set(KEYWORDS.values()),
-                          lambda meta, d=decision: _set_rating(meta, d))
+            merge_sidecar(target, {KEYWORDS[decision]}, set(KEYWORDS.values()),
+                          properties=lambda meta, d=decision: _set_rating(meta, d))
             written += 1
-        except (OSError, xmp.XMPError) as exc:
+        except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             failed.append((target, reason))
             log.warning("XMP sidecar %s: %s", target, reason)

@@ -230,6 +230,9 @@ def _writing(path: Path) -> Iterator[TextIO]:
         tmp.unlink(missing_ok=True)
 
 
+writing = _writing  # for the other exporters (core.keywords.export)
+
+
 # -- XMP sidecars --------------------------------------------------------------------------
 
 def sidecar_path(photo: Path) -> Path:
@@ -260,7 +263,7 @@ def write_sidecars(catalog: Catalog, set_ids: Iterable[int] | None = None, *,
     for n, photo in enumerate(photos, 1):
         check_cancel(cancel)
         try:
-            merge_sidecar(xmp, sidecar_path(photo.path), wanted[photo.id], managed)
+            _merge_sidecar(xmp, sidecar_path(photo.path), wanted[photo.id], managed)
             written += 1
         except (OSError, xmp.XMPError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -298,11 +301,21 @@ def _items(meta: Any, ns: str, name: str) -> list[str]:
     return [meta.get_array_item(ns, name, i) for i in range(1, count + 1)]
 
 
-def merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[str],
-                  properties: Callable[[Any], bool] | None = None) -> None:
-    """Merge keywords into the sidecar at ``path``: add ``wanted`` "Set|Label" entries,
-    remove the ``managed`` ones not wanted, keep everything else. ``properties(meta)`` may
-    set more (and says whether it changed anything). Written atomically."""
+def merge_sidecar(path: Path, wanted: set[str], managed: set[str], *,
+                  flat: bool = True, properties: Callable[[Any], bool] | None = None) -> None:
+    """Merge the hierarchical keywords ``wanted`` into the XMP sidecar ``path``, removing
+    those of ``managed`` it no longer wants; ``flat=False`` leaves ``dc:subject`` alone;
+    ``properties(meta)`` may set more (and says whether it changed anything).
+    Raises OSError, or ValueError for a sidecar that cannot be parsed."""
+    xmp = _libxmp()
+    try:
+        _merge_sidecar(xmp, path, wanted, managed, flat, properties)
+    except xmp.XMPError as exc:
+        raise ValueError(f"the sidecar cannot be read as XMP ({exc})") from exc
+
+
+def _merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[str],
+                   flat: bool = True, properties: Callable[[Any], bool] | None = None) -> None:
     meta = xmp.XMPMeta()
     if path.exists():
         meta = xmp.XMPMeta(xmp_str=path.read_text(encoding="utf-8"))
@@ -317,6 +330,8 @@ def merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[st
     new_hierarchy += sorted(wanted - set(hierarchy))
     new_subjects = [s for s in subjects if s not in stale_leaves]
     new_subjects += sorted({h.rsplit("|", 1)[-1] for h in wanted} - set(subjects))
+    if not flat:
+        new_subjects = subjects
     if (new_subjects, new_hierarchy) == (subjects, hierarchy) and path.exists() and not changed:
         return
     bag = {"prop_array_is_unordered": True}
