@@ -165,12 +165,64 @@ def kinds_rows(n_photos: int) -> list[dict[str, object]]:
     return rows
 
 
+EDIT_NAMES = ("re-encode", "resize", "crop", "exposure", "colour", "rotate 90", "shifted view",
+              "unrelated")
+
+
+def embedding_rows(model: str, n_photos: int) -> list[dict[str, object]]:
+    """Cosine similarity of each generated pair under ``model`` (real weights): what the
+    model's ``radius`` and ``scene`` thresholds are calibrated on."""
+    import shutil
+
+    from core.decode import load_image
+    from core.library import Library
+
+    real = sorted(p for p in (SHARED / "exif-samples/jpg").glob("*.jpg")
+                  if "corrupt" not in p.name) if SHARED.is_dir() else []
+    photos = [im for im in (load_image(p, 1024) for p in real) if min(im.size) >= 300]
+    photos = photos[: n_photos - n_photos // 4]
+    photos += [synthetic.scene(400 + s, (800, 600)) for s in range(n_photos - len(photos))]
+    rng = random.Random(1)
+    sims: dict[str, list[float]] = {name: [] for name in EDIT_NAMES}
+    with tempfile.TemporaryDirectory(prefix="lookalike-emb-") as tmp:
+        root = Path(tmp) / "photos"
+        pairs = []
+        for n, im in enumerate(photos):
+            for k, (_truth, a, b) in enumerate(_edits(im, rng, photos)):
+                for side, image in (("a", a), ("b", b)):
+                    path = root / f"p{n:02d}" / f"{k}{side}.jpg"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    image.convert("RGB").save(path, quality=92)
+                pairs.append((root / f"p{n:02d}" / f"{k}a.jpg", root / f"p{n:02d}" / f"{k}b.jpg",
+                              EDIT_NAMES[k]))
+        with Library(root, catalog_path=Path(tmp) / "c.sqlite", model=model) as library:
+            run(library.index())
+            ids, vectors = library.catalog.embeddings(library.model_key)
+            by_path = {library.catalog.photo(int(i)).path: v
+                       for i, v in zip(ids, vectors, strict=True)}
+        for a, b, name in pairs:
+            sims[name].append(float(by_path[a] @ by_path[b]))
+        shutil.rmtree(root, ignore_errors=True)
+    return [{"pair": name, "n": len(v), "min": f"{min(v):.3f}",
+             "p10": f"{np.percentile(v, 10):.3f}", "median": f"{np.median(v):.3f}",
+             "max": f"{max(v):.3f}"} for name, v in sims.items()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 photos, 4 kinds photos")
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--kinds-photos", type=int, default=20)
+    parser.add_argument("--embeddings", metavar="MODEL",
+                        help="only print the similarity of each kind of pair under MODEL "
+                        "(real weights, e.g. efficientnet_lite0): the threshold calibration")
     args = parser.parse_args(argv)
+    if args.embeddings:
+        print(machine_line())
+        rows = embedding_rows(args.embeddings, args.kinds_photos)
+        print_table(list(rows[0]), [list(r.values()) for r in rows],
+                    title=f"Cosine similarity of generated pairs, {args.embeddings}")
+        return 0
     sizes = [2000] if args.quick else [int(s) for s in args.sizes.split(",")]
     n_kinds = 4 if args.quick else args.kinds_photos
     print(machine_line())
