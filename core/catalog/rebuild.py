@@ -5,9 +5,10 @@
 from the old file, read-only and row by row, whatever can still be read: label sets,
 labels, assignments and trained heads, people (persons, faces, corrections: like labels
 they are keyed by content hash, so they apply to the new catalog as they are), then photo
-records and embeddings whose vectors check out, the files known to be unreadable, the keywords
-and the model the library was indexed with, so that work already done is not redone. Rows on
-damaged pages are lost; the next ``index`` scans and embeds what is missing.
+records and embeddings whose vectors check out, the files known to be unreadable, the keywords,
+the duplicates' pick/reject decisions and the model the library was indexed with, so that
+work already done is not redone. Rows on damaged pages are lost; the next ``index`` scans
+and embeds what is missing.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 LABEL_TABLES = ("label_sets", "labels", "assignments", "heads")
 PEOPLE_TABLES = ("persons", "faces", "face_rejections", "face_scans")  # keyed by content hash
 WORK_TABLES = ("photos", "embeddings", "problems")
-LATER_TABLES = ("keywords",)  # copied when the old catalog has them (schema 4 on)
+# copied when the old catalog has them (keywords: schema 4 on; duplicate decisions: 7 on)
+LATER_TABLES = ("keywords", "duplicate_decisions")
 REMEMBERED = ("model", "weights")  # meta keys: what the library was indexed with
 
 

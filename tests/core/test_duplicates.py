@@ -181,6 +181,20 @@ def test_decisions_survive_rescan_and_move_until_a_photo_changes(found: Found,
     assert next(p for p in changed.photos if p.id == changed.pick).path.name == "original.jpg"
 
 
+def test_a_rebuilt_catalog_keeps_the_decisions(found: Found, tmp_path: Path) -> None:
+    from core.catalog.rebuild import rebuild
+
+    root = tmp_path / "photos"
+    shutil.copytree(found.root / "orig", root / "orig", copy_function=shutil.copy2)
+    catalog = tmp_path / "catalog.sqlite"
+    (group,) = _find(root, catalog).groups
+    with Library(root, catalog_path=catalog, model=MODEL, weights="none") as library:
+        decide(library.catalog, group.key, {p.content_hash: "reject" for p in group.photos})
+    rebuild(root, catalog)
+    (again,) = _find(root, catalog).groups
+    assert again.decided and all(d == REJECT for d in again.decisions.values())
+
+
 def test_xmp_sidecars_carry_the_rating_and_keep_foreign_data(found: Found,
                                                              tmp_path: Path) -> None:
     pytest.importorskip("libxmp")
