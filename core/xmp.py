@@ -220,6 +220,7 @@ def merge_into_sidecar(
     add_keywords: Iterable[str] = (),
     remove_keywords: Iterable[str] = (),
     rating: int | None = None,
+    flat: bool = True,
     face_regions: Sequence[FaceRegion] | None = None,
     image_size: tuple[int, int] | None = None,
     properties: Mapping[str, str | None] | None = None,
@@ -229,7 +230,8 @@ def merge_into_sidecar(
     ``add_keywords`` / ``remove_keywords``: hierarchical keywords such as "Scene|Beach" (a
     keyword without "|" is a plain one): the full form goes to lr:hierarchicalSubject, the
     leaf to dc:subject; a leaf is removed from dc:subject only when no kept hierarchical
-    keyword ends with it. Keywords not named are kept. ``rating``: xmp:Rating (None: keep).
+    keyword ends with it (``flat=False``: dc:subject is left alone). Keywords not named are
+    kept. ``rating``: xmp:Rating (None: keep).
     ``face_regions``: replace the MWG regions, of every type: pass those read (see
     :attr:`XmpRecord.regions`) that are to stay (``image_size``: the stored pixels).
     ``properties``: Exiv2 key -> text (None deletes), e.g. {"Xmp.xmp.Label": "Red"}.
@@ -242,7 +244,7 @@ def merge_into_sidecar(
     with _guarded(str(path)) as exiv2:
         data = image.xmpData()
         before = {d.key(): d.toString() for d in data}
-        _merge_keywords(exiv2, data, list(add_keywords), set(remove_keywords))
+        _merge_keywords(exiv2, data, list(add_keywords), set(remove_keywords), flat)
         if rating is not None:
             data[RATING] = str(int(rating))
         if face_regions is not None:
@@ -263,7 +265,8 @@ def merge_into_sidecar(
     return True
 
 
-def _merge_keywords(exiv2: Any, data: Any, add: list[str], remove: set[str]) -> None:
+def _merge_keywords(exiv2: Any, data: Any, add: list[str], remove: set[str],
+                    flat: bool = True) -> None:
     if not add and not remove:
         return
     subjects, hierarchy = _items(data, SUBJECT), _items(data, HIERARCHY)
@@ -275,6 +278,8 @@ def _merge_keywords(exiv2: Any, data: Any, add: list[str], remove: set[str]) -> 
     stale_leaves = {_leaf(k) for k in stale} - leaves_kept
     new_subjects = [s for s in subjects if s not in stale_leaves]
     new_subjects += sorted({_leaf(k) for k in add} - set(new_subjects))
+    if not flat:
+        new_subjects = subjects
     for key, items, old in ((SUBJECT, new_subjects, subjects),
                             (HIERARCHY, new_hierarchy, hierarchy)):
         if items == old:

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -271,6 +271,9 @@ def _writing(path: Path) -> Iterator[TextIO]:
         tmp.unlink(missing_ok=True)
 
 
+writing = _writing  # for the other exporters (core.keywords.export)
+
+
 # -- XMP sidecars --------------------------------------------------------------------------
 
 def write_sidecars(catalog: Catalog, set_ids: Iterable[int] | None = None, *,
@@ -315,3 +318,32 @@ def write_sidecars(catalog: Catalog, set_ids: Iterable[int] | None = None, *,
             log.warning("XMP sidecar %s: %s", target, reason)
         yield meter.progress("writing sidecars", n, display(photo.path.name))
     return SidecarResult(written, tuple(failed))
+# -- the older helpers of the other exporters (keywords, duplicates), over core.xmp ------------
+
+writing = _writing  # a text file written whole or not at all
+
+
+def sidecar_path(photo: Path) -> Path:
+    """The XMP sidecar of ``photo`` (see :func:`core.xmp.sidecar_path`)."""
+    return xmp.sidecar_path(photo)
+
+
+def read_sidecar(path: Path) -> tuple[list[str], list[str]]:
+    """The ``dc:subject`` keywords and ``lr:hierarchicalSubject`` entries of a sidecar."""
+    record = xmp.read_sidecar(path)
+    return list(record.keywords), list(record.hierarchy)
+
+
+def merge_sidecar(path: Path, wanted: set[str], managed: set[str], *, flat: bool = True,
+                  properties: Mapping[str, str | None] | None = None) -> bool:
+    """Merge the hierarchical keywords ``wanted`` into the XMP sidecar ``path``, removing
+    those of ``managed`` it no longer wants; ``flat=False`` leaves ``dc:subject`` alone;
+    ``properties``: Exiv2 key -> text (None deletes). Raises OSError, or ValueError for a
+    sidecar that cannot be read as XMP."""
+    try:
+        return xmp.merge_into_sidecar(path, add_keywords=sorted(wanted),
+                                      remove_keywords=managed - wanted, flat=flat,
+                                      properties=properties)
+    except xmp.XmpError as exc:
+        raise ValueError(str(exc).replace(f"{path}: ", "")) from exc
+
