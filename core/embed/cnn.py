@@ -1,9 +1,11 @@
-"""The CNN that maps images to L2-normalised embeddings (batched, channels_last, AMP on CUDA)."""
+"""The CNN that maps images to L2-normalised embeddings (batched, channels_last, AMP on CUDA),
+and - in the same forward pass - to the ImageNet classes it sees (for keywords)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +15,26 @@ from PIL import Image
 
 from core import decode
 from core.embed.models import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    build_model,
+    DEFAULT_MODEL,
+    build_network,
     get_spec,
+    is_pretrained,
     model_key,
     resolve_device,
 )
 from core.thumbnails import THUMBNAIL_SIZE
+
+TOP_CLASSES = 5  # ImageNet classes kept per photo
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """One batch through the network: embeddings, and the top classes when the weights
+    are the real ImageNet ones (``classes``/``probs``: ``(n, TOP_CLASSES)``, best first)."""
+
+    vectors: NDArray[np.float32]
+    classes: NDArray[np.int64] | None = None
+    probs: NDArray[np.float32] | None = None
 
 
 class Embedder:
@@ -32,7 +46,7 @@ class Embedder:
 
     def __init__(
         self,
-        model: str = "resnet50",
+        model: str = DEFAULT_MODEL,
         weights: str | Path | None = "default",
         device: str | None = "auto",
         seed: int = 0,
@@ -42,10 +56,12 @@ class Embedder:
         self.device = resolve_device(device)
         self.input_size = self.spec.input_size
         self.dim = self.spec.dim
-        net = build_model(model, weights, seed).to(self.device)
-        self._net = net.to(memory_format=torch.channels_last)
-        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
+        net, head = build_network(model, weights, seed)
+        self._net = net.to(self.device).to(memory_format=torch.channels_last)
+        # Random or unknown weights name no real classes: no keywords from them.
+        self._head = head.to(self.device) if is_pretrained(weights) else None
+        self._mean = torch.tensor(self.spec.mean, device=self.device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(self.spec.std, device=self.device).view(1, 3, 1, 1) * 255
         self._lock = threading.Lock()  # one batch at a time through the network
 
     @property
@@ -57,10 +73,21 @@ class Embedder:
         """
         return 64 if self.device.type == "cuda" else 8
 
+    @property
+    def classifies(self) -> bool:
+        """Whether :meth:`run_arrays` also names the ImageNet classes (real weights only)."""
+        return self._head is not None
+
     def embed_arrays(self, arrays: Sequence[NDArray[np.uint8]]) -> NDArray[np.float32]:
         """Embed model inputs (``(size, size, 3)`` uint8 arrays) -> ``(n, dim)`` float32."""
+        return self.run_arrays(arrays, classify=False).vectors
+
+    def run_arrays(self, arrays: Sequence[NDArray[np.uint8]], classify: bool = True) -> Outputs:
+        """Embed model inputs and, if ``classify`` and :attr:`classifies`, take the top
+        ImageNet classes from the same features (one forward pass)."""
         if not arrays:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return Outputs(np.zeros((0, self.dim), dtype=np.float32))
+        classes = probs = None
         batch = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
         x = batch.permute(0, 3, 1, 2)  # NHWC memory viewed as NCHW: channels_last already
         with self._lock, torch.inference_mode():
@@ -71,8 +98,12 @@ class Embedder:
                     out = self._net(x)
             else:
                 out = self._net(x)
-            out = torch.nn.functional.normalize(out.float().flatten(1), dim=1)
-        return out.cpu().numpy()
+            features = out.float().flatten(1)
+            if classify and self._head is not None:
+                top = self._head(features).softmax(dim=1).topk(TOP_CLASSES, dim=1)
+                classes, probs = top.indices.cpu().numpy(), top.values.cpu().numpy()
+            out = torch.nn.functional.normalize(features, dim=1)
+        return Outputs(out.cpu().numpy(), classes, probs)
 
     def embed_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         """Embed PIL images (any size; resized and centre-cropped like the library's)."""
