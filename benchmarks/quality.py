@@ -21,9 +21,9 @@ Compared in one run: each packaged model, random-init ResNet-50, a perceptual ha
 the default model, GeM pooling, two input scales, the whole frame instead of the centre
 square, and PCA whitening learned on the library (for every CNN). Every vector is cached per
 descriptor and picture (``--cache``), so a second run, or one that adds a descriptor,
-computes only what is new. ``--quick`` (under a minute, offline): the shared photos only, 12
+computes only what is new. ``--quick`` (under a minute, offline): the shared photos only, 10
 originals, 6 edits, generated scenes (:mod:`benchmarks.synthetic`) as distractors, the
-default model and pHash.
+default model and pHash (few-shot: 2 draws).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 TARGET_MILD, TARGET_STRONG = 0.95, 0.85
 STRONG_CROPS, ROTATIONS = ("crop25", "crop50"), ("rotate5", "rotate90")
 QUICK_KINDS = ("jpeg30", "crop10", "mirror", "crop50", "rotate90", "resize10")
-QUICK_ORIGINALS, QUICK_DISTRACTORS = 12, 48
+QUICK_ORIGINALS, QUICK_DISTRACTORS = 10, 40
 WHITEN_DIMS = 128
 
 
@@ -151,14 +151,17 @@ class Figures:
     few_shot: float
 
 
-def measure(method: Method, proto: Protocol, store: VectorCache, whiten: bool
+def _say(text: str) -> None:
+    print(f"  {text}", file=sys.stderr, flush=True)
+
+
+def measure(method: Method, proto: Protocol, store: VectorCache, whiten: bool, draws: int = 5
             ) -> tuple[Figures, dict[str, float]]:
     """The figures of one descriptor (with PCA whitening learned on the library if
     ``whiten``), and its pooled mAPs for the summary."""
-    say = (lambda text: print(f"  {text}", file=sys.stderr, flush=True))
-    db = store.vectors(method, proto.database, say)
-    q = store.vectors(method, proto.queries, say)
-    sem = store.vectors(method, proto.semantic, say)
+    db = store.vectors(method, proto.database, _say)
+    q = store.vectors(method, proto.queries, _say)
+    sem = store.vectors(method, proto.semantic, _say)
     label = method.label
     if whiten:
         to_db = qe.pca_whitening(db, WHITEN_DIMS)
@@ -170,7 +173,8 @@ def measure(method: Method, proto: Protocol, store: VectorCache, whiten: bool
     per_kind = {k: (float(ap[kinds == k].mean()), float(r1[kinds == k].mean()))
                 for k in dict.fromkeys(proto.kinds)}
     groups = [item.group for item in proto.semantic]
-    figures = Figures(label, per_kind, qe.map_at_k(sem, groups), qe.few_shot_accuracy(sem, groups))
+    figures = Figures(label, per_kind, qe.map_at_k(sem, groups), qe.few_shot_accuracy(sem, groups,
+                                                                          draws=draws))
     mild = [k for k in per_kind if EDITS[k].level == MILD]
     pooled = {"mild": _pool(ap, kinds, mild), "crops": _pool(ap, kinds, STRONG_CROPS),
               "rotations": _pool(ap, kinds, ROTATIONS), "all": float(ap.mean())}
@@ -241,13 +245,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kinds", help="edits, comma-separated (default: all)")
     parser.add_argument("--no-experiments", action="store_true",
                         help="skip GeM, scales, whole frame and whitening")
+    parser.add_argument("--only", help="run only the descriptors whose cache key contains one "
+                        "of these comma-separated words (e.g. to fill the cache in parts)")
     parser.add_argument("--cache", type=Path, default=qd.default_cache())
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    packaged = [m for m in MODELS if m.startswith("efficientnet_lite")]
-    models = (args.models.split(",") if args.models
-              else [DEFAULT_MODEL] if args.quick or not packaged
-              else sorted(packaged, key=lambda m: m != DEFAULT_MODEL))
+    packaged = [name for name, spec in MODELS.items() if spec.packaged]
+    base = DEFAULT_MODEL if DEFAULT_MODEL in packaged or not packaged else packaged[0]
+    models = (args.models.split(",") if args.models else [base] if args.quick
+              else sorted(packaged, key=lambda m: m != base))
     kinds = (args.kinds.split(",") if args.kinds else list(QUICK_KINDS) if args.quick
              else list(EDITS))
     start = time.perf_counter()
@@ -259,8 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = VectorCache(args.cache / "vectors")
     experiments = not args.quick and not args.no_experiments
     results = []
-    for method in methods(args.quick, models, args.weights, experiments):
-        results.append(measure(method, proto, store, whiten=False))
+    chosen = methods(args.quick, models, args.weights, experiments)
+    if args.only:
+        chosen = [m for m in chosen if any(word in m.key for word in args.only.split(","))]
+    for method in chosen:
+        results.append(measure(method, proto, store, whiten=False, draws=2 if args.quick else 5))
         if experiments and method.model is not None and "+" not in method.label:
             results.append(measure(method, proto, store, whiten=True))
     chance = qe.chance_map_at_k([item.group for item in proto.semantic])

@@ -36,7 +36,7 @@ MANIFEST = Path(__file__).with_name("quality_manifest.tsv")
 SHARED_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 WORK_SIDE = 1024  # longer side of an original's working copy (about 0.7 megapixels)
 SOURCE_SIDE = 2048  # longer side a tile source is decoded at before it is cut
-TILE_GRIDS = (2, 3, 4)  # a source gives 1 + 4 + 9 + 16 = 30 distractors
+TILE_GRIDS = (2, 3, 4)  # with the shifted 3 x 3 grid, a source gives 1 + 4 + 9 + 16 + 4 = 34
 ORIGINAL, TILES, OTHER = "original", "tiles", "other"
 
 
@@ -135,13 +135,15 @@ def open_rgb(path: Path) -> Image.Image:
 
 
 def tiles(image: Image.Image, grids: tuple[int, ...] = TILE_GRIDS) -> Iterator[Image.Image]:
-    """Non-overlapping tiles of an n x n grid for each n, each fitted in :data:`WORK_SIDE`."""
+    """The tiles of an n x n grid for each n, then the inner tiles of a 3 x 3 grid shifted
+    by half a tile (overlapping the others by a quarter), each fitted in :data:`WORK_SIDE`."""
     w, h = image.size
-    for n in grids:
-        for row in range(n):
-            for col in range(n):
-                box = (col * w // n, row * h // n, (col + 1) * w // n, (row + 1) * h // n)
-                yield fit(image.crop(box), WORK_SIDE)
+    cells = [(n, row, col, 0.0) for n in grids for row in range(n) for col in range(n)]
+    cells += [(3, row, col, 0.5) for row in range(2) for col in range(2)]
+    for n, row, col, shift in cells:
+        left, top = (col + shift) * w / n, (row + shift) * h / n
+        box = (round(left), round(top), round(left + w / n), round(top + h / n))
+        yield fit(image.crop(box), WORK_SIDE)
 
 
 @functools.lru_cache(maxsize=2)
@@ -151,7 +153,7 @@ def _tiles_of(path: Path) -> list[Image.Image]:
 
 def tile_items(entry: Entry, path: Path) -> list[Item]:
     """The distractors cut from one tile source: the whole picture and its tiles."""
-    n_tiles = sum(n * n for n in TILE_GRIDS)
+    n_tiles = sum(n * n for n in TILE_GRIDS) + 4
 
     def whole() -> Image.Image:
         return fit(open_rgb(path), WORK_SIDE)

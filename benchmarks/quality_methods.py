@@ -232,7 +232,7 @@ class VectorCache:
                 known.update(zip((item.name for item in chunk), vectors, strict=True))
                 if (start // BATCH) % 8 == 7 or start + BATCH >= len(missing):
                     self._save(method, known)
-                if progress:
-                    progress(f"{method.label}: {min(start + BATCH, len(missing))}/"
-                             f"{len(missing)} described")
+                    if progress:
+                        progress(f"{method.label}: {min(start + BATCH, len(missing))}/"
+                                 f"{len(missing)} described")
         return np.stack([known[item.name] for item in items]).astype(np.float32)

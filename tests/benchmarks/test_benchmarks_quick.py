@@ -97,3 +97,47 @@ def test_app_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert float(row["stall scroll ms"]) >= benchmarks.app.HEARTBEAT_MS * 0.5
     assert 100 < float(row["app peak RSS MB"]) <= float(row["with children MB"]) < 16_000
     assert "rows at the end: 2004" in out  # the 4 new photos were embedded and listed
+
+
+def _tables(out: str) -> dict[str, list[dict[str, str]]]:
+    """Every Markdown table in `out` under the title line printed above it."""
+    tables: dict[str, list[dict[str, str]]] = {}
+    title, block = "", []
+    for line in [*out.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append(line)
+        elif block:
+            tables[title] = _table("\n".join(block))
+            block = []
+        elif line.strip():
+            title = line.strip()
+    return tables
+
+
+def test_quality_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import benchmarks.quality
+
+    assert benchmarks.quality.main(["--quick", "--cache", str(tmp_path)]) == 0
+    tables = _tables(capsys.readouterr().out)
+    per_edit = tables["Near-duplicates: mAP (recall@1) per edit"]
+    assert [row["edit"] for row in per_edit] == list(benchmarks.quality.QUICK_KINDS)
+    summary = {row["descriptor"]: row for row in next(
+        rows for title, rows in tables.items() if title.startswith("Summary"))}
+    model = next(name for name in summary if name.startswith("efficientnet_lite"))
+    ours, phash = summary[model], summary["pHash (imagehash)"]
+
+    def value(cell: str) -> float:
+        return float(cell.split()[0])
+
+    for row in (ours, phash):
+        assert all(0.0 <= value(row[c]) <= 1.0 for c in row if c != "descriptor"
+                   and c != "ahead of pHash")
+    # real ImageNet features: edited copies find their original, far ahead of a hash on
+    # mirrored, cropped and turned copies; photos of a group find each other
+    assert value(ours["mild mAP (>=0.95)"]) >= 0.95
+    assert value(ours["all edits mAP"]) > value(phash["all edits mAP"]) + 0.2
+    assert ours["ahead of pHash"] == "yes"
+    groups = tables["Semantic: mAP@10 of same-group retrieval per group"]
+    chance = sum(float(r["chance"]) for r in groups) / len(groups)
+    assert value(ours["semantic mAP@10"]) > 2 * chance
+    assert value(ours["few-shot acc (3/group)"]) > value(phash["few-shot acc (3/group)"])
