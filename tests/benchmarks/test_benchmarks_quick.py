@@ -116,6 +116,10 @@ def _tables(out: str) -> dict[str, list[dict[str, str]]]:
 
 def test_quality_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     import benchmarks.quality
+    from benchmarks.quality_data import SHARED_PHOTOS
+
+    if not SHARED_PHOTOS.is_dir():
+        pytest.skip(f"the real photos of {SHARED_PHOTOS} are not here (a user's own clone)")
 
     assert benchmarks.quality.main(["--quick", "--cache", str(tmp_path)]) == 0
     tables = _tables(capsys.readouterr().out)
