@@ -42,7 +42,7 @@ def _drop_fc(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     from torch import nn
 
     head = model.fc
-    model.fc = nn.Identity()  # type: ignore[assignment]
+    model.fc = nn.Identity()
     return model, head
 
 
@@ -50,7 +50,7 @@ def _drop_classifier(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     from torch import nn
 
     head = model.classifier
-    model.classifier = nn.Identity()  # type: ignore[assignment]
+    model.classifier = nn.Identity()
     return model, head
 
 

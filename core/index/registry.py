@@ -19,7 +19,8 @@ from numpy.typing import NDArray
 from core.index.annoy_index import AnnoyIndex
 from core.index.base import Hit, Index
 from core.index.exact import ExactIndex
-from core.index.pca import IvfIndex, PcaIndex
+from core.index.ivf import IvfIndex
+from core.index.pca import PcaIndex
 
 __all__ = ["APPROXIMATE", "EXACT_THRESHOLD", "INDEXES", "AnnoyIndex", "ExactIndex", "Hit",
            "Index", "IvfIndex", "PcaIndex", "choose_index", "make_index", "rocchio"]
