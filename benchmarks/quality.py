@@ -1,7 +1,7 @@
 """Retrieval quality on real photographs: near-duplicates (Copydays-like) and everyday groups.
 
     python -m benchmarks.quality [--quick] [--models efficientnet_lite0,...] [--weights FILE]
-                                 [--originals N] [--sources N] [--no-experiments]
+                                 [--originals N] [--sources N] [--no-experiments] [--only WORDS]
 
 Photos: ``../shared/photos`` and Debian's wallpaper packages, fetched once into
 ``~/.cache/lookalike-bench/quality`` (``apt-get download`` + ``dpkg-deb -x``; see
@@ -104,8 +104,7 @@ def build_protocol(cache: Path, *, quick: bool, kinds: Sequence[str], n_original
         sources = [e for e in entries if e.role == qd.TILES]
         originals = _round_robin(originals, n_originals or len(originals))
         sources = _round_robin(sources, n_sources or len(sources))
-    paths = {e: qd.working_copy(e, cache) for e in entries if e.role == qd.ORIGINAL or
-             e in sources}
+    paths = {e: qd.working_copy(e, cache) for e in entries}
     database = [_original(e, paths[e]) for e in originals]
     for e in sources:
         database += qd.tile_items(e, paths[e])
@@ -118,10 +117,11 @@ def build_protocol(cache: Path, *, quick: bool, kinds: Sequence[str], n_original
             queries.append(_variant(e, paths[e], kind))
             targets.append(row)
             query_kinds.append(kind)
-    grouped = [e for e in entries if e.group != qd.OTHER and e in paths]
-    by_name = {item.name: item for item in database}
-    semantic = [by_name.get(f"o:{e.name}") or by_name.get(f"d:{e.name}")
-                or _original(e, paths[e]) for e in grouped]
+    # every grouped photo, whichever originals and sources this run uses (the same items
+    # as in the database where they are there: the vectors are shared)
+    grouped = [e for e in entries if e.group != qd.OTHER]
+    semantic = [qd.tile_items(e, paths[e])[0] if e.role == qd.TILES else _original(e, paths[e])
+                for e in grouped]
     semantic = [qd.Item(i.name, i.make, e.group) for i, e in zip(semantic, grouped, strict=True)]
     return Protocol(database, len(originals), queries, np.array(targets, np.int64), query_kinds,
                     semantic)
@@ -244,7 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sources", type=int, help="use only N tile sources (default: all)")
     parser.add_argument("--kinds", help="edits, comma-separated (default: all)")
     parser.add_argument("--no-experiments", action="store_true",
-                        help="skip GeM, scales, whole frame and whitening")
+                        help="skip GeM, two scales and whole frame")
+    parser.add_argument("--no-whitening", action="store_true",
+                        help="skip the PCA-whitened rows (cheap: learned on cached vectors)")
     parser.add_argument("--only", help="run only the descriptors whose cache key contains one "
                         "of these comma-separated words (e.g. to fill the cache in parts)")
     parser.add_argument("--cache", type=Path, default=qd.default_cache())
@@ -264,13 +266,14 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{args.cache}")
     store = VectorCache(args.cache / "vectors")
     experiments = not args.quick and not args.no_experiments
+    whiten = not args.quick and not args.no_whitening
     results = []
     chosen = methods(args.quick, models, args.weights, experiments)
     if args.only:
         chosen = [m for m in chosen if any(word in m.key for word in args.only.split(","))]
     for method in chosen:
         results.append(measure(method, proto, store, whiten=False, draws=2 if args.quick else 5))
-        if experiments and method.model is not None and "+" not in method.label:
+        if whiten and method.model is not None and "+" not in method.label:
             results.append(measure(method, proto, store, whiten=True))
     chance = qe.chance_map_at_k([item.group for item in proto.semantic])
     report(results, proto, chance, models[0])
