@@ -55,6 +55,7 @@ STRONG_CROPS, ROTATIONS = ("crop25", "crop50"), ("rotate5", "rotate90")
 QUICK_KINDS = ("jpeg30", "crop10", "mirror", "crop50", "rotate90", "resize10")
 QUICK_ORIGINALS, QUICK_DISTRACTORS = 10, 40
 WHITEN_DIMS = 128
+RANDOM_LABEL = "resnet50 (random init)"
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def methods(quick: bool, models: Sequence[str], weights: str | None,
     out = [cnn(m) for m in models]
     if quick:
         return [*out, phash()]
-    out += [cnn("resnet50", "none", label="resnet50 (random init)"), phash(), imagededup_cnn()]
+    out += [cnn("resnet50", "none", label=RANDOM_LABEL), phash(), imagededup_cnn()]
     if weights:
         out.append(cnn("resnet50", weights, label=f"resnet50 ({Path(weights).name})"))
     if experiments:
@@ -200,8 +201,7 @@ def report(results: list[tuple[Figures, dict[str, float]]], proto: Protocol,
                                        for f, _ in results]] for k in kinds],
                 title="Near-duplicates: mAP (recall@1) per edit")
     phash_row = next((p for f, p in results if f.label.startswith("pHash")), None)
-    random_row = next((f for f, _ in results if "random init" in f.label
-                       and "PCA" not in f.label), None)
+    random_row = next((f for f, _ in results if f.label == RANDOM_LABEL), None)
     rows = []
     for f, p in results:
         ahead = "–" if phash_row is None or f.label.startswith("pHash") else (
