@@ -22,6 +22,7 @@ from PIL import Image
 
 from benchmarks.quality_data import Item
 from core import decode
+from core.embed.models import get_spec, weights_tag
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,9 @@ def cnn(model: str, weights: str = "default", *, label: str | None = None, pooli
         scales: tuple[float, ...] = (1.0,), frame: str = "crop") -> Method:
     """A product model as a descriptor; ``pooling`` "gem", several ``scales`` (of the model's
     input size, descriptors summed) or ``frame`` "whole" vary how it is applied."""
-    tag = "random" if weights == "none" else ("file-" + Path(weights).stem
-                                               if weights != "default" else "")
+    # a weights file is keyed by its content (the catalog's tag), so a new file is new vectors
+    tag = ("random" if weights == "none" else "" if weights == "default"
+           else weights_tag(weights, get_spec(model)))
     parts = [model] + [t for t in (tag,) if t]
     if pooling != "avg":
         parts.append(pooling)
