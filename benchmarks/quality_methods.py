@@ -93,7 +93,10 @@ def cnn(model: str, weights: str = "default", *, label: str | None = None, pooli
     def build() -> Describe:
         from core.embed.cnn import Embedder
 
-        embedder = Embedder(model, weights, device="cpu")
+        # the product's engine (ONNX Runtime for the Lite models on a CPU); the experiments
+        # change the network or its input shape: PyTorch
+        plain = pooling == "avg" and scales == (1.0,) and frame == "crop"
+        embedder = Embedder(model, weights, device="cpu", engine="auto" if plain else "torch")
         if pooling == "gem":
             use_gem(embedder._net)  # the benchmark's experiment: the product keeps its pooling
 

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from core import decode
+from core.embed.lite import LITE_MODELS
 from core.embed.models import (
     DEFAULT_MODEL,
     build_network,
@@ -22,6 +23,7 @@ from core.embed.models import (
     model_key,
     resolve_device,
 )
+from core.embed.onnx_engine import OnnxNet, cnn_threads, load_onnx
 from core.thumbnails import THUMBNAIL_SIZE
 
 TOP_CLASSES = 5  # ImageNet classes kept per photo
@@ -40,8 +42,9 @@ class Outputs:
 class Embedder:
     """A CNN that maps images to L2-normalised embedding vectors.
 
-    Building it loads the weights (see :func:`core.embed.models.build_model`) and may raise
-    :class:`~core.errors.ModelUnavailable`.
+    Building it loads the weights (see :func:`core.embed.models.build_network`) and may raise
+    :class:`~core.errors.ModelUnavailable`. ``engine``: "auto" (ONNX Runtime for the Lite
+    models on a CPU, see :mod:`core.embed.onnx_engine`; PyTorch otherwise) or "torch".
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class Embedder:
         weights: str | Path | None = "default",
         device: str | None = "auto",
         seed: int = 0,
+        engine: str = "auto",
     ) -> None:
         self.spec = get_spec(model)
         self.key = model_key(model, weights, seed)
@@ -57,6 +61,11 @@ class Embedder:
         self.input_size = self.spec.input_size
         self.dim = self.spec.dim
         net, head = build_network(model, weights, seed)
+        # The Lite models on a CPU: ONNX Runtime, fewer threads (see core.embed.onnx_engine).
+        light = self.spec.name in LITE_MODELS and self.device.type == "cpu"
+        self._threads = cnn_threads() if light else None
+        use_onnx = light and engine != "torch"
+        self._onnx = load_onnx(self.key, net, head, self.input_size) if use_onnx else None
         self._net = net.to(self.device).to(memory_format=torch.channels_last)
         # Random or unknown weights name no real classes: no keywords from them.
         self._head = head.to(self.device) if is_pretrained(weights) else None
@@ -87,6 +96,10 @@ class Embedder:
         ImageNet classes from the same features (one forward pass)."""
         if not arrays:
             return Outputs(np.zeros((0, self.dim), dtype=np.float32))
+        if self._onnx is not None:
+            return self._run_onnx(self._onnx, arrays, classify)
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)  # OpenMP: this thread's setting only
         classes = probs = None
         batch = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
         x = batch.permute(0, 3, 1, 2)  # NHWC memory viewed as NCHW: channels_last already
@@ -104,6 +117,27 @@ class Embedder:
                 classes, probs = top.indices.cpu().numpy(), top.values.cpu().numpy()
             out = torch.nn.functional.normalize(features, dim=1)
         return Outputs(out.cpu().numpy(), classes, probs)
+
+    def _run_onnx(self, net: OnnxNet, arrays: Sequence[NDArray[np.uint8]],
+                  classify: bool) -> Outputs:
+        mean = np.asarray(self.spec.mean, np.float32).reshape(1, 3, 1, 1) * 255
+        std = np.asarray(self.spec.std, np.float32).reshape(1, 3, 1, 1) * 255
+        x = (np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32) - mean) / std
+        with self._lock:
+            features, logits = net(x)
+        classes = probs = None
+        if classify and self._head is not None:
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+            classes = np.argsort(-p, axis=1, kind="stable")[:, :TOP_CLASSES]
+            probs = np.take_along_axis(p, classes, axis=1).astype(np.float32)
+        norms = np.linalg.norm(features, axis=1, keepdims=True)
+        return Outputs((features / np.maximum(norms, 1e-12)).astype(np.float32), classes, probs)
+
+    @property
+    def engine(self) -> str:
+        """What runs the network: "onnxruntime" or "torch"."""
+        return "onnxruntime" if self._onnx is not None else "torch"
 
     def embed_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         """Embed PIL images (any size; resized and centre-cropped like the library's)."""

@@ -82,7 +82,7 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec("efficientnet_lite0", 1280, "imagenet",
-                  "EfficientNet-Lite0: installed with Lookalike, fast on a laptop",
+                  "EfficientNet-Lite0: the default, installed with Lookalike, fast on a laptop",
                   _drop_classifier, 224, True, LITE_MEAN, LITE_STD),
         ModelSpec("efficientnet_lite1", 1280, "imagenet",
                   "EfficientNet-Lite1: installed with Lookalike, 240 px", _drop_classifier,
@@ -100,7 +100,7 @@ MODELS: dict[str, ModelSpec] = {
                   "ConvNeXt base: best quality, slowest", _convnext_head),
     )
 }
-DEFAULT_MODEL = "resnet50"
+DEFAULT_MODEL = "efficientnet_lite0"
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -145,3 +145,35 @@ def test_quality_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
     chance = sum(float(r["chance"]) for r in groups) / len(groups)
     assert value(ours["semantic mAP@10"]) > 2 * chance
     assert value(ours["few-shot acc (3/group)"]) > value(phash["few-shot acc (3/group)"])
+
+
+def test_duplicates_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.duplicates
+
+    assert benchmarks.duplicates.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    grouping, kinds_part = out.split("Pair kinds", 1)
+    (row,) = _table(grouping)
+    assert row["n"] == "2,000" and float(row["seconds"]) > 0 and float(row["peak MB"]) > 0
+    assert float(row["planted pairs grouped"]) >= 0.9
+    assert float(row["graph recall"]) >= 0.95
+    kinds = _table(kinds_part)
+    assert {r["kind"] for r in kinds} == {"re-encode", "crop/edit"}
+    for r in kinds:
+        assert int(r["pairs"]) > 0 and 0.0 <= float(r["precision"]) <= 1.0
+        assert float(r["recall"]) >= 0.5
+
+
+def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import benchmarks.faces
+
+    assert benchmarks.faces.main(["--quick", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = {row["run"]: row for row in _table(out)}
+    assert set(rows) == {"in-process"}  # the pool runs in the full mode
+    for row in rows.values():
+        assert row["photos"] == "3" and float(row["photos/s"]) > 0
+        found, pasted = map(int, row["faces found"].split("/"))
+        assert pasted > 0 and found >= pasted * 0.8  # real faces, pasted large: found
+    assert float(rows["in-process"]["CPU ms/photo"]) > 0
+    assert "ms a face" in out
