@@ -18,13 +18,14 @@ from core.catalog import Catalog
 from core.index import Hit, rocchio
 from core.jobs import run
 from core.search import Searcher
-from core.similarity.learnt import SimilarityError, load, project_library
+from core.similarity.learnt import SimilarityError, get, load, project_library
 
 
 class SimilaritySearch:
     """Queries over one catalog's vectors projected by the similarity ``name`` of ``model``."""
 
     def __init__(self, catalog: Catalog, model: str, name: str) -> None:
+        get(catalog, name, model)  # SimilarityError names the similarities there are
         found = load(catalog, name, model)
         if found is None:
             raise SimilarityError(f"No similarity {name!r} for {model}.")

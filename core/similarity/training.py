@@ -47,7 +47,8 @@ BATCH = 512
 LEARNING_RATE = 2e-3
 WEIGHT_DECAY = 1e-4
 MAX_EPOCHS = 40
-PATIENCE = 3
+PATIENCE = 5
+MIN_EPOCHS = 8
 BASIS_SAMPLE = 4000  # library vectors the principal directions are computed from
 
 
@@ -196,10 +197,17 @@ def _fit_one(data: TripletData, x: torch.Tensor, basis: torch.Tensor, kind: str,
     train = torch.from_numpy(data.train)
     held = torch.from_numpy(data.held_out if len(data.held_out) else data.train)
     pairs = torch.from_numpy(data.pairs)
+    if loss == "binary" and len(pairs):  # start the logistic at the pairs' spread of cosines
+        with torch.no_grad():
+            z = model.project_reduced(reduced)
+            cos = (z[pairs[:, 0]] * z[pairs[:, 1]]).sum(1)
+            model.scale.fill_(float((2 / cos.std().clamp(min=1e-3)).clamp(1, 1000)))
+            model.bias.fill_(float(-model.scale * cos.mean()))
     params = [p for name, p in model.named_parameters()
               if loss == "binary" or name not in ("scale", "bias")]
     optimiser = torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     rows = pairs if loss == "binary" else train
+    batch_size = max(32, min(BATCH, math.ceil(len(rows) / 8)))  # 8+ steps an epoch
     best = (-1.0, math.inf, 0, copy.deepcopy(model.state_dict()))
     curve: list[float] = []
     for epoch in range(1, max_epochs + 1):
@@ -207,8 +215,8 @@ def _fit_one(data: TripletData, x: torch.Tensor, basis: torch.Tensor, kind: str,
         model.train()
         order = torch.randperm(len(rows), generator=generator)
         total, batches = 0.0, 0
-        for begin in range(0, len(rows), BATCH):
-            batch = rows[order[begin:begin + BATCH]]
+        for begin in range(0, len(rows), batch_size):
+            batch = rows[order[begin:begin + batch_size]]
             if loss == "binary":
                 value = _binary_loss(model, reduced, batch)
             else:
@@ -227,7 +235,7 @@ def _fit_one(data: TripletData, x: torch.Tensor, basis: torch.Tensor, kind: str,
             best = (score, held_loss, epoch, copy.deepcopy(model.state_dict()))
         yield Progress("training", part * max_epochs + epoch, parts * max_epochs,
                        f"{loss} epoch {epoch}: held-out ordered {score:.1%}")
-        if epoch - best[2] >= PATIENCE:
+        if epoch - best[2] >= PATIENCE and epoch >= MIN_EPOCHS:
             break
     model.load_state_dict(best[3])
     model.eval()

@@ -156,7 +156,7 @@ def _split(triplets: NDArray[np.int64], fraction: float, rng: np.random.Generato
            ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Held-out triplets: those of a random ``fraction`` of the anchors (at least one)."""
     anchors = np.unique(triplets[:, 0])
-    if len(anchors) < 2:
+    if len(anchors) < 2 or fraction <= 0:
         return triplets, triplets[:0]
     n_held = max(1, round(len(anchors) * fraction))
     held = rng.choice(anchors, n_held, replace=False)
