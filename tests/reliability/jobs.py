@@ -49,7 +49,8 @@ def label_by_folder(library: Library, set_name: str, per_label: int = 3) -> dict
 
 def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[dict]:
     """Every command a user runs on a library, as cli_runs cases: index, search, status,
-    label, train, predict, export, map (a PNG with thumbnails) and a rebuild. Results go to
+    label, train, predict, export, judge, learn, search in the learnt similarity, map (a PNG
+    with thumbnails) and a rebuild. Results go to
     ``out``; ``catalog`` None: the default location."""
     options = ["--weights", "none", "--model", MODEL]
     if catalog is not None:
@@ -67,6 +68,9 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
         ["predict", *lib, "--set", "scene", "--csv", str(out / "predictions.csv"), "-q"],
         ["labels", "export", *lib, "--csv", str(out / "labels.csv")],
         ["labels", "export", *lib, "--json", str(out / "labels.json")],
+        ["judge", *lib, first[0], "--similar", first[1], "--not-similar", *second],
+        ["learn", *lib, "-q"],
+        ["similar", *lib, first[0], "-k", "3", "--similarity", "mine", "--json"],
         ["map", *lib, "--png", str(out / "map.png"), "--thumbnails", "-q"],
         ["index", *lib, "--rebuild", "-q"],
     )]
