@@ -41,6 +41,7 @@ from gui.panels.problems import ProblemsPanel
 from gui.panels.status import StatusPanel
 from gui.search import SearchController
 from gui.settings import ModelChoice, Settings
+from gui.similarity import SimilarityBar
 from gui.viewer import ViewerWindow
 
 
@@ -72,6 +73,9 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.views)
         self.setCentralWidget(self.stack)
         self.add_view("Library", self.library_view)
+        self.similarity = SimilarityBar(context, self.search, self)
+        self.library_view.add_header_widget(self.similarity)
+        self.similarity.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.folders = FolderPanel(context, self)
         self.problems = ProblemsPanel(context, self)
         folders_dock = self.add_dock("Folders", self.folders,

@@ -68,3 +68,35 @@ class SimilaritySearch:
                      exclude: Collection[int] = ()) -> list[Hit]:
         self.catch_up()
         return self.searcher.by_vector(vector, k, exclude=exclude)
+
+
+class SimilaritySearches:
+    """The learnt similarities of one library's model, loaded once each (a new version is
+    loaded when it has been trained and projected)."""
+
+    def __init__(self, catalog: Catalog, model: str) -> None:
+        self.catalog, self.model = catalog, model
+        self._loaded: dict[str, SimilaritySearch] = {}
+
+    def get(self, name: str) -> SimilaritySearch:
+        """The search of similarity ``name``: SimilarityError if there is none."""
+        found = get(self.catalog, name, self.model)
+        current = self._loaded.get(name)
+        if current is None or (current.info.version != found.version and (
+                found.projected == found.key or current.info.key != found.projected)):
+            current = SimilaritySearch(self.catalog, self.model, name)
+            self._loaded[name] = current
+        return current
+
+    def similar(self, name: str, positives: Sequence[int], negatives: Sequence[int] = (),
+                k: int = 20, vector: NDArray[np.floating] | None = None,
+                exclude: Collection[int] = ()) -> list[Hit]:
+        """Photos like ``positives`` (or the base embedding ``vector`` of an image) and not
+        like ``negatives``, in the similarity ``name``."""
+        search = self.get(name)
+        if vector is None:
+            return search.similar(positives, negatives, k)
+        base = Searcher(self.catalog, self.model)
+        neg = search.project(base.vectors(negatives)) if negatives else None
+        query = rocchio(search.project(vector), neg)
+        return search.by_projected(query, k, {*exclude, *negatives})

@@ -103,6 +103,7 @@ class LibraryView(QWidget):
         self.title = QLabel(self.header)
         self.title.setObjectName("gridTitle")
         row.addWidget(self.title, 1)
+        self._header_row = row
         self.sort_box = QComboBox(self.header)
         self.sort_box.setToolTip("Order of the photos")
         for key, text in browse.SORTS.items():
@@ -124,6 +125,11 @@ class LibraryView(QWidget):
         self.count_label = QLabel(self.header)
         self.count_label.setObjectName("gridCount")
         row.addWidget(self.count_label)
+
+    def add_header_widget(self, widget: QWidget) -> None:
+        """Add a part of the search bar after the title (e.g. the similarity chooser)."""
+        row = self._header_row
+        row.insertWidget(row.indexOf(self.title) + 1, widget)
 
     def set_tile_size(self, size: int) -> None:
         size = min(max(int(size), THUMBNAIL_SIZES[0]), THUMBNAIL_SIZES[1])
