@@ -75,9 +75,9 @@ class SimilarityBar(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(4)
-        self.mark_similar = self._action("Similar", ["S"],
+        self.mark_similar = self._action("✓ Similar", ["S"],
                                          "Mark the selected results as like the query")
-        self.mark_not_similar = self._action("Not Similar", ["D"],
+        self.mark_not_similar = self._action("✗ Not Similar", ["D"],
                                              "Mark the selected results as not like the query")
         self.learn = self._action("Learn", ["Ctrl+Shift+L"],
                                   "Learn “my similarity” from the photos marked similar and "

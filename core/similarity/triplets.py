@@ -8,7 +8,8 @@ marked "not this label" are not alike. A judgement overrides what the labels say
 
 A triplet is an anchor H, a photo H+ alike to it and a photo H- not alike to it. Triplets
 are split by anchor into training and held-out ones, so the held-out figures are measured on
-anchors the training never saw as anchors.
+anchors the training never saw as anchors (with fewer than five anchors, triplets are held
+out at random: new pairs of photos it has seen).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from core.similarity.judgements import JudgementStore
 MAX_TRIPLETS = 20_000  # sampled above this (all the judgement triplets come first)
 DENSE_MAX_ITEMS = 6_000  # the relation is kept as a dense matrix up to this many items
 HELD_OUT = 0.2
+MIN_HELD_OUT_ANCHORS = 5  # with fewer anchors, triplets are held out at random instead
 
 
 @dataclass(frozen=True)
@@ -156,8 +158,13 @@ def _split(triplets: NDArray[np.int64], fraction: float, rng: np.random.Generato
            ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Held-out triplets: those of a random ``fraction`` of the anchors (at least one)."""
     anchors = np.unique(triplets[:, 0])
-    if len(anchors) < 2 or fraction <= 0:
+    if fraction <= 0 or len(triplets) < 2:
         return triplets, triplets[:0]
+    if len(anchors) < MIN_HELD_OUT_ANCHORS:  # too few anchors to spare: triplets at random
+        held_rows = rng.permutation(len(triplets))[:max(1, round(len(triplets) * fraction))]
+        mask = np.zeros(len(triplets), bool)
+        mask[held_rows] = True
+        return triplets[~mask], triplets[mask]
     n_held = max(1, round(len(anchors) * fraction))
     held = rng.choice(anchors, n_held, replace=False)
     mask = np.isin(triplets[:, 0], held)
