@@ -245,3 +245,39 @@ def test_too_few_judgements_and_cancel_lose_nothing(library_copy: IndexedLibrary
         run(learnt.project_library(catalog, model))
         assert learnt.get(catalog, "mine", model).projected == sim2.key
         assert catalog.embedded_count(sim.key) == 0
+
+
+def test_finetuning_runs_on_the_cpu_resumes_after_a_cancel_and_makes_a_model(
+        kinds_library: KindsLibrary, tmp_path: Path) -> None:
+    from core.embed.cnn import Embedder
+    from core.similarity.finetune import finetune
+
+    catalog_path = tmp_path / "catalog.sqlite"
+    shutil.copy(kinds_library.catalog, catalog_path)
+    with Library(kinds_library.root, catalog_path=catalog_path, model=MODEL,
+                 weights="none") as library:
+        catalog = library.catalog
+
+        def job(cancel: threading.Event | None = None):  # noqa: ANN202
+            return finetune(catalog, MODEL, "none", steps=4, batch=2, device="cpu",
+                            cancel=cancel)
+
+        cancel = threading.Event()
+        running = job(cancel)
+        texts = [next(running).text for _ in range(3)]  # the start, then steps 1 and 2
+        assert "step 2/4" in texts[-1] and "on cpu" in texts[-1]
+        cancel.set()
+        with pytest.raises(Cancelled):
+            run(running)
+        assert len(list((tmp_path / "models").glob("finetune-*.ckpt"))) == 1
+        result = run(job())
+        assert result.resumed_from == 2 and result.steps == 4
+        assert not list((tmp_path / "models").glob("finetune-*.ckpt"))
+        assert result.model_key.startswith(f"{MODEL}@file-") and result.weights.is_file()
+        assert 0 <= result.before <= 1 and 0 <= result.after <= 1 and result.held_out > 0
+        embedder = Embedder(MODEL, result.weights, "cpu")
+        assert embedder.key == result.model_key != library.model_key
+        photo = next(iter(kinds_library.kind))
+        tuned, frozen = embedder.embed_file(photo), library.embedder.embed_file(photo)
+        assert tuned.shape == frozen.shape and abs(np.linalg.norm(tuned) - 1) < 1e-4
+        assert not np.allclose(tuned, frozen, atol=1e-4)  # the last stage has learnt
