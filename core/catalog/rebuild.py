@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # Copied in this order (foreign keys point to earlier tables).
 LABEL_TABLES = ("label_sets", "labels", "assignments", "heads")
+LABEL_TABLES += ("judgements", "similarities")  # the user's similarity judgements, learnt
 WORK_TABLES = ("photos", "embeddings", "problems")
 
 

@@ -14,6 +14,7 @@ from PIL import ImageOps
 
 from benchmarks import synthetic
 from cli import main
+from core.catalog.rebuild import rebuild
 from core.errors import Cancelled
 from core.jobs import run
 from core.labels import LabelStore
@@ -121,6 +122,11 @@ def test_judgements_survive_a_move_and_re_embedding(library_copy: IndexedLibrary
         judged = store.of_photo(library.photo_at(moved).id)
         assert judged == {library.photo_at(scene[1]).id: True, ids[1]: False}
         assert store.revision() == revision  # nothing about them changed
+        before = store.judgements()
+    rebuilt = rebuild(library_copy.root, library_copy.catalog_path)  # a damaged catalog
+    assert rebuilt.rows["judgements"] == 2
+    with library_copy.open() as library:
+        assert JudgementStore(library.catalog).judgements() == before
 
 
 def test_learning_orders_the_kinds_the_base_embedding_confuses(
