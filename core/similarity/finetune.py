@@ -3,10 +3,11 @@
 When a projection of the frozen embedding is not enough, the deeper layers learn too: the
 last stage of the CNN is unfrozen and trained with a small head (a linear projection) by the
 triplet loss on angles, with in-batch hard negatives, from augmented photos (random crops,
-flips, colour jitter), at a small learning rate; the earlier stages and every batch-norm
-statistic stay frozen. On the GPU when there is one, else on the CPU (slow: progress and
-ETA every step). A checkpoint beside the catalog is written every few steps and on cancel,
-so a cancelled or killed run resumes where it stopped.
+flips, colour jitter), at a small learning rate; the earlier stages and batch norm (its
+statistics and scales: small batches would make them noisy) stay frozen. On the GPU when
+there is one, else on the CPU (slow: progress and ETA every step). A checkpoint beside the
+catalog is written every few steps and on cancel, so a cancelled or killed run resumes where
+it stopped.
 
 The result is a weights file beside the catalog: the library's new embedding model, with
 its own model key (``resnet50@file-<digest>``, the ``--weights FILE`` mechanism), so the
@@ -106,14 +107,16 @@ def finetune(catalog: Catalog, model: str, weights: str | Path | None = "default
     stage = last_stage(net, model)
     for p in net.parameters():
         p.requires_grad_(False)
-    for p in stage.parameters():
-        p.requires_grad_(True)
+    for module in stage.modules():  # batch norm stays frozen: its statistics and scales
+        if not isinstance(module, nn.modules.batchnorm._BatchNorm):
+            for p in module.parameters(recurse=False):
+                p.requires_grad_(True)
     generator = torch.Generator().manual_seed(seed)
     head = nn.Linear(spec.dim, HEAD_DIM, bias=False)
     nn.init.orthogonal_(head.weight, generator=generator)
     head.to(dev)
     optimiser = torch.optim.AdamW([
-        {"params": [p for p in stage.parameters()], "lr": LEARNING_RATE},
+        {"params": [p for p in stage.parameters() if p.requires_grad], "lr": LEARNING_RATE},
         {"params": head.parameters(), "lr": HEAD_LEARNING_RATE}], weight_decay=1e-4)
     start_step = _resume(checkpoint, stage, head, optimiser, generator)
     held = data.held_out if len(data.held_out) else data.train

@@ -203,7 +203,8 @@ def test_judge_and_learn_commands(kinds_library: KindsLibrary, tmp_path: Path,
     assert "Recorded 4 judgements" in out and "2 similar and 2 not similar" in out
     assert main(["learn", *lib, "--name", "look", "--projection", "mlp", "-q"]) == 0
     out = capsys.readouterr().out
-    assert "held-out triplets ordered correctly" in out and f"Projected {2 * N_KINDS_SCENES} photos" in out
+    assert "held-out triplets ordered correctly" in out
+    assert f"Projected {2 * N_KINDS_SCENES} photos" in out
     assert main(["learn", *lib, "--list"]) == 0
     assert "similarity 'look' v1 (mlp projection" in capsys.readouterr().out
     assert main(["judge", *lib, str(colour[0]), "--forget"]) == 0
@@ -264,7 +265,7 @@ def test_finetuning_runs_on_the_cpu_resumes_after_a_cancel_and_makes_a_model(
                  weights="none") as library:
         catalog = library.catalog
 
-        def job(cancel: threading.Event | None = None):  # noqa: ANN202
+        def job(cancel: threading.Event | None = None):
             return finetune(catalog, MODEL, "none", steps=4, batch=2, device="cpu",
                             cancel=cancel)
 
