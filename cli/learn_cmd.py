@@ -7,7 +7,6 @@ import argparse
 from cli.options import add_library_arguments, open_library
 from cli.progress import run_with_bars
 from core.similarity import learnt
-from core.similarity.training import KINDS, LOSSES
 
 NAME = "learn"
 HELP = ("train 'my similarity' from the judgements (and labels), print how much better it "
@@ -18,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_library_arguments(parser)
     parser.add_argument("--name", default=learnt.DEFAULT_NAME,
                         help=f"the similarity's name (default {learnt.DEFAULT_NAME})")
-    parser.add_argument("--projection", choices=KINDS, default="linear",
+    parser.add_argument("--projection", choices=learnt.KINDS, default="linear",
                         help="linear (default) or mlp (two layers)")
-    parser.add_argument("--loss", choices=LOSSES, default="auto",
+    parser.add_argument("--loss", choices=learnt.LOSSES, default="auto",
                         help="triplet, binary (same/different) or auto: both, keep the better")
     parser.add_argument("--no-labels", action="store_true",
                         help="learn from the judgements only, not from the labels")

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from core.similarity.training import Projection
 
 DEFAULT_NAME = "mine"
+KINDS = ("linear", "mlp")  # the projection: one linear layer, or two layers
+LOSSES = ("auto", "triplet", "binary")  # auto: train both, keep the better
 MIN_TRIPLETS = 4
 PROJECT_BATCH = 2048
 

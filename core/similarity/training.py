@@ -36,10 +36,9 @@ from numpy.typing import NDArray
 from torch import nn
 
 from core.jobs import Job, Progress, check_cancel
+from core.similarity.learnt import KINDS, LOSSES
 from core.similarity.triplets import TripletData
 
-KINDS = ("linear", "mlp")
-LOSSES = ("auto", "triplet", "binary")
 REDUCED = 256  # fixed principal directions the projection works on
 HIDDEN = 256
 MARGIN = 0.1  # radians (about 6 degrees)
