@@ -43,7 +43,8 @@ REDUCED = 256  # fixed principal directions the projection works on
 HIDDEN = 256
 MARGIN = 0.1  # radians (about 6 degrees)
 BATCH = 512
-LEARNING_RATE = 2e-3
+EPOCH_ROWS = 4096  # triplets (or pairs) an epoch at most: held-out checks come often
+LEARNING_RATE = 1e-2
 WEIGHT_DECAY = 1e-4
 MAX_EPOCHS = 40
 PATIENCE = 5
@@ -206,15 +207,15 @@ def _fit_one(data: TripletData, x: torch.Tensor, basis: torch.Tensor, kind: str,
               if loss == "binary" or name not in ("scale", "bias")]
     optimiser = torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     rows = pairs if loss == "binary" else train
-    batch_size = max(32, min(BATCH, math.ceil(len(rows) / 8)))  # 8+ steps an epoch
+    batch_size = max(32, min(BATCH, math.ceil(min(len(rows), EPOCH_ROWS) / 8)))  # 8+ steps
     best = (-1.0, math.inf, 0, copy.deepcopy(model.state_dict()))
     curve: list[float] = []
     for epoch in range(1, max_epochs + 1):
         check_cancel(cancel)
         model.train()
-        order = torch.randperm(len(rows), generator=generator)
+        order = torch.randperm(len(rows), generator=generator)[:EPOCH_ROWS]
         total, batches = 0.0, 0
-        for begin in range(0, len(rows), batch_size):
+        for begin in range(0, len(order), batch_size):
             batch = rows[order[begin:begin + batch_size]]
             if loss == "binary":
                 value = _binary_loss(model, reduced, batch)
