@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cli.label_cmd import _photo_id
 from cli.options import add_library_arguments, open_library
-from core.errors import UnreadableImage
+from core.errors import BadArgument
 from core.similarity import JudgementStore
 
 NAME = "judge"
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         similar = [_photo_id(library, p) for p in args.similar]
         not_similar = [_photo_id(library, p) for p in args.not_similar]
         if set(similar) & set(not_similar):
-            raise UnreadableImage(args.photo, "a photo cannot be both similar and not similar")
+            raise BadArgument("A photo cannot be both similar and not similar.")
         if similar or not_similar:
             n = store.judge(query, similar, not_similar)
             print(f"Recorded {n} judgements.")
