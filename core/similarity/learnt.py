@@ -26,6 +26,7 @@ from core.embed import torch_loader
 from core.errors import LookalikeError
 from core.jobs import Job, RateMeter, check_cancel
 from core.labels import LabelStore
+from core.search import Searcher
 from core.similarity.judgements import JudgementStore
 from core.similarity.triplets import build, relations
 
@@ -185,8 +186,9 @@ def is_stale(catalog: Catalog, found: SimilarityInfo) -> bool:
 def project_library(catalog: Catalog, model: str, name: str = DEFAULT_NAME, *,
                     cancel: threading.Event | None = None) -> Job[int]:
     """Project the library's embeddings with the current version of the similarity (those
-    not projected yet: resumable), then make them the ones searched. Returns how many photos
-    were projected."""
+    not projected yet: resumable), then make them the ones searched, and build their search
+    index if the library is large enough to want one. Returns how many photos were
+    projected."""
     found = load(catalog, name, model)
     if found is None:
         raise SimilarityError(f"No similarity {name!r} for {model}.")
@@ -226,6 +228,7 @@ def project_library(catalog: Catalog, model: str, name: str = DEFAULT_NAME, *,
                        "AND version = ?", (key, name, model, sim.version))
             if sim.projected:
                 tx.execute("DELETE FROM embeddings WHERE model = ?", (sim.projected,))
+    yield from Searcher(catalog, key).build_index(cancel)  # large libraries: annoy, as the base
     return done
 
 
