@@ -75,6 +75,8 @@ class MainWindow(QMainWindow):
         self.add_view("Library", self.library_view)
         self.similarity = SimilarityBar(context, self.search, self)
         self.library_view.add_header_widget(self.similarity)
+        self.library_view.menu_extras += [self.similarity.mark_similar,
+                                          self.similarity.mark_not_similar]
         self.similarity.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.folders = FolderPanel(context, self)
         self.problems = ProblemsPanel(context, self)

@@ -61,6 +61,8 @@ def test_judgements_learn_and_my_similarity_changes_the_ranking(
     store = JudgementStore(window.context.library.catalog)
     qtbot.waitUntil(lambda: store.counts().similar == 2, timeout=10_000)
     window.context.set_selection(scenes[0][:2])
+    menu = [a.text() for a in window.library_view.context_menu().actions()]
+    assert menu[2:4] == ["✓ Similar", "✗ Not Similar"]  # right-click a tile: the same
     window.library_view.grid.setFocus()
     qtbot.keyClick(window.library_view.grid, Qt.Key.Key_D)
     qtbot.waitUntil(lambda: store.counts().not_similar == 2, timeout=10_000)
