@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
@@ -52,10 +53,14 @@ def run(args: argparse.Namespace) -> int:
 
 def similar_learnt(library: Library, photo: Path, name: str, k: int) -> list[Hit]:
     """The library's photos most like ``photo`` in the learnt similarity ``name``."""
+    from core.similarity import learnt
     from core.similarity.search import SimilaritySearch
 
     with library.catalog.faults():
         search = SimilaritySearch(library.catalog, library.model_key, name)
+        if learnt.is_stale(library.catalog, search.info):
+            print(f"lookalike: judgements or labels changed since {name!r} was trained: "
+                  f"`lookalike learn FOLDER --name {name!r}` retrains it.", file=sys.stderr)
         own = library.photo_at(photo)
         return search.by_vector(library.embed_file(photo), k,
                                 exclude={own.id} if own else set())

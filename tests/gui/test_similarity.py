@@ -93,6 +93,13 @@ def test_judgements_learn_and_my_similarity_changes_the_ranking(
     assert learnt_order != base_order and learnt_order[0] == query
     assert _partner_rank(window, set(scenes[3])) < base_rank - 2
 
+    # A new judgement retrains the similarity in use (after a pause, here a short one).
+    bar._retrain.setInterval(50)
+    window.context.set_selection(scenes[3][2:3])
+    with qtbot.waitSignal(bar.learnt, timeout=60_000) as retrained:
+        bar.mark_similar.trigger()
+    assert retrained.args[0].version == 2
+
     # Switching back to the embedding's own similarity gives the base ranking again.
     box.setCurrentIndex(box.findData(None))
     qtbot.waitUntil(lambda: "mine" not in window.library_view.title.text(), timeout=10_000)
