@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
         self.add_view("Library", self.library_view)
         self.similarity = SimilarityBar(context, self.search, self)
-        self.library_view.add_header_widget(self.similarity)
+        self.library_view.add_bar(self.similarity)
         self.library_view.menu_extras += [self.similarity.mark_similar,
                                           self.similarity.mark_not_similar]
         self.similarity.message.connect(lambda text: self.statusBar().showMessage(text, 8000))

@@ -47,7 +47,7 @@ def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[in
     if negatives:
         label += f", not like {len(negatives)}"
     if similarity is not None:
-        label += f" — in “{similarity}”"
+        label += f" · {similarity}"
     return Query(positives, negatives, tuple(hits), label, file)
 
 

@@ -73,8 +73,9 @@ class SimilarityBar(QWidget):
         self._retrain.timeout.connect(self._retrain_if_stale)
         self._stale: dict[str, bool] = {}
         row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
+        row.setContentsMargins(10, 0, 10, 4)
         row.setSpacing(4)
+        row.addWidget(QLabel("Results:", self))
         self.mark_similar = self._action("✓ Similar", ["S"],
                                          "Mark the selected results as like the query")
         self.mark_not_similar = self._action("✗ Not Similar", ["D"],
@@ -87,7 +88,7 @@ class SimilarityBar(QWidget):
             button.setDefaultAction(action)
             button.setAutoRaise(True)
             row.addWidget(button)
-        row.addSpacing(6)
+        row.addSpacing(12)
         row.addWidget(QLabel("Similarity:", self))
         self.box = QComboBox(self)
         self.box.setObjectName("similarityBox")
@@ -104,6 +105,7 @@ class SimilarityBar(QWidget):
         self.summary = QLabel(self)  # the last training's figures
         self.summary.setObjectName("similaritySummary")
         row.addWidget(self.summary)
+        row.addStretch(1)
         self.mark_similar.triggered.connect(lambda: self.judge(True))
         self.mark_not_similar.triggered.connect(lambda: self.judge(False))
         self.learn.triggered.connect(lambda: self.start_learning())
@@ -218,7 +220,7 @@ class SimilarityBar(QWidget):
     def _on_learnt(self, sim: learnt.SimilarityInfo) -> None:
         summary = (f"“{sim.name}” v{sim.version}: held-out triplets ordered correctly "
                    f"{sim.before:.0%} before, {sim.after:.0%} after")
-        self.summary.setText(f"ordered {sim.before:.0%} → {sim.after:.0%}")
+        self.summary.setText(f"held-out triplets ordered {sim.before:.0%} → {sim.after:.0%}")
         self.summary.setToolTip(summary)
         self.message.emit(summary)
         self.learnt.emit(sim)

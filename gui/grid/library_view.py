@@ -105,7 +105,6 @@ class LibraryView(QWidget):
         self.title = QLabel(self.header)
         self.title.setObjectName("gridTitle")
         row.addWidget(self.title, 1)
-        self._header_row = row
         self.sort_box = QComboBox(self.header)
         self.sort_box.setToolTip("Order of the photos")
         for key, text in browse.SORTS.items():
@@ -128,10 +127,11 @@ class LibraryView(QWidget):
         self.count_label.setObjectName("gridCount")
         row.addWidget(self.count_label)
 
-    def add_header_widget(self, widget: QWidget) -> None:
-        """Add a part of the search bar after the title (e.g. the similarity chooser)."""
-        row = self._header_row
-        row.insertWidget(row.indexOf(self.title) + 1, widget)
+    def add_bar(self, widget: QWidget) -> None:
+        """Add a row under the header (e.g. the similarity bar)."""
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(layout.indexOf(self.header) + 1, widget)
 
     def set_tile_size(self, size: int) -> None:
         size = min(max(int(size), THUMBNAIL_SIZES[0]), THUMBNAIL_SIZES[1])
@@ -282,8 +282,9 @@ class LibraryView(QWidget):
         for action in (a.not_like, None, a.view_photo, a.open_default, a.show_in_folder,
                        a.copy_paths):
             menu.addAction(action) if action else menu.addSeparator()
-        for action in reversed(self.menu_extras):  # after the search's own actions
-            menu.insertAction(menu.actions()[2], action)
+        for action in reversed(self.menu_extras):  # after the search's own, when they apply
+            if action.isEnabled():
+                menu.insertAction(menu.actions()[2], action)
         return menu
 
     def _show_menu(self, pos: QPoint) -> None:
