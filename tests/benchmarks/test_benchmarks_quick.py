@@ -114,3 +114,16 @@ def test_similarity_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(rows) == {"base embedding", "learnt"}
     for row in rows.values():
         assert 0 <= float(row["mAP@10 judged"]) <= 1 and 0 <= float(row["mAP@10 unjudged"]) <= 1
+def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import benchmarks.faces
+
+    assert benchmarks.faces.main(["--quick", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = {row["run"]: row for row in _table(out)}
+    assert set(rows) == {"in-process"}  # the pool runs in the full mode
+    for row in rows.values():
+        assert row["photos"] == "3" and float(row["photos/s"]) > 0
+        found, pasted = map(int, row["faces found"].split("/"))
+        assert pasted > 0 and found >= pasted * 0.8  # real faces, pasted large: found
+    assert float(rows["in-process"]["CPU ms/photo"]) > 0
+    assert "ms a face" in out
