@@ -152,6 +152,7 @@ MIGRATIONS: dict[int, str] = {
         projected    TEXT,                    -- embeddings key of the projected library
         PRIMARY KEY (name, model)
     );
+    """,
     8: """
     -- Faces (issue 19). Keyed by the photo's content hash, like labels: they survive moves,
     -- renames and re-scans. face_scans records every photo the faces pass has looked at
