@@ -63,6 +63,8 @@ def create_window(args: AppOptions, settings: Settings,
     window = MainWindow(context, settings, settings.model_choice)
     install_extensions(window, context)
     window.restore_state()
+    # A model named on the command line wins over the one the library remembers.
+    window.model_chosen = args.model is not None or args.weights is not None
     folder = args.folder or settings.last_library
     if folder is not None and Path(folder).is_dir():
         window.open_library(Path(folder), catalog=args.catalog if args.folder else None)

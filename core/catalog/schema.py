@@ -125,6 +125,20 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (model, cluster)
     ) WITHOUT ROWID;
     """,
+    4: """
+    -- Keywords: each photo's top ImageNet classes from a model with real weights, found in the
+    -- same forward pass as its embedding. Keyed by content hash (like labels): they survive
+    -- re-scans and moves, and duplicates share them. Everyday words are derived from the
+    -- classes (core/keywords/imagenet_words.json), not stored.
+    CREATE TABLE keywords (
+        content_hash TEXT NOT NULL,
+        model        TEXT NOT NULL,             -- the model key whose classifier named them
+        class        INTEGER NOT NULL,          -- ImageNet-1k class index
+        probability  REAL NOT NULL,
+        PRIMARY KEY (content_hash, model, class)
+    ) WITHOUT ROWID;
+    CREATE INDEX keywords_class ON keywords(model, class);
+    """,
     6: """
     -- Similarity judgements: "OTHER is (not) similar to QUERY", keyed by content hash like
     -- labels, so they survive moves, renames, re-scans and re-embedding with another model.

@@ -230,6 +230,9 @@ def _writing(path: Path) -> Iterator[TextIO]:
         tmp.unlink(missing_ok=True)
 
 
+writing = _writing  # for the other exporters (core.keywords.export)
+
+
 # -- XMP sidecars --------------------------------------------------------------------------
 
 def sidecar_path(photo: Path) -> Path:
@@ -298,7 +301,20 @@ def _items(meta: Any, ns: str, name: str) -> list[str]:
     return [meta.get_array_item(ns, name, i) for i in range(1, count + 1)]
 
 
-def _merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[str]) -> None:
+def merge_sidecar(path: Path, wanted: set[str], managed: set[str], *,
+                  flat: bool = True) -> None:
+    """Merge the hierarchical keywords ``wanted`` into the XMP sidecar ``path``, removing
+    those of ``managed`` it no longer wants; ``flat=False`` leaves ``dc:subject`` alone.
+    Raises OSError, or ValueError for a sidecar that cannot be parsed."""
+    xmp = _libxmp()
+    try:
+        _merge_sidecar(xmp, path, wanted, managed, flat)
+    except xmp.XMPError as exc:
+        raise ValueError(f"the sidecar cannot be read as XMP ({exc})") from exc
+
+
+def _merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[str],
+                   flat: bool = True) -> None:
     meta = xmp.XMPMeta()
     if path.exists():
         meta = xmp.XMPMeta(xmp_str=path.read_text(encoding="utf-8"))
@@ -312,6 +328,8 @@ def _merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[s
     new_hierarchy += sorted(wanted - set(hierarchy))
     new_subjects = [s for s in subjects if s not in stale_leaves]
     new_subjects += sorted({h.rsplit("|", 1)[-1] for h in wanted} - set(subjects))
+    if not flat:
+        new_subjects = subjects
     if (new_subjects, new_hierarchy) == (subjects, hierarchy) and path.exists():
         return
     bag = {"prop_array_is_unordered": True}

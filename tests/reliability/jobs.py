@@ -74,6 +74,8 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
         ["faces", *lib, "-q", "--workers", "1"],
         ["people", *lib, "--json"],
         ["map", *lib, "--png", str(out / "map.png"), "--thumbnails", "-q"],
+        ["keywords", *lib, "--csv", str(out / "keywords.csv")],
+        ["keywords", *lib, "--find", "dog"],
         ["index", *lib, "--rebuild", "-q"],
     )]
     cases.insert(-2, {"argv": ["people", "name", *lib[:1], "1", "Ann", *options], "expect": 1})
