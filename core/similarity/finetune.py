@@ -34,9 +34,8 @@ from torch import nn
 from core import decode
 from core.catalog import Catalog
 from core.embed.models import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    build_model,
+    ModelSpec,
+    build_network,
     get_spec,
     model_key,
     resolve_device,
@@ -73,10 +72,12 @@ class FinetuneResult:
 
 
 def last_stage(net: nn.Module, name: str) -> nn.Module:
-    """The backbone's last stage (what is unfrozen): ResNet's layer4, MobileNet's and
-    ConvNeXt's last feature block."""
+    """The backbone's last stage (what is unfrozen): ResNet's layer4, EfficientNet-Lite's
+    last block with its head convolution, MobileNet's and ConvNeXt's last feature block."""
     if name.startswith("resnet"):
         return net.layer4  # type: ignore[return-value]
+    if hasattr(net, "blocks"):  # timm's EfficientNet-Lite
+        return nn.ModuleList([net.blocks[-1], net.conv_head])  # type: ignore[index,list-item]
     return net.features[-1]  # type: ignore[index,return-value]
 
 
@@ -103,7 +104,8 @@ def finetune(catalog: Catalog, model: str, weights: str | Path | None = "default
     checkpoint = folder / f"finetune-{tag}.ckpt"
     images = _images(catalog, data)
     spec = get_spec(model)
-    net = build_model(model, weights, seed).to(dev)
+    net, classifier = build_network(model, weights, seed)
+    net.to(dev)
     stage = last_stage(net, model)
     for p in net.parameters():
         p.requires_grad_(False)
@@ -121,7 +123,7 @@ def finetune(catalog: Catalog, model: str, weights: str | Path | None = "default
     start_step = _resume(checkpoint, stage, head, optimiser, generator)
     held = data.held_out if len(data.held_out) else data.train
     before = float(catalog_ordering(catalog, base_key, data, held))
-    augment = _augmentation(spec.input_size)
+    augment = _augmentation(spec.input_size, spec.mean, spec.std)
     meter = RateMeter(steps - start_step)
     started = time.perf_counter()
     step = start_step
@@ -141,8 +143,8 @@ def finetune(catalog: Catalog, model: str, weights: str | Path | None = "default
             _save_checkpoint(checkpoint, stage, head, optimiser, generator, step - 1)
         raise
     net.eval()
-    after = _held_out_ordering(net, images, data, held, spec.input_size, spec.dim, dev)
-    weights_path = _save_weights(folder, model, name, net)
+    after = _held_out_ordering(net, images, data, held, spec, dev)
+    weights_path = _save_weights(folder, model, name, net, classifier)
     checkpoint.unlink(missing_ok=True)
     key = model_key(model, weights_path)
     return FinetuneResult(weights_path, key, steps, time.perf_counter() - started, before,
@@ -174,7 +176,7 @@ def _images(catalog: Catalog, data: TripletData) -> dict[int, Image.Image]:
     return out
 
 
-def _augmentation(size: int):
+def _augmentation(size: int, mean: tuple[float, ...], std: tuple[float, ...]):
     from torchvision.transforms import v2
 
     return v2.Compose([
@@ -183,7 +185,7 @@ def _augmentation(size: int):
         v2.RandomHorizontalFlip(),
         v2.ColorJitter(0.2, 0.2, 0.2, 0.02),
         v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        v2.Normalize(list(mean), list(std)),  # as the model's own input scaling
     ])
 
 
@@ -228,12 +230,13 @@ def _step(net: nn.Module, head: nn.Module, stage: nn.Module, optimiser: torch.op
 
 
 def _held_out_ordering(net: nn.Module, images: dict[int, Image.Image], data: TripletData,
-                       triplets: np.ndarray, size: int, dim: int, dev: torch.device) -> float:
+                       triplets: np.ndarray, spec: ModelSpec, dev: torch.device) -> float:
     """Held-out ordering of the fine-tuned embedding (the backbone's, as the library's)."""
     items = np.unique(triplets)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
-    vectors = np.zeros((len(data.photo_ids), dim), np.float32)
+    size = spec.input_size
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1) * 255
+    std = torch.tensor(spec.std).view(1, 3, 1, 1) * 255
+    vectors = np.zeros((len(data.photo_ids), spec.dim), np.float32)
     with torch.inference_mode():
         for begin in range(0, len(items), 16):
             chunk = items[begin:begin + 16]
@@ -269,10 +272,17 @@ def _resume(path: Path, stage: nn.Module, head: nn.Module, optimiser: torch.opti
     return int(state["step"])
 
 
-def _save_weights(folder: Path, model: str, name: str, net: nn.Module) -> Path:
-    """The whole fine-tuned network as a state_dict file (named by its content)."""
+def _save_weights(folder: Path, model: str, name: str, net: nn.Module,
+                  classifier: nn.Module) -> Path:
+    """The whole fine-tuned network, with its (unchanged) classifier back in place, as a
+    state_dict file named by its content: what ``--weights FILE`` loads."""
+    state = dict(net.state_dict())
+    prefix = "fc." if hasattr(net, "fc") else "classifier."
+    if model.startswith("convnext"):
+        prefix = "classifier.2."
+    state.update({prefix + k: v for k, v in classifier.state_dict().items()})
     buffer = io.BytesIO()
-    torch.save(net.state_dict(), buffer)
+    torch.save(state, buffer)
     data = buffer.getvalue()
     digest = hashlib.blake2b(data, digest_size=6).hexdigest()
     path = folder / f"{model}-{_slug(name)}-{digest}.pt"
