@@ -1,5 +1,6 @@
 """"My similarity" in the search bar: choose the similarity results are ranked by, mark
 results as similar / not similar to the query, and learn a similarity from those judgements.
+The bar is a row over the grid while it shows search results.
 
 The widgets adapt :mod:`core.similarity`; every catalog read or write and the training run
 in workers. Switching between the embedding's own similarity and a learnt one re-asks the
@@ -158,6 +159,7 @@ class SimilarityBar(QWidget):
 
     def _update(self, *_: object) -> None:
         query = self.context.query
+        self.setVisible(query is not None)  # a row over search results only
         judgeable = (query is not None and query.scored and len(query.positives) > 0
                      and any(i not in query.positives for i in self.context.selection))
         self.mark_similar.setEnabled(judgeable)
