@@ -164,6 +164,21 @@ def test_duplicates_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
         assert float(r["recall"]) >= 0.5
 
 
+def test_similarity_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.similarity
+
+    assert benchmarks.similarity.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "target: 10,000 triplets train in under 10 s" in out
+    scenes = out[out.index("On generated scenes"):]
+    (train,) = _table(out[:out.index("On generated scenes")])
+    assert int(train["train triplets"].replace(",", "")) > 700
+    assert float(train["train s"]) > 0 and train["kept"] in ("triplet", "binary")
+    assert float(train["after"]) > float(train["before"])  # the kinds are learnt
+    rows = {row["similarity"].split(" (")[0]: row for row in _table(scenes)}
+    assert set(rows) == {"base embedding", "learnt"}
+    for row in rows.values():
+        assert 0 <= float(row["mAP@10 judged"]) <= 1 and 0 <= float(row["mAP@10 unjudged"]) <= 1
 def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     import benchmarks.faces
 
