@@ -60,7 +60,7 @@ def _convnext_head(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     from torch import nn
 
     # Keep the LayerNorm2d and Flatten of the classifier, drop the final Linear.
-    layers = list(model.classifier.children())
+    layers = list(model.classifier.children())  # type: ignore[union-attr,operator]
     model.classifier = nn.Sequential(*layers[:-1])  # type: ignore[assignment]
     return model, layers[-1]
 
