@@ -71,6 +71,9 @@ class Bench:
         """Fork a child running ``lookalike ARGV``; (pid, its stderr file)."""
         self.runs += 1
         out, err = self.work / f"run{self.runs}.out", self.work / f"run{self.runs}.err"
+        # SIGINT is held from before the fork until the child calls ``lookalike``'s main: a
+        # signal sent earlier lands there, not in this harness's own set-up of the child.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child
             code = 1
@@ -80,9 +83,16 @@ class Bench:
                     os.dup2(handle, fd)
                     os.close(handle)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-                from cli import main
+                import cli
 
-                code = main(argv)
+                command = cli._main
+
+                def unblocked(args: Sequence[str] | None) -> int:  # inside main's handlers
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+                    return command(args)
+
+                cli._main = unblocked
+                code = cli.main(argv)
             except BaseException:  # noqa: BLE001 - printed as Python would
                 import traceback
 
@@ -91,6 +101,7 @@ class Bench:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         return pid, err
 
     def complete(self, op: str) -> float:
