@@ -220,13 +220,13 @@ def trial(bench: Bench, op: str, tally: Counter, failures: list[str]) -> None:
     code = os.waitstatus_to_exitcode(status)
     # Mid-run: its last line (the summary) not yet printed; a big process may still be
     # exiting for a while after it, and a signal then changes nothing.
-    landed = finished == 0 and not err.with_suffix(".out").read_text(errors="replace").strip()
+    landed = finished == 0 and not _text(err.with_suffix(".out")).strip()
     name = "SIGKILL" if kind == signal.SIGKILL else "SIGINT"
     tally[(op, name)] += 1
     tally[(op, "landed")] += landed
     tally[(op, f"exit {code}")] += 1
     wrong = check(bench, op, resumed=False)
-    stderr = err.read_text(errors="replace")
+    stderr = _text(err)
     if kind == signal.SIGINT and "Traceback" in stderr:
         wrong.append(f"a traceback after SIGINT: {stderr[-600:]}")
     if kind == signal.SIGINT and landed and (code, stderr.strip()) != (
@@ -241,6 +241,14 @@ def trial(bench: Bench, op: str, tally: Counter, failures: list[str]) -> None:
     for text in wrong:
         failures.append(f"{op} {name} after {delay:.2f} s: {text}")
     tally[(op, "ok")] += not wrong
+
+
+def _text(path: Path) -> str:
+    """What a child wrote to ``path`` ("" when it was killed before opening it)."""
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
