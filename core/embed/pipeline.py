@@ -27,6 +27,7 @@ from core import decode, thumbnails
 from core.catalog import Catalog, Photo, PhotoMeta
 from core.errors import UnreadableImage
 from core.jobs import Job, RateMeter, check_cancel
+from core.video import is_video
 
 if TYPE_CHECKING:
     from core.embed.cnn import Embedder
@@ -40,6 +41,8 @@ class EmbedResult:
     embedded: int
     failed: int
     seconds: float
+    clips: int = 0  # of ``embedded``, video clips (core.video)
+    frames: int = 0  # the clips' kept frames
 
     @property
     def rate(self) -> float:
@@ -92,11 +95,12 @@ def embed_missing(
     workers: int | None = None,
     batch_size: int | None = None,
 ) -> Job[EmbedResult]:
-    """Embed every photo of the catalog that has no embedding for ``embedder.key`` yet.
+    """Embed every photo of the catalog that has no embedding for ``embedder.key`` yet
+    (video clips are left to :func:`core.video.index_clips`).
 
     Files that cannot be read move to the problems table with the reason; the pass goes on.
     """
-    todo = catalog.missing_embeddings(embedder.key)
+    todo = [p for p in catalog.missing_embeddings(embedder.key) if not is_video(p.path)]
     meter = RateMeter(len(todo))
     start = time.perf_counter()
     batch_size = batch_size or embedder.batch_size
