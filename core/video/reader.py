@@ -190,9 +190,13 @@ class ClipDecoder:
         base = stream.time_base
         last = -np.inf
         decoded = bad = 0
+        keyframes_only = self.keyframes_only
         for packet in container.demux(stream):
             if packet.pts is not None and base is not None:
                 self.end = max(self.end, float((packet.pts + (packet.duration or 0)) * base))
+                if keyframes_only and (not packet.is_keyframe
+                                       or float(packet.pts * base) - last < self.every - 1e-6):
+                    continue  # a keyframe decodes alone: feed only those that are wanted
             try:
                 got = packet.decode()
             except av.error.EOFError:
