@@ -257,6 +257,18 @@ def photo_details(photo: Photo, root: Path | None = None) -> list[tuple[str, str
     return [(label, display(value)) for label, value in lines]
 
 
+def clip_strip(catalog: Catalog, photo: Photo, model: str) -> list[tuple[float, Path | None]]:
+    """A clip's kept frames for the viewer's strip: (time, cached thumbnail or None)."""
+    from core.video import clip_frames
+
+    out: list[tuple[float, Path | None]] = []
+    for frame in clip_frames(catalog, photo.id, model):
+        thumb = (thumbnails.thumbnail_path(frame_thumbnail_key(photo.content_hash, frame.time))
+                 if photo.content_hash else None)
+        out.append((frame.time, thumb if thumb is not None and thumb.exists() else None))
+    return out
+
+
 def clip_details(catalog: Catalog, photo: Photo, model: str, root: Path | None = None,
                  ) -> list[tuple[str, str]]:
     """A clip's detail lines: a photo's, its duration and how many frames it keeps."""

@@ -257,8 +257,9 @@ class MainWindow(QMainWindow):
         if photo_id not in ids:
             return None
         viewer = ViewerWindow(self.context, self.library_view.cache, ids, ids.index(photo_id),
-                              self)
+                              self, at=self.library_view.model.time(photo_id))
         viewer.find_similar_requested.connect(lambda pid: self.search.find_similar([pid]))
+        viewer.find_similar_moment.connect(self.search.find_similar_moment)
         viewer.show()
         return viewer
 

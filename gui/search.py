@@ -10,16 +10,21 @@ from PySide6.QtCore import QObject, Signal
 from core import browse
 from core.library import Library
 from core.paths import display
+from core.video import clock
 from gui.context import AppContext, Query
 
 SIMILAR_LIMIT = 1000  # results shown for a query (the grid's worth of lookalikes)
 
 
 def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[int, ...],
-               file: str | None) -> Query:
-    """In a worker thread: the query's hits and its caption."""
+               file: str | None, moment: float | None = None) -> Query:
+    """In a worker thread: the query's hits and its caption (``moment``: a clip's time)."""
     k = max(1, min(SIMILAR_LIMIT, library.catalog.embedded_count(library.model_key)))
-    if file is not None:
+    if moment is not None:
+        hits = library.similar_to_moment(positives[0], moment, k)
+        clip = library.catalog.photo(positives[0])
+        label = f"Like {display(clip.path.name) if clip else 'this clip'} at {clock(moment)}"
+    elif file is not None:
         own, hits = browse.similar_to_file(library, Path(file), negatives, k)
         positives = (own,) if own is not None else ()
         label = f"Like {display(Path(file).name)}"
@@ -57,6 +62,10 @@ class SearchController(QObject):
         """Rank the library by similarity to ``ids`` (one photo, or "more like these")."""
         if ids:
             self._start(tuple(dict.fromkeys(int(i) for i in ids)), (), None)
+
+    def find_similar_moment(self, clip_id: int, at: float) -> None:
+        """Rank the library by similarity to a clip at ``at`` seconds (its kept frame)."""
+        self._start((int(clip_id),), (), None, at)
 
     def not_like(self, ids: Sequence[int]) -> None:
         """Refine the current query: ``ids`` are examples of what is not wanted."""
@@ -111,7 +120,7 @@ class SearchController(QObject):
     # -- running ---------------------------------------------------------------------------
 
     def _start(self, positives: tuple[int, ...], negatives: tuple[int, ...],
-               file: str | None) -> None:
+               file: str | None, moment: float | None = None) -> None:
         library = self.context.library
         if library is None:
             return
@@ -119,7 +128,7 @@ class SearchController(QObject):
         token = self._token
         self._set_busy(True)
         self.context.workers.run(
-            _run_query, library, positives, negatives, file,
+            _run_query, library, positives, negatives, file, moment,
             on_result=lambda query: self._on_result(token, library, query),
             on_error=lambda exc: self._on_error(token, exc),
         )

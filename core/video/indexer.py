@@ -170,9 +170,9 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-def moment_pixels(path: Path, at: float = 0.0) -> NDArray[np.uint8]:
-    """The small RGB picture of a clip at ``at`` seconds (the first decoded frame at or after
-    it: a query from a clip outside the library). Raises UnreadableImage."""
-    for frame in ClipDecoder(path, side=FRAME_SIDE, start=max(0.0, at), every=0.0):
+def moment_pixels(path: Path, at: float = 0.0, side: int = FRAME_SIDE) -> NDArray[np.uint8]:
+    """The RGB picture of a clip at ``at`` seconds, shorter side ``side`` (the first decoded
+    frame at or after it: a query from an outside clip, the viewer). Raises UnreadableImage."""
+    for frame in ClipDecoder(path, side=side, start=max(0.0, at), every=0.0):
         return frame.pixels
     raise UnreadableImage(path, f"no picture at {clock(at)} in this video")

@@ -118,8 +118,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             self._pill(painter, image_rect, str(badge), BADGE, top=True, left=False)
         duration = index.data(Roles.DURATION)
         if duration is not None:
+            pinned = bool(index.data(Roles.PINNED))  # "Query" takes the top-left corner
             self._pill(painter, image_rect, clip_caption(duration, index.data(Roles.TIME)), PILL,
-                       top=False, left=True)
+                       top=not pinned, left=True)
         painter.restore()
 
     def _placeholder_text(self, painter: QPainter, rect: QRect, name: object) -> None:
