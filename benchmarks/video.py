@@ -111,14 +111,14 @@ def index_once(clip: Path, model: str, tmp: Path, library_cache: dict[str, Libra
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.video", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a 10 s 360p clip, one run")
+    parser.add_argument("--quick", action="store_true", help="a 20 s 240p clip, one run")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    seconds, height, repeat = ((20.0, 360, 1) if args.quick
+    seconds, height, repeat = ((20.0, 240, 1) if args.quick
                                else (args.seconds, args.height, max(1, args.repeat)))
     clip, cuts = bench_clip(seconds, height, args.fps)
     print(f"# video benchmark: {machine_line()}; {args.model}; median of {repeat}; "

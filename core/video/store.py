@@ -189,3 +189,15 @@ def nearest_frame(catalog: Catalog, clip_id: int, model: str, at: float) -> Clip
         "SELECT id, time FROM frames WHERE photo_id = ? AND model = ? "
         "ORDER BY abs(time - ?), time LIMIT 1", (clip_id, model, at)).fetchone()
     return ClipFrame(int(row[0]), clip_id, float(row[1])) if row else None
+
+
+def clip_frame_vectors(catalog: Catalog, clip_id: int, model: str
+                       ) -> tuple[NDArray[np.float64], NDArray[np.float16]]:
+    """A clip's kept frames' (times, float16 embeddings) for ``model``, in time order."""
+    rows = catalog.conn.execute(
+        "SELECT time, vector FROM frames WHERE photo_id = ? AND model = ? ORDER BY time",
+        (clip_id, model)).fetchall()
+    if not rows:
+        return np.zeros(0), np.zeros((0, 0), np.float16)
+    times = np.array([r[0] for r in rows], dtype=np.float64)
+    return times, np.frombuffer(b"".join(r[1] for r in rows), np.float16).reshape(len(rows), -1)

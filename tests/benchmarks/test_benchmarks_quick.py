@@ -97,3 +97,17 @@ def test_app_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert float(row["stall scroll ms"]) >= benchmarks.app.HEARTBEAT_MS * 0.5
     assert 100 < float(row["app peak RSS MB"]) <= float(row["with children MB"]) < 16_000
     assert "rows at the end: 2004" in out  # the 4 new photos were embedded and listed
+
+
+def test_video_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.video
+
+    assert benchmarks.video.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "a one-minute 1080p clip indexed in <= 5 s" in out
+    tables = out.split("Indexing one clip")
+    cuts = {row["keyframe to keyframe"]: row for row in _table(tables[0])}
+    assert float(cuts["at a cut"]["hist min"]) > float(cuts["within a shot"]["hist max"])
+    (row,) = _table(tables[1])
+    assert row["clip"] == "20 s 240p 30 fps" and int(row["frames kept"]) == 2
+    assert float(row["index s"]) > 0 and float(row["decode-only s"]) > 0

@@ -222,3 +222,45 @@ def _stretch_mkv_duration(data: bytes, factor: int) -> bytes:
     (value,) = struct.unpack(fmt, out[at + 3:at + 3 + size])
     out[at + 3:at + 3 + size] = struct.pack(fmt, value * factor)
     return bytes(out)
+
+
+def test_a_head_labels_a_clip_by_time_ranges(clip_library: ClipLibrary, tmp_path: Path) -> None:
+    """Photos of B and C labelled "flower" and "snow", a head trained on them: the clip has
+    "flower" over B's shot and "snow" over C's, in the info lines and the exported CSV."""
+    from PIL import Image
+
+    from core.labels.heads import train
+    from core.video.labels import clip_label_lines, export_ranges_csv, label_ranges
+
+    root = tmp_path / "library"
+    root.mkdir()
+    shutil.copy2(clip_library.clip, root / "walk.mp4")
+    names = {"flower": clip_library.shots[1].photo, "snow": clip_library.shots[2].photo}
+    for name, photo in names.items():
+        with Image.open(photo) as im:
+            w, h = im.size
+            for i, box in enumerate([(0, 0, w * 3 // 4, h), (w // 4, 0, w, h),
+                                     (0, h // 8, w, h * 7 // 8)]):
+                im.convert("RGB").crop(box).save(root / f"{name}{i}.jpg", quality=90)
+    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none") as library:
+        run(library.index())
+        labels = LabelStore(library.catalog)
+        scene = labels.ensure_set("scene")
+        for name in names:
+            label = labels.ensure_label(scene.id, name)
+            labels.assign(label.id, [p.id for p in library.catalog.photos()
+                                     if p.path.name.startswith(name)])
+        run(train(library.catalog, scene.id, library.model_key))
+        clip = library.photo_at(root / "walk.mp4")
+        assert clip is not None
+        ranges = label_ranges(library.catalog, scene.id, library.model_key, clip.id)
+        lines = clip_label_lines(library.catalog, library.model_key, clip.id)
+        rows = export_ranges_csv(library.catalog, tmp_path / "ranges.csv", scene.id,
+                                 library.model_key)
+    by_label = {r.label: r for r in ranges if r.start >= SHOT_S}
+    assert (by_label["flower"].start, by_label["flower"].end) == (SHOT_S, 2 * SHOT_S)
+    assert (by_label["snow"].start, by_label["snow"].end) == (2 * SHOT_S, 3 * SHOT_S)
+    assert lines[0][0] == "scene" and "flower 00:03–00:06" in lines[0][1]
+    assert "snow 00:06–00:09" in lines[0][1]
+    csv_text = (tmp_path / "ranges.csv").read_text()
+    assert rows == len(ranges) and "walk.mp4,flower,3.0,6.0,00:03,00:06," in csv_text
