@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from core import browse, decode
 from core.video import clock, durations
+from core.video.labels import clip_label_lines
 from gui.actions import icon
 from gui.clip_viewer import FrameStrip, load_moment
 from gui.context import AppContext
@@ -114,6 +115,7 @@ class ViewerWindow(QDialog):
         self.moment: float | None = None  # the time shown, when the item is a clip
         self.loaded_moment: float | None = None  # the time whose full still is shown
         self._open_at = at  # the first clip opens at this moment (a search's best frame)
+        self._clip_labels: list[tuple[str, str]] = []  # (label set, its time ranges)
         self.view = ImageView(self)
         self.strip = FrameStrip(self)
         self.strip.moment_chosen.connect(self.show_moment)
@@ -179,6 +181,10 @@ class ViewerWindow(QDialog):
         self.context.set_selection([photo_id])
         at, self._open_at = self._open_at, None
         if durations(library.catalog, [photo_id]):  # a video clip: stills and the strip
+            self._clip_labels = []
+            self.context.workers.run(  # heads load torch: off the GUI thread
+                clip_label_lines, library.catalog, library.model_key, photo_id,
+                on_result=lambda lines: self._on_clip_labels(photo_id, lines))
             self.strip.set_frames(browse.clip_strip(library.catalog, photo, library.model_key))
             self.strip.show()
             self.show_moment(at if at is not None else (self.strip.times or [0.0])[0])
@@ -203,14 +209,28 @@ class ViewerWindow(QDialog):
         if item is not None and not item.icon().isNull():
             pixmap = item.icon().pixmap(QSize(256, 256))
             self.view.set_image(pixmap, photo.width or pixmap.width())
-        total = durations(library.catalog, [photo.id]).get(photo.id, 0.0)  # type: ignore[union-attr]
-        details = browse.clip_details(library.catalog, photo, library.model_key, library.root)  # type: ignore[union-attr]
-        self._show_details([*details, ("Moment", f"{clock(at)} of {clock(total)}")])
+        self._clip_details()
         photo_id = photo.id
         self.context.workers.run(
             load_moment, photo.path, at,
             on_result=lambda result: self._on_moment(photo_id, *result),
             on_error=lambda exc: self._on_failed(photo_id, exc))
+
+    def _clip_details(self) -> None:
+        """The clip's info lines: a photo's, its duration, the moment shown, its labels."""
+        library = self.context.library
+        photo = library.catalog.photo(self.photo_id) if library else None
+        if library is None or photo is None or self.moment is None:
+            return
+        total = durations(library.catalog, [photo.id]).get(photo.id, 0.0)
+        details = browse.clip_details(library.catalog, photo, library.model_key, library.root)
+        self._show_details([*details, ("Moment", f"{clock(self.moment)} of {clock(total)}"),
+                            *self._clip_labels])
+
+    def _on_clip_labels(self, photo_id: int, lines: list[tuple[str, str]]) -> None:
+        if photo_id == self.photo_id:
+            self._clip_labels = lines
+            self._clip_details()
 
     def _on_moment(self, photo_id: int, at: float, image: QImage) -> None:
         if photo_id == self.photo_id and at == self.moment:
