@@ -264,3 +264,20 @@ def test_a_head_labels_a_clip_by_time_ranges(clip_library: ClipLibrary, tmp_path
     assert "snow 00:06–00:09" in lines[0][1]
     csv_text = (tmp_path / "ranges.csv").read_text()
     assert rows == len(ranges) and "walk.mp4,flower,3.0,6.0,00:03,00:06," in csv_text
+
+
+def test_a_rebuilt_catalog_keeps_the_clips_frames(clip_library: ClipLibrary,
+                                                  tmp_path: Path) -> None:
+    from core.catalog.rebuild import rebuild
+
+    catalog = tmp_path / "catalog.sqlite"
+    with clip_library.open() as library:
+        library.catalog.conn.execute("VACUUM INTO ?", (str(catalog),))
+        clip = library.photo_at(clip_library.clip)
+        assert clip is not None
+        frames = clip_frames(library.catalog, clip.id, library.model_key)
+    result = rebuild(clip_library.root, catalog)
+    assert result.rows["frames"] == len(frames) and result.rows["clips"] == 1
+    with Library(clip_library.root, catalog_path=catalog, weights="none") as library:
+        assert clip_frames(library.catalog, clip.id, library.model_key) == frames
+        assert [c.id for c in library.catalog.missing_embeddings(library.model_key)] == []
