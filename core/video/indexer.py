@@ -173,6 +173,7 @@ def clock(seconds: float) -> str:
 def moment_pixels(path: Path, at: float = 0.0, side: int = FRAME_SIDE) -> NDArray[np.uint8]:
     """The RGB picture of a clip at ``at`` seconds, shorter side ``side`` (the first decoded
     frame at or after it: a query from an outside clip, the viewer). Raises UnreadableImage."""
-    for frame in ClipDecoder(path, side=side, start=max(0.0, at), every=0.0):
+    for frame in ClipDecoder(path, side=side, start=max(0.0, at), every=0.0,
+                             fast=side <= FRAME_SIDE):
         return frame.pixels
     raise UnreadableImage(path, f"no picture at {clock(at)} in this video")

@@ -153,11 +153,14 @@ class ClipDecoder:
     Packets that fail to decode are skipped (a damaged stretch); a clip from which nothing
     decodes raises UnreadableImage, as does one that cannot be opened. After the iteration,
     :attr:`end` is where the stream's data really ends (containers may claim otherwise).
+    ``fast``: decode keyframes without the deblocking filter (invisible at 256 px; the
+    viewer's stills keep it).
     """
 
     def __init__(self, path: Path, *, side: int = 256, start: float = 0.0,
-                 every: float = 0.5) -> None:
+                 every: float = 0.5, fast: bool = True) -> None:
         self.path = Path(path)
+        self.fast = fast  # keyframes without the deblocking filter (~8 % less CPU)
         self.side = side
         self.start = start
         self.every = every
@@ -182,6 +185,8 @@ class ClipDecoder:
         self.keyframes_only = _keyframes_suffice(path)
         if self.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
+            if self.fast:  # no frame refers to a keyframe decoded here: no error spreads
+                stream.codec_context.options = {"skip_loop_filter": "all"}
         if start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)
         scale = self.side / min(stream.width, stream.height)
