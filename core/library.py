@@ -6,8 +6,10 @@ embed) from a thread, and ask it for similar photos.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,9 +21,10 @@ from core import thumbnails as thumbcache
 from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing, torch_loader
 from core.embed.models import DEFAULT_MODEL, model_key
-from core.errors import UnreadableImage
-from core.index import Hit
+from core.errors import FolderNotFound
+from core.index import Hit, rocchio
 from core.jobs import Job
+from core.labels import LabelStore
 from core.scan import ScanResult, scan
 from core.search import Searcher
 from core.video import SceneOptions, index_clips, is_video
@@ -65,7 +68,7 @@ class Library:
     ) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
-            raise UnreadableImage(root, "folder not found")
+            raise FolderNotFound(root)
         self.model_name = model
         self.weights = weights
         self.device = device
@@ -76,6 +79,11 @@ class Library:
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
         self.video_options = SceneOptions()  # how many frames a clip keeps (Preferences)
+
+    @functools.cached_property
+    def labels(self) -> LabelStore:
+        """The library's label sets (one store; its changes emit ``catalog.changed``)."""
+        return LabelStore(self.catalog)
 
     def close(self) -> None:
         self.catalog.close()
@@ -171,14 +179,23 @@ class Library:
         pixels = moment_pixels(Path(path), at or 0.0)
         return self.embedder.embed_arrays([decode_model_input(pixels, self.embedder)])[0]
 
-    def similar_to_file(self, path: Path, k: int = 20, at: float | None = None) -> list[Hit]:
-        """Photos and clips most like the image at ``path`` (inside the library or not); for
-        a clip, like its moment ``at`` seconds."""
+    def similar_to_file(self, path: Path, negatives: Sequence[int] = (), k: int = 20,
+                        at: float | None = None) -> tuple[int | None, list[Hit]]:
+        """Photos and clips most like the image file at ``path`` (inside the library or not;
+        for a video clip, its moment ``at`` seconds) and least like the photos
+        ``negatives``, best first.
+
+        Returns the file's own photo id when it is one of the library's photos (it is left out
+        of the hits), and the hits. Raises UnreadableImage, ModelUnavailable or CatalogError.
+        """
         photo = self.photo_at(path)
-        exclude = {photo.id} if photo else set()
         vector = self.embed_file(path, at)
         with self.catalog.faults():
-            return self.searcher.by_vector(vector, k, exclude=exclude)
+            negative_vectors = self.searcher.vectors(list(negatives)) if negatives else None
+            query = rocchio(vector[None, :], negative_vectors)
+            exclude = set(negatives) | ({photo.id} if photo else set())
+            return (photo.id if photo else None), self.searcher.by_vector(query, k,
+                                                                          exclude=exclude)
 
     def similar_to_moment(self, clip_id: int, at: float, k: int = 20) -> list[Hit]:
         """Photos and clips most like a library clip at ``at`` seconds (its nearest kept

@@ -19,10 +19,12 @@ from numpy.typing import NDArray
 from core.index.annoy_index import AnnoyIndex
 from core.index.base import Hit, Index
 from core.index.exact import ExactIndex
-from core.index.pca import IvfIndex, PcaIndex
+from core.index.faiss_index import FaissIndex
+from core.index.ivf import IvfIndex
+from core.index.pca import PcaIndex
 
-__all__ = ["APPROXIMATE", "EXACT_THRESHOLD", "INDEXES", "AnnoyIndex", "ExactIndex", "Hit",
-           "Index", "IvfIndex", "PcaIndex", "choose_index", "make_index", "rocchio"]
+__all__ = ["APPROXIMATE", "EXACT_THRESHOLD", "INDEXES", "AnnoyIndex", "ExactIndex", "FaissIndex",
+           "Hit", "Index", "IvfIndex", "PcaIndex", "choose_index", "make_index", "rocchio"]
 
 # EXACT_THRESHOLD, measured on the 2-core dev machine (load 1.7-2.9, 2026-11-23), 2048-d,
 # `python -m benchmarks.search --sizes 10000,100000` and `--sizes 1000000`, median ms a query,
@@ -38,8 +40,10 @@ __all__ = ["APPROXIMATE", "EXACT_THRESHOLD", "INDEXES", "AnnoyIndex", "ExactInde
 EXACT_THRESHOLD = 10_000
 APPROXIMATE = "annoy"
 
-INDEXES: dict[str, type[ExactIndex] | type[IvfIndex] | type[PcaIndex] | type[AnnoyIndex]] = {
+INDEXES: dict[str, type[ExactIndex] | type[IvfIndex] | type[PcaIndex] | type[AnnoyIndex]
+              | type[FaissIndex]] = {
     ExactIndex.name: ExactIndex,
+    FaissIndex.name: FaissIndex,
     IvfIndex.name: IvfIndex,
     PcaIndex.name: PcaIndex,
     AnnoyIndex.name: AnnoyIndex,

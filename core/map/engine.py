@@ -14,7 +14,6 @@ The CLI and the tests call :func:`core.map.compute_map` directly.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import signal
@@ -146,19 +145,6 @@ class MapEngine:
         self._conn = Connection(ours.detach())
         return self._conn
 
-
-_SHARED: list[MapEngine] = []
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_engine() -> MapEngine:
-    """The process's map engine (created on first use, stopped at exit)."""
-    with _SHARED_LOCK:
-        if not _SHARED:
-            engine = MapEngine()
-            atexit.register(engine.close)
-            _SHARED.append(engine)
-        return _SHARED[0]
 
 
 # -- the child -------------------------------------------------------------------------------
