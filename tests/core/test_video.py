@@ -98,7 +98,7 @@ def test_a_search_by_b_finds_the_clip_at_bs_shot(clip_library: ClipLibrary,
     query = tmp_path / "b.jpg"  # outside the library
     shutil.copy2(clip_library.shots[1].photo, query)
     with clip_library.open() as library:
-        hits = library.similar_to_file(query, k=5)
+        _, hits = library.similar_to_file(query, k=5)
     assert [h.photo_id for h in hits].count(hits[0].photo_id) == 1
     top = hits[0]
     assert top.time is not None and shot_index(clip_library.shots, top.time) == 1
