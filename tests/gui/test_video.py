@@ -10,8 +10,10 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from benchmarks.clips import make_clip, shot_photos
+from gui.dialogs.preferences import PreferencesDialog
 from gui.grid import Roles
 from gui.grid.delegate import clip_caption
+from gui.settings import ModelChoice, Settings
 
 from .conftest import OpenWindow, wait_indexed
 
@@ -56,3 +58,19 @@ def test_a_clip_hit_opens_at_its_moment(open_window: OpenWindow, qtbot: QtBot,
     assert viewer.strip.currentRow() == 0 and viewer.moment == viewer.strip.times[0] == 0.0
     qtbot.waitUntil(lambda: viewer.loaded_moment == 0.0, timeout=10_000)
     viewer.close()
+
+
+def test_the_clip_settings_go_from_preferences_to_the_library(
+        open_window: OpenWindow, qtbot: QtBot, settings: Settings, tmp_path: Path) -> None:
+    dialog = PreferencesDialog(ModelChoice("resnet50", "none", "cpu"), None, settings.video_options)
+    qtbot.addWidget(dialog)
+    assert (dialog.gap_box.value(), dialog.frames_box.value()) == (2.0, 200)  # the defaults
+    dialog.gap_box.setValue(5.0)
+    dialog.frames_box.setValue(12)
+    settings.video_options = dialog.video_options()
+    root = tmp_path / "empty"
+    root.mkdir()
+    window = open_window(str(root), "--catalog", str(tmp_path / "catalog.sqlite"))
+    qtbot.waitUntil(lambda: window.context.library is not None)
+    options = window.context.library.video_options  # type: ignore[union-attr]
+    assert (options.min_gap, options.max_frames) == (5.0, 12)
