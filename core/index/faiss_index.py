@@ -26,14 +26,16 @@ _CODEC = "SQ8"
 
 
 def _default_n_lists(n: int) -> int:
-    """~4 sqrt(n) lists (400 at 10k, 1,265 at 100k, 4,000 at 1M), at least 32 rows each."""
-    return max(1, min(round(4 * float(np.sqrt(n))), n // 32))
+    """~4 sqrt(n) lists (250 at 10k, 1,265 at 100k, 4,000 at 1M), with at least 40 rows each
+    so that every list's centroid is trained on enough rows."""
+    return max(1, min(round(4 * float(np.sqrt(n))), n // _TRAIN_PER_LIST))
 
 
 def _faiss() -> Any:
     import faiss  # a few hundred ms: only when this backend is used
 
-    faiss.omp_set_num_threads(1)  # a query is ~1 ms: threads would wait for busy cores
+    # No omp_set_num_threads here: it is process-wide and would leave torch one thread. One
+    # query runs on one thread anyway (faiss parallelises over queries).
     return faiss
 
 

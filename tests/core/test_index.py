@@ -197,7 +197,7 @@ def test_make_index_error_lists_valid_names() -> None:
 
 def test_choose_index() -> None:
     assert choose_index(0) == choose_index(EXACT_THRESHOLD - 1) == "exact"
-    assert choose_index(EXACT_THRESHOLD) == choose_index(10**6) == "annoy"
+    assert choose_index(EXACT_THRESHOLD) == choose_index(10**6) == "faiss"
 
 
 def test_exact_query_many_matches_query(data: Any) -> None:

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from core.catalog import Catalog, PhotoMeta
-from core.index import AnnoyIndex, ExactIndex, IvfIndex
+from core.index import APPROXIMATE, ExactIndex, IvfIndex, make_index
 from core.index import registry as core_index
 from core.jobs import run
 from core.scan import scan
 from core.search import Searcher
 
 MODEL = "test@random0"
+APPROXIMATE_INDEX = type(make_index(APPROXIMATE))  # the default approximate backend
 
 
 @pytest.fixture
@@ -45,12 +46,12 @@ def test_exact_answers_while_the_approximate_index_builds(catalog: Catalog) -> N
     assert searcher.build_pending
     assert run(searcher.build_index())
     assert not searcher.build_pending
-    assert isinstance(searcher.index(), AnnoyIndex)
+    assert isinstance(searcher.index(), APPROXIMATE_INDEX)
     approximate = searcher.similar([query], k=10)
     assert len({h.photo_id for h in first} & {h.photo_id for h in approximate}) >= 8
     assert searcher.index_path.exists()
     # A new searcher (the app started again) loads the saved index instead of building.
-    assert isinstance(Searcher(catalog, MODEL).index(), AnnoyIndex)
+    assert isinstance(Searcher(catalog, MODEL).index(), APPROXIMATE_INDEX)
 
 
 def test_a_chosen_backend_is_built_before_the_query(catalog: Catalog) -> None:
@@ -66,7 +67,7 @@ def test_the_build_job_runs_before_any_query_and_the_first_query_uses_it(
     assert run(searcher.build_index(), phases.append)  # as the app's worker runs it
     assert [p.done for p in phases] == [0, 1, 2] and phases[-1].text == "Search index ready"
     assert searcher.index_path.exists()
-    assert isinstance(searcher.index(), AnnoyIndex)  # no exact stand-in, no second build
+    assert isinstance(searcher.index(), APPROXIMATE_INDEX)  # no exact stand-in, no second build
     assert not run(searcher.build_index())  # nothing to do: the saved index matches
 
 
@@ -81,4 +82,4 @@ def test_a_query_during_the_background_build_is_answered_exactly(catalog: Catalo
     assert isinstance(searcher.index(), ExactIndex)
     assert run(job)
     assert len(set(during) & set(expected)) >= 8
-    assert isinstance(searcher.index(), AnnoyIndex)
+    assert isinstance(searcher.index(), APPROXIMATE_INDEX)
