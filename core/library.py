@@ -22,6 +22,7 @@ from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing, torch_loader
 from core.embed.models import DEFAULT_MODEL, model_key
 from core.errors import FolderNotFound
+from core.faces import FacesResult, FaceStore, find_faces
 from core.index import Hit, rocchio
 from core.jobs import Job
 from core.labels import LabelStore
@@ -105,6 +106,11 @@ class Library:
                 self._embedder = Embedder(self.model_name, self.weights, self.device)
             return self._embedder
 
+    @property
+    def people(self) -> FaceStore:
+        """The people of this library (faces, persons, corrections)."""
+        return FaceStore(self.catalog)
+
     # -- jobs ------------------------------------------------------------------------------
 
     # Catalog failures (damaged, disk full, read-only) surface as CatalogError: see
@@ -135,6 +141,12 @@ class Library:
         scanned = yield from self.scan(cancel)
         embedded = yield from self.embed(cancel)
         return IndexResult(scanned, embedded)
+
+    def faces(self, cancel: threading.Event | None = None,
+              workers: int | None = None) -> Job[FacesResult]:
+        """Find the faces of the photos not looked at yet and group them (core.faces)."""
+        with self.catalog.faults():
+            return (yield from find_faces(self.catalog, cancel, workers=workers))
 
     # -- queries (a damaged catalog raises CatalogError, as in the jobs) -------------------
 

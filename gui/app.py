@@ -46,6 +46,11 @@ def install_extensions(window: MainWindow, context: AppContext) -> None:
     window.add_view("Map", MapView(context))
     from gui.labels.panel import LabelPanel
     window.add_dock("Labels", LabelPanel(context, window.library_view.model.set_badges))
+    from gui.people import PeopleView
+    people = PeopleView(context)
+    window.add_view("People", people)
+    people.photos_shown.connect(lambda _id: window.views.setCurrentWidget(window.library_view))
+    window.indexer.finished.connect(lambda _summary: people.keep_up())
 
 
 def create_window(args: AppOptions, settings: Settings,

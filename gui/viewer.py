@@ -27,6 +27,7 @@ from gui.actions import icon
 from gui.clip_viewer import FrameStrip, load_moment
 from gui.context import AppContext
 from gui.grid.cache import ThumbnailCache
+from gui.people.boxes import FaceBoxes, people_query
 
 PREVIEW_SIDE = 2560  # longest side decoded for viewing (enough for a 4K screen)
 
@@ -94,6 +95,10 @@ class ImageView(QGraphicsView):
     def image_rect(self) -> QRectF:
         return self._item.sceneBoundingRect()
 
+    @property
+    def photo_item(self) -> QGraphicsPixmapItem:
+        return self._item
+
 
 class ViewerWindow(QDialog):
     """Shows the photos ``ids`` one at a time, starting at ``start``."""
@@ -120,6 +125,7 @@ class ViewerWindow(QDialog):
         self.strip = FrameStrip(self)
         self.strip.moment_chosen.connect(self.show_moment)
         self.strip.hide()
+        self.face_boxes = FaceBoxes(self.view.photo_item, self.find_face)
         self.details = QFormLayout()
         self.details.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         side = QWidget(self)
@@ -178,6 +184,7 @@ class ViewerWindow(QDialog):
         thumb = self.cache.image(photo_id)
         if thumb is not None:
             self.view.set_image(QPixmap.fromImage(thumb), photo.width or thumb.width())
+        self._draw_faces(photo_id)
         self.context.set_selection([photo_id])
         at, self._open_at = self._open_at, None
         if durations(library.catalog, [photo_id]):  # a video clip: stills and the strip
@@ -257,6 +264,15 @@ class ViewerWindow(QDialog):
             width = photo.width if photo and photo.width else image.width()
             self.view.set_image(QPixmap.fromImage(image), width)
             self.loaded_id = photo_id
+            self._draw_faces(photo_id)
+
+    def _draw_faces(self, photo_id: int) -> None:
+        """Box the photo's faces, with their people's names (core.faces)."""
+        library = self.context.library
+        photo = library.catalog.photo(photo_id) if library else None
+        faces = (library.people.faces(content_hash=photo.content_hash)
+                 if library and photo and photo.content_hash else [])
+        self.face_boxes.show(faces)
 
     def _on_failed(self, photo_id: int, exc: BaseException) -> None:
         if photo_id == self.photo_id:
@@ -271,6 +287,12 @@ class ViewerWindow(QDialog):
             text.setWordWrap(True)
             text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.details.addRow(f"{label}:", text)
+
+    def find_face(self, face_id: int) -> None:
+        """The photos with the faces nearest to this one, in the grid ("Find this face")."""
+        if self.context.library is not None:
+            self.context.set_query(people_query(self.context.library, face_id))
+            self.close()
 
     def _find_similar(self) -> None:
         if self.moment is not None:

@@ -111,3 +111,18 @@ def test_video_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
     (row,) = _table(tables[1])
     assert row["clip"] == "20 s 240p 30 fps" and int(row["frames kept"]) == 2
     assert float(row["index s"]) > 0 and float(row["decode-only s"]) > 0
+
+
+def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import benchmarks.faces
+
+    assert benchmarks.faces.main(["--quick", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = {row["run"]: row for row in _table(out)}
+    assert set(rows) == {"in-process"}  # the pool runs in the full mode
+    for row in rows.values():
+        assert row["photos"] == "3" and float(row["photos/s"]) > 0
+        found, pasted = map(int, row["faces found"].split("/"))
+        assert pasted > 0 and found >= pasted * 0.8  # real faces, pasted large: found
+    assert float(rows["in-process"]["CPU ms/photo"]) > 0
+    assert "ms a face" in out

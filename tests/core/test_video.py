@@ -281,3 +281,13 @@ def test_a_rebuilt_catalog_keeps_the_clips_frames(clip_library: ClipLibrary,
     with Library(clip_library.root, catalog_path=catalog, weights="none") as library:
         assert clip_frames(library.catalog, clip.id, library.model_key) == frames
         assert [c.id for c in library.catalog.missing_embeddings(library.model_key)] == []
+
+
+def test_the_faces_pass_leaves_clips_alone(clip_library: ClipLibrary) -> None:
+    """The faces pass decodes photos whole: a clip (not an image, maybe gigabytes) is not
+    given to it."""
+    from core.faces.job import photos_to_scan
+
+    with clip_library.open() as library:
+        names = {Path(path).name for _id, path, _hash in photos_to_scan(library.catalog)}
+    assert names == {"church.jpg"}
