@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from core import browse, decode
 from core.video import clock, durations
 from core.video.labels import clip_label_lines
+from core.keywords import keyword_details
 from gui.actions import icon
 from gui.clip_viewer import FrameStrip, load_moment
 from gui.context import AppContext
@@ -180,7 +181,8 @@ class ViewerWindow(QDialog):
         if photo is None:
             return
         self.setWindowTitle(f"{photo.path.name} — {self.position + 1} of {len(self.ids)}")
-        self._show_details(browse.photo_details(photo, library.root))
+        self._show_details(browse.photo_details(photo, library.root)
+                           + keyword_details(library.catalog, photo, library.model_key))
         thumb = self.cache.image(photo_id)
         if thumb is not None:
             self.view.set_image(QPixmap.fromImage(thumb), photo.width or thumb.width())

@@ -113,6 +113,23 @@ def test_video_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert float(row["index s"]) > 0 and float(row["decode-only s"]) > 0
 
 
+def test_duplicates_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.duplicates
+
+    assert benchmarks.duplicates.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    grouping, kinds_part = out.split("Pair kinds", 1)
+    (row,) = _table(grouping)
+    assert row["n"] == "2,000" and float(row["seconds"]) > 0 and float(row["peak MB"]) > 0
+    assert float(row["planted pairs grouped"]) >= 0.9
+    assert float(row["graph recall"]) >= 0.95
+    kinds = _table(kinds_part)
+    assert {r["kind"] for r in kinds} == {"re-encode", "crop/edit"}
+    for r in kinds:
+        assert int(r["pairs"]) > 0 and 0.0 <= float(r["precision"]) <= 1.0
+        assert float(r["recall"]) >= 0.5
+
+
 def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     import benchmarks.faces
 
