@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from core import browse, decode
+from core.keywords import keyword_details
 from core.video import clock, durations
 from core.video.labels import clip_label_lines
-from core.keywords import keyword_details
 from gui.actions import icon
 from gui.clip_viewer import FrameStrip, load_moment
 from gui.context import AppContext

@@ -2,7 +2,7 @@
 
 The clips are made here from real photos (``benchmarks/clips.py``: a slow pan across photo
 A for 3 s, then B, then C, H.264 by PyAV at 160 x 96) and indexed with resnet50 (random
-weights: near-identical pictures still rank first).
+weights: near-identical pictures still rank first; pinned, the default model may change).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class ClipLibrary:
     shots: list[Shot]
 
     def open(self) -> Library:
-        return Library(self.root, catalog_path=self.catalog, weights="none")
+        return Library(self.root, catalog_path=self.catalog, weights="none", model="resnet50")
 
 
 def _bad_files(root: Path, good_clip: Path) -> None:
@@ -113,7 +113,7 @@ def test_similar_prints_the_moment(clip_library: ClipLibrary, tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     query = tmp_path / "c.jpg"
     shutil.copy2(clip_library.shots[2].photo, query)
-    args = [str(clip_library.root), str(query), "--weights", "none",
+    args = [str(clip_library.root), str(query), "--model", "resnet50", "--weights", "none",
             "--catalog", str(clip_library.catalog)]
     assert main(["similar", *args, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -132,7 +132,7 @@ def test_a_moved_clip_keeps_its_frames_and_labels(clip_library: ClipLibrary,
     shutil.copytree(clip_library.root, root, copy_function=shutil.copy2)
     catalog = tmp_path / "catalog.sqlite"
     shutil.copy2(clip_library.catalog, catalog)
-    with Library(root, catalog_path=catalog, weights="none") as library:
+    with Library(root, catalog_path=catalog, weights="none", model="resnet50") as library:
         clip = library.photo_at(root / "walk.mp4")
         assert clip is not None
         before = clip_frames(library.catalog, clip.id, library.model_key)
@@ -141,7 +141,7 @@ def test_a_moved_clip_keeps_its_frames_and_labels(clip_library: ClipLibrary,
         labels.assign(walk.id, [clip.id])
     (root / "2024").mkdir()
     (root / "walk.mp4").rename(root / "2024" / "walk.mp4")
-    with Library(root, catalog_path=catalog, weights="none") as library:
+    with Library(root, catalog_path=catalog, weights="none", model="resnet50") as library:
         result = run(library.index())
         assert (result.scan.moved, result.embed.embedded, result.embed.frames) == (1, 0, 0)
         moved = library.photo_at(root / "2024" / "walk.mp4")
@@ -172,7 +172,8 @@ def test_a_container_that_lies_about_its_duration(shared_photos: Path,
     clip = root / "liar.mkv"
     clip.write_bytes(_stretch_mkv_duration(made.read_bytes(), 10))
     assert probe(clip).duration == pytest.approx(10 * 3 * SHOT_S, rel=0.05)
-    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none") as library:
+    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none",
+                 model="resnet50") as library:
         run(library.index())
         item = library.photo_at(clip)
         assert item is not None and library.catalog.problems() == []
@@ -187,7 +188,8 @@ def test_a_cancelled_pass_resumes_inside_the_clip(shared_photos: Path,
     root.mkdir()
     shots = make_clip(root / "long.mov", photos * 2, 2.0)  # 8 shots, 16 s
     cancel = threading.Event()
-    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none") as library:
+    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none",
+                 model="resnet50") as library:
         job = library.index(cancel)
         with pytest.raises(Cancelled):
             for progress in job:  # cancel once frames inside the clip are committed
@@ -242,7 +244,8 @@ def test_a_head_labels_a_clip_by_time_ranges(clip_library: ClipLibrary, tmp_path
             for i, box in enumerate([(0, 0, w * 3 // 4, h), (w // 4, 0, w, h),
                                      (0, h // 8, w, h * 7 // 8)]):
                 im.convert("RGB").crop(box).save(root / f"{name}{i}.jpg", quality=90)
-    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none") as library:
+    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none",
+                 model="resnet50") as library:
         run(library.index())
         labels = LabelStore(library.catalog)
         scene = labels.ensure_set("scene")
@@ -278,7 +281,8 @@ def test_a_rebuilt_catalog_keeps_the_clips_frames(clip_library: ClipLibrary,
         frames = clip_frames(library.catalog, clip.id, library.model_key)
     result = rebuild(clip_library.root, catalog)
     assert result.rows["frames"] == len(frames) and result.rows["clips"] == 1
-    with Library(clip_library.root, catalog_path=catalog, weights="none") as library:
+    with Library(clip_library.root, catalog_path=catalog, weights="none",
+                 model="resnet50") as library:
         assert clip_frames(library.catalog, clip.id, library.model_key) == frames
         assert [c.id for c in library.catalog.missing_embeddings(library.model_key)] == []
 

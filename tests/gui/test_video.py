@@ -27,7 +27,8 @@ def test_a_clip_hit_opens_at_its_moment(open_window: OpenWindow, qtbot: QtBot,
     shutil.copy2(d, root / "church.jpg")
     query = tmp_path / "b.jpg"  # outside the library
     shutil.copy2(b, query)
-    window = open_window(str(root), "--catalog", str(tmp_path / "catalog.sqlite"))
+    window = open_window(str(root), "--catalog", str(tmp_path / "catalog.sqlite"),
+                         "--model", "resnet50")
     wait_indexed(qtbot, window)
     library = window.context.library
     assert library is not None

@@ -31,8 +31,9 @@ def test_a_killed_index_resumes_inside_a_long_clip(shared_photos: Path, forkserv
     root.mkdir()
     shots = make_clip(root / "long.mp4", shot_photos(shared_photos) * 2, 2.0)  # 8 shots, 16 s
     catalog = tmp_path / "catalog.sqlite"
-    argv = ["index", str(root), "--weights", "none", "--catalog", str(catalog), "-q"]
-    pid = forkserver.start(argv=argv)  # resnet50: the default model, ~0.3 s a frame here
+    argv = ["index", str(root), "--model", "resnet50", "--weights", "none",
+            "--catalog", str(catalog), "-q"]
+    pid = forkserver.start(argv=argv)  # resnet50: ~0.3 s a frame here, time to kill inside
     while True:
         kept, decoded_to = _frames(catalog)
         if len(kept) >= 3 and decoded_to is not None:
