@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from core.errors import BadArgument, PhotoNotFound
+from core.index import Hit
+from core.library import Library
 from core.paths import display
 from core.video import clock
 
@@ -23,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="for a video clip: the moment to query by (default its start)")
     parser.add_argument("-k", type=int, default=20, help="how many results (default 20)")
     parser.add_argument("--json", action="store_true", help="print a JSON array")
+    parser.add_argument("--similarity", metavar="NAME", default=None,
+                        help="rank by a learnt similarity (`lookalike learn`) instead of the "
+                        "embedding's own")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise BadArgument("-k must be at least 1")
     with open_library(args, create=False) as library:
-        _, hits = library.similar_to_file(args.photo, k=args.k, at=args.at)
+        if args.similarity:
+            hits = similar_learnt(library, args.photo, args.similarity, args.k)
+        else:
+            _, hits = library.similar_to_file(args.photo, k=args.k, at=args.at)
         photos = {p.id: p for p in library.catalog.photos([h.photo_id for h in hits])}
     rows: list[dict[str, object]] = []
     for h in hits:
@@ -49,3 +58,18 @@ def run(args: argparse.Namespace) -> int:
             moment = f"  at {clock(float(row['time']))}" if "time" in row else ""  # type: ignore[arg-type]
             print(f"{rank:3d}  {row['score']:.4f}  {row['path']}{moment}")
     return 0
+
+
+def similar_learnt(library: Library, photo: Path, name: str, k: int) -> list[Hit]:
+    """The library's photos most like ``photo`` in the learnt similarity ``name``."""
+    from core.similarity import learnt
+    from core.similarity.search import SimilaritySearch
+
+    with library.catalog.faults():
+        search = SimilaritySearch(library.catalog, library.model_key, name)
+        if learnt.is_stale(library.catalog, search.info):
+            print(f"lookalike: judgements or labels changed since {name!r} was trained: "
+                  f"`lookalike learn FOLDER --name {name!r}` retrains it.", file=sys.stderr)
+        own = library.photo_at(photo)
+        return search.by_vector(library.embed_file(photo), k,
+                                exclude={own.id} if own else set())

@@ -41,6 +41,7 @@ from gui.panels.problems import ProblemsPanel
 from gui.panels.status import StatusPanel
 from gui.search import SearchController
 from gui.settings import ModelChoice, Settings
+from gui.similarity import SimilarityBar
 from gui.viewer import ViewerWindow
 
 
@@ -73,6 +74,11 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.views)
         self.setCentralWidget(self.stack)
         self.add_view("Library", self.library_view)
+        self.similarity = SimilarityBar(context, self.search, self)
+        self.library_view.add_bar(self.similarity)
+        self.library_view.menu_extras += [self.similarity.mark_similar,
+                                          self.similarity.mark_not_similar]
+        self.similarity.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.folders = FolderPanel(context, self)
         self.problems = ProblemsPanel(context, self)
         folders_dock = self.add_dock("Folders", self.folders,

@@ -32,7 +32,8 @@ from core.catalog.database import Catalog
 log = logging.getLogger(__name__)
 
 # Copied in this order (foreign keys point to earlier tables).
-LABEL_TABLES = ("label_sets", "labels", "assignments", "heads")
+LABEL_TABLES: tuple[str, ...] = ("label_sets", "labels", "assignments", "heads")
+LABEL_TABLES += ("judgements", "similarities")  # the user's similarity judgements, learnt
 PEOPLE_TABLES = ("persons", "faces", "face_rejections", "face_scans")  # keyed by content hash
 WORK_TABLES = ("photos", "embeddings", "problems")
 # copied when the old catalog has them (keywords: schema 4 on; duplicate decisions: 7 on;

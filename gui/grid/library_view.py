@@ -12,6 +12,7 @@ from pathlib import PurePath
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -68,6 +69,7 @@ class LibraryView(QWidget):
         self.listed = threading.Event()
         self._syncing = False
         self._stale = False  # the model still shows a query's results
+        self.menu_extras: list[QAction] = []  # actions other parts add to the context menu
         self.cache = ThumbnailCache(context.workers, self)
         self.model = ThumbnailModel(self.cache, self)
         self.delegate = ThumbnailDelegate(self.cache, tile_size, self)
@@ -136,6 +138,12 @@ class LibraryView(QWidget):
         self.count_label = QLabel(self.header)
         self.count_label.setObjectName("gridCount")
         row.addWidget(self.count_label)
+
+    def add_bar(self, widget: QWidget) -> None:
+        """Add a row under the header (e.g. the similarity bar)."""
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(layout.indexOf(self.header) + 1, widget)
 
     def set_tile_size(self, size: int) -> None:
         size = min(max(int(size), THUMBNAIL_SIZES[0]), THUMBNAIL_SIZES[1])
@@ -299,6 +307,9 @@ class LibraryView(QWidget):
         for action in (a.not_like, None, a.view_photo, a.open_default, a.show_in_folder,
                        a.copy_paths):
             menu.addAction(action) if action else menu.addSeparator()
+        for action in reversed(self.menu_extras):  # after the search's own, when they apply
+            if action.isEnabled():
+                menu.insertAction(menu.actions()[2], action)
         return menu
 
     def _show_menu(self, pos: QPoint) -> None:
