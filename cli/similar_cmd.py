@@ -13,14 +13,18 @@ from core.files import why_not_a_file
 from core.index import Hit
 from core.library import Library
 from core.paths import display
+from core.video import clock
 
 NAME = "similar"
-HELP = "list the photos most like PHOTO (which may be outside the library)"
+HELP = "list the photos and clips most like PHOTO (which may be outside the library)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_library_arguments(parser)
-    parser.add_argument("photo", type=Path, metavar="PHOTO", help="the query image file")
+    parser.add_argument("photo", type=Path, metavar="PHOTO",
+                        help="the query image file (or video clip: see --at)")
+    parser.add_argument("--at", type=float, default=None, metavar="SECONDS",
+                        help="for a video clip: the moment to query by (default its start)")
     parser.add_argument("-k", type=int, default=20, help="how many results (default 20)")
     parser.add_argument("--json", action="store_true", help="print a JSON array")
     parser.add_argument("--similarity", metavar="NAME", default=None,
@@ -38,18 +42,23 @@ def run(args: argparse.Namespace) -> int:
         if args.similarity:
             hits = similar_learnt(library, args.photo, args.similarity, args.k)
         else:
-            _, hits = library.similar_to_file(args.photo, k=args.k)
+            _, hits = library.similar_to_file(args.photo, k=args.k, at=args.at)
         photos = {p.id: p for p in library.catalog.photos([h.photo_id for h in hits])}
-    rows = [
-        {"path": display(photos[h.photo_id].path), "score": round(float(h.score), 6),
-         "id": h.photo_id}
-        for h in hits if h.photo_id in photos
-    ]
+    rows: list[dict[str, object]] = []
+    for h in hits:
+        if h.photo_id not in photos:
+            continue
+        row: dict[str, object] = {"path": display(photos[h.photo_id].path),
+                                  "score": round(float(h.score), 6), "id": h.photo_id}
+        if h.time is not None:  # a video clip: the moment of its best-matching frame
+            row["time"] = round(float(h.time), 3)
+        rows.append(row)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
     else:
         for rank, row in enumerate(rows, 1):
-            print(f"{rank:3d}  {row['score']:.4f}  {row['path']}")
+            moment = f"  at {clock(float(row['time']))}" if "time" in row else ""  # type: ignore[arg-type]
+            print(f"{rank:3d}  {row['score']:.4f}  {row['path']}{moment}")
     return 0
 
 

@@ -11,6 +11,7 @@ from core.library import Library
 from core.paths import display
 from core.similarity import SOURCE_FEEDBACK, JudgementStore
 from core.similarity.search import SimilaritySearches
+from core.video import clock
 from gui.context import AppContext, Query
 
 SIMILAR_LIMIT = 1000  # results shown for a query (the grid's worth of lookalikes)
@@ -18,11 +19,15 @@ SIMILAR_LIMIT = 1000  # results shown for a query (the grid's worth of lookalike
 
 def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[int, ...],
                file: str | None, similarity: str | None = None,
-               searches: SimilaritySearches | None = None) -> Query:
+               searches: SimilaritySearches | None = None, moment: float | None = None,
+               ) -> Query:
     """In a worker thread: the query's hits and its caption (``similarity``: rank by that
-    learnt similarity, through ``searches``, instead of the embedding's own)."""
+    learnt similarity, through ``searches``, instead of the embedding's own; ``moment``: by
+    a video clip at that time, its kept frame there)."""
     k = max(1, min(SIMILAR_LIMIT, library.catalog.embedded_count(library.model_key)))
-    if similarity is not None and searches is not None:
+    if moment is not None:
+        hits = library.similar_to_moment(positives[0], moment, k)
+    elif similarity is not None and searches is not None:
         with library.catalog.faults():
             if file is not None:
                 own = library.photo_at(Path(file))
@@ -44,6 +49,8 @@ def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[in
         label = f"Like {display(photo.path.name) if photo else 'this photo'}"
     else:
         label = f"Like these {len(positives)} photos"
+    if moment is not None:
+        label += f" at {clock(moment)}"
     if negatives:
         label += f", not like {len(negatives)}"
     if similarity is not None:
@@ -90,6 +97,10 @@ class SearchController(QObject):
             if len(positives) > 1:
                 self._feedback(positives, ())
             self._start(positives, (), None)
+
+    def find_similar_moment(self, clip_id: int, at: float) -> None:
+        """Rank the library by similarity to a clip at ``at`` seconds (its kept frame)."""
+        self._start((int(clip_id),), (), None, at)
 
     def not_like(self, ids: Sequence[int]) -> None:
         """Refine the current query: ``ids`` are examples of what is not wanted."""
@@ -156,7 +167,7 @@ class SearchController(QObject):
     # -- running ---------------------------------------------------------------------------
 
     def _start(self, positives: tuple[int, ...], negatives: tuple[int, ...],
-               file: str | None) -> None:
+               file: str | None, moment: float | None = None) -> None:
         library = self.context.library
         if library is None:
             return
@@ -167,6 +178,7 @@ class SearchController(QObject):
             self._searches = SimilaritySearches(library.catalog, library.model_key)
         self.context.workers.run(
             _run_query, library, positives, negatives, file, self.similarity, self._searches,
+            moment,
             on_result=lambda query: self._on_result(token, library, query),
             on_error=lambda exc: self._on_error(token, exc),
         )

@@ -218,6 +218,33 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (face_id, person_id)
     ) WITHOUT ROWID;
     """,
+    9: """
+    -- Video clips (issue 22). A clip is a row of photos (content hash: a moved clip keeps its
+    -- row, frames and labels). The table clips holds what only clips have.
+    CREATE TABLE clips (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        duration REAL NOT NULL,               -- seconds, from the decoded frames
+        codec    TEXT NOT NULL
+    );
+    -- One row per kept frame (one per scene) and model. Its id, negated, is its search id.
+    CREATE TABLE frames (
+        id        INTEGER PRIMARY KEY,
+        photo_id  INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model     TEXT NOT NULL,
+        time      REAL NOT NULL,              -- seconds from the start of the clip
+        signature BLOB NOT NULL,              -- float16: colour histogram + grey layout
+        vector    BLOB NOT NULL,              -- float16, L2-normalised
+        UNIQUE (photo_id, model, time)
+    );
+    CREATE INDEX frames_model ON frames(model);
+    -- How far an interrupted embedding pass got inside a clip (deleted when it is complete).
+    CREATE TABLE clip_progress (
+        photo_id   INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model      TEXT NOT NULL,
+        decoded_to REAL NOT NULL,
+        PRIMARY KEY (photo_id, model)
+    ) WITHOUT ROWID;
+    """,
 }
 
 

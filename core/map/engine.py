@@ -14,6 +14,7 @@ The CLI and the tests call :func:`core.map.compute_map` directly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -64,7 +65,8 @@ class MapEngine:
             self._process.kill()
             self._process.wait()
         if self._conn is not None:
-            self._conn.close()
+            with contextlib.suppress(OSError):  # its descriptor may be gone already (EBADF)
+                self._conn.close()
         self._process, self._conn, self.warm, self._unanswered = None, None, False, 0
 
     def _request(self, message: tuple[str, Any], cancel: threading.Event | None, text: str,

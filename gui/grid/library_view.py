@@ -213,9 +213,9 @@ class LibraryView(QWidget):
         self.listed.set()
 
     def _show(self, ids: list[int], scores: dict[int, float] | None = None,
-              pinned: tuple[int, ...] = ()) -> None:
+              pinned: tuple[int, ...] = (), times: dict[int, float] | None = None) -> None:
         current = self.grid.current_id()
-        self.model.set_photos(ids, scores, pinned)
+        self.model.set_photos(ids, scores, pinned, times)
         self._syncing = True
         try:
             self.grid.select_ids(self.context.selection, scroll=False)
@@ -267,7 +267,8 @@ class LibraryView(QWidget):
         self.sort_box.setEnabled(False)
         ids = [*query.positives, *(h.photo_id for h in query.hits)]
         scores = {h.photo_id: h.score for h in query.hits} if query.scored else None
-        self._show(ids, scores, query.positives)
+        times = {h.photo_id: h.time for h in query.hits if h.time is not None}
+        self._show(ids, scores, query.positives, times)
         self.grid.scrollToTop()
         self._update_count()
 

@@ -101,6 +101,20 @@ def test_app_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert "rows at the end: 2004" in out  # the 4 new photos were embedded and listed
 
 
+def test_video_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.video
+
+    assert benchmarks.video.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "a one-minute 1080p clip indexed in <= 5 s" in out
+    tables = out.split("Indexing one clip")
+    cuts = {row["keyframe to keyframe"]: row for row in _table(tables[0])}
+    assert float(cuts["at a cut"]["hist min"]) > float(cuts["within a shot"]["hist max"])
+    (row,) = _table(tables[1])
+    assert row["clip"] == "20 s 240p 30 fps" and int(row["frames kept"]) == 2
+    assert float(row["index s"]) > 0 and float(row["decode-only s"]) > 0
+
+
 def _tables(out: str) -> dict[str, list[dict[str, str]]]:
     """Every Markdown table in `out` under the title line printed above it."""
     tables: dict[str, list[dict[str, str]]] = {}
@@ -181,6 +195,8 @@ def test_similarity_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(rows) == {"base embedding", "learnt"}
     for row in rows.values():
         assert 0 <= float(row["mAP@10 judged"]) <= 1 and 0 <= float(row["mAP@10 unjudged"]) <= 1
+
+
 def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     import benchmarks.faces
 
