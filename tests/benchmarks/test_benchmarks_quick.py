@@ -68,7 +68,8 @@ def test_indexing_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: 
     d, c, p = float(row["D s"]), float(row["C s"]), float(row["P s"])
     assert d > 0 and c > 0 and p > 0
     assert float(row["D+C s"]) == pytest.approx(d + c, abs=0.02)
-    assert float(row["P photos/s"]) == pytest.approx(4 / p, rel=0.1)
+    # P s is printed to 0.01 s: a run of a few hundredths of a second moves 4 / P a lot
+    assert 4 / (p + 0.006) <= float(row["P photos/s"]) <= 4 / max(p - 0.006, 1e-3)
     assert len(list((tmp_path / "1mp-n4").glob("*.jpg"))) == 4
 
 
