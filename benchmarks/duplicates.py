@@ -72,8 +72,10 @@ def planted_catalog(folder: Path, n: int, seed: int = 0) -> tuple[Path, list[tup
     for k, i in enumerate(sorted(bursts.tolist())):
         times[i] = f"2021-05-01T10:{k // 600 % 60:02d}:{k % 60:02d}"
         cameras[i] = f"Camera {k // 300}"
-    path = folder / "catalog.sqlite"
-    with Catalog.open(folder, path, create=True) as catalog, catalog.transaction() as tx:
+    path = folder / "catalog.sqlite"  # beside the photo folder, never inside it
+    (folder / "photos").mkdir(exist_ok=True)
+    with Catalog.open(folder / "photos", path, create=True) as catalog, \
+            catalog.transaction() as tx:
         tx.executemany(
             "INSERT INTO photos (id, path, size, mtime_ns, content_hash, width, height, "
             "captured_at, camera, added_at) VALUES (?, ?, 1000000, 0, ?, 4000, 3000, ?, ?, 0)",
@@ -87,7 +89,7 @@ def planted_catalog(folder: Path, n: int, seed: int = 0) -> tuple[Path, list[tup
 def scale_row(n: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="lookalike-dups-") as tmp:
         path, planted = planted_catalog(Path(tmp), n)
-        with Catalog.open(Path(tmp), path, create=False) as catalog:
+        with Catalog.open(Path(tmp) / "photos", path, create=False) as catalog:
             with PeakSampler() as peak:
                 start, cpu = time.perf_counter(), time.process_time()
                 report = run(find_groups(catalog, MODEL, thresholds=BENCH, pixels=False))

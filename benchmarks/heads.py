@@ -93,9 +93,10 @@ def library_catalog(folder: Path, x: NDArray[np.float32], y: NDArray[np.int64],
     them (embedded as ``x``) labelled ``y`` in a single-choice set; (path, set id)."""
     from core.labels import LabelStore
 
-    path = folder / "catalog.sqlite"
+    path = folder / "catalog.sqlite"  # beside the photo folder, never inside it
+    (folder / "photos").mkdir(exist_ok=True)
     vectors = np.concatenate([x.astype(np.float16), more[len(x):]])
-    with Catalog.open(folder, path, create=True) as catalog:
+    with Catalog.open(folder / "photos", path, create=True) as catalog:
         with catalog.transaction() as tx:
             tx.executemany(
                 "INSERT INTO photos (id, path, size, mtime_ns, content_hash, added_at) "
@@ -116,7 +117,7 @@ def bench_library(kind: str, path: Path, set_id: int) -> dict[str, float]:
     from core.labels.heads import train
     from core.labels.review import predict_library
 
-    with Catalog.open(path.parent, path, create=False) as catalog:
+    with Catalog.open(path.parent / "photos", path, create=False) as catalog:
         start = _clock()
         run(train(catalog, set_id, MODEL, kind))
         train_wall, _ = _since(start)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.catalog import Catalog
+from core.errors import Cancelled
 from core.faces.model import DETECTOR
 from core.faces.store import FaceStore, GroupResult
 from core.faces.worker import PhotoFaces, analyze, default_workers, start_pool
@@ -78,20 +79,26 @@ def find_faces(catalog: Catalog, cancel: threading.Event | None = None, *,
             workers = default_workers() if len(todo) > SMALL_JOB else 0
         workers = min(workers, len(todo))
         pending: list[PhotoFaces] = []
+        expected = {pid: h for pid, _p, h in todo}
         last_commit = time.perf_counter()
-        for result in _results(todo, workers, cancel):
-            if result is None:
-                yield meter.progress("faces", done, f"Looked at {done} of {len(todo)} photos")
-                continue
-            pending.append(result)
-            done += 1
-            found += len(result.faces or ())
-            failed += result.faces is None
-            if time.perf_counter() - last_commit >= COMMIT_EVERY_S or done == len(todo):
-                _store(catalog, pending, {pid: h for pid, _p, h in todo})
-                pending.clear()
-                last_commit = time.perf_counter()
-                yield meter.progress("faces", done, f"Looked at {done} of {len(todo)} photos")
+        try:
+            for result in _results(todo, workers, cancel):
+                if result is None:
+                    yield meter.progress("faces", done, f"Looked at {done} of {len(todo)} photos")
+                    continue
+                pending.append(result)
+                done += 1
+                found += len(result.faces or ())
+                failed += result.faces is None
+                if time.perf_counter() - last_commit >= COMMIT_EVERY_S or done == len(todo):
+                    _store(catalog, pending, expected)
+                    pending.clear()
+                    last_commit = time.perf_counter()
+                    yield meter.progress("faces", done, f"Looked at {done} of {len(todo)} photos")
+        except Cancelled:
+            if pending:  # what was found before the cancel is kept
+                _store(catalog, pending, expected)
+            raise
     yield meter.progress("grouping", 0, "Grouping faces into people")
     check_cancel(cancel)
     grouped = FaceStore(catalog).group()

@@ -35,8 +35,10 @@ def _library(folder: Path, n_groups: int, seed: int = 0) -> tuple[Path, list[lis
             rows.append((pid, f"g{g}/p{k}.jpg".encode(), f"h{pid}"))
             members.append(pid)
         groups.append(members)
-    path = folder / "catalog.sqlite"
-    with Catalog.open(folder, path, create=True) as catalog, catalog.transaction() as tx:
+    path = folder / "catalog.sqlite"  # beside the photo folder, never inside it
+    (folder / "photos").mkdir(exist_ok=True)
+    with Catalog.open(folder / "photos", path, create=True) as catalog, \
+            catalog.transaction() as tx:
         tx.executemany("INSERT INTO photos (id, path, size, mtime_ns, content_hash, added_at) "
                        "VALUES (?, ?, 1, 0, ?, 0)", rows)
         tx.executemany("INSERT INTO embeddings (photo_id, model, vector) VALUES (?, ?, ?)",
@@ -46,7 +48,7 @@ def _library(folder: Path, n_groups: int, seed: int = 0) -> tuple[Path, list[lis
 
 def test_the_taste_head_agrees_with_held_out_decisions(tmp_path: Path) -> None:
     path, groups, along = _library(tmp_path, 40)
-    with Catalog.open(tmp_path, path, create=False) as catalog:
+    with Catalog.open(tmp_path / "photos", path, create=False) as catalog:
         for members in groups[:30]:  # the user decides 30 groups
             best = max(members, key=lambda pid: along[pid - 1])
             decide(catalog, group_key(f"h{m}" for m in members),
@@ -65,7 +67,7 @@ def test_the_taste_head_agrees_with_held_out_decisions(tmp_path: Path) -> None:
 
 def test_too_few_decisions_are_refused(tmp_path: Path) -> None:
     path, _groups, _ = _library(tmp_path, 3)
-    with Catalog.open(tmp_path, path, create=False) as catalog:
+    with Catalog.open(tmp_path / "photos", path, create=False) as catalog:
         decide(catalog, "k", {"h1": "pick", "h2": "reject"})
         with pytest.raises(ValueError, match="decide at least"):
             run(train_taste(catalog, MODEL))

@@ -39,7 +39,7 @@ def test_prune_drops_the_least_recently_used_first(tmp_path: Path) -> None:
     fresh = folder / "00" / ".tmp-writing"  # being written right now
     fresh.write_bytes(b"x" * 500)
     recently_viewed = thumbs[0]  # the oldest, but just used
-    thumbcache.touch(recently_viewed)
+    os.utime(recently_viewed)  # viewed just now
 
     result = thumbcache.prune(limit=6000, folder=folder)
     kept = {p for p in thumbs if p.exists()}
