@@ -33,6 +33,7 @@ from gui.context import AppContext
 from gui.dialogs.info import ShortcutsDialog, offer_rebuild, show_about, show_error
 from gui.dialogs.preferences import ask_model_choice
 from gui.dialogs.weights import WeightsMissingDialog
+from gui.elided import clamp_to_screen
 from gui.grid import LibraryView
 from gui.indexing import Indexer
 from gui.panels.empty import EmptyState
@@ -302,6 +303,7 @@ class MainWindow(QMainWindow):
     def restore_state(self) -> None:
         if self.settings.geometry is not None:
             self.restoreGeometry(self.settings.geometry)
+            clamp_to_screen(self)  # saved on a larger screen, or widened by an old version
         if self.settings.window_state is not None:
             self.restoreState(self.settings.window_state)
 

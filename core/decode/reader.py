@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.decode.exif import ImageInfo, orient
+from core.decode.exif import ImageInfo, orient, shooting_details
 from core.decode.formats import (
     EMPTY,
     MAX_PIXELS,
@@ -107,6 +107,16 @@ def read_info(path: Path) -> ImageInfo:
         is_raw = _is_raw(path)
         data = path.read_bytes() if is_raw else b""
         return by_format(is_raw, lambda: read_raw_info(data), lambda: read_pillow_info(path))
+
+
+def read_details(path: Path) -> list[tuple[str, str]]:
+    """Exposure, aperture, ISO, focal length, lens, GPS and keywords of the photo, as
+    (label, value) lines (empty for RAW files and files without them)."""
+    path = Path(path)
+    if _is_raw(path):
+        return []
+    with reading(path), Image.open(path) as im:
+        return shooting_details(im)
 
 
 def file_hash(path: Path) -> str:

@@ -27,6 +27,7 @@ from core import browse
 from core.library import Library
 from gui.actions import Actions
 from gui.context import AppContext, Query
+from gui.elided import ElidedLabel
 from gui.grid.cache import ThumbnailCache
 from gui.grid.delegate import ThumbnailDelegate
 from gui.grid.model import ThumbnailModel
@@ -100,7 +101,7 @@ class LibraryView(QWidget):
             if action is self.actions.back_to_library:
                 button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             row.addWidget(button)
-        self.title = QLabel(self.header)
+        self.title = ElidedLabel("", self.header)
         self.title.setObjectName("gridTitle")
         row.addWidget(self.title, 1)
         self.sort_box = QComboBox(self.header)

@@ -35,6 +35,7 @@ from core.map import MapResult, initial_layout, is_current
 from core.map import clusters as groups
 from core.map.engine import MapEngine, shared_engine
 from gui.context import AppContext, Query
+from gui.elided import ElidedLabel
 from gui.grid.cache import ThumbnailCache
 from gui.map.overlays import PhotoOverlays
 from gui.map.plot import (
@@ -117,7 +118,7 @@ class MapView(QWidget):
         self.colour_combo.setMinimumWidth(150)
         bar.addWidget(self.colour_combo)
         bar.addStretch(1)
-        self.status = QLabel("", self)
+        self.status = ElidedLabel("", self)
         self.status.setObjectName("hint")
         self.progress = QProgressBar(self)
         self.progress.setMaximumWidth(140)
@@ -127,9 +128,12 @@ class MapView(QWidget):
         self.recompute_button = QPushButton("Recompute map", self)
         self.recompute_button.setToolTip("Lay the map out again from scratch")
         self.export_button = QPushButton("Export PNG…", self)
-        for widget in (self.status, self.progress, self.cancel_button, self.recompute_button,
-                       self.export_button):
+        for widget in (self.recompute_button, self.export_button):
             bar.addWidget(widget)
+        status_row = QHBoxLayout()
+        status_row.setContentsMargins(8, 0, 8, 4)
+        for widget in (self.status, self.progress, self.cancel_button):
+            status_row.addWidget(widget, 1 if widget is self.status else 0)
         self.progress.hide()
         self.cancel_button.hide()
 
@@ -143,6 +147,7 @@ class MapView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(bar)
+        layout.addLayout(status_row)
         layout.addLayout(body, 1)
 
     def _connect(self) -> None:

@@ -1,0 +1,135 @@
+"""What a new user trips over first (issue 21): the window stays on a laptop screen, the
+viewer's keys and zoom, and the photo's shooting details, on real camera photos."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QByteArray, QRect, Qt
+from PySide6.QtWidgets import QApplication, QDockWidget
+from pytestqt.qtbot import QtBot
+
+from core.labels.store import LabelStore
+from gui.context import Query
+from gui.settings import Settings
+from gui.viewer import ViewerWindow
+
+from .conftest import OpenWindow, PhotoFolder, open_indexed, wait_indexed
+
+LAPTOP_WIDTH = 1366
+REAL = ("gps/DSCN0010.jpg", "Canon_40D.jpg", "xmp/BlueSquare.jpg")
+
+
+@pytest.fixture
+def real_folder(shared_photos: Path, tmp_path: Path) -> Path:
+    """Three real camera files: GPS and exposure tags, a Canon body, XMP keywords."""
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    for name in REAL:
+        shutil.copy(shared_photos / "exif-samples" / "jpg" / name, folder / Path(name).name)
+    return folder
+
+
+def details_of(viewer: ViewerWindow) -> dict[str, str]:
+    form = viewer.details
+    return {form.itemAt(r, form.ItemRole.LabelRole).widget().text().rstrip(":"):
+            form.itemAt(r, form.ItemRole.FieldRole).widget().text()
+            for r in range(form.rowCount())}
+
+
+def test_long_texts_never_widen_the_window(open_window: OpenWindow, qtbot: QtBot,
+                                           photo_folder: PhotoFolder,
+                                           catalog_copy: Path) -> None:
+    """A long query label and a long map message are elided (whole in the tooltip); the
+    window keeps its width and its minimum fits a 1366 px laptop screen with every dock."""
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
+    window.resize(1024, 700)
+    start = window.width()
+    label = "Like these 2 photos, not like 1: " + "IMG_0042.jpg, " * 20
+    window.context.set_query(Query((1, 2), (3,), (), label=label))
+    title = window.library_view.title
+    qtbot.waitUntil(lambda: title.text() == label)
+    assert title.elided and title.toolTip() == label
+    window.views.setCurrentIndex(window.views.count() - 1)  # the Map tab
+    map_view = window.views.currentWidget()
+    map_view.status.setText("Map failed: the map engine stopped unexpectedly; " * 5)
+    QApplication.processEvents()
+    assert window.width() == start
+    assert window.minimumSizeHint().width() <= LAPTOP_WIDTH - 100
+    assert window.minimumSizeHint().height() <= 768 - 60
+    docks = window.findChildren(QDockWidget)
+    assert {d.windowTitle() for d in docks} >= {"Folders", "Problems", "Labels"}
+    shown = [d for d in docks if not d.visibleRegion().isEmpty()]  # tabified: one shows
+    assert {d.windowTitle() for d in shown} == {"Folders", "Labels"}
+    for dock in shown:
+        assert window.rect().contains(dock.geometry())
+
+
+def test_a_saved_geometry_larger_than_the_screen_is_clamped(
+        open_window: OpenWindow, qtbot: QtBot, settings: Settings) -> None:
+    screen = QApplication.primaryScreen().availableGeometry()
+    window = open_window()
+    window.setGeometry(QRect(screen.x() + 50, screen.y() + 40,
+                             screen.width() + 600, screen.height() + 400))
+    settings.geometry = QByteArray(window.saveGeometry())
+    window.close()
+    again = open_window(settings_=settings)
+    area = again.screen().availableGeometry()  # offscreen: 800 × 600, below the minimum
+    smallest = again.minimumSizeHint()
+    assert again.width() <= max(area.width(), smallest.width()) < screen.width() + 600
+    assert again.height() <= max(area.height(), smallest.height()) < screen.height() + 400
+    assert area.contains(again.geometry().topLeft())
+
+
+def test_viewer_keys_zoom_and_shooting_details(open_window: OpenWindow, qtbot: QtBot,
+                                               real_folder: Path, tmp_path: Path) -> None:
+    window = open_window(str(real_folder), "--catalog", str(tmp_path / "c.sqlite"))
+    wait_indexed(qtbot, window)
+    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 3)
+    library = window.context.library
+    ids = window.library_view.model.ids()
+    by_name = {library.catalog.photo(i).path.name: i for i in ids}
+    store = LabelStore(library.catalog)
+    keeper = store.add_label(store.create_set("Rating").id, "Keeper")
+    store.assign(keeper.id, [by_name["DSCN0010.jpg"]])
+
+    viewer = window.open_viewer(by_name["DSCN0010.jpg"])
+    assert viewer is not None
+    start = viewer.position
+    qtbot.waitUntil(lambda: "GPS" in details_of(viewer), timeout=10_000)
+    details = details_of(viewer)
+    assert details["Exposure"] == "1/75 s" and details["Aperture"] == "f/5.9"
+    assert details["ISO"] == "ISO 64" and details["Focal length"].startswith("24 mm")
+    assert details["GPS"] == "43.46745° N, 11.88513° E"
+    assert details["Labels (Rating)"] == "Keeper"
+
+    # The image view has the focus: the arrows and PageDown still step through the photos.
+    viewer.view.setFocus()
+    qtbot.keyClick(viewer.view, Qt.Key.Key_Right)
+    assert viewer.position == (start + 1) % 3
+    qtbot.keyClick(viewer.view, Qt.Key.Key_PageDown)
+    assert viewer.position == (start + 2) % 3
+    qtbot.keyClick(viewer.view, Qt.Key.Key_Left)
+    assert viewer.position == (start + 1) % 3
+
+    # The zoom is fitted again for the next photo, unless locked.
+    qtbot.waitUntil(lambda: viewer.loaded_id == viewer.photo_id, timeout=10_000)
+    viewer.view.zoom(1.25)
+    assert not viewer.view.fitting
+    qtbot.keyClick(viewer.view, Qt.Key.Key_Right)
+    assert viewer.view.fitting
+    qtbot.waitUntil(lambda: viewer.loaded_id == viewer.photo_id, timeout=10_000)
+    viewer.view.zoom(1.25)
+    zoomed = viewer.view.zoom_level()
+    qtbot.keyClick(viewer.view, Qt.Key.Key_L)
+    assert viewer.lock_zoom.isChecked()
+    qtbot.keyClick(viewer.view, Qt.Key.Key_Right)
+    assert not viewer.view.fitting
+    qtbot.waitUntil(lambda: viewer.loaded_id == viewer.photo_id, timeout=10_000)
+    assert viewer.view.zoom_level() == pytest.approx(zoomed)
+    viewer.show_photo(ids.index(by_name["BlueSquare.jpg"]))
+    qtbot.waitUntil(lambda: "Keywords" in details_of(viewer), timeout=10_000)
+    assert "Blue Square" in details_of(viewer)["Keywords"]
+    viewer.close()
