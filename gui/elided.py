@@ -27,11 +27,11 @@ class ElidedLabel(QLabel):
         self._fixed_tip = tip
         self._update_tip()
 
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt name)
+    def setText(self, text: str) -> None:
         super().setText(text)
         self._update_tip()
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
+    def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
         width = self.fontMetrics().horizontalAdvance("x" * MIN_CHARS)
         return QSize(min(hint.width(), width), hint.height())
@@ -51,7 +51,7 @@ class ElidedLabel(QLabel):
         else:
             self.setToolTip(self.text() if self.text() and self.elided else "")
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         rect = self.contentsRect()
         text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
