@@ -88,6 +88,31 @@ def list_photos(
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
 
+SortKey = tuple[object, ...]
+
+
+def sort_keys(catalog: Catalog, sort: str, ids: Sequence[int] | None = None
+              ) -> dict[int, SortKey]:
+    """Photo id -> the key that :func:`list_photos` orders by (for ``ids``, or all photos):
+    lets a view put photos that arrive during a scan straight into their place."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+    if ids is None:
+        rows = catalog.conn.execute("SELECT id, captured_at, path FROM photos").fetchall()
+    else:
+        rows = []
+        for start in range(0, len(ids), 500):
+            part = [int(i) for i in ids[start:start + 500]]
+            rows += catalog.conn.execute(
+                f"SELECT id, captured_at, path FROM photos WHERE id IN "
+                f"({','.join('?' * len(part))})", part).fetchall()
+    if sort == "date":
+        return {r[0]: (r[1] is None, r[1] or "", bytes(r[2])) for r in rows}
+    if sort == "name":
+        return {r[0]: (_name(r[2]).casefold(), bytes(r[2])) for r in rows}
+    return {r[0]: (os.path.dirname(r[2]), _name(r[2]).casefold(), bytes(r[2])) for r in rows}
+
+
 def _name(stored: bytes) -> str:
     return os.fsdecode(os.path.basename(stored))
 

@@ -31,6 +31,7 @@ from typing import Any
 from core.catalog import Catalog
 from core.errors import Cancelled, LookalikeError
 from core.jobs import BACKGROUND_NICE, Job, Progress, check_cancel
+from core.map import numba_cache
 from core.map.layout import TICK_S, MapResult, compute_map, warm_up
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class MapEngine:
                 if text is None:
                     yield self._waiting(start)
                 else:
-                    note = "" if self.warm else " (first map: compiling, ~1 min)"
+                    note = "" if self.warm else f" ({first_use_note()})"
                     yield Progress("waiting", 0, 0,
                                    f"{text}{note} · {time.perf_counter() - start:.0f} s")
                 continue
@@ -128,7 +129,7 @@ class MapEngine:
 
     def _waiting(self, start: float) -> Progress:
         what = "Waiting for the map engine" if self.warm else \
-            "Preparing the map engine (first use: ~1 min)"
+            f"Preparing the map engine ({first_use_note()})"
         return Progress("waiting", 0, 0, f"{what} · {time.perf_counter() - start:.0f} s")
 
     def _start(self) -> Connection:
@@ -145,6 +146,14 @@ class MapEngine:
         theirs.close()
         self._conn = Connection(ours.detach())
         return self._conn
+
+
+def first_use_note() -> str:
+    """What the engine's first request waits for, truthfully: a compile once per computer
+    (minutes on a busy machine), or loading the code compiled on an earlier launch."""
+    if numba_cache.is_filled():
+        return "loading its compiled code, a few seconds"
+    return "compiling its code once for this computer: 1–3 min, later launches take seconds"
 
 
 _SHARED: list[MapEngine] = []
@@ -170,6 +179,7 @@ def _serve(conn: Connection) -> None:
     if hasattr(os, "nice"):
         os.nice(BACKGROUND_NICE)  # background work: the app's UI thread comes first
     logging.basicConfig(level=logging.WARNING, format="lookalike map engine: %(message)s")
+    numba_cache.enable()  # umap's compiled code is kept: later launches load it in seconds
     handlers: dict[str, Callable[[Any], Any]] = {
         "warm_up": lambda _payload: warm_up(),
         "compute": lambda payload: _compute(conn, *payload),

@@ -7,6 +7,7 @@ keeps its selection in step with the context's.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from pathlib import PurePath
 
@@ -35,10 +36,13 @@ from gui.grid.view import GridView
 from gui.settings import THUMBNAIL_SIZES
 
 
-def _listing(library: Library, sort: str, folder: PurePath | None) -> tuple[np.ndarray, int]:
-    """In a worker thread: the sorted ids, and the last id they include."""
+def _listing(library: Library, sort: str, folder: PurePath | None
+             ) -> tuple[np.ndarray, int, list[browse.SortKey]]:
+    """In a worker thread: the sorted ids, the last id they include, and their sort keys."""
     last = browse.last_photo_id(library.catalog)
-    return browse.list_photos(library.catalog, sort, folder), last
+    ids = browse.list_photos(library.catalog, sort, folder)
+    keys = browse.sort_keys(library.catalog, sort)
+    return ids, last, [keys[i] for i in ids.tolist() if i in keys]
 
 
 class LibraryView(QWidget):
@@ -56,6 +60,7 @@ class LibraryView(QWidget):
         self.folder: PurePath | None = None
         self._sort = sort if sort in browse.SORTS else "date"
         self._last_id = -1  # photos above this id are not in the listing yet; -1: loading
+        self._keys: list[browse.SortKey] = []  # the sort keys of the rows, while listing
         self._listing_token = 0
         # Set once the grid lists the open library (a worker may wait for it: see Indexer).
         self.listed = threading.Event()
@@ -85,6 +90,7 @@ class LibraryView(QWidget):
         context.indexing_changed.connect(lambda running: running or self.reload())
         context.query_changed.connect(self._on_query_changed)
         context.selection_changed.connect(self._on_context_selection)
+        context.query_counted.connect(self.count_label.setText)
 
     # -- header ----------------------------------------------------------------------------
 
@@ -180,9 +186,11 @@ class LibraryView(QWidget):
             _listing, library, self._sort, self.folder, what="Listing the photos",
             on_result=lambda result: self._on_listing(token, library, *result))
 
-    def _on_listing(self, token: int, library: Library, ids: np.ndarray, last: int) -> None:
+    def _on_listing(self, token: int, library: Library, ids: np.ndarray, last: int,
+                    keys: list[browse.SortKey]) -> None:
         if token != self._listing_token or library is not self.context.library:
             return
+        self._keys = keys if len(keys) == len(ids) else []
         if self.context.query is None and (ids.tolist() != self.model.ids() or self._stale):
             self._stale = False
             self._show(ids.tolist())
@@ -209,7 +217,10 @@ class LibraryView(QWidget):
         self.listed = threading.Event()
         self.folder = None
         self._last_id = -1
+        self._keys = []
         self.model.set_photos([])
+        self.sort_box.setEnabled(True)  # no query in a newly opened library
+        self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))
         self.reload()
 
     def _on_photos_changed(self) -> None:
@@ -220,9 +231,19 @@ class LibraryView(QWidget):
         if library is None or self.context.query is not None or self._last_id < 0:
             return
         new = browse.photos_after(library.catalog, self._last_id, self.folder)
-        if len(new):
-            self._last_id = int(new[-1])
+        if not len(new):
+            return
+        self._last_id = int(new[-1])
+        if len(self._keys) != self.model.rowCount():  # no keys for this listing
             self.model.append(new.tolist())
+            return
+        # Each in its sorted place, so that the listing at the scan's end changes nothing.
+        keys = browse.sort_keys(library.catalog, self._sort, new.tolist())
+        for photo_id in new.tolist():
+            if photo_id in keys and self.model.row_of(photo_id) < 0:
+                row = bisect.bisect_right(self._keys, keys[photo_id])
+                self._keys.insert(row, keys[photo_id])
+                self.model.insert(row, photo_id)
 
     def _on_query_changed(self, query: Query | None) -> None:
         if query is None:
@@ -232,6 +253,7 @@ class LibraryView(QWidget):
             self._stale = True
             self.reload()  # the listing replaces the results when it arrives
             return
+        self._keys = []
         self.sort_box.setCurrentIndex(self.sort_box.findData("similarity"))
         self.sort_box.setEnabled(False)
         ids = [*query.positives, *(h.photo_id for h in query.hits)]

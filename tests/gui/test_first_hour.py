@@ -66,6 +66,13 @@ def test_long_texts_never_widen_the_window(open_window: OpenWindow, qtbot: QtBot
     for dock in shown:
         assert window.rect().contains(dock.geometry())
 
+    # Reopened with other options (as after a weights change): the Sort box works again.
+    sort_box = window.library_view.sort_box
+    assert not sort_box.isEnabled()  # a query is shown: sorted by similarity
+    window.open_library(photo_folder.root, catalog_copy)
+    qtbot.waitUntil(lambda: window.context.library is not None and sort_box.isEnabled())
+    assert sort_box.currentData() == window.library_view.sort
+
 
 def test_a_saved_geometry_larger_than_the_screen_is_clamped(
         open_window: OpenWindow, qtbot: QtBot, settings: Settings) -> None:
