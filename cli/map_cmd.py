@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
+from cli.progress import PlainLines, is_terminal
 from core import jobs
 from core.jobs import Progress
-from cli.progress import PlainLines, is_terminal
 from core.map import compute_map, numba_cache
 from core.map.clusters import colourings
 from core.map.render import render_png

@@ -264,7 +264,7 @@ class MainWindow(QMainWindow):
         return viewer
 
     def choose_search_image(self) -> None:
-        path = commands.choose_image(self)
+        path = commands.choose_image(self, self.context)
         if path is not None:
             self.search.search_file(path)
 

@@ -15,6 +15,7 @@ The CLI and the tests call :func:`core.map.compute_map` directly.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
@@ -66,7 +67,8 @@ class MapEngine:
             self._process.kill()
             self._process.wait()
         if self._conn is not None:
-            self._conn.close()
+            with contextlib.suppress(OSError):  # already closed (at exit, after a failure)
+                self._conn.close()
         self._process, self._conn, self.warm, self._unanswered = None, None, False, 0
 
     def _request(self, message: tuple[str, Any], cancel: threading.Event | None, text: str,

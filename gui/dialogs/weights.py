@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QMessageBox, QPushButton, QWidget
+
+from gui.dialogs import files
 
 
 class WeightsMissingDialog(QMessageBox):
@@ -31,7 +33,7 @@ class WeightsMissingDialog(QMessageBox):
         self.retry_button.clicked.connect(self.retry_requested)
 
     def _choose(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.parentWidget(), "Weights file", "",
-                                              "PyTorch weights (*.pth *.pt);;All files (*)")
+        path = files.open_file(self.parentWidget(), None, "Weights file",
+                               "PyTorch weights (*.pth *.pt);;All files (*)")
         if path:
-            self.file_chosen.emit(path)
+            self.file_chosen.emit(str(path))

@@ -164,7 +164,19 @@ class LibraryView(QWidget):
         library = self.context.library
         where = f" in {self.folder.as_posix()}" if self.folder else ""
         self.title.setText(library.root.name if library else "")
-        self.count_label.setText(f"{shown:,} photo{'s' if shown != 1 else ''}{where}")
+        self.count_label.setText(f"{shown:,} photo{'s' if shown != 1 else ''}{where}"
+                                 + self._selection_note())
+
+    def _selection_note(self) -> str:
+        """" · 3 selected", and how many of them the grid does not show (a lasso on the
+        map can reach outside the folder the grid is filtered to)."""
+        chosen = self.context.selection
+        if len(chosen) < 2 and not (chosen and self.model.row_of(chosen[0]) < 0):
+            return ""
+        hidden = sum(1 for i in chosen if self.model.row_of(i) < 0)
+        where = "this folder" if self.folder else "this list"
+        return f" · {len(chosen):,} selected" + (f", {hidden:,} outside {where}" if hidden
+                                                  else "")
 
     # -- content ---------------------------------------------------------------------------
 
@@ -273,6 +285,8 @@ class LibraryView(QWidget):
                 self._syncing = False
 
     def _on_context_selection(self, ids: list[int]) -> None:
+        if self.context.query is None:
+            self._update_count()
         if self._syncing or ids == self.grid.selected_ids():
             return
         self._syncing = True

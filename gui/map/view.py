@@ -19,7 +19,6 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -34,9 +33,11 @@ from core.jobs import Progress
 from core.map import MapResult, initial_layout, is_current
 from core.map import clusters as groups
 from core.map.engine import MapEngine, shared_engine
+from gui.actions import icon
 from gui.context import AppContext, Query
 from gui.elided import ElidedLabel
 from gui.grid.cache import ThumbnailCache
+from gui.map.export import ExportOptions, ask_and_export, export_map
 from gui.map.overlays import PhotoOverlays
 from gui.map.plot import (
     BACKGROUND,
@@ -85,6 +86,7 @@ class MapView(QWidget):
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()  # pyqtgraph's bare "A": the bar's Fit All does it
         self.scatter = PointCloud()
         self.selected_item = PointCloud(ring=True)
         self.selected_item.set_colours(np.zeros(0, np.intp), [SELECTION_COLOUR])
@@ -112,6 +114,13 @@ class MapView(QWidget):
             button.setProperty("mode", mode)
             self.mode_buttons.addButton(button)
             bar.addWidget(button)
+        self.fit_button = QToolButton(self)
+        self.fit_button.setIcon(icon("fit-all"))
+        self.fit_button.setText("Fit All")
+        self.fit_button.setToolTip("Show the whole map (Home)")
+        self.fit_button.setShortcut("Home")
+        self.fit_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.addWidget(self.fit_button)
         bar.addSpacing(12)
         bar.addWidget(QLabel("Colour by", self))
         self.colour_combo = QComboBox(self)
@@ -132,7 +141,9 @@ class MapView(QWidget):
             bar.addWidget(widget)
         status_row = QHBoxLayout()
         status_row.setContentsMargins(8, 0, 8, 4)
-        for widget in (self.status, self.progress, self.cancel_button):
+        self.selected_label = QLabel("", self)
+        self.selected_label.setObjectName("hint")
+        for widget in (self.status, self.progress, self.cancel_button, self.selected_label):
             status_row.addWidget(widget, 1 if widget is self.status else 0)
         self.progress.hide()
         self.cancel_button.hide()
@@ -165,6 +176,7 @@ class MapView(QWidget):
         self.recompute_button.clicked.connect(lambda: self.compute(recompute=True))
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self._on_export)
+        self.fit_button.clicked.connect(lambda: self.view_box.autoRange())
         self.legend.entry_clicked.connect(self._on_legend_clicked)
         self.view_box.clicked.connect(self._on_clicked)
         self.view_box.rect_selected.connect(self._on_rect_selected)
@@ -374,6 +386,7 @@ class MapView(QWidget):
 
     def _on_selection_changed(self, ids: list[int]) -> None:
         mask = np.isin(self.ids, np.asarray(ids, dtype=np.int64))
+        self.selected_label.setText(f"{len(ids):,} selected" if ids else "")
         self._highlight(self.selected_item, mask)
         self.overlays.set_marks(selected=mask)
 
@@ -387,12 +400,8 @@ class MapView(QWidget):
         item.set_points(self.xy[mask])
 
     def _on_export(self) -> None:
-        path, _filter = QFileDialog.getSaveFileName(self, "Export the map", "map.png",
-                                                    "PNG images (*.png)")
-        if path:
-            self.export_png(Path(path))
+        ask_and_export(self)
 
-    def export_png(self, path: Path) -> bool:
-        """Save the plot as shown (with its legend) as a PNG."""
-        area = self.plot.geometry().united(self.legend.geometry())
-        return self.grab(area).save(str(path), "PNG")
+    def export_png(self, path: Path, options: ExportOptions | None = None) -> bool:
+        """Save the map as a PNG (see :func:`gui.map.export.export_map`)."""
+        return export_map(self, path, options or ExportOptions(whole=False))
