@@ -201,6 +201,7 @@ class Tile:
 
     name: str
     thumbnail: Path | None
+    taken: str | None = None  # the capture date, "YYYY-MM-DD"
 
 
 def tiles(catalog: Catalog, ids: Iterable[int]) -> dict[int, Tile]:
@@ -213,7 +214,8 @@ def tiles(catalog: Catalog, ids: Iterable[int]) -> dict[int, Tile]:
         thumb = thumbnails.thumbnail_path(photo.content_hash) if photo.content_hash else None
         if thumb is None or not thumb.exists():
             thumb = _make_thumbnail(photo.path)
-        out[photo.id] = Tile(display(photo.path.name), thumb)
+        taken = photo.captured_at[:10] if photo.captured_at else None
+        out[photo.id] = Tile(display(photo.path.name), thumb, taken)
     return out
 
 

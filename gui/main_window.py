@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from core.catalog.faults import CatalogDamaged
 from core.catalog.rebuild import rebuild
+from core.embed.offline import offline_models
 from core.errors import LookalikeError, ModelUnavailable
 from core.library import Library
 from core.paths import display
@@ -190,7 +191,7 @@ class MainWindow(QMainWindow):
                               weights=o.weights, device=o.device, lock=True)
         except ModelUnavailable as exc:  # a weights file that cannot be read
             self._pending = (Path(folder), catalog)
-            self._offer_weights(str(exc))
+            self._offer_weights(exc.plain)
             return False
         except CatalogDamaged as exc:  # damaged, or written by a newer Lookalike
             self._rebuild_box = offer_rebuild(
@@ -229,8 +230,16 @@ class MainWindow(QMainWindow):
         dialog = WeightsMissingDialog(message, self)
         dialog.file_chosen.connect(self._use_weights_file)
         dialog.retry_requested.connect(self._reopen)
+        dialog.model_chosen.connect(self._use_model)
+        self.context.workers.run(offline_models, self.options.model, what="Listing models",
+                                 on_result=dialog.offer_models, on_error=lambda _exc: None)
         dialog.open()
         self.weights_dialog = dialog
+
+    def _use_model(self, name: str) -> None:
+        self.settings.model_choice = self.options = replace(self.options, model=name,
+                                                            weights="default")
+        self._reopen()
 
     def _use_weights_file(self, path: str) -> None:
         self.settings.weights = path

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import bisect
 import threading
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from core import browse
 from core.library import Library
+from core.paths import display
 from gui.actions import Actions
 from gui.context import AppContext, Query
 from gui.elided import ElidedLabel
@@ -34,6 +36,9 @@ from gui.grid.delegate import ThumbnailDelegate
 from gui.grid.model import ThumbnailModel
 from gui.grid.view import GridView
 from gui.settings import THUMBNAIL_SIZES
+from gui.viewer import load_preview
+
+QUERY_THUMB_PX = 40
 
 
 def _listing(library: Library, sort: str, folder: PurePath | None
@@ -91,6 +96,7 @@ class LibraryView(QWidget):
         context.query_changed.connect(self._on_query_changed)
         context.selection_changed.connect(self._on_context_selection)
         context.query_counted.connect(self.count_label.setText)
+        actions.show_captions.toggled.connect(self.set_captions)
 
     # -- header ----------------------------------------------------------------------------
 
@@ -107,6 +113,11 @@ class LibraryView(QWidget):
             if action is self.actions.back_to_library:
                 button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             row.addWidget(button)
+        self.query_thumb = QLabel(self.header)  # the outside image searched by, if any
+        self.query_thumb.setObjectName("queryThumb")
+        self.query_thumb.setFixedHeight(QUERY_THUMB_PX)
+        self.query_thumb.hide()
+        row.addWidget(self.query_thumb)
         self.title = ElidedLabel("", self.header)
         self.title.setObjectName("gridTitle")
         row.addWidget(self.title, 1)
@@ -128,7 +139,7 @@ class LibraryView(QWidget):
         self.size_slider.valueChanged.connect(self.set_tile_size)
         row.addWidget(self.size_slider)
         row.addSpacing(12)
-        self.count_label = QLabel(self.header)
+        self.count_label = ElidedLabel("", self.header)
         self.count_label.setObjectName("gridCount")
         row.addWidget(self.count_label)
 
@@ -139,6 +150,11 @@ class LibraryView(QWidget):
             return
         self.grid.set_tile_size(size)
         self.tile_size_changed.emit(size)
+
+    def set_captions(self, shown: bool) -> None:
+        """Write each photo's name and date on its tile (View > Show Names and Dates)."""
+        self.delegate.captions = shown
+        self.grid.viewport().update()
 
     @property
     def sort(self) -> str:
@@ -257,8 +273,28 @@ class LibraryView(QWidget):
                 self._keys.insert(row, keys[photo_id])
                 self.model.insert(row, photo_id)
 
+    def _show_query_file(self, file: str | None) -> None:
+        """Show the image file searched by (not one of the library's photos) in the header."""
+        self.query_thumb.hide()
+        if file is None:
+            return
+        self.query_thumb.setToolTip(f"Photos like {display(Path(file))}")
+        self.context.workers.run(
+            load_preview, Path(file), 2 * QUERY_THUMB_PX, what="Showing the searched image",
+            on_result=lambda image: self._on_query_image(file, image),
+            on_error=lambda _exc: None)
+
+    def _on_query_image(self, file: str, image: QImage) -> None:
+        query = self.context.query
+        if query is None or query.file != file:
+            return
+        self.query_thumb.setPixmap(QPixmap.fromImage(image).scaledToHeight(
+            QUERY_THUMB_PX, Qt.TransformationMode.SmoothTransformation))
+        self.query_thumb.show()
+
     def _on_query_changed(self, query: Query | None) -> None:
         if query is None:
+            self.query_thumb.hide()
             self.sort_box.setEnabled(True)
             self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))
             self._last_id = -1
@@ -266,6 +302,7 @@ class LibraryView(QWidget):
             self.reload()  # the listing replaces the results when it arrives
             return
         self._keys = []
+        self._show_query_file(query.file)
         self.sort_box.setCurrentIndex(self.sort_box.findData("similarity"))
         self.sort_box.setEnabled(False)
         ids = [*query.positives, *(h.photo_id for h in query.hits)]

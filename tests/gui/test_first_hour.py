@@ -140,3 +140,35 @@ def test_viewer_keys_zoom_and_shooting_details(open_window: OpenWindow, qtbot: Q
     qtbot.waitUntil(lambda: "Keywords" in details_of(viewer), timeout=10_000)
     assert "Blue Square" in details_of(viewer)["Keywords"]
     viewer.close()
+
+
+def test_missing_weights_offer_a_model_that_needs_no_download(
+        open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weights already on this computer (here: torch's download cache) are a way forward."""
+    import torch
+    import torchvision
+
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    url = torchvision.models.get_model_weights("mobilenet_v3_small")["IMAGENET1K_V1"].url
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
+    cached.parent.mkdir(parents=True)
+    net = torchvision.models.get_model("mobilenet_v3_small", weights=None)
+    torch.save(net.state_dict(), cached)
+    bad = tmp_path / "downloaded.pth"
+    bad.write_bytes(b"<html>rate limited</html>")
+    window = open_window(str(photo_folder.root), "--catalog", str(tmp_path / "c.sqlite"),
+                         "--model", "resnet50", "--weights", str(bad))
+    qtbot.waitUntil(lambda: getattr(window, "weights_dialog", None) is not None
+                    and bool(window.weights_dialog.model_buttons), timeout=30_000)
+    dialog = window.weights_dialog
+    assert [b.text() for b in dialog.model_buttons] == ["Use mobilenet_v3_small"]
+    assert "--" not in dialog.informativeText()  # no command-line flags in a window
+    assert "works offline" in dialog.informativeText()
+    dialog.model_buttons[0].click()
+    wait_indexed(qtbot, window)
+    library = window.context.library
+    assert library is not None and library.model_key == "mobilenet_v3_small@IMAGENET1K_V1"
+    assert library.catalog.embedded_count(library.model_key) == 24
+    assert window.settings.model == "mobilenet_v3_small"
