@@ -6,7 +6,9 @@ again (40-110 s on two cores, and more on a busy machine). In the processes that
 ``cache=True`` and numba's cache goes to Lookalike's cache directory (a user-writable place,
 unlike site-packages), before umap and pynndescent are imported. numba keys each entry by
 the source file and its modification time, so upgrading umap invalidates it by itself.
-Functions numba cannot cache (those using dynamic globals) are still compiled per process.
+Functions numba cannot cache (those using dynamic globals) are still compiled per process:
+measured, that is pynndescent's NN-descent (36 of the warm-up's 41 CPU seconds with the
+cache filled, 48 s without), while umap's own fit and transform code then loads in 0.3 s.
 """
 
 from __future__ import annotations
