@@ -29,9 +29,13 @@ log = logging.getLogger(__name__)
 _ENABLED: list[Path] = []
 
 
+CACHE_ENV = "LOOKALIKE_NUMBA_CACHE"  # overrides the folder (the tests keep one per machine)
+
+
 def numba_cache_dir() -> Path:
     """Where the map engine's compiled code is kept (``~/.cache/lookalike/numba``)."""
-    return cache_dir() / "numba"
+    override = os.environ.get(CACHE_ENV)
+    return Path(override) if override else cache_dir() / "numba"
 
 
 def is_filled(folder: Path | None = None) -> bool:
