@@ -8,23 +8,25 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QByteArray, QRect, Qt
-from PySide6.QtWidgets import QApplication, QDockWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QTableWidget
 from pytestqt.qtbot import QtBot
 
 from core.labels.store import LabelStore
 from gui.context import Query
+from gui.dialogs.info import ShortcutsDialog
+from gui.grid.delegate import badge_colour
 from gui.settings import Settings
 from gui.viewer import ViewerWindow
 
 from .conftest import OpenWindow, PhotoFolder, open_indexed, wait_indexed
 
 LAPTOP_WIDTH = 1366
-REAL = ("gps/DSCN0010.jpg", "Canon_40D.jpg", "xmp/BlueSquare.jpg")
+REAL = ("gps/DSCN0010.jpg", "Canon_40D.jpg", "xmp/BlueSquare.jpg", "corrupted.jpg")
 
 
 @pytest.fixture
 def real_folder(shared_photos: Path, tmp_path: Path) -> Path:
-    """Three real camera files: GPS and exposure tags, a Canon body, XMP keywords."""
+    """Real camera files: GPS and exposure tags, a Canon body, XMP keywords, a broken one."""
     folder = tmp_path / "trip"
     folder.mkdir()
     for name in REAL:
@@ -95,6 +97,10 @@ def test_viewer_keys_zoom_and_shooting_details(open_window: OpenWindow, qtbot: Q
     window = open_window(str(real_folder), "--catalog", str(tmp_path / "c.sqlite"))
     wait_indexed(qtbot, window)
     qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 3)
+    problems = window.problems.list
+    qtbot.waitUntil(lambda: problems.topLevelItemCount() == 1)
+    reason = problems.topLevelItem(0).text(1)
+    assert len(reason) > 20 and problems.topLevelItem(0).toolTip(1) == reason  # never cut
     library = window.context.library
     ids = window.library_view.model.ids()
     by_name = {library.catalog.photo(i).path.name: i for i in ids}
@@ -172,3 +178,47 @@ def test_missing_weights_offer_a_model_that_needs_no_download(
     assert library is not None and library.model_key == "mobilenet_v3_small@IMAGENET1K_V1"
     assert library.catalog.embedded_count(library.model_key) == 24
     assert window.settings.model == "mobilenet_v3_small"
+
+
+def test_small_things_in_the_grid(open_window: OpenWindow, qtbot: QtBot,
+                                  photo_folder: PhotoFolder, catalog_copy: Path,
+                                  shared_photos: Path) -> None:
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
+    view, library = window.library_view, window.context.library
+    ids = view.model.ids()
+
+    # The selection is counted, with what the grid's folder filter hides.
+    window.context.set_selection(ids[:3])
+    assert view.count_label.text() == "24 photos · 3 selected"
+    scene = photo_folder.scenes["scene_000"]
+    inside = [library.photo_at(p).id for p in scene]
+    outside = [i for i in ids if i not in inside][:2]
+    view.set_folder(scene[0].parent.relative_to(photo_folder.root))
+    qtbot.waitUntil(lambda: sorted(view.model.ids()) == sorted(inside))
+    window.context.set_selection([inside[0], *outside])  # as a lasso on the map does
+    assert view.count_label.text().endswith("· 3 selected, 2 outside this folder")
+
+    # Names and dates on the tiles, on demand.
+    tile = view.grid.visualRect(view.model.index(0, 0))
+    qtbot.waitUntil(lambda: view.cache.name(view.model.photo_id(0)) is not None)
+    plain = view.grid.viewport().grab(tile).toImage()
+    window.actions.show_captions.setChecked(True)
+    assert view.delegate.captions
+    assert view.grid.viewport().grab(tile).toImage() != plain
+
+    # Badges: one colour per label, whatever the confidence or review mark.
+    assert badge_colour("cat 92%") == badge_colour("cat") == badge_colour("✓ cat")
+    assert len({badge_colour(n).name() for n in ("cat", "dog", "bird", "tree", "car")}) >= 4
+
+    # Help lists the label keys and the review keys.
+    keys = ShortcutsDialog(window.actions.all(), window)
+    table = keys.findChild(QTableWidget)
+    rows = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert "1 … 9" in rows and "A / R" in rows
+    keys.close()
+
+    # Searching by an outside image shows that image in the header.
+    outside_image = shared_photos / "exif-samples" / "jpg" / "Canon_40D.jpg"
+    window.search.search_file(outside_image)
+    qtbot.waitUntil(lambda: view.query_thumb.isVisible(), timeout=30_000)
+    assert view.query_thumb.pixmap().height() == view.query_thumb.height()
