@@ -34,8 +34,9 @@ DIM = 2048
 K = 10
 TARGET_RECALL = 0.95
 _CHUNK = 20_000
-_OPTIONS = {"n_lists": ["ivf"], "nprobe": ["ivf"], "candidates": ["pca"], "n_trees": ["annoy"],
-            "search_k": ["annoy"], "reduced_dim": ["ivf", "pca", "annoy"]}
+_OPTIONS = {"n_lists": ["ivf", "faiss"], "nprobe": ["ivf", "faiss"], "candidates": ["pca"],
+            "n_trees": ["annoy"], "search_k": ["annoy"],
+            "reduced_dim": ["ivf", "pca", "annoy", "faiss"]}
 _SETTINGS = ("n_lists", "nprobe", "candidates", "n_trees", "search_k", "reduced_dim")  # notes
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from cli.options import add_library_arguments, open_library
 from cli.progress import run_with_bars
 from core.catalog.rebuild import rebuild
-from core.errors import UnreadableImage
+from core.errors import FolderNotFound
 from core.paths import display
 
 NAME = "index"
@@ -29,10 +29,12 @@ def run(args: argparse.Namespace) -> int:
     if args.rebuild:
         folder = Path(args.folder).expanduser()
         if not folder.is_dir():
-            raise UnreadableImage(folder, "folder not found")
+            raise FolderNotFound(folder)
         print(rebuild(folder, args.catalog).summary())
     with open_library(args, create=True, lock=True) as library, library.catalog.faults():
         result = run_with_bars(library.index(), quiet=args.quiet)
+        # A big library's approximate search index, so that `similar` need not build it.
+        run_with_bars(library.searcher.build_index(), quiet=args.quiet)
         s, e = result.scan, result.embed
         total = library.catalog.photo_count()
         embedded = library.catalog.embedded_count(library.model_key)

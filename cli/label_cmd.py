@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
-from core.errors import UnreadableImage
+from core.errors import BadArgument, PhotoNotFound
 from core.labels import LabelStore
 from core.library import Library
 
@@ -29,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     changes = [(True, *c) for c in args.add] + [(False, *c) for c in args.remove]
     if any(len(c) < 3 for c in changes):
-        raise UnreadableImage(Path(args.folder), "--add and --remove need a LABEL and photos")
+        raise BadArgument("--add and --remove need a LABEL and photos")
     if changes and not args.set_name:
-        raise UnreadableImage(Path(args.folder), "--add and --remove need --set NAME")
+        raise BadArgument("--add and --remove need --set NAME")
     lock = bool(changes)
     with open_library(args, create=False, lock=lock) as library, library.catalog.faults():
         store = LabelStore(library.catalog)
@@ -62,9 +62,9 @@ def _photo_id(library: Library, path: Path) -> int:
     photo = library.photo_at(path)
     if photo is None:
         if not path.exists():
-            raise UnreadableImage(path, "file not found")
-        raise UnreadableImage(path, f"not a photo of {library.root} yet: run `lookalike index` "
+            raise PhotoNotFound(path)
+        raise PhotoNotFound(path, f"not a photo of {library.root} yet: run `lookalike index` "
                               "first")
     if not photo.content_hash:
-        raise UnreadableImage(path, "not read yet: run `lookalike index` first")
+        raise PhotoNotFound(path, "not read yet: run `lookalike index` first")
     return photo.id

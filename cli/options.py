@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.embed.models import DEFAULT_MODEL, MODELS
-from core.errors import UnreadableImage
+from core.errors import FolderNotFound
 from core.library import Library
 
 
@@ -34,7 +34,7 @@ def open_library(args: argparse.Namespace, *, create: bool, lock: bool = False) 
     """Open the library named by the parsed options (LookalikeError on a user error)."""
     folder = Path(args.folder).expanduser()
     if not folder.is_dir():
-        raise UnreadableImage(folder, "folder not found")
+        raise FolderNotFound(folder)
     return Library(
         folder, catalog_path=args.catalog, model=args.model, weights=args.weights,
         device=args.device, create=create, lock=lock,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
-from core.errors import UnreadableImage
+from core.errors import BadArgument, PhotoNotFound
 from core.paths import display
 
 NAME = "similar"
@@ -23,11 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.photo.is_file():
-        raise UnreadableImage(args.photo, "file not found")
+        raise PhotoNotFound(args.photo)
     if args.k < 1:
-        raise UnreadableImage(args.photo, "-k must be at least 1")
+        raise BadArgument("-k must be at least 1")
     with open_library(args, create=False) as library:
-        hits = library.similar_to_file(args.photo, k=args.k)
+        _, hits = library.similar_to_file(args.photo, k=args.k)
         photos = {p.id: p for p in library.catalog.photos([h.photo_id for h in hits])}
     rows = [
         {"path": display(photos[h.photo_id].path), "score": round(float(h.score), 6),

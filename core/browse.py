@@ -21,8 +21,6 @@ from core import decode, thumbnails
 from core.catalog import Catalog, Photo
 from core.decode import SUPPORTED_EXTENSIONS
 from core.errors import UnreadableImage
-from core.index import Hit, rocchio
-from core.library import Library
 from core.paths import display
 from core.thumbnails import THUMBNAIL_SIZE
 
@@ -269,18 +267,3 @@ def photo_details(photo: Photo, root: Path | None = None) -> list[tuple[str, str
         lines.append(("Camera", photo.camera))
     return [(label, display(value)) for label, value in lines]
 
-
-def similar_to_file(
-    library: Library, path: Path, negatives: Sequence[int] = (), k: int = 20
-) -> tuple[int | None, list[Hit]]:
-    """Photos most like the image file at ``path`` and least like ``negatives``.
-
-    Returns the file's own photo id when it is one of the library's photos (it is left out
-    of the hits), and the hits. Raises UnreadableImage or ModelUnavailable.
-    """
-    photo = library.photo_at(path)
-    vector = library.embed_file(path)
-    negative_vectors = library.searcher.vectors(list(negatives)) if negatives else None
-    query = rocchio(vector[None, :], negative_vectors)
-    exclude = set(negatives) | ({photo.id} if photo else set())
-    return (photo.id if photo else None), library.searcher.by_vector(query, k, exclude=exclude)

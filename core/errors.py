@@ -31,6 +31,27 @@ class UnreadableImage(LookalikeError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class FolderNotFound(LookalikeError):
+    """A photo folder that does not exist (or is not a folder)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{self.path}: folder not found")
+
+
+class PhotoNotFound(LookalikeError):
+    """A photo named by the user that is missing, or not (yet) in the library."""
+
+    def __init__(self, path: Path | str, reason: str = "file not found") -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class BadArgument(LookalikeError):
+    """An option or argument the user gave that cannot work, with what would."""
+
+
 class ModelUnavailable(LookalikeError):
     """The CNN or its weights could not be loaded (offline, bad file, unknown name).
 

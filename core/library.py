@@ -6,8 +6,10 @@ embed) from a thread, and ask it for similar photos.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,9 +21,11 @@ from core import thumbnails as thumbcache
 from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing, torch_loader
 from core.embed.models import DEFAULT_MODEL, model_key
-from core.errors import UnreadableImage
-from core.index import Hit
+from core.errors import FolderNotFound
+from core.faces import FacesResult, FaceStore, find_faces
+from core.index import Hit, rocchio
 from core.jobs import Job
+from core.labels import LabelStore
 from core.scan import ScanResult, scan
 from core.search import Searcher
 
@@ -53,7 +57,7 @@ class Library:
     ) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
-            raise UnreadableImage(root, "folder not found")
+            raise FolderNotFound(root)
         self.model_name = model
         self.weights = weights
         self.device = device
@@ -63,6 +67,11 @@ class Library:
         self.searcher = Searcher(self.catalog, self.model_key)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
+
+    @functools.cached_property
+    def labels(self) -> LabelStore:
+        """The library's label sets (one store; its changes emit ``catalog.changed``)."""
+        return LabelStore(self.catalog)
 
     def close(self) -> None:
         self.catalog.close()
@@ -83,6 +92,11 @@ class Library:
 
                 self._embedder = Embedder(self.model_name, self.weights, self.device)
             return self._embedder
+
+    @property
+    def people(self) -> FaceStore:
+        """The people of this library (faces, persons, corrections)."""
+        return FaceStore(self.catalog)
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -110,6 +124,12 @@ class Library:
         scanned = yield from self.scan(cancel)
         embedded = yield from self.embed(cancel)
         return IndexResult(scanned, embedded)
+
+    def faces(self, cancel: threading.Event | None = None,
+              workers: int | None = None) -> Job[FacesResult]:
+        """Find the faces of the photos not looked at yet and group them (core.faces)."""
+        with self.catalog.faults():
+            return (yield from find_faces(self.catalog, cancel, workers=workers))
 
     # -- queries (a damaged catalog raises CatalogError, as in the jobs) -------------------
 
@@ -139,10 +159,19 @@ class Library:
                 pass
         return self.embedder.embed_file(Path(path))
 
-    def similar_to_file(self, path: Path, k: int = 20) -> list[Hit]:
-        """Photos most like the image at ``path`` (inside the library or not)."""
+    def similar_to_file(self, path: Path, negatives: Sequence[int] = (), k: int = 20
+                        ) -> tuple[int | None, list[Hit]]:
+        """Photos most like the image file at ``path`` (inside the library or not) and least
+        like the photos ``negatives``, best first.
+
+        Returns the file's own photo id when it is one of the library's photos (it is left out
+        of the hits), and the hits. Raises UnreadableImage, ModelUnavailable or CatalogError.
+        """
         photo = self.photo_at(path)
-        exclude = {photo.id} if photo else set()
         vector = self.embed_file(path)
         with self.catalog.faults():
-            return self.searcher.by_vector(vector, k, exclude=exclude)
+            negative_vectors = self.searcher.vectors(list(negatives)) if negatives else None
+            query = rocchio(vector[None, :], negative_vectors)
+            exclude = set(negatives) | ({photo.id} if photo else set())
+            return (photo.id if photo else None), self.searcher.by_vector(query, k,
+                                                                          exclude=exclude)

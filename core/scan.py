@@ -26,7 +26,7 @@ from pathlib import Path
 from core import paths
 from core.catalog import Catalog
 from core.decode import SUPPORTED_EXTENSIONS, file_hash
-from core.errors import LookalikeError, UnreadableImage
+from core.errors import FolderNotFound, LookalikeError, UnreadableImage
 from core.jobs import Job, Progress, check_cancel
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
     """
     root = catalog.root
     if not root.is_dir():
-        raise UnreadableImage(root, "folder not found")
+        raise FolderNotFound(root)
     known = catalog.scan_state()
     known_problems = catalog.problem_state()
     seen: set[bytes] = set()

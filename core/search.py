@@ -5,7 +5,8 @@ libraries, an approximate one (annoy over PCA-reduced vectors with exact re-rank
 :func:`core.index.choose_index`; saved beside the catalog, rebuilt when the embeddings change)
 for large ones. Building that one takes seconds to a minute, so while it is missing or stale
 a query is answered by exact search (tens of milliseconds at 100k photos) and the
-approximate index is built in a background thread, then used once it is current.
+approximate index is built by :meth:`Searcher.build_index`, a job that the app runs in a
+worker and the CLI after indexing, then used once it is current (it owns no thread itself).
 Queries: by one or several photos ("more like these"), with negative examples ("less like
 those", Rocchio), or by a vector (an image from outside the library).
 """
@@ -24,7 +25,7 @@ from numpy.typing import NDArray
 
 from core.catalog import Catalog
 from core.index import Hit, Index, choose_index, make_index, rocchio
-from core.jobs import lower_thread_priority
+from core.jobs import Job, Progress, check_cancel
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,7 @@ class Searcher:
         self._index: Index | None = None
         self._generation = -1
         self._exact: bool = False  # self._index is exact search standing in for the real one
-        self._building: int | None = None  # the generation being built in the background
-        self._thread: threading.Thread | None = None
+        self._building: int | None = None  # the generation a build_index job is building
         # The vectors a background build has read (its generation, ids, vectors): a query
         # that comes meanwhile stands in with exact search over them instead of reading again.
         self._shared: tuple[int, NDArray[np.int64], NDArray[np.float16]] | None = None
@@ -65,13 +65,18 @@ class Searcher:
                 self._generation = generation
             return self._index
 
-    def wait_built(self, timeout: float | None = None) -> bool:
-        """Wait for a background build to finish (True when none is running)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+    @property
+    def build_pending(self) -> bool:
+        """Whether an approximate index is wanted for the current embeddings and none is
+        saved or being built: run :meth:`build_index` (queries are answered meanwhile)."""
+        kind = self._wanted_kind()
+        if kind is None:
+            return False
+        generation = self.catalog.generation(self.model)
+        with self._lock:
+            if self._building == generation:
+                return False
+        return not self._stamp_matches(kind, generation)
 
     def _current(self, generation: int) -> tuple[Index, bool]:
         """The index for ``generation``, and whether it is exact search standing in."""
@@ -89,59 +94,56 @@ class Searcher:
             data = shared[1], shared[2]
         else:
             data = self.catalog.stored_embeddings(self.model)  # read once, for both
-        if self._thread is None or not self._thread.is_alive():
-            self._start_build(kind, generation, data)
+        self._shared = (generation, *data)  # build_index reuses what was read
         return self._build("exact", data), True
 
-    def prepare(self) -> None:
-        """Start building the approximate index in a background thread if the library needs
-        one and none is saved for its current embeddings (right after indexing, say), so that
-        the first query does not have to. Returns at once."""
+    def _wanted_kind(self) -> str | None:
+        """The approximate backend this library wants built in the background, or None."""
         if self.kind is not None:
-            return
+            return None
         n = self.catalog.embedded_count(self.model)
         kind = choose_index(n)
-        if kind == "exact" or n > EXACT_STAND_IN_MAX:
-            return
+        return None if kind == "exact" or n > EXACT_STAND_IN_MAX else kind
+
+    def build_index(self, cancel: threading.Event | None = None) -> Job[bool]:
+        """Build and save the approximate index of the current embeddings if the library
+        needs one and none is saved, then answer queries from it. A job: the GUI runs it in a
+        worker after indexing (or when a query had to stand in), the CLI after ``index``.
+        Returns whether it built one; another build of the same embeddings makes it a no-op.
+        """
+        kind = self._wanted_kind()
+        if kind is None:
+            return False
         generation = self.catalog.generation(self.model)
-        if self._stamp_matches(kind, generation):
-            return
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._start_build(kind, generation, None)
-
-    def _start_build(self, kind: str, generation: int,
-                     data: tuple[NDArray[np.int64], NDArray[np.float16]] | None) -> None:
-        self._building = generation
-        self._thread = threading.Thread(
-            target=self._build_in_background, args=(kind, generation, data),
-            name="lookalike-search-index", daemon=True)
-        self._thread.start()
-
-    def _build_in_background(self, kind: str, generation: int,
-                             data: tuple[NDArray[np.int64], NDArray[np.float16]] | None) -> None:
-        lower_thread_priority()
+            if self._building == generation or self._stamp_matches(kind, generation):
+                return False
+            self._building = generation
         try:
-            if data is None:
+            n = self.catalog.embedded_count(self.model)
+            yield Progress("search index", 0, 2, f"Reading {n:,} embeddings")
+            with self._lock:
+                shared = self._shared
+            if shared is not None and shared[0] == generation:
+                data = shared[1], shared[2]
+            else:
                 data = self.catalog.stored_embeddings(self.model)
                 with self._lock:
                     self._shared = (generation, *data)
+            check_cancel(cancel)
+            yield Progress("search index", 1, 2, f"Building the search index of {n:,} photos")
             index = self._build_and_save(kind, generation, data)
             current = self.catalog.generation(self.model)
-        except Exception:  # the exact stand-in keeps answering; the next query retries
-            log.exception("building the %s search index failed", kind)
-            with self._lock:
-                self._building = None
-                self._shared = None
-            return
         finally:
-            self.catalog.close_thread_connection()
+            with self._lock:
+                self._shared = None
+                if self._building == generation:
+                    self._building = None
         with self._lock:
-            self._shared = None
-            if self._building == generation:
-                self._building = None
             if current == generation and (self._index is None or self._exact):
                 self._index, self._exact, self._generation = index, False, generation
+        yield Progress("search index", 2, 2, "Search index ready")
+        return True
 
     def _stamp_matches(self, kind: str, generation: int) -> bool:
         stamp = self.index_path.with_suffix(".json")

@@ -4,8 +4,8 @@ Thumbnails (``<cache>/thumbnails/<2 hex>/<content hash>.jpg``, written by the em
 pass) are shared by every library and can always be made again from the photo, so the
 cache is pruned to a size limit after each indexing pass: least recently used first, where
 "used" is the later of the file's access time (kept by the file system, to about a day
-under the usual ``relatime``) and its modification time (``touch`` marks a use
-explicitly). Temporary files left by a killed process go first.
+under the usual ``relatime``) and its modification time. Temporary files left by a killed
+process go first.
 
 The limit is :data:`DEFAULT_LIMIT_BYTES` (2 GB) unless the environment variable
 ``LOOKALIKE_THUMBNAIL_CACHE_MB`` sets another (in megabytes).
@@ -13,7 +13,6 @@ The limit is :data:`DEFAULT_LIMIT_BYTES` (2 GB) unless the environment variable
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -75,12 +74,6 @@ def limit_bytes() -> int:
                     DEFAULT_LIMIT_BYTES // 1000**2)
         return DEFAULT_LIMIT_BYTES
     return max(0, int(megabytes * 1000**2))
-
-
-def touch(thumbnail: Path) -> None:
-    """Mark a thumbnail as just used, so that pruning keeps it longer (missing: ignored)."""
-    with contextlib.suppress(OSError):
-        os.utime(thumbnail)
 
 
 def prune(limit: int | None = None, folder: Path | None = None) -> PruneResult:

@@ -1,20 +1,21 @@
-"""``lookalike [FOLDER]``: build the application, its context and main window, and run."""
+"""The desktop app: build the application, its context and main window, and run.
+
+The command line (``cli/app_cmd.py``) parses ``lookalike [FOLDER] [options]`` and hands the
+result over as :class:`AppOptions`; the GUI never reads ``sys.argv`` itself."""
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 import resources
-from cli.options import add_library_arguments
 from gui.actions import icon
 from gui.context import AppContext
 from gui.main_window import MainWindow
@@ -27,16 +28,16 @@ APPLICATION = "Lookalike"
 GIL_SWITCH_S = 0.001
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lookalike", description="Open the Lookalike photo browser.")
-    parser.add_argument("folder", type=Path, nargs="?", metavar="FOLDER",
-                        help="the photo folder to open (default: the last one)")
-    add_library_arguments(parser, folder=False)
-    # None: not given on the command line, so the Preferences decide.
-    parser.set_defaults(model=None, weights=None, device=None)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
-    return parser
+@dataclass(frozen=True)
+class AppOptions:
+    """What the command line asked of the app. None: not given, so the Preferences decide."""
+
+    folder: Path | None = None
+    catalog: Path | None = None
+    model: str | None = None
+    weights: str | None = None
+    device: str | None = None
+    verbose: bool = False
 
 
 def install_extensions(window: MainWindow, context: AppContext) -> None:
@@ -45,11 +46,16 @@ def install_extensions(window: MainWindow, context: AppContext) -> None:
     window.add_view("Map", MapView(context))
     from gui.labels.panel import LabelPanel
     window.add_dock("Labels", LabelPanel(context, window.library_view.model.set_badges))
+    from gui.people import PeopleView
+    people = PeopleView(context)
+    window.add_view("People", people)
+    people.photos_shown.connect(lambda _id: window.views.setCurrentWidget(window.library_view))
+    window.indexer.finished.connect(lambda _summary: people.keep_up())
 
 
-def create_window(args: argparse.Namespace, settings: Settings,
+def create_window(args: AppOptions, settings: Settings,
                   context: AppContext | None = None) -> MainWindow:
-    """The main window for parsed ``args``, opened on the folder (or the last library)."""
+    """The main window for ``args``, opened on the folder (or the last library)."""
     context = context or AppContext()
     for key in ("model", "weights", "device"):  # remembered for next time
         if getattr(args, key, None) is not None:
@@ -70,9 +76,8 @@ def load_stylesheet(app: QApplication) -> None:
         log.warning("no stylesheet: %s", exc)
 
 
-def main(argv: Sequence[str]) -> int:
+def main(args: AppOptions) -> int:
     """Run the app; returns the exit status."""
-    args = build_parser().parse_args(list(argv))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     QCoreApplication.setOrganizationName(ORGANISATION)

@@ -7,6 +7,7 @@ labelling panel stay in step through it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -14,7 +15,10 @@ from PySide6.QtCore import QObject, Signal
 
 from core.index import Hit
 from core.library import Library
-from gui.workers import Workers
+from core.map.engine import MapEngine
+from gui.workers import JobHandle, Workers
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,22 +43,68 @@ class AppContext(QObject):
     current_changed = Signal(int)  # the photo with keyboard focus (-1 for none)
     query_changed = Signal(object)  # Query | None (None: back to the whole library)
     query_counted = Signal(str)  # the shown query's count changed, e.g. "66 to review"
-    labels_changed = Signal()  # labels or predictions changed
+    labels_changed = Signal()  # labels or predictions changed (emitted by the catalog)
+    _catalog_changed = Signal(str)  # from any thread; re-emitted on the GUI thread
     indexing_changed = Signal(bool)  # a scan + embedding job started (True) or ended (False)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, map_engine: MapEngine | None = None
+                 ) -> None:
+        """``map_engine``: share an engine (its child process) instead of owning one."""
         super().__init__(parent)
+        self._map_engine = map_engine
+        self._owns_map_engine = map_engine is None
         self.library: Library | None = None
         self.selection: list[int] = []
         self.current: int = -1
         self.query: Query | None = None
         self.indexing = False
         self.workers = Workers(self)  # every background thread goes through this
+        self._search_build: JobHandle | None = None
+        self._catalog_changed.connect(self._on_catalog_changed)  # queued to this thread
+
+    @property
+    def map_engine(self) -> MapEngine:
+        """The process that computes maps (started on first use, stopped by shutdown)."""
+        if self._map_engine is None:
+            self._map_engine = MapEngine()
+        return self._map_engine
+
+    def shutdown(self, timeout_s: float = 5.0) -> bool:
+        """Cancel and wait for every background job, stop the map engine this context owns,
+        close the library. Returns False if some job was still running at the timeout."""
+        stopped = self.workers.stop_all(timeout_s=timeout_s)
+        if self._owns_map_engine and self._map_engine is not None:
+            self._map_engine.close()
+            self._map_engine = None
+        self.set_library(None)
+        return stopped
+
+    def prepare_search(self) -> None:
+        """Build the open library's approximate search index in a worker if it needs one
+        (after indexing, or after a query that exact search answered meanwhile); quitting
+        cancels and waits for it like any job."""
+        library = self.library
+        if library is None or self._search_build is not None or not library.searcher.build_pending:
+            return
+        handle = self.workers.start_job("Preparing search", library.searcher.build_index)
+        handle.failed.connect(lambda exc: log.warning("could not prepare the search: %s", exc))
+        handle.ended.connect(self._on_search_built)
+        self._search_build = handle
+
+    def _on_catalog_changed(self, topic: str) -> None:
+        if topic in ("labels", "predictions"):
+            self.labels_changed.emit()
+
+    def _on_search_built(self) -> None:
+        self._search_build = None
 
     def set_library(self, library: Library | None) -> None:
         """Switch to ``library`` (closing the previous one)."""
         if self.library is not None and self.library is not library:
+            self.library.catalog.changed.disconnect(self._catalog_changed.emit)
             self.library.close()
+        if library is not None and library is not self.library:
+            library.catalog.changed.connect(self._catalog_changed.emit)
         self.library = library
         self.selection, self.current, self.query = [], -1, None
         self.library_changed.emit()

@@ -133,9 +133,7 @@ class Indexer(QObject):
             self.finished.emit(summary(result, library.catalog.photo_count()))
             # A big library's search index is built now, in the background, rather than
             # when the first Find similar asks for it.
-            self.context.workers.run(
-                library.searcher.prepare, what="Preparing search",
-                on_error=lambda exc: log.warning("could not prepare the search: %s", exc))
+            self.context.prepare_search()
 
     def _on_cancelled(self, job: JobHandle) -> None:
         if job is self.job and self.context.library is not None:

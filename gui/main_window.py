@@ -326,6 +326,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
         self.indexer.stop(timeout_s=10)
-        self.context.workers.stop_all(timeout_s=5)
-        self.context.set_library(None)
+        self.context.shutdown(timeout_s=5)
         super().closeEvent(event)

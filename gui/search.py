@@ -7,7 +7,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from core import browse
 from core.library import Library
 from core.paths import display
 from gui.context import AppContext, Query
@@ -20,7 +19,7 @@ def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[in
     """In a worker thread: the query's hits and its caption."""
     k = max(1, min(SIMILAR_LIMIT, library.catalog.embedded_count(library.model_key)))
     if file is not None:
-        own, hits = browse.similar_to_file(library, Path(file), negatives, k)
+        own, hits = library.similar_to_file(Path(file), negatives, k)
         positives = (own,) if own is not None else ()
         label = f"Like {display(Path(file).name)}"
     else:
@@ -129,6 +128,7 @@ class SearchController(QObject):
             return  # a newer query, or another library, superseded this one
         self._set_busy(False)
         self._push(query)
+        self.context.prepare_search()  # exact search stood in: build the real index now
 
     def _on_error(self, token: int, exc: BaseException) -> None:
         if token != self._token:

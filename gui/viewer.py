@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (
 
 from core import browse, decode
 from core.errors import LookalikeError
-from core.labels.store import LabelStore
 from core.library import Library
 from gui.actions import icon
 from gui.context import AppContext
 from gui.grid.cache import ThumbnailCache
+from gui.people.boxes import FaceBoxes, people_query
 
 PREVIEW_SIDE = 2560  # longest side decoded for viewing (enough for a 4K screen)
 
@@ -41,7 +41,7 @@ def read_metadata(library: Library, photo_id: int, path: Path) -> list[tuple[str
     except LookalikeError:
         lines = []
     by_set: dict[str, list[str]] = {}
-    for set_name, label in LabelStore(library.catalog).label_names(photo_id):
+    for set_name, label in library.labels.label_names(photo_id):
         by_set.setdefault(set_name, []).append(label)
     lines += [(f"Labels ({name})", ", ".join(labels)) for name, labels in by_set.items()]
     return lines
@@ -116,6 +116,10 @@ class ImageView(QGraphicsView):
     def image_rect(self) -> QRectF:
         return self._item.sceneBoundingRect()
 
+    @property
+    def photo_item(self) -> QGraphicsPixmapItem:
+        return self._item
+
 
 class ViewerWindow(QDialog):
     """Shows the photos ``ids`` one at a time, starting at ``start``."""
@@ -134,6 +138,7 @@ class ViewerWindow(QDialog):
         self.position = max(0, min(start, len(ids) - 1))
         self.loaded_id = -1  # the photo whose full image is shown (not just its thumbnail)
         self.view = ImageView(self)
+        self.face_boxes = FaceBoxes(self.view.photo_item, self.find_face)
         self.details = QFormLayout()
         self.details.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         side = QWidget(self)
@@ -194,6 +199,7 @@ class ViewerWindow(QDialog):
         thumb = self.cache.image(photo_id)
         if thumb is not None:
             self.view.set_image(QPixmap.fromImage(thumb), photo.width or thumb.width())
+        self._draw_faces(photo_id)
         self.context.set_selection([photo_id])
         self.context.workers.run(
             load_preview, photo.path,
@@ -219,6 +225,15 @@ class ViewerWindow(QDialog):
             width = photo.width if photo and photo.width else image.width()
             self.view.set_image(QPixmap.fromImage(image), width)
             self.loaded_id = photo_id
+            self._draw_faces(photo_id)
+
+    def _draw_faces(self, photo_id: int) -> None:
+        """Box the photo's faces, with their people's names (core.faces)."""
+        library = self.context.library
+        photo = library.catalog.photo(photo_id) if library else None
+        faces = (library.people.faces(content_hash=photo.content_hash)
+                 if library and photo and photo.content_hash else [])
+        self.face_boxes.show(faces)
 
     def _on_failed(self, photo_id: int, exc: BaseException) -> None:
         if photo_id == self.photo_id:
@@ -233,6 +248,12 @@ class ViewerWindow(QDialog):
             text.setWordWrap(True)
             text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.details.addRow(f"{label}:", text)
+
+    def find_face(self, face_id: int) -> None:
+        """The photos with the faces nearest to this one, in the grid ("Find this face")."""
+        if self.context.library is not None:
+            self.context.set_query(people_query(self.context.library, face_id))
+            self.close()
 
     def _find_similar(self) -> None:
         self.find_similar_requested.emit(self.photo_id)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from core.map.engine import MapEngine
 
 SHARED_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 _USER_DIRS: Path | None = None
@@ -34,6 +37,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _USER_DIRS is not None:
         shutil.rmtree(_USER_DIRS, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def map_engine() -> Iterator[MapEngine]:
+    """One map engine (child process) for the whole session: numba compiles UMAP once."""
+    engine = MapEngine()
+    yield engine
+    engine.close()
 
 
 @pytest.fixture(scope="session")

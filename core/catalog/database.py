@@ -28,6 +28,7 @@ from core.catalog import faults as catalog_faults
 from core.catalog.schema import MIGRATIONS, latest_version
 from core.catalog.vectors import VectorReads, chunks
 from core.errors import CatalogError, CatalogInUse, LookalikeError
+from core.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,9 @@ class Catalog(VectorReads):
         self._connections: list[sqlite3.Connection] = []
         self._conn_lock = threading.Lock()
         self._lock_file: int | None = None
+        # Emitted after a change the views show is committed: "labels" (sets, labels,
+        # assignments), "predictions" (heads and their predictions).
+        self.changed = Event()
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -207,17 +211,6 @@ class Catalog(VectorReads):
             with self._conn_lock:
                 self._connections.append(conn)
         return conn
-
-    def close_thread_connection(self) -> None:
-        """Close this thread's connection, if it has one (a thread that is about to end)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        with self._conn_lock:
-            if conn in self._connections:
-                self._connections.remove(conn)
-        conn.close()
 
     def close(self) -> None:
         """Close every connection and release the writer lock."""

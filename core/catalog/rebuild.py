@@ -3,10 +3,11 @@
 :func:`rebuild` takes the library's writer lock, moves the catalog aside as
 ``catalog.sqlite.damaged-<timestamp>`` (kept, never deleted), starts a new one and copies
 from the old file, read-only and row by row, whatever can still be read: label sets,
-labels, assignments and trained heads (labels are keyed by content hash, so they apply to
-the new catalog as they are), then photo records and embeddings whose vectors check out,
-and the files known to be unreadable, so that work already done is not redone. Rows on
-damaged pages are lost; the next ``index`` scans and embeds what is missing.
+labels, assignments and trained heads, people (persons, faces, corrections: like labels
+they are keyed by content hash, so they apply to the new catalog as they are), then photo
+records and embeddings whose vectors check out, and the files known to be unreadable, so
+that work already done is not redone. Rows on damaged pages are lost; the next ``index``
+scans and embeds what is missing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # Copied in this order (foreign keys point to earlier tables).
 LABEL_TABLES = ("label_sets", "labels", "assignments", "heads")
+PEOPLE_TABLES = ("persons", "faces", "face_rejections", "face_scans")  # keyed by content hash
 WORK_TABLES = ("photos", "embeddings", "problems")
 
 
@@ -52,7 +54,8 @@ class Rebuilt:
             r = self.rows.get
             parts.append(
                 f"Recovered from it: {r('label_sets', 0)} label sets, {r('assignments', 0)} "
-                f"label decisions, {r('heads', 0)} trained heads, {r('embeddings', 0)} "
+                f"label decisions, {r('heads', 0)} trained heads, {r('faces', 0)} faces of "
+                f"{r('persons', 0)} people, {r('embeddings', 0)} "
                 f"embeddings of {r('photos', 0)} photos."
             )
         else:
@@ -80,7 +83,7 @@ def rebuild(root: Path, catalog_path: Path | None = None) -> Rebuilt:
             source = None
         if source is not None:
             with closing(source):
-                for table in LABEL_TABLES + WORK_TABLES:
+                for table in LABEL_TABLES + PEOPLE_TABLES + WORK_TABLES:
                     rows[table], error = _copy_table(source, catalog, table)
                     if error:
                         errors[table] = error

@@ -125,6 +125,46 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (model, cluster)
     ) WITHOUT ROWID;
     """,
+    8: """
+    -- Faces (issue 19). Keyed by the photo's content hash, like labels: they survive moves,
+    -- renames and re-scans. face_scans records every photo the faces pass has looked at
+    -- (also those with no face), so a killed pass resumes where it stopped.
+    CREATE TABLE face_scans (
+        content_hash TEXT PRIMARY KEY,
+        faces        INTEGER NOT NULL,         -- faces found, or -1: the file could not be read
+        reason       TEXT,                     -- why not, in plain words
+        detector     TEXT NOT NULL,
+        scanned_at   REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE persons (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT UNIQUE,                -- NULL until the user names the person
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE faces (
+        id           INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL,
+        x            REAL NOT NULL,            -- box relative to the upright photo (after EXIF
+        y            REAL NOT NULL,            -- orientation), top-left corner and size, 0..1
+        w            REAL NOT NULL,
+        h            REAL NOT NULL,
+        score        REAL NOT NULL,            -- detector score (1.0 for an imported region)
+        descriptor   BLOB,                     -- float32 x 128, NULL for an imported region
+        thumbnail    BLOB,                     -- small square JPEG
+        person_id    INTEGER REFERENCES persons(id) ON DELETE SET NULL,
+        confirmed    INTEGER NOT NULL DEFAULT 0,  -- 1: put there by the user: grouping keeps it
+        not_face     INTEGER NOT NULL DEFAULT 0,  -- 1: the user said "not a face"
+        source       TEXT NOT NULL DEFAULT 'detector'  -- or 'xmp' (imported MWG region)
+    );
+    CREATE INDEX faces_hash ON faces(content_hash);
+    CREATE INDEX faces_person ON faces(person_id);
+    -- "This face is not that person": grouping never puts it back there.
+    CREATE TABLE face_rejections (
+        face_id   INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+        PRIMARY KEY (face_id, person_id)
+    ) WITHOUT ROWID;
+    """,
 }
 
 

@@ -20,7 +20,9 @@ def chunks(items: list, size: int) -> Iterator[list]:
 class VectorReads:
     """The catalog's reads of embedding vectors; needs the catalog's ``conn``."""
 
-    conn: sqlite3.Connection
+    @property
+    def conn(self) -> sqlite3.Connection:  # provided by Catalog
+        raise NotImplementedError
 
     def embeddings(
         self, model: str, ids: Iterable[int] | None = None

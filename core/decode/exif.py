@@ -84,10 +84,11 @@ def exif_metadata(im: Image.Image) -> Metadata:
 def _text(value: object) -> str | None:
     """A clean one-line EXIF string: cut at NUL, whitespace collapsed, None if empty."""
     if isinstance(value, bytes):
+        raw = value
         try:
-            value = value.decode("utf-8")
+            value = raw.decode("utf-8")
         except UnicodeDecodeError:
-            value = value.decode("latin-1")
+            value = raw.decode("latin-1")
     if not isinstance(value, str):
         return None
     return " ".join(value.split("\x00", 1)[0].split()) or None
@@ -99,7 +100,8 @@ def _date(value: object) -> str | None:
     if found is None:
         return None
     try:
-        moment = datetime(*(int(part or 0) for part in found.groups()))  # type: ignore[misc]
+        y, mo, d, h, mi, s = (int(part or 0) for part in found.groups())
+        moment = datetime(y, mo, d, h, mi, s)
     except ValueError:  # 0000:00:00 00:00:00 and other placeholders
         return None
     return moment.isoformat(timespec="seconds") if moment.year >= 1826 else None

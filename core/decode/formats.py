@@ -195,7 +195,7 @@ def _raw_preview(
         if thumb.format == rawpy.ThumbFormat.BITMAP:
             bitmap = Image.fromarray(np.ascontiguousarray(thumb.data)) if pixels else None
             return bitmap, NO_METADATA
-        im = Image.open(io.BytesIO(thumb.data), formats=("JPEG",))
+        im = Image.open(io.BytesIO(bytes(thumb.data)), formats=("JPEG",))
         meta = exif_metadata(im)
         if not pixels:
             return None, meta

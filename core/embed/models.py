@@ -31,14 +31,14 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def _drop_fc(model: nn.Module) -> nn.Module:
     from torch import nn
 
-    model.fc = nn.Identity()  # type: ignore[assignment]
+    model.fc = nn.Identity()
     return model
 
 
 def _drop_classifier(model: nn.Module) -> nn.Module:
     from torch import nn
 
-    model.classifier = nn.Identity()  # type: ignore[assignment]
+    model.classifier = nn.Identity()
     return model
 
 

@@ -7,6 +7,7 @@ from core.index.registry import (
     INDEXES,
     AnnoyIndex,
     ExactIndex,
+    FaissIndex,
     Hit,
     Index,
     IvfIndex,
@@ -16,5 +17,5 @@ from core.index.registry import (
     rocchio,
 )
 
-__all__ = ["APPROXIMATE", "EXACT_THRESHOLD", "INDEXES", "AnnoyIndex", "ExactIndex", "Hit",
-           "Index", "IvfIndex", "PcaIndex", "choose_index", "make_index", "rocchio"]
+__all__ = ["APPROXIMATE", "EXACT_THRESHOLD", "INDEXES", "AnnoyIndex", "ExactIndex", "FaissIndex",
+           "Hit", "Index", "IvfIndex", "PcaIndex", "choose_index", "make_index", "rocchio"]

@@ -1,11 +1,13 @@
 """Nearest-neighbour indexes over L2-normalised photo embeddings.
 
 Backends share the :class:`Index` protocol: :class:`ExactIndex` (numpy brute force, the
-reference; :mod:`core.index.exact`) and three that search PCA-reduced vectors for candidates,
-then re-rank them exactly in full dimension (:mod:`core.index.reduced`): :class:`IvfIndex`
-scans the few k-means lists nearest the query, :class:`PcaIndex` scans every reduced vector
-(:mod:`core.index.pca`), :class:`AnnoyIndex` walks annoy trees (:mod:`core.index.annoy_index`).
-:func:`choose_index` picks exact or annoy (the product's choice) from the library size.
+reference; :mod:`core.index.exact`) and four that search PCA-reduced vectors for candidates,
+then re-rank them exactly in full dimension (:mod:`core.index.reduced`): :class:`FaissIndex`
+scans FAISS inverted lists of 8-bit codes (:mod:`core.index.faiss_index`), :class:`IvfIndex`
+scans the few k-means lists nearest the query (:mod:`core.index.ivf`), :class:`PcaIndex`
+scans every reduced vector (:mod:`core.index.pca`), :class:`AnnoyIndex` walks annoy trees
+(:mod:`core.index.annoy_index`).
+:func:`choose_index` picks exact or the approximate default (faiss) from the library size.
 Scores are cosine similarities, higher is better.
 """
 
@@ -19,27 +21,31 @@ from numpy.typing import NDArray
 from core.index.annoy_index import AnnoyIndex
 from core.index.base import Hit, Index
 from core.index.exact import ExactIndex
-from core.index.pca import IvfIndex, PcaIndex
+from core.index.faiss_index import FaissIndex
+from core.index.ivf import IvfIndex
+from core.index.pca import PcaIndex
 
-__all__ = ["APPROXIMATE", "EXACT_THRESHOLD", "INDEXES", "AnnoyIndex", "ExactIndex", "Hit",
-           "Index", "IvfIndex", "PcaIndex", "choose_index", "make_index", "rocchio"]
+__all__ = ["APPROXIMATE", "EXACT_THRESHOLD", "INDEXES", "AnnoyIndex", "ExactIndex", "FaissIndex",
+           "Hit", "Index", "IvfIndex", "PcaIndex", "choose_index", "make_index", "rocchio"]
 
 # EXACT_THRESHOLD, measured on the 2-core dev machine (load 1.7-2.9, 2026-11-23), 2048-d,
-# `python -m benchmarks.search --sizes 10000,100000` and `--sizes 1000000`, median ms a query,
-# recall@10: exact 1.9-8.0 ms at 10k (the spread is other people's load), 55 ms at 100k,
-# 285 ms at 1M. ivf 1.1 ms (0.970) at 10k, 0.83 ms (0.994) at 100k, 0.95 ms (0.984) at 1M;
-# pca (exhaustive 128-d scan) 2.0-7 ms at 100k, 23 ms at 1M; annoy 9.6 ms at 100k, 39 ms
-# (0.953) at 1M after a 121 s build. ivf is the fastest from 10k on, but takes 4-13 s to
-# build at 10k (exact 0.3 s), 7-34 s at 100k, 51 s at 1M. Below 10k exact stays under ~8 ms
-# even on busy cores and needs no build; pca is never the best choice (kept as a reference).
-# The app uses annoy, the product owner's choice of approximate search, which meets every
-# target (2.2 ms at 10k, 9.6 ms at 100k, 39 ms at 1M, recall >= 0.95); ivf is 10-40x faster
-# at 100k-1M and is proposed as the default in issue 8's notes (APPROXIMATE switches it).
+# `python -m benchmarks.search --sizes 10000,100000` and `--sizes 1000000`: exact 1.9-8.0 ms a
+# query at 10k, 55 ms at 100k, 285 ms at 1M. Below 10k exact stays under ~8 ms even on busy
+# cores and needs no build.
+# APPROXIMATE, measured in one run on the same machine under load 16-20 (2026-12-02,
+# `python -m benchmarks.search --sizes 100000 --indexes faiss,ivf --repeat 1`, and annoy in a
+# run beside them): at 100k faiss (IVF lists of SQ8 codes) 0.81 ms a query (CPU 0.81 ms),
+# recall@10 0.998, a 28 MB index; the hand-written ivf 1.00 ms (0.994), 102 MB; annoy 10.8 ms
+# of CPU (0.981), 117 MB. faiss is the fastest, the smallest in memory (256 bytes a photo
+# beside the mmapped vectors) and a well-kept library, so it is the default; annoy, the
+# product owner's first choice, stays available (Searcher(kind="annoy"), benchmarks).
 EXACT_THRESHOLD = 10_000
-APPROXIMATE = "annoy"
+APPROXIMATE = "faiss"
 
-INDEXES: dict[str, type[ExactIndex] | type[IvfIndex] | type[PcaIndex] | type[AnnoyIndex]] = {
+INDEXES: dict[str, type[ExactIndex] | type[IvfIndex] | type[PcaIndex] | type[AnnoyIndex]
+              | type[FaissIndex]] = {
     ExactIndex.name: ExactIndex,
+    FaissIndex.name: FaissIndex,
     IvfIndex.name: IvfIndex,
     PcaIndex.name: PcaIndex,
     AnnoyIndex.name: AnnoyIndex,

@@ -87,6 +87,7 @@ def train(catalog: Catalog, set_id: int, model: str, kind: str = "linear", *,
                          "epochs": fitted.epochs, "seconds": fitted.seconds}),
              label_set.revision, now),
         )
+    catalog.changed.emit("predictions")
     return HeadInfo(set_id, model, version, kind, tuple(label_ids), label_set.multi,
                     label_set.revision, now, len(data), fitted.epochs, fitted.seconds,
                     fitted.validation)

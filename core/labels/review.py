@@ -146,6 +146,7 @@ def _store(catalog: Catalog, predictions: Predictions) -> None:
                 label_ids[top].tolist(), confidence.tolist(), p.certainty().tolist(),
                 [row.tobytes() for row in p.probs]),
         )
+    catalog.changed.emit("predictions")
 
 
 def load_predictions(catalog: Catalog, set_id: int, model: str) -> Predictions | None:

@@ -13,17 +13,21 @@ identical copies of a file share their labels. A photo can be labelled once it h
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from core.catalog import Catalog
 from core.catalog.vectors import chunks
 from core.errors import LookalikeError
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 SOURCE_USER = "user"
 SOURCE_ACCEPTED = "accepted prediction"
@@ -83,6 +87,17 @@ class Examples:
     negatives: tuple[frozenset[int], ...]
 
 
+def _announced(method: F) -> F:
+    """Emit the catalog's ``changed("labels")`` after the change ``method`` makes."""
+    @functools.wraps(method)
+    def wrapper(self: LabelStore, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, *args, **kwargs)
+        self.catalog.changed.emit("labels")
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
 class LabelStore:
     """Reads and changes the label sets of one catalog."""
 
@@ -114,6 +129,7 @@ class LabelStore:
         except LabelError:
             return None
 
+    @_announced
     def create_set(self, name: str, *, multi: bool = False) -> LabelSet:
         name = _clean(name, "label set")
         try:
@@ -130,6 +146,7 @@ class LabelStore:
         """The set named ``name``, created (single-choice unless ``multi``) if missing."""
         return self.find_set(name) or self.create_set(name, multi=multi)
 
+    @_announced
     def rename_set(self, set_id: int, name: str) -> LabelSet:
         name = _clean(name, "label set")
         try:
@@ -139,6 +156,7 @@ class LabelStore:
             raise LabelError(f"There is already a label set named {name!r}.") from exc
         return self.get_set(set_id)
 
+    @_announced
     def delete_set(self, set_id: int) -> None:
         """Delete the set with its labels, assignments, heads and predictions."""
         with self.catalog.transaction() as tx:
@@ -169,6 +187,7 @@ class LabelStore:
         names = ", ".join(label.name for label in self.labels(set_id)) or "none yet"
         raise LabelError(f"No label {key!r} in this set (labels: {names}).")
 
+    @_announced
     def add_label(self, set_id: int, name: str) -> Label:
         name = _clean(name, "label")
         self.get_set(set_id)
@@ -194,6 +213,7 @@ class LabelStore:
                 return label
         return self.add_label(set_id, name)
 
+    @_announced
     def rename_label(self, label_id: int, name: str) -> None:
         name = _clean(name, "label")
         try:
@@ -202,6 +222,7 @@ class LabelStore:
         except sqlite3.IntegrityError as exc:
             raise LabelError(f"There is already a label named {name!r} in this set.") from exc
 
+    @_announced
     def delete_label(self, label_id: int) -> None:
         """Delete a label and its assignments; the set's heads must be retrained."""
         with self.catalog.transaction() as tx:
@@ -215,6 +236,7 @@ class LabelStore:
 
     # -- assignments -----------------------------------------------------------------------
 
+    @_announced
     def assign(self, label_id: int, photo_ids: Iterable[int], *, source: str = SOURCE_USER,
                positive: bool = True) -> int:
         """Give the photos the label (or, ``positive=False``, mark them "not this label").
@@ -251,6 +273,7 @@ class LabelStore:
         """Mark the photos "not this label" (a rejected suggestion): a negative example."""
         return self.assign(label_id, photo_ids, positive=False)
 
+    @_announced
     def unassign(self, label_id: int, photo_ids: Iterable[int]) -> int:
         """Forget the label decision (positive or negative) on the photos."""
         hashes = self._hashes(photo_ids)
@@ -265,6 +288,7 @@ class LabelStore:
             _bump(tx, set_id)
         return len(hashes)
 
+    @_announced
     def import_assignments(self, rows: Sequence[Assignment]) -> int:
         """Store assignments as they are (hash, source and time kept), e.g. from a CSV."""
         with self.catalog.transaction() as tx:

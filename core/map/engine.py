@@ -14,7 +14,6 @@ The CLI and the tests call :func:`core.map.compute_map` directly.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
 import os
@@ -158,20 +157,6 @@ def first_use_note() -> str:
     if numba_cache.is_filled():
         return "loading its compiled code and compiling the rest: about a minute"
     return "compiling its code, the first time on this computer: 1-5 min"
-
-
-_SHARED: list[MapEngine] = []
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_engine() -> MapEngine:
-    """The process's map engine (created on first use, stopped at exit)."""
-    with _SHARED_LOCK:
-        if not _SHARED:
-            engine = MapEngine()
-            atexit.register(engine.close)
-            _SHARED.append(engine)
-        return _SHARED[0]
 
 
 # -- the child -------------------------------------------------------------------------------

@@ -10,6 +10,9 @@ the grid, A accepting and R rejecting them. The logic is in :mod:`core.labels`,
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -29,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from core.index import Hit
 from core.labels import Label, LabelSet, LabelStore
-from core.labels.heads import HeadInfo
+from core.labels.heads import HeadInfo, head_info, trained_models
 from core.labels.review import ORDERS
 from gui.context import AppContext, Query
 from gui.labels.review import Badges, ReviewSession, label_badges
@@ -58,6 +61,7 @@ class LabelPanel(QWidget):
     """Label sets and their labels for the open library, training and review."""
 
     trained = Signal(object)  # HeadInfo, after training and predicting the library
+    refreshed = Signal()  # the panel shows the catalog's current labels
 
     def __init__(self, context: AppContext, show_badges: Badges | None = None,
                  parent: QWidget | None = None) -> None:
@@ -72,6 +76,8 @@ class LabelPanel(QWidget):
         self.review = ReviewSession(context, show_badges, self)
         self.suggestions_changed = self.review.suggestions_changed
         self._filter_query: Query | None = None
+        self.sets: list[LabelSet] = []
+        self._token = 0
         self._build()
         self._shortcuts()
         self.review.status.connect(self._note)
@@ -185,32 +191,46 @@ class LabelPanel(QWidget):
         self.reject_key = QShortcut(QKeySequence("R"), self, self.reject)
 
     # -- state -----------------------------------------------------------------------------
+    # Every read and change of the catalog runs in a worker; the catalog announces a change
+    # (context.labels_changed) and refresh() reads the new state, which _on_state shows.
 
     @property
     def store(self) -> LabelStore | None:
         library = self.context.library
-        return LabelStore(library.catalog) if library else None
+        return library.labels if library else None
 
     def refresh(self) -> None:
-        """Read the sets, labels and head of the open library again."""
-        store = self.store
-        sets = store.sets() if store else []
-        wanted = self.label_set.id if self.label_set else None
+        """Read the sets, labels and head of the open library again (in a worker)."""
+        library = self.context.library
+        self._token += 1
+        if library is None:
+            self._on_state(self._token, None, PanelState())
+            return
+        token, wanted = self._token, self.label_set.id if self.label_set else None
+        self.context.workers.run(
+            read_panel_state, library.labels, wanted, library.model_key,
+            on_result=lambda state: self._on_state(token, library, state),
+            what="Reading the labels")
+
+    def _on_state(self, token: int, library: object, state: PanelState) -> None:
+        if token != self._token or library is not self.context.library:
+            return  # a newer refresh, or another library
+        self.sets = state.sets
         self.set_box.blockSignals(True)
         self.set_box.clear()
-        for label_set in sets:
+        for label_set in state.sets:
             self.set_box.addItem(label_set.name, label_set.id)
-        index = self.set_box.findData(wanted)
-        self.set_box.setCurrentIndex(index if index >= 0 else (0 if sets else -1))
+        chosen = state.label_set.id if state.label_set else None
+        self.set_box.setCurrentIndex(self.set_box.findData(chosen) if chosen is not None else -1)
         self.set_box.blockSignals(False)
-        chosen = self.set_box.currentData()
-        self.label_set = next((s for s in sets if s.id == chosen), None)
-        self.labels = store.labels(self.label_set.id) if store and self.label_set else []
+        self.label_set = state.label_set
+        self.labels = state.labels
         self._fill_rows()
-        self.train_box.show_set(self.label_set)
+        self.train_box.show_state(state.label_set, state.head, state.other_models)
         self._update_enabled()
         if not self.review.active:
             self._load_label_badges()
+        self.refreshed.emit()
 
     def _fill_rows(self) -> None:
         while (item := self.rows.takeAt(0)) is not None:
@@ -264,98 +284,102 @@ class LabelPanel(QWidget):
         self._note("")
         self.refresh()
 
+    def _change(self, what: str, fn: Callable[..., object], *args: object,
+                on_result: Callable[[Any], None] | None = None) -> None:
+        """Change the labels in a worker; the catalog's announcement refreshes the views.
+        A LabelError (a name taken) or a disk error is shown in a message box."""
+        self.context.workers.run(fn, *args, on_result=on_result, what=what,
+                                 on_error=lambda exc: QMessageBox.warning(self, "Labels", str(exc)))
+
     # -- label sets and labels -------------------------------------------------------------
 
     def _on_set_chosen(self) -> None:
         self.review.stop()
-        store, chosen = self.store, self.set_box.currentData()
-        self.label_set = store.get_set(int(chosen)) if store and chosen is not None else None
+        chosen = self.set_box.currentData()
+        self.label_set = next((s for s in self.sets if s.id == chosen), None)
         self.refresh()
 
     def create_set(self, name: str, multi: bool = False) -> None:
         if (store := self.store) is not None:
-            self.label_set = store.create_set(name, multi=multi)
-            self.context.labels_changed.emit()
+            def chosen(label_set: LabelSet) -> None:
+                self.label_set = label_set  # shown once the announced refresh arrives
+
+            self._change("Creating a label set", partial(store.create_set, multi=multi), name,
+                         on_result=chosen)
 
     def add_label(self, name: str) -> None:
         if (store := self.store) is not None and self.label_set is not None and name.strip():
-            store.ensure_label(self.label_set.id, name)
-            self.context.labels_changed.emit()
+            self._change("Adding a label", store.ensure_label, self.label_set.id, name)
 
     def apply(self, index: int) -> None:
         """Give the ``index``-th label to the selected photos (key ``index + 1``)."""
         store = self.store
         if store is None or not 0 <= index < len(self.labels) or not self.context.selection:
             return
-        n = store.assign(self.labels[index].id, self.context.selection)
-        self._note(f"{self.labels[index].name}: {n} photo{'s' if n != 1 else ''} labelled.")
-        self.context.labels_changed.emit()
+        label = self.labels[index]
+        self._change("Labelling", store.assign, label.id, list(self.context.selection),
+                     on_result=lambda n: self._note(
+                         f"{label.name}: {n} photo{'s' if n != 1 else ''} labelled."))
 
     def remove_from_selection(self, label: Label | None = None) -> None:
         """Take ``label`` (or every label of the set) off the selected photos."""
         store = self.store
         if store is None or not self.context.selection:
             return
-        for each in [label] if label else self.labels:
-            store.unassign(each.id, self.context.selection)
-        self.context.labels_changed.emit()
+        label_ids = [each.id for each in ([label] if label else self.labels)]
+        self._change("Removing labels", _unassign_all, store, label_ids,
+                     list(self.context.selection))
 
     def filter_by(self, label_id: int | None) -> None:
         """Show only the photos with this label in the grid (None: the whole library)."""
-        store = self.store
-        if store is None or label_id is None or self.label_set is None:
+        store, label_set = self.store, self.label_set
+        label = next((each for each in self.labels if each.id == label_id), None)
+        if store is None or label is None or label_set is None:
             if self.context.query is not None and self.context.query is self._filter_query:
                 self.context.set_query(None)
             return
-        label = store.get_label(self.label_set.id, label_id)
-        ids = store.photos_with(label.id)
-        self._filter_query = Query((), (), tuple(Hit(i, 1.0) for i in ids),
-                                   f"{self.label_set.name}: {label.name}",
-                                   scored=False, noun="labelled")
-        self.context.set_query(self._filter_query)
+
+        def show(ids: list[int]) -> None:
+            self._filter_query = Query((), (), tuple(Hit(i, 1.0) for i in ids),
+                                       f"{label_set.name}: {label.name}",
+                                       scored=False, noun="labelled")
+            self.context.set_query(self._filter_query)
+
+        self.context.workers.run(store.photos_with, label.id, on_result=show,
+                                 what="Listing the labelled photos")
 
     def ask_new_set(self) -> None:
         dialog = NewSetDialog(self)
         if dialog.exec():
-            self._guard(lambda: self.create_set(dialog.name(), dialog.multi()))
+            self.create_set(dialog.name(), dialog.multi())
 
     def _ask_rename_set(self) -> None:
         store, label_set = self.store, self.label_set
         if store and label_set and (name := ask_text(self, "Rename Label Set", label_set.name)):
-            self._guard(lambda: store.rename_set(label_set.id, name))
-            self.context.labels_changed.emit()
+            self._change("Renaming the label set", store.rename_set, label_set.id, name)
 
     def _ask_delete_set(self) -> None:
         store, label_set = self.store, self.label_set
         if store and label_set and confirm(
                 self, "Delete Label Set", f"Delete {label_set.name!r} with its labels and "
                 "trained heads? The photos are not affected."):
-            store.delete_set(label_set.id)
             self.label_set = None
-            self.context.labels_changed.emit()
+            self._change("Deleting the label set", store.delete_set, label_set.id)
 
     def _ask_rename_label(self, label: Label) -> None:
         store = self.store
         if store and (name := ask_text(self, "Rename Label", label.name)):
-            self._guard(lambda: store.rename_label(label.id, name))
-            self.context.labels_changed.emit()
+            self._change("Renaming the label", store.rename_label, label.id, name)
 
     def _ask_delete_label(self, label: Label) -> None:
         store = self.store
         if store and confirm(self, "Delete Label", f"Delete {label.name!r} from "
                              f"{label.count} photos? The set must then be trained again."):
-            store.delete_label(label.id)
-            self.context.labels_changed.emit()
+            self._change("Deleting the label", store.delete_label, label.id)
 
     def _on_new_label(self) -> None:
-        self._guard(lambda: self.add_label(self.new_label.text()))
+        self.add_label(self.new_label.text())
         self.new_label.clear()
-
-    def _guard(self, action: Callable[[], object]) -> None:
-        try:
-            action()
-        except Exception as exc:  # noqa: BLE001 - a LabelError (name taken) or a disk error
-            QMessageBox.warning(self, "Labels", str(exc))
 
     # -- training --------------------------------------------------------------------------
 
@@ -364,7 +388,6 @@ class LabelPanel(QWidget):
         self.train_box.train()
 
     def _on_trained(self, info: HeadInfo) -> None:
-        self.context.labels_changed.emit()
         self.trained.emit(info)
         if self.review.active:
             self.start_review()
@@ -415,6 +438,34 @@ class LabelPanel(QWidget):
     def _on_label_badges(self, badges: dict[int, str]) -> None:
         if not self.review.active and self._show_badges is not None:
             self._show_badges(badges)
+
+
+@dataclass(frozen=True)
+class PanelState:
+    """What the panel shows of the catalog, read in a worker by :func:`read_panel_state`."""
+
+    sets: list[LabelSet] = field(default_factory=list)
+    label_set: LabelSet | None = None
+    labels: list[Label] = field(default_factory=list)
+    head: HeadInfo | None = None  # the chosen set's head for the library's model
+    other_models: list[str] = field(default_factory=list)  # models with a head for the set
+
+
+def read_panel_state(store: LabelStore, wanted: int | None, model: str) -> PanelState:
+    """The sets, the chosen one (``wanted`` if it still exists, else the first), its labels
+    and its head (call it in a worker: it reads the catalog)."""
+    sets = store.sets()
+    label_set = next((s for s in sets if s.id == wanted), sets[0] if sets else None)
+    if label_set is None:
+        return PanelState(sets)
+    others = [m for m in trained_models(store.catalog, label_set.id) if m != model]
+    return PanelState(sets, label_set, store.labels(label_set.id),
+                      head_info(store.catalog, label_set.id, model), others)
+
+
+def _unassign_all(store: LabelStore, label_ids: list[int], photo_ids: list[int]) -> None:
+    for label_id in label_ids:
+        store.unassign(label_id, photo_ids)
 
 
 def _title(parent: QWidget, text: str) -> QLabel:

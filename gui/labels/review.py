@@ -83,15 +83,12 @@ class ReviewSession(QObject):
         chosen = [suggestions[i] for i in self.context.selection if i in suggestions]
         if library is None or not chosen:
             return 0
-        store = LabelStore(library.catalog)
         for s in chosen:
-            if accept:
-                store.assign(s.label_id, [s.photo_id], source=SOURCE_ACCEPTED)
-            else:
-                store.reject(s.label_id, [s.photo_id])
             self.decided[s.photo_id] = f"{'✓' if accept else '✗'} {self.names.get(s.label_id)}"
+        self.context.workers.run(store_decisions, library.labels,
+                                 [(s.label_id, s.photo_id) for s in chosen], accept,
+                                 what="Storing the review's decisions")
         self._publish()
-        self.context.labels_changed.emit()
         self._select_next()
         return len(chosen)
 
@@ -133,6 +130,15 @@ class ReviewSession(QObject):
     def _on_query_changed(self, query: Query | None) -> None:
         if self.query is not None and query is not self.query:
             self.stop()  # the user went elsewhere (back to the library, a search)
+
+
+def store_decisions(store: LabelStore, decisions: list[tuple[int, int]], accept: bool) -> None:
+    """Accept (label) or reject ("not this label") each (label id, photo id) (in a worker)."""
+    for label_id, photo_id in decisions:
+        if accept:
+            store.assign(label_id, [photo_id], source=SOURCE_ACCEPTED)
+        else:
+            store.reject(label_id, [photo_id])
 
 
 def label_badges(store: LabelStore, set_id: int, names: dict[int, str]) -> dict[int, str]:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from core.jobs import Job, Progress
 from core.labels import LabelSet
-from core.labels.heads import HeadInfo, head_info, trained_models
+from core.labels.heads import HeadInfo
 from core.labels.review import train_and_predict
 from gui.context import AppContext
 from gui.labels.widgets import compact_combo, validation_html
@@ -82,20 +82,18 @@ class TrainBox(QWidget):
     def running(self) -> bool:
         return self.job is not None
 
-    def show_set(self, label_set: LabelSet | None) -> None:
-        """Show the state of ``label_set``'s head for the library's current model."""
+    def show_state(self, label_set: LabelSet | None, info: HeadInfo | None,
+                   other_models: list[str]) -> None:
+        """Show ``label_set``'s head for the library's current model (``info``, read by the
+        panel in a worker) and the models it was trained on otherwise."""
         self.label_set = label_set
         library = self.context.library
-        info = head_info(library.catalog, label_set.id, library.model_key) if (
-            library and label_set) else None
         self.figures.setText(validation_html(info) if info else "")
         stale, text = False, ""
         if library is not None and label_set is not None:
-            others = [m for m in trained_models(library.catalog, label_set.id)
-                      if m != library.model_key]
-            if info is None and others:
+            if info is None and other_models:
                 stale = True
-                text = (f"The head was trained on {others[-1]}; the library now uses "
+                text = (f"The head was trained on {other_models[-1]}; the library now uses "
                         f"{library.model_key}. The labels are kept: train again.")
             elif info is None:
                 text = "Label at least 2 photos with each of 2 labels, then Train."

@@ -201,7 +201,6 @@ class ExportMenu(QMenu):
                                      on_result=self._imported, what="Importing labels")
 
     def _imported(self, result: object) -> None:
-        self.context.labels_changed.emit()
         imported, unknown = getattr(result, "imported", 0), getattr(result, "unknown", 0)
         QMessageBox.information(self.parentWidget(), "Labels",
                                 f"{imported} label decisions imported"

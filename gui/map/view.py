@@ -32,7 +32,7 @@ from superqt.utils import qdebounced
 from core.jobs import Progress
 from core.map import MapResult, initial_layout, is_current
 from core.map import clusters as groups
-from core.map.engine import MapEngine, shared_engine
+from core.map.engine import MapEngine
 from gui.actions import icon
 from gui.context import AppContext, Query
 from gui.elided import ElidedLabel
@@ -60,7 +60,7 @@ class MapView(QWidget):
                  warm_up_after_ms: int | None = 3000, engine: MapEngine | None = None) -> None:
         super().__init__(parent)
         self.context = context
-        self.engine = engine or shared_engine()  # a child process: UMAP never stalls the GUI
+        self.engine = engine or context.map_engine  # a child process: UMAP never stalls the GUI
         self.cache = ThumbnailCache(context.workers, self, max_bytes=48 * 1024 * 1024)
         self.ids = np.zeros(0, dtype=np.int64)
         self.xy = np.zeros((0, 2), dtype=np.float32)

@@ -97,3 +97,18 @@ def test_app_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert float(row["stall scroll ms"]) >= benchmarks.app.HEARTBEAT_MS * 0.5
     assert 100 < float(row["app peak RSS MB"]) <= float(row["with children MB"]) < 16_000
     assert "rows at the end: 2004" in out  # the 4 new photos were embedded and listed
+
+
+def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import benchmarks.faces
+
+    assert benchmarks.faces.main(["--quick", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = {row["run"]: row for row in _table(out)}
+    assert set(rows) == {"in-process"}  # the pool runs in the full mode
+    for row in rows.values():
+        assert row["photos"] == "3" and float(row["photos/s"]) > 0
+        found, pasted = map(int, row["faces found"].split("/"))
+        assert pasted > 0 and found >= pasted * 0.8  # real faces, pasted large: found
+    assert float(rows["in-process"]["CPU ms/photo"]) > 0
+    assert "ms a face" in out

@@ -158,13 +158,13 @@ def test_similar_to_file_leaves_out_the_file_and_the_negatives(library: Library,
     inside = library.root / "scene_002" / "orig.jpg"
     own = library.photo_at(inside)
     assert own is not None
-    found, hits = browse.similar_to_file(library, inside, k=50)
+    found, hits = library.similar_to_file(inside, k=50)
     assert found == own.id and own.id not in [h.photo_id for h in hits]
     assert len(hits) == library.catalog.photo_count() - 1
     outside = tmp_path / "query.jpg"
     shutil.copy(inside, outside)
     negative = hits[0].photo_id
-    found, hits = browse.similar_to_file(library, outside, negatives=[negative], k=50)
+    found, hits = library.similar_to_file(outside, negatives=[negative], k=50)
     assert found is None and negative not in [h.photo_id for h in hits]
     assert hits[0].photo_id == own.id  # the same pixels: the closest photo of all
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

@@ -14,6 +14,7 @@ from core.index import (
     INDEXES,
     AnnoyIndex,
     ExactIndex,
+    FaissIndex,
     Hit,
     Index,
     IvfIndex,
@@ -35,8 +36,11 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("pca", {"reduced_dim": 32}),
     ("ivf", {}),
     ("ivf", {"reduced_dim": 32}),
+    ("faiss", {}),
+    ("faiss", {"reduced_dim": 32}),
 ]
-CONFIG_IDS = ["exact", "annoy", "annoy-pca32", "pca", "pca-pca32", "ivf", "ivf-pca32"]
+CONFIG_IDS = ["exact", "annoy", "annoy-pca32", "pca", "pca-pca32", "ivf", "ivf-pca32", "faiss",
+              "faiss-pca32"]
 
 
 def clustered(n: int, dim: int, n_clusters: int = 30, seed: int = 0
@@ -193,7 +197,7 @@ def test_make_index_error_lists_valid_names() -> None:
 
 def test_choose_index() -> None:
     assert choose_index(0) == choose_index(EXACT_THRESHOLD - 1) == "exact"
-    assert choose_index(EXACT_THRESHOLD) == choose_index(10**6) == "annoy"
+    assert choose_index(EXACT_THRESHOLD) == choose_index(10**6) == "faiss"
 
 
 def test_exact_query_many_matches_query(data: Any) -> None:
@@ -218,7 +222,7 @@ def test_ivf_probing_few_lists_still_returns_k(data: Any) -> None:
         assert hit_ids(every_list.query(vectors[pos], K)) == hit_ids(exact.query(vectors[pos], K))
 
 
-@pytest.mark.parametrize("cls", [AnnoyIndex, PcaIndex, IvfIndex])
+@pytest.mark.parametrize("cls", [AnnoyIndex, PcaIndex, IvfIndex, FaissIndex])
 def test_load_rejects_mismatched_files(cls: type[Index], data: Any, tmp_path: Path) -> None:
     ids, vectors, _ = data
     small, large = cls(), cls()

@@ -93,7 +93,7 @@ def test_query_by_an_image_outside_the_library(scenes_library: IndexedLibrary,
         cropped = im.convert("RGB").crop((20, 15, im.width - 20, im.height - 15))
     synthetic.write_jpeg(outside, cropped, quality=80)
     with scenes_library.open() as library:
-        hits = library.similar_to_file(outside, k=3)
+        _, hits = library.similar_to_file(outside, k=3)
         top = library.catalog.photos([h.photo_id for h in hits])
         assert all(scenes_library.scene_of(p.path) == scene for p in top)
 

@@ -26,7 +26,7 @@ from core.jobs import Progress, run
 from core.labels import LabelStore
 from core.labels.review import train_and_predict
 from core.map import clusters as groups
-from core.map.engine import MapEngine, shared_engine
+from core.map.engine import MapEngine
 from core.map.render import render_png
 from core.scan import scan
 
@@ -209,9 +209,9 @@ def test_a_killed_computation_leaves_the_previous_map(library: SyntheticLibrary)
 
 
 def test_the_app_engine_makes_the_same_map_in_a_child_process(
-        library: SyntheticLibrary) -> None:
+        library: SyntheticLibrary, map_engine: MapEngine) -> None:
     here = library.compute()
-    engine = shared_engine()
+    engine = map_engine
     cancel = threading.Event()
     warming = engine.warm_up_job(cancel)
     try:

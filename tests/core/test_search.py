@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from core.catalog import Catalog, PhotoMeta
-from core.index import AnnoyIndex, ExactIndex, IvfIndex
+from core.index import APPROXIMATE, ExactIndex, IvfIndex, make_index
 from core.index import registry as core_index
 from core.jobs import run
 from core.scan import scan
 from core.search import Searcher
 
 MODEL = "test@random0"
+APPROXIMATE_INDEX = type(make_index(APPROXIMATE))  # the default approximate backend
 
 
 @pytest.fixture
@@ -42,35 +43,43 @@ def test_exact_answers_while_the_approximate_index_builds(catalog: Catalog) -> N
     assert isinstance(searcher.index(), ExactIndex)  # at once, without waiting for the build
     query = int(catalog.photo_ids()[7])
     first = searcher.similar([query], k=10)
-    assert searcher.wait_built(120)
-    assert isinstance(searcher.index(), AnnoyIndex)
+    assert searcher.build_pending
+    assert run(searcher.build_index())
+    assert not searcher.build_pending
+    assert isinstance(searcher.index(), APPROXIMATE_INDEX)
     approximate = searcher.similar([query], k=10)
     assert len({h.photo_id for h in first} & {h.photo_id for h in approximate}) >= 8
     assert searcher.index_path.exists()
     # A new searcher (the app started again) loads the saved index instead of building.
-    assert isinstance(Searcher(catalog, MODEL).index(), AnnoyIndex)
+    assert isinstance(Searcher(catalog, MODEL).index(), APPROXIMATE_INDEX)
 
 
 def test_a_chosen_backend_is_built_before_the_query(catalog: Catalog) -> None:
     searcher = Searcher(catalog, MODEL, kind="ivf")
+    assert not searcher.build_pending
     assert isinstance(searcher.index(), IvfIndex)
 
 
-def test_prepare_builds_in_the_background_and_the_first_query_uses_it(catalog: Catalog) -> None:
+def test_the_build_job_runs_before_any_query_and_the_first_query_uses_it(
+        catalog: Catalog) -> None:
     searcher = Searcher(catalog, MODEL)
-    searcher.prepare()  # returns at once; the build runs in a thread
-    assert searcher.wait_built(120)
+    phases = []
+    assert run(searcher.build_index(), phases.append)  # as the app's worker runs it
+    assert [p.done for p in phases] == [0, 1, 2] and phases[-1].text == "Search index ready"
     assert searcher.index_path.exists()
-    assert isinstance(searcher.index(), AnnoyIndex)  # no exact stand-in, no second build
-    searcher.prepare()  # nothing to do: the saved index matches the embeddings
-    assert searcher.wait_built(0)
+    assert isinstance(searcher.index(), APPROXIMATE_INDEX)  # no exact stand-in, no second build
+    assert not run(searcher.build_index())  # nothing to do: the saved index matches
 
 
 def test_a_query_during_the_background_build_is_answered_exactly(catalog: Catalog) -> None:
     query = int(catalog.photo_ids()[3])
     expected = [h.photo_id for h in Searcher(catalog, MODEL, kind="exact").similar([query], k=10)]
     searcher = Searcher(catalog, MODEL)
-    searcher.prepare()
-    during = [h.photo_id for h in searcher.similar([query], k=10)]  # stand-in or annoy
-    assert searcher.wait_built(120)
+    job = searcher.build_index()
+    next(job)  # the build has started (reading the embeddings) and holds the generation
+    assert not searcher.build_pending  # a second build would not start
+    during = [h.photo_id for h in searcher.similar([query], k=10)]  # the exact stand-in
+    assert isinstance(searcher.index(), ExactIndex)
+    assert run(job)
     assert len(set(during) & set(expected)) >= 8
+    assert isinstance(searcher.index(), APPROXIMATE_INDEX)

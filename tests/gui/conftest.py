@@ -15,7 +15,9 @@ from PySide6.QtCore import QSettings, QTimer
 from pytestqt.qtbot import QtBot
 
 from benchmarks import synthetic
-from gui.app import build_parser, create_window
+from cli.app_cmd import parse_app_args
+from core.map.engine import MapEngine
+from gui.app import create_window
 from gui.context import AppContext
 from gui.main_window import MainWindow
 from gui.settings import Settings
@@ -122,7 +124,8 @@ def stall_meter() -> Iterator[StallMeter]:
 
 
 @pytest.fixture
-def open_window(qtbot: QtBot, settings: Settings) -> Iterator[OpenWindow]:
+def open_window(qtbot: QtBot, settings: Settings, map_engine: MapEngine
+                ) -> Iterator[OpenWindow]:
     """Build the app's main window as `lookalike ARGS...` would (weights "none")."""
     windows: list[MainWindow] = []
 
@@ -130,8 +133,8 @@ def open_window(qtbot: QtBot, settings: Settings) -> Iterator[OpenWindow]:
         argv = [*args]
         if "--weights" not in argv:
             argv += ["--weights", "none"]
-        window = create_window(build_parser().parse_args(argv), settings_ or settings,
-                               AppContext())
+        window = create_window(parse_app_args(argv), settings_ or settings,
+                               AppContext(map_engine=map_engine))
         qtbot.addWidget(window)
         window.show()
         gc.freeze()  # as gui.app.main does once the window is up
@@ -146,6 +149,7 @@ def open_window(qtbot: QtBot, settings: Settings) -> Iterator[OpenWindow]:
 
 @pytest.fixture(scope="session")
 def indexed_catalog(qapp: object, request: pytest.FixtureRequest, photo_folder: PhotoFolder,
+                    map_engine: MapEngine,
                     tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> Path:
     """A catalog of photo_folder already indexed with resnet50 (random weights), made by the
     app itself; tests get a copy so that each starts from the same state."""
@@ -154,9 +158,9 @@ def indexed_catalog(qapp: object, request: pytest.FixtureRequest, photo_folder: 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(session_cache))
         settings = Settings(QSettings(str(base / "settings.ini"), QSettings.Format.IniFormat))
-        window = create_window(build_parser().parse_args(
+        window = create_window(parse_app_args(
             [str(photo_folder.root), "--weights", "none", "--catalog", str(catalog)]),
-            settings, AppContext())
+            settings, AppContext(map_engine=map_engine))
         wait_indexed(QtBot(request), window)
         window.close()
         window.deleteLater()

@@ -244,9 +244,9 @@ def test_help_dialogs_and_preferences(open_window: OpenWindow, qtbot: QtBot) -> 
 
 def test_command_line_options_override_the_preferences(open_window: OpenWindow,
                                                        settings: Settings) -> None:
-    from gui.app import build_parser
+    from cli.app_cmd import parse_app_args
 
-    args = build_parser().parse_args([])
+    args = parse_app_args([])
     assert args.folder is None and args.model is None and args.weights is None
     settings.model_choice = ModelChoice("convnext_base", "/models/convnext.pth", "cuda")
     window = open_window("--model", "mobilenet_v3_small", "--device", "cpu")

@@ -25,6 +25,15 @@ def _open(open_window: OpenWindow, qtbot: QtBot, folder: PhotoFolder,
     return window, panel
 
 
+def _new_set(qtbot: QtBot, panel: LabelPanel, name: str, *labels: str) -> None:
+    """Create a label set with labels through the panel, and wait until it shows them."""
+    panel.create_set(name)
+    qtbot.waitUntil(lambda: panel.label_set is not None and panel.label_set.name == name)
+    for label in labels:
+        panel.add_label(label)
+        qtbot.waitUntil(lambda label=label: label in [each.name for each in panel.labels])
+
+
 def _ids(window: MainWindow, folder: PhotoFolder, scene: int, *variants: int) -> list[int]:
     library = window.context.library
     assert library is not None
@@ -34,9 +43,7 @@ def _ids(window: MainWindow, folder: PhotoFolder, scene: int, *variants: int) ->
 def test_label_by_key_then_filter_the_grid(open_window: OpenWindow, qtbot: QtBot,
                                           photo_folder: PhotoFolder, catalog_copy: Path) -> None:
     window, panel = _open(open_window, qtbot, photo_folder, catalog_copy)
-    panel.create_set("Scene")
-    for name in ("first", "second"):
-        panel.add_label(name)
+    _new_set(qtbot, panel, "Scene", "first", "second")
     rows = [panel.rows.itemAt(i).widget() for i in range(panel.rows.count())]
     assert [(row.key.text(), row.button.text()) for row in rows] == [("1", "first"),
                                                                     ("2", "second")]
@@ -49,6 +56,7 @@ def test_label_by_key_then_filter_the_grid(open_window: OpenWindow, qtbot: QtBot
     with qtbot.waitSignal(window.context.labels_changed):
         qtbot.keyClick(grid, Qt.Key.Key_2)
     store = LabelStore(window.context.library.catalog)
+    qtbot.waitUntil(lambda: panel.labels[1].count == 2)  # the panel read the change back
     second = panel.labels[1]
     assert store.photos_with(second.id) == sorted(chosen) and second.count == 2
     model = window.library_view.model
@@ -57,7 +65,7 @@ def test_label_by_key_then_filter_the_grid(open_window: OpenWindow, qtbot: QtBot
 
     panel.filter_box.setCurrentIndex(panel.filter_box.findData(second.id))
     panel.filter_box.activated.emit(panel.filter_box.currentIndex())
-    assert window.context.query is not None
+    qtbot.waitUntil(lambda: window.context.query is not None)
     assert sorted(h.photo_id for h in window.context.query.hits) == sorted(chosen)
     assert sorted(model.ids()) == sorted(chosen)
     # Labels changed elsewhere (an import): the filter stays, the grid and its count follow.
@@ -76,11 +84,11 @@ def test_train_then_accept_and_reject_suggestions(open_window: OpenWindow, qtbot
                                                   photo_folder: PhotoFolder,
                                                   catalog_copy: Path) -> None:
     window, panel = _open(open_window, qtbot, photo_folder, catalog_copy)
-    panel.create_set("Scene")
+    _new_set(qtbot, panel, "Scene", *(f"scene {scene}" for scene in range(3)))
     for scene in range(3):
-        panel.add_label(f"scene {scene}")
         window.context.set_selection(_ids(window, photo_folder, scene, 0, 1))
         panel.apply(scene)
+        qtbot.waitUntil(lambda scene=scene: panel.labels[scene].count == 2)
     with qtbot.waitSignal(panel.trained, timeout=120_000) as trained:
         panel.train_box.train_button.click()
     assert trained.args[0].examples == 6
@@ -101,8 +109,12 @@ def test_train_then_accept_and_reject_suggestions(open_window: OpenWindow, qtbot
     panel.accept_button.click()
     assert count.text() == f"{len(order) - 1} to review"  # the header counts as the panel
     store = LabelStore(window.context.library.catalog)
-    decided = [a for a in store.assignments(panel.label_set.id) if a.source == SOURCE_ACCEPTED]
-    assert [(a.label_id, a.positive) for a in decided] == [(suggested.label_id, True)]
+
+    def accepted() -> list[tuple[int, bool]]:
+        return [(a.label_id, a.positive) for a in store.assignments(panel.label_set.id)
+                if a.source == SOURCE_ACCEPTED]
+
+    qtbot.waitUntil(lambda: accepted() == [(suggested.label_id, True)])
     assert window.context.selection == [order[1]]
     assert window.library_view.model.data(window.library_view.model.index(0, 0),
                                           Roles.BADGE).startswith("✓")
@@ -110,8 +122,8 @@ def test_train_then_accept_and_reject_suggestions(open_window: OpenWindow, qtbot
     assert panel.reject_key.key().toString() == "R"
     panel.reject_button.click()
     assert count.text() == f"{len(order) - 2} to review"
-    assert store.photos_with(rejected.label_id, positive=False) == [order[1]]
-    assert "Labels changed since training" in panel.train_box.status.text()
+    qtbot.waitUntil(lambda: store.photos_with(rejected.label_id, positive=False) == [order[1]])
+    qtbot.waitUntil(lambda: "Labels changed since training" in panel.train_box.status.text())
 
     window.actions.back_to_library.trigger()  # leaving the review ends it
     assert not panel.review.active and window.context.query is None

@@ -20,6 +20,7 @@ from pytestqt.qtbot import QtBot
 from core.index import Hit
 from core.library import Library
 from core.map.clusters import PALETTE, in_polygon
+from core.map.engine import MapEngine
 from gui.context import AppContext, Query
 from gui.map.export import ExportOptions
 from gui.map.view import MapView
@@ -238,8 +239,9 @@ def test_stays_responsive_with_100000_points(view: MapView) -> None:
 
 
 def test_map_of_an_indexed_library(qtbot: QtBot, catalog_copy: Path, photo_folder,
-                                   tmp_path: Path, stall_meter: StallMeter) -> None:
-    context = AppContext()
+                                   tmp_path: Path, stall_meter: StallMeter,
+                                   map_engine: MapEngine) -> None:
+    context = AppContext(map_engine=map_engine)
     view = MapView(context, warm_up_after_ms=None)
     qtbot.addWidget(view)
     view.resize(900, 640)

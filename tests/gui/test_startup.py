@@ -6,13 +6,13 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("torch", "torchvision", "umap", "sklearn", "numba")
+HEAVY = ("torch", "torchvision", "umap", "sklearn", "numba", "dlib")
 
 
 def test_the_app_and_its_views_import_without_torch_umap_or_sklearn() -> None:
     """torch (2-5 s), umap/numba and sklearn (1-2 s) load in workers, when first needed."""
     code = (
-        "import sys, gui.app, gui.map.view, gui.labels.panel, cli\n"
+        "import sys, gui.app, gui.map.view, gui.labels.panel, gui.people, cli\n"
         "cli._commands()  # what `lookalike` imports before it opens the window\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )

@@ -49,15 +49,16 @@ def label_by_folder(library: Library, set_name: str, per_label: int = 3) -> dict
 
 def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[dict]:
     """Every command a user runs on a library, as cli_runs cases: index, search, status,
-    label, train, predict, export, map (a PNG with thumbnails) and a rebuild. Results go to
-    ``out``; ``catalog`` None: the default location."""
+    label, train, predict, export, faces and people (naming a person there is not, in
+    words), map (a PNG with thumbnails) and a rebuild. Results go to ``out``; ``catalog``
+    None: the default location."""
     options = ["--weights", "none", "--model", MODEL]
     if catalog is not None:
         options += ["--catalog", str(catalog)]
     lib = [str(root), *options]
     scenes = sorted(p.parent for p in root.glob("*/orig.jpg"))
     first, second = (sorted(map(str, s.glob("*.jpg")))[:2] for s in scenes[:2])
-    return [{"argv": argv} for argv in (
+    cases = [{"argv": argv} for argv in (
         ["index", *lib, "-q"],
         ["similar", *lib, first[0], "-k", "3", "--json"],
         ["similar", *lib, str(query), "-k", "3"],
@@ -67,9 +68,13 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
         ["predict", *lib, "--set", "scene", "--csv", str(out / "predictions.csv"), "-q"],
         ["labels", "export", *lib, "--csv", str(out / "labels.csv")],
         ["labels", "export", *lib, "--json", str(out / "labels.json")],
+        ["faces", *lib, "-q", "--workers", "1"],
+        ["people", *lib, "--json"],
         ["map", *lib, "--png", str(out / "map.png"), "--thumbnails", "-q"],
         ["index", *lib, "--rebuild", "-q"],
     )]
+    cases.insert(-2, {"argv": ["people", "name", *lib[:1], "1", "Ann", *options], "expect": 1})
+    return cases
 
 
 def cli_runs(spec: str, results: str) -> int:

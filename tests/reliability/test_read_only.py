@@ -64,6 +64,8 @@ def test_every_command_leaves_the_photo_folder_as_it_was(small: tuple[Path, Path
     assert json.loads(outcomes[3]["stdout"])["embedded"] == 12
     assert (query.parent / "map.png").stat().st_size > 0
     assert "first" in (query.parent / "labels.csv").read_text()
+    people = json.loads(next(o["stdout"] for o in outcomes if '"people"' in o["stdout"]))
+    assert people["people"] == [] and people["faces_in_no_person"] == 0  # scenes, no faces
 
 
 def test_a_read_only_folder_is_indexed_labelled_and_mapped(small: tuple[Path, Path],
