@@ -24,6 +24,7 @@ from gui.map.plot import QUERY_COLOUR, SELECTION_COLOUR
 HOVER_PX = 160  # the hover card's thumbnail
 HOVER_RADIUS_PX = 8  # how near the cursor a point must be to count as hovered or clicked
 THUMBNAIL_CAP = 300  # at most this many thumbnails; more points in view: dots only
+MARGIN_PX = 40  # room around the points' span for their thumbnails
 
 
 class HoverCard(QGraphicsRectItem):
@@ -209,7 +210,10 @@ class PhotoOverlays(QObject):
         pixel = self.view_box.viewPixelSize()
         side = 0
         if self.thumbnails_enabled and len(rows) and pixel[0] > 0 and pixel[1] > 0:
-            side = thumbnail_side(len(rows), (x1 - x0) / pixel[0], (y1 - y0) / pixel[1])
+            # The room is what the points span on screen: zooming out shrinks it.
+            span = (self.xy[rows].max(axis=0) - self.xy[rows].min(axis=0)) / np.array(pixel)
+            side = thumbnail_side(len(rows), float(span[0]) + 2 * MARGIN_PX,
+                                  float(span[1]) + 2 * MARGIN_PX)
         if not side or len(rows) > THUMBNAIL_CAP:
             self.thumbnails.hide()
             self.layout_side = 0
@@ -221,7 +225,9 @@ class PhotoOverlays(QObject):
         scale = np.array(pixel, dtype=np.float64)
         marked = self.selected[rows] | self.in_query[rows]
         order = np.argsort(~marked, kind="stable")  # the selection chooses its cells first
-        placed, centres = spread_on_grid(self.xy[rows] / scale, side + 8, order=order)
+        inside = (x0 / scale[0], y0 / scale[1], x1 / scale[0], y1 / scale[1])  # whole cells
+        placed, centres = spread_on_grid(self.xy[rows] / scale, side + 8, order=order,
+                                         bounds=inside)
         centres = centres * scale
         grey = QColor(*groups.NONE_COLOUR)
         shown = []

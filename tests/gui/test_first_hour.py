@@ -15,6 +15,7 @@ from core.labels.store import LabelStore
 from gui.context import Query
 from gui.dialogs.info import ShortcutsDialog
 from gui.grid.delegate import badge_colour
+from gui.map.view import MapView
 from gui.settings import Settings
 from gui.viewer import ViewerWindow
 
@@ -54,8 +55,8 @@ def test_long_texts_never_widen_the_window(open_window: OpenWindow, qtbot: QtBot
     title = window.library_view.title
     qtbot.waitUntil(lambda: title.text() == label)
     assert title.elided and title.toolTip() == label
-    window.views.setCurrentIndex(window.views.count() - 1)  # the Map tab
-    map_view = window.views.currentWidget()
+    map_view = window.findChild(MapView)
+    window.views.setCurrentWidget(map_view)
     map_view.status.setText("Map failed: the map engine stopped unexpectedly; " * 5)
     QApplication.processEvents()
     assert window.width() == start

@@ -72,9 +72,9 @@ def test_label_by_key_then_filter_the_grid(open_window: OpenWindow, qtbot: QtBot
     more = _ids(window, photo_folder, 3, 0)
     store.assign(second.id, more)
     window.context.labels_changed.emit()
+    qtbot.waitUntil(lambda: panel.filter_box.currentText() == "Show second (3)")
     assert panel.filter_box.currentData() == second.id
-    assert panel.filter_box.currentText() == "Show second (3)"
-    assert sorted(model.ids()) == sorted([*chosen, *more])
+    qtbot.waitUntil(lambda: sorted(model.ids()) == sorted([*chosen, *more]))
     assert window.library_view.count_label.text() == "3 labelled"
     panel.filter_by(None)
     assert window.context.query is None
