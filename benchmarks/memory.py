@@ -80,7 +80,8 @@ def measure(folder: Path, n: int, model: str, work: Path) -> dict[str, float]:
     catalog = work / "catalog.sqlite"
     env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache"),
            "XDG_DATA_HOME": str(work / "data")}
-    command = [sys.executable, "-m", "cli", "index", str(folder), "--weights", "none",
+    command = [sys.executable, "-m", "cli", "index", str(folder), "--model", "resnet50",
+               "--weights", "none",
                "--model", model, "--catalog", str(catalog), "-q"]
     start = time.perf_counter()
     with open(work / "out.txt", "w") as out, open(work / "err.txt", "w") as err:

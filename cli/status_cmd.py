@@ -6,6 +6,7 @@ import argparse
 import json
 
 from cli.options import add_library_arguments, open_library
+from core.keywords import keyword_photo_count
 from core.paths import display
 
 NAME = "status"
@@ -26,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
             "model": library.model_key,
             "photos": catalog.photo_count(),
             "embedded": catalog.embedded_count(library.model_key),
+            "embeddings": catalog.embedding_counts(),
+            "keywords": keyword_photo_count(catalog, library.model_key),
             "problems": [
                 {"path": display(p.path), "reason": p.reason} for p in catalog.problems()
             ],
@@ -35,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"Library  {state['folder']}")
     print(f"Catalog  {state['catalog']}")
-    print(f"Photos   {state['photos']} ({state['embedded']} embedded with {state['model']})")
+    print(f"Photos   {state['photos']} ({state['embedded']} embedded with {state['model']}, "
+          f"{state['keywords']} with keywords)")
+    for key, count in sorted(state["embeddings"].items()):
+        print(f"  {count:>7} embeddings from {key}")
     problems = state["problems"]
     print(f"Problems {len(problems)}")
     for problem in problems:

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from core import thumbnails as thumbcache
 from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing, torch_loader
-from core.embed.models import DEFAULT_MODEL, model_key
+from core.embed.models import DEFAULT_MODEL, MODELS, model_key
 from core.errors import FolderNotFound
 from core.faces import FacesResult, FaceStore, find_faces
 from core.index import Hit, rocchio
@@ -32,6 +32,8 @@ from core.search import Searcher
 if TYPE_CHECKING:
     from core.embed.cnn import Embedder
 
+MODEL_META, WEIGHTS_META = "model", "weights"  # catalog meta keys: what it was indexed with
+
 
 @dataclass(frozen=True)
 class IndexResult:
@@ -41,28 +43,91 @@ class IndexResult:
     embed: EmbedResult
 
 
+def remembered_model(
+    catalog: Catalog,
+    model: str | None,
+    weights: str | Path | None,
+    default_model: str = DEFAULT_MODEL,
+    default_weights: str | Path = "default",
+) -> tuple[str, str | Path]:
+    """The (model, weights) to use: those asked for, else those the catalog remembers, else
+    the defaults. Remembered weights go with the remembered model only."""
+    known_model = catalog.get_meta(MODEL_META)
+    known_weights = catalog.get_meta(WEIGHTS_META) or "default"
+    if known_model is None:  # a catalog from before: the model most of its embeddings are from
+        known_model, known_weights = _most_embedded(catalog) or (None, "default")
+    if model is None:
+        if known_model in MODELS:
+            model = known_model
+            weights = known_weights if weights is None else weights
+        else:
+            model = default_model
+            weights = default_weights if weights is None else weights
+    elif weights is None:
+        weights = known_weights if model == known_model else default_weights
+    return model, weights
+
+
+def _most_embedded(catalog: Catalog) -> tuple[str, str] | None:
+    """(model, weights) of the model key with the most embeddings, if its weights can be
+    named again (pretrained or random; a file's path is not in its key)."""
+    for key, _count in sorted(catalog.embedding_counts().items(), key=lambda kv: -kv[1]):
+        name, _, tag = key.partition("@")
+        if name in MODELS and tag == MODELS[name].weights:
+            return name, "default"
+        if name in MODELS and tag == "random0":
+            return name, "none"
+    return None
+
+
+def remember_model(catalog: Catalog, model: str, weights: str | Path | None) -> None:
+    """Record ``model`` and ``weights`` as the ones the library is indexed with."""
+    if weights is not None and str(weights).lower() not in ("default", "pretrained", "none"):
+        weights = os.path.abspath(weights)  # a file: valid from any working directory
+    wanted = (model, str(weights or "default"))
+    if (catalog.get_meta(MODEL_META), catalog.get_meta(WEIGHTS_META)) == wanted:
+        return  # nothing to write (a read-only catalog stays readable)
+    with catalog.transaction() as tx:
+        catalog.set_meta(MODEL_META, model, tx)
+        catalog.set_meta(WEIGHTS_META, str(weights or "default"), tx)
+
+
 class Library:
-    """A library folder opened with one model. Close it (or use ``with``) when done."""
+    """A library folder opened with one model. Close it (or use ``with``) when done.
+
+    The catalog remembers the model and weights it was last indexed with (:meth:`index`):
+    ``model=None`` uses those (else ``default_model``/``default_weights``), and
+    ``weights=None`` the remembered weights when ``model`` is the remembered model.
+    """
 
     def __init__(
         self,
         root: Path,
         *,
         catalog_path: Path | None = None,
-        model: str = DEFAULT_MODEL,
-        weights: str | Path | None = "default",
+        model: str | None = None,
+        weights: str | Path | None = None,
         device: str | None = "auto",
         create: bool = True,
         lock: bool = False,
+        default_model: str = DEFAULT_MODEL,
+        default_weights: str | Path = "default",
     ) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
             raise FolderNotFound(root)
+        self.catalog = Catalog.open(root, catalog_path, create=create, lock=lock)
+        try:
+            with self.catalog.faults():
+                model, weights = remembered_model(self.catalog, model, weights,
+                                                  default_model, default_weights)
+            self.model_key = model_key(model, weights)
+        except BaseException:
+            self.catalog.close()
+            raise
         self.model_name = model
         self.weights = weights
         self.device = device
-        self.model_key = model_key(model, weights)
-        self.catalog = Catalog.open(root, catalog_path, create=create, lock=lock)
         self.root = self.catalog.root
         self.searcher = Searcher(self.catalog, self.model_key)
         self._embedder: Embedder | None = None
@@ -109,8 +174,11 @@ class Library:
 
     def embed(self, cancel: threading.Event | None = None, **options: int) -> Job[EmbedResult]:
         """Embed the photos that have no embedding yet (the model is loaded only if there
-        are some), then keep the thumbnail cache within its size limit (core.thumbnails)."""
+        are some), then keep the thumbnail cache within its size limit (core.thumbnails).
+        The catalog remembers the model and weights: the library's commands use them unless
+        told otherwise."""
         with self.catalog.faults():
+            remember_model(self.catalog, self.model_name, self.weights)
             if self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count():
                 return EmbedResult(0, 0, 0.0)
             embedder = self.embedder

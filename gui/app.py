@@ -44,6 +44,8 @@ def install_extensions(window: MainWindow, context: AppContext) -> None:
     """Add the optional views and docks (the cluster map, the labelling panel)."""
     from gui.map.view import MapView
     window.add_view("Map", MapView(context))
+    from gui.duplicates import DuplicatesView
+    window.add_view("Duplicates", DuplicatesView(context))
     from gui.labels.panel import LabelPanel
     window.add_dock("Labels", LabelPanel(context, window.library_view.model.set_badges))
     from gui.people import PeopleView
@@ -63,6 +65,8 @@ def create_window(args: AppOptions, settings: Settings,
     window = MainWindow(context, settings, settings.model_choice)
     install_extensions(window, context)
     window.restore_state()
+    # A model named on the command line wins over the one the library remembers.
+    window.model_chosen = args.model is not None or args.weights is not None
     folder = args.folder or settings.last_library
     if folder is not None and Path(folder).is_dir():
         window.open_library(Path(folder), catalog=args.catalog if args.folder else None)

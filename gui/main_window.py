@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
     def __init__(self, context: AppContext, settings: Settings, options: ModelChoice) -> None:
         super().__init__()
         self.context, self.settings, self.options = context, settings, options
+        self.model_chosen = False  # the user chose a model: it overrides the library's
         self._pending: tuple[Path, Path | None] | None = None  # a library that failed to open
         self.setObjectName("mainWindow")
         self.setWindowTitle("Lookalike")
@@ -185,10 +186,12 @@ class MainWindow(QMainWindow):
             self.indexer.cancel_then(lambda: self.open_library(folder, catalog))
             return True
         self.context.set_library(None)
-        o = self.options
+        o, told = self.options, self.model_chosen  # else: the model the library remembers
+        self.model_chosen = False
         try:
-            library = Library(Path(folder), catalog_path=catalog, model=o.model,
-                              weights=o.weights, device=o.device, lock=True)
+            library = Library(Path(folder), catalog_path=catalog, model=o.model if told else None,
+                              weights=o.weights if told else None, device=o.device, lock=True,
+                              default_model=o.model, default_weights=o.weights)
         except ModelUnavailable as exc:  # a weights file that cannot be read
             self._pending = (Path(folder), catalog)
             self._offer_weights(exc.plain)
@@ -244,12 +247,14 @@ class MainWindow(QMainWindow):
     def _use_weights_file(self, path: str) -> None:
         self.settings.weights = path
         self.options = replace(self.options, weights=path)
+        self.model_chosen = True
         self._reopen()
 
     def show_preferences(self) -> None:
         choice = ask_model_choice(self, self.options)
         if choice is not None:
             self.settings.model_choice = self.options = choice
+            self.model_chosen = True
             self._reopen()
 
     def _fill_recent(self) -> None:

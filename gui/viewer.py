@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from core import browse, decode
 from core.errors import LookalikeError
+from core.keywords import keyword_details
 from core.library import Library
 from gui.actions import icon
 from gui.context import AppContext
@@ -193,7 +194,8 @@ class ViewerWindow(QDialog):
         if photo is None:
             return
         self.setWindowTitle(f"{photo.path.name} — {self.position + 1} of {len(self.ids)}")
-        self._show_details(browse.photo_details(photo, library.root))
+        self._show_details(browse.photo_details(photo, library.root)
+                           + keyword_details(library.catalog, photo, library.model_key))
         if not self.lock_zoom.isChecked():
             self.view.fitting = True  # each photo opens fitted unless the zoom is locked
         thumb = self.cache.image(photo_id)

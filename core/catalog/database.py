@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -386,11 +386,13 @@ class Catalog(VectorReads):
         model: str,
         embedded: Sequence[tuple[int, PhotoMeta, NDArray[np.float32]]],
         failed: Sequence[tuple[int, str]],
+        also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         """Record one batch of the embedding pass, atomically.
 
         ``embedded``: (photo id, metadata, vector) — the vector is stored float16.
         ``failed``: (photo id, reason) — the photo moves to the problems table.
+        ``also``: more writes of the same batch, in the same transaction (keywords).
         """
         now = time.time()
         with self.transaction() as tx:
@@ -417,6 +419,8 @@ class Catalog(VectorReads):
                     (row[0], row[1], row[2], reason, now),
                 )
                 tx.execute("DELETE FROM photos WHERE id = ?", (photo_id,))
+            if also is not None:
+                also(tx)
             if embedded:
                 self.bump_generation(model, tx)
             if failed:

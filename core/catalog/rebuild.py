@@ -5,9 +5,10 @@
 from the old file, read-only and row by row, whatever can still be read: label sets,
 labels, assignments and trained heads, people (persons, faces, corrections: like labels
 they are keyed by content hash, so they apply to the new catalog as they are), then photo
-records and embeddings whose vectors check out, and the files known to be unreadable, so
-that work already done is not redone. Rows on damaged pages are lost; the next ``index``
-scans and embeds what is missing.
+records and embeddings whose vectors check out, the files known to be unreadable, the keywords,
+the duplicates' pick/reject decisions and the model the library was indexed with, so that
+work already done is not redone. Rows on damaged pages are lost; the next ``index`` scans
+and embeds what is missing.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 LABEL_TABLES = ("label_sets", "labels", "assignments", "heads")
 PEOPLE_TABLES = ("persons", "faces", "face_rejections", "face_scans")  # keyed by content hash
 WORK_TABLES = ("photos", "embeddings", "problems")
+# copied when the old catalog has them (keywords: schema 4 on; duplicate decisions: 7 on)
+LATER_TABLES = ("keywords", "duplicate_decisions")
+REMEMBERED = ("model", "weights")  # meta keys: what the library was indexed with
 
 
 @dataclass(frozen=True)
@@ -83,10 +87,12 @@ def rebuild(root: Path, catalog_path: Path | None = None) -> Rebuilt:
             source = None
         if source is not None:
             with closing(source):
-                for table in LABEL_TABLES + PEOPLE_TABLES + WORK_TABLES:
+                for table in (LABEL_TABLES + PEOPLE_TABLES + WORK_TABLES
+                              + _present(source, LATER_TABLES)):
                     rows[table], error = _copy_table(source, catalog, table)
                     if error:
                         errors[table] = error
+                _copy_remembered(source, catalog)
         _restart_generations(catalog)
         log.info("catalog %s rebuilt; recovered %s; stopped on %s", catalog.path, rows, errors)
         return Rebuilt(catalog.path, old, rows, errors)
@@ -131,6 +137,27 @@ def _copy_table(source: sqlite3.Connection, catalog: Catalog, table: str) -> tup
             except sqlite3.IntegrityError:  # points to a row that was lost
                 continue
     return copied, error
+
+
+def _present(source: sqlite3.Connection, tables: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``tables`` the old catalog has (an older schema may lack them)."""
+    try:
+        return tuple(t for t in tables if _columns(source, t))
+    except sqlite3.Error:
+        return ()
+
+
+def _copy_remembered(source: sqlite3.Connection, catalog: Catalog) -> None:
+    """The model and weights the library was indexed with, if they can be read."""
+    try:
+        marks = ",".join("?" * len(REMEMBERED))
+        found = source.execute(
+            f"SELECT key, value FROM meta WHERE key IN ({marks})", REMEMBERED).fetchall()
+    except sqlite3.Error:
+        return
+    with catalog.transaction() as tx:
+        for key, value in found:
+            catalog.set_meta(str(key), str(value), tx)
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:

@@ -125,6 +125,31 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (model, cluster)
     ) WITHOUT ROWID;
     """,
+    4: """
+    -- Keywords: each photo's top ImageNet classes from a model with real weights, found in the
+    -- same forward pass as its embedding. Keyed by content hash (like labels): they survive
+    -- re-scans and moves, and duplicates share them. Everyday words are derived from the
+    -- classes (core/keywords/imagenet_words.json), not stored.
+    CREATE TABLE keywords (
+        content_hash TEXT NOT NULL,
+        model        TEXT NOT NULL,             -- the model key whose classifier named them
+        class        INTEGER NOT NULL,          -- ImageNet-1k class index
+        probability  REAL NOT NULL,
+        PRIMARY KEY (content_hash, model, class)
+    ) WITHOUT ROWID;
+    CREATE INDEX keywords_class ON keywords(model, class);
+    """,
+    7: """
+    -- Duplicate culling: a pick or reject per photo, keyed by content hash (it survives
+    -- re-scans and moves), with the key of the group it was decided in (core.duplicates.store).
+    CREATE TABLE duplicate_decisions (
+        content_hash TEXT PRIMARY KEY,
+        decision     TEXT NOT NULL CHECK (decision IN ('pick', 'reject')),
+        group_key    TEXT NOT NULL,
+        source       TEXT NOT NULL,             -- "user" or "auto" (an accepted proposal)
+        decided_at   REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
     8: """
     -- Faces (issue 19). Keyed by the photo's content hash, like labels: they survive moves,
     -- renames and re-scans. face_scans records every photo the faces pass has looked at

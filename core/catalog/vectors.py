@@ -24,6 +24,11 @@ class VectorReads:
     def conn(self) -> sqlite3.Connection:  # provided by Catalog
         raise NotImplementedError
 
+    def embedding_counts(self) -> dict[str, int]:
+        """How many embeddings the catalog holds for each model key."""
+        rows = self.conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model")
+        return {model: int(n) for model, n in rows}
+
     def embeddings(
         self, model: str, ids: Iterable[int] | None = None
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:

@@ -148,7 +148,7 @@ def shooting_details(im: Image.Image) -> list[tuple[str, str]]:
                                 sub.get(ExifTags.Base.FocalLengthIn35mmFilm))),
         ("Lens", _text(sub.get(ExifTags.Base.LensModel))),
         ("GPS", gps_text(gps)),
-        ("Keywords", ", ".join(xmp_keywords(im)) or None),
+        ("Keywords (file)", ", ".join(xmp_keywords(im)) or None),
     ):
         if text:
             lines.append((label, text))

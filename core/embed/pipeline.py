@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +29,10 @@ from core import decode, thumbnails
 from core.catalog import Catalog, Photo, PhotoMeta
 from core.errors import UnreadableImage
 from core.jobs import Job, RateMeter, check_cancel
+from core.keywords.store import write_keywords
 
 if TYPE_CHECKING:
-    from core.embed.cnn import Embedder
+    from core.embed.cnn import Embedder, Outputs
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,9 @@ def embed_missing(
     workers: int | None = None,
     batch_size: int | None = None,
 ) -> Job[EmbedResult]:
-    """Embed every photo of the catalog that has no embedding for ``embedder.key`` yet.
+    """Embed every photo of the catalog that has no embedding for ``embedder.key`` yet, and
+    store its top ImageNet classes (keywords) from the same forward pass when the model has
+    real weights.
 
     Files that cannot be read move to the problems table with the reason; the pass goes on.
     """
@@ -131,11 +136,12 @@ def embed_missing(
                     else:
                         ready.append(result)
                     refill()
-                vectors = embedder.embed_arrays([p.pixels for p in ready])
+                out = embedder.run_arrays([p.pixels for p in ready])
                 catalog.store_results(
                     embedder.key,
-                    [(p.photo.id, p.meta, v) for p, v in zip(ready, vectors, strict=True)],
+                    [(p.photo.id, p.meta, v) for p, v in zip(ready, out.vectors, strict=True)],
                     errors,
+                    _keyword_writer(embedder.key, ready, out),
                 )
                 embedded += len(ready)
                 failed += len(errors)
@@ -145,6 +151,17 @@ def embed_missing(
             for _photo, future in pending:
                 future.cancel()
     return EmbedResult(embedded, failed, time.perf_counter() - start)
+
+
+def _keyword_writer(
+    model: str, ready: list[_Prepared], out: Outputs
+) -> Callable[[sqlite3.Connection], None] | None:
+    """Writes the batch's keywords in the batch's transaction (None: the model names none)."""
+    if out.classes is None or out.probs is None or not ready:
+        return None
+    classes, probs = out.classes, out.probs
+    hashes = [p.meta.content_hash for p in ready]
+    return lambda conn: write_keywords(conn, model, hashes, classes, probs)
 
 
 def _outcome(future: Future[_Prepared]) -> _Prepared | str:

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -230,6 +230,9 @@ def _writing(path: Path) -> Iterator[TextIO]:
         tmp.unlink(missing_ok=True)
 
 
+writing = _writing  # for the other exporters (core.keywords.export)
+
+
 # -- XMP sidecars --------------------------------------------------------------------------
 
 def sidecar_path(photo: Path) -> Path:
@@ -298,11 +301,26 @@ def _items(meta: Any, ns: str, name: str) -> list[str]:
     return [meta.get_array_item(ns, name, i) for i in range(1, count + 1)]
 
 
-def _merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[str]) -> None:
+def merge_sidecar(path: Path, wanted: set[str], managed: set[str], *,
+                  flat: bool = True, properties: Callable[[Any], bool] | None = None) -> None:
+    """Merge the hierarchical keywords ``wanted`` into the XMP sidecar ``path``, removing
+    those of ``managed`` it no longer wants; ``flat=False`` leaves ``dc:subject`` alone;
+    ``properties(meta)`` may set more (and says whether it changed anything).
+    Raises OSError, or ValueError for a sidecar that cannot be parsed."""
+    xmp = _libxmp()
+    try:
+        _merge_sidecar(xmp, path, wanted, managed, flat, properties)
+    except xmp.XMPError as exc:
+        raise ValueError(f"the sidecar cannot be read as XMP ({exc})") from exc
+
+
+def _merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[str],
+                   flat: bool = True, properties: Callable[[Any], bool] | None = None) -> None:
     meta = xmp.XMPMeta()
     if path.exists():
         meta = xmp.XMPMeta(xmp_str=path.read_text(encoding="utf-8"))
     meta.register_namespace(LR_NS, "lr")
+    changed = properties(meta) if properties is not None else False
     subjects = _items(meta, DC_NS, "subject")
     hierarchy = _items(meta, LR_NS, "hierarchicalSubject")
     stale = {h for h in hierarchy if h in managed and h not in wanted}
@@ -312,7 +330,9 @@ def _merge_sidecar(xmp: ModuleType, path: Path, wanted: set[str], managed: set[s
     new_hierarchy += sorted(wanted - set(hierarchy))
     new_subjects = [s for s in subjects if s not in stale_leaves]
     new_subjects += sorted({h.rsplit("|", 1)[-1] for h in wanted} - set(subjects))
-    if (new_subjects, new_hierarchy) == (subjects, hierarchy) and path.exists():
+    if not flat:
+        new_subjects = subjects
+    if (new_subjects, new_hierarchy) == (subjects, hierarchy) and path.exists() and not changed:
         return
     bag = {"prop_array_is_unordered": True}
     for ns, name, items in ((DC_NS, "subject", new_subjects),

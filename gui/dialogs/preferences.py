@@ -19,14 +19,18 @@ from gui.dialogs import files
 from gui.settings import ModelChoice
 
 MODEL_NOTES = {
-    "resnet50": "ResNet-50: good all-round (default)",
+    "efficientnet_lite0": "EfficientNet-Lite0: fast, installed (default)",
+    "efficientnet_lite1": "EfficientNet-Lite1: installed",
+    "efficientnet_lite2": "EfficientNet-Lite2: installed, slower",
+    "resnet50": "ResNet-50: good all-round (downloaded once)",
     "mobilenet_v3_large": "MobileNet V3 large: fast, for laptops",
     "mobilenet_v3_small": "MobileNet V3 small: fastest",
     "convnext_base": "ConvNeXt base: best quality, slowest",
 }
 DEVICES = {"auto": "Automatic (GPU if there is one)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)",
            "mps": "Apple GPU (MPS)"}
-WEIGHTS = {"default": "Pretrained (downloaded once)", "none": "Random (for testing only)"}
+WEIGHTS = {"default": "Pretrained (installed, or downloaded once)",
+           "none": "Random (for testing only)"}
 
 
 class PreferencesDialog(QDialog):

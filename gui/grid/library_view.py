@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import browse
+from core.keywords import search_keywords
 from core.library import Library
 from core.paths import display
 from gui.actions import Actions
@@ -33,6 +34,7 @@ from gui.context import AppContext, Query
 from gui.elided import ElidedLabel
 from gui.grid.cache import ThumbnailCache
 from gui.grid.delegate import ThumbnailDelegate
+from gui.grid.keyword_box import KeywordBox
 from gui.grid.model import ThumbnailModel
 from gui.grid.view import GridView
 from gui.settings import THUMBNAIL_SIZES
@@ -41,11 +43,15 @@ from gui.viewer import load_preview
 QUERY_THUMB_PX = 40
 
 
-def _listing(library: Library, sort: str, folder: PurePath | None
+def _listing(library: Library, sort: str, folder: PurePath | None, keyword: str = ""
              ) -> tuple[np.ndarray, int, list[browse.SortKey]]:
-    """In a worker thread: the sorted ids, the last id they include, and their sort keys."""
+    """In a worker thread: the sorted ids (those with ``keyword`` if one is given), the
+    last id they include, and their sort keys."""
     last = browse.last_photo_id(library.catalog)
     ids = browse.list_photos(library.catalog, sort, folder)
+    if keyword:
+        found = search_keywords(library.catalog, library.model_key, keyword)
+        ids = ids[np.isin(ids, np.asarray(found, dtype=np.int64))]
     keys = browse.sort_keys(library.catalog, sort)
     return ids, last, [keys[i] for i in ids.tolist() if i in keys]
 
@@ -121,6 +127,10 @@ class LibraryView(QWidget):
         self.title = ElidedLabel("", self.header)
         self.title.setObjectName("gridTitle")
         row.addWidget(self.title, 1)
+        self.keyword_box = KeywordBox(self.header)
+        self.keyword_box.keyword_changed.connect(self._on_keyword)
+        row.addWidget(self.keyword_box)
+        row.addSpacing(12)
         self.sort_box = QComboBox(self.header)
         self.sort_box.setToolTip("Order of the photos")
         for key, text in browse.SORTS.items():
@@ -179,6 +189,8 @@ class LibraryView(QWidget):
             return
         library = self.context.library
         where = f" in {self.folder.as_posix()}" if self.folder else ""
+        if self.keyword_box.keyword:
+            where = f" with “{self.keyword_box.keyword}”{where}"
         self.title.setText(library.root.name if library else "")
         self.count_label.setText(f"{shown:,} photo{'s' if shown != 1 else ''}{where}"
                                  + self._selection_note())
@@ -211,7 +223,8 @@ class LibraryView(QWidget):
         self._listing_token += 1
         token = self._listing_token
         self.context.workers.run(
-            _listing, library, self._sort, self.folder, what="Listing the photos",
+            _listing, library, self._sort, self.folder, self.keyword_box.keyword,
+            what="Listing the photos",
             on_result=lambda result: self._on_listing(token, library, *result))
 
     def _on_listing(self, token: int, library: Library, ids: np.ndarray, last: int,
@@ -258,6 +271,9 @@ class LibraryView(QWidget):
         self.grid.viewport().update()  # visible placeholders ask again for thumbnails
         if library is None or self.context.query is not None or self._last_id < 0:
             return
+        if self.keyword_box.keyword:  # new photos may have the word: list them again
+            self.reload()
+            return
         new = browse.photos_after(library.catalog, self._last_id, self.folder)
         if not len(new):
             return
@@ -291,6 +307,12 @@ class LibraryView(QWidget):
         self.query_thumb.setPixmap(QPixmap.fromImage(image).scaledToHeight(
             QUERY_THUMB_PX, Qt.TransformationMode.SmoothTransformation))
         self.query_thumb.show()
+
+    def _on_keyword(self, _word: str) -> None:
+        if self.context.query is not None:
+            self.actions.back_to_library.trigger()  # the library, filtered, replaces the query
+        self._stale = True
+        self.reload()
 
     def _on_query_changed(self, query: Query | None) -> None:
         if query is None:

@@ -99,6 +99,71 @@ def test_app_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert "rows at the end: 2004" in out  # the 4 new photos were embedded and listed
 
 
+def _tables(out: str) -> dict[str, list[dict[str, str]]]:
+    """Every Markdown table in `out` under the title line printed above it."""
+    tables: dict[str, list[dict[str, str]]] = {}
+    title, block = "", []
+    for line in [*out.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append(line)
+        elif block:
+            tables[title] = _table("\n".join(block))
+            block = []
+        elif line.strip():
+            title = line.strip()
+    return tables
+
+
+def test_quality_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import benchmarks.quality
+    from benchmarks.quality_data import SHARED_PHOTOS
+
+    if not SHARED_PHOTOS.is_dir():
+        pytest.skip(f"the real photos of {SHARED_PHOTOS} are not here (a user's own clone)")
+
+    assert benchmarks.quality.main(["--quick", "--cache", str(tmp_path)]) == 0
+    tables = _tables(capsys.readouterr().out)
+    per_edit = tables["Near-duplicates: mAP (recall@1) per edit"]
+    assert [row["edit"] for row in per_edit] == list(benchmarks.quality.QUICK_KINDS)
+    summary = {row["descriptor"]: row for row in next(
+        rows for title, rows in tables.items() if title.startswith("Summary"))}
+    model = next(name for name in summary if name.startswith("efficientnet_lite"))
+    ours, phash = summary[model], summary["pHash (imagehash)"]
+
+    def value(cell: str) -> float:
+        return float(cell.split()[0])
+
+    for row in (ours, phash):
+        assert all(0.0 <= value(row[c]) <= 1.0 for c in row if c != "descriptor"
+                   and c != "ahead of pHash")
+    # real ImageNet features: edited copies find their original, far ahead of a hash on
+    # mirrored, cropped and turned copies; photos of a group find each other
+    assert value(ours["mild mAP (>=0.95)"]) >= 0.95
+    assert value(ours["all edits mAP"]) > value(phash["all edits mAP"]) + 0.2
+    assert ours["ahead of pHash"] == "yes"
+    groups = tables["Semantic: mAP@10 of same-group retrieval per group"]
+    chance = sum(float(r["chance"]) for r in groups) / len(groups)
+    assert value(ours["semantic mAP@10"]) > 2 * chance
+    assert value(ours["few-shot acc (3/group)"]) > value(phash["few-shot acc (3/group)"])
+
+
+def test_duplicates_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.duplicates
+
+    assert benchmarks.duplicates.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    grouping, kinds_part = out.split("Pair kinds", 1)
+    (row,) = _table(grouping)
+    assert row["n"] == "2,000" and float(row["seconds"]) > 0 and float(row["peak MB"]) > 0
+    assert float(row["planted pairs grouped"]) >= 0.9
+    assert float(row["graph recall"]) >= 0.95
+    kinds = _table(kinds_part)
+    assert {r["kind"] for r in kinds} == {"re-encode", "crop/edit"}
+    for r in kinds:
+        assert int(r["pairs"]) > 0 and 0.0 <= float(r["precision"]) <= 1.0
+        assert float(r["recall"]) >= 0.5
+
+
 def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     import benchmarks.faces
 

@@ -24,7 +24,8 @@ class IndexedLibrary:
     scenes: dict[str, list[Path]]
 
     def open(self, **options: object) -> Library:
-        return Library(self.root, catalog_path=self.catalog_path, weights="none", **options)
+        return Library(self.root, catalog_path=self.catalog_path, model="resnet50",
+                       weights="none", **options)
 
     def scene_of(self, path: Path) -> str:
         return Path(path).relative_to(self.root).parts[0]
@@ -37,7 +38,7 @@ def scenes_library(tmp_path_factory: pytest.TempPathFactory) -> IndexedLibrary:
     root = base / "photos"
     scenes = synthetic.write_library(root, N_SCENES, n_variants=3, seed=1)
     catalog_path = base / "catalog.sqlite"
-    with Library(root, catalog_path=catalog_path, weights="none") as library:
+    with Library(root, catalog_path=catalog_path, model="resnet50", weights="none") as library:
         run(library.index())
     return IndexedLibrary(root, catalog_path, scenes)
 
@@ -49,7 +50,7 @@ def library_copy(scenes_library: IndexedLibrary, tmp_path: Path) -> IndexedLibra
     shutil.copytree(scenes_library.root, root, copy_function=shutil.copy2)
     catalog_path = tmp_path / "catalog.sqlite"
     with Library(scenes_library.root, catalog_path=scenes_library.catalog_path,
-                 weights="none") as src:
+                 model="resnet50", weights="none") as src:
         src.catalog.conn.execute("VACUUM INTO ?", (str(catalog_path),))
     scenes = {
         name: [root / p.relative_to(scenes_library.root) for p in paths]

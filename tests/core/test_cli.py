@@ -19,14 +19,15 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]
     root = base / "photos"
     scenes = synthetic.write_library(root, 4, n_variants=2, seed=11)
     catalog = base / "catalog.sqlite"
-    assert main(["index", str(root), "--weights", "none", "--catalog", str(catalog),
-                 "-q"]) == 0
+    assert main(["index", str(root), "--model", "resnet50", "--weights", "none",
+                 "--catalog", str(catalog), "-q"]) == 0
     return root, catalog, scenes
 
 
 def test_index_prints_a_summary(indexed, capsys) -> None:
     root, catalog, _ = indexed
-    assert main(["index", str(root), "--weights", "none", "--catalog", str(catalog)]) == 0
+    assert main(["index", str(root), "--model", "resnet50", "--weights", "none",
+                 "--catalog", str(catalog)]) == 0
     out = capsys.readouterr()
     assert "0 new, 0 changed, 0 removed" in out.out
     assert "photos/s" in out.out
@@ -52,7 +53,7 @@ def test_similar_json_ranks_the_scene_first(indexed, capsys) -> None:
     root, catalog, scenes = indexed
     _scene, paths = sorted(scenes.items())[1]
     assert main(["similar", str(root), str(paths[0]), "-k", "3", "--json",
-                 "--weights", "none", "--catalog", str(catalog)]) == 0
+                 "--model", "resnet50", "--weights", "none", "--catalog", str(catalog)]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 3
     assert Path(rows[0]["path"]) in set(paths[1:])  # a variant of the same scene first
@@ -62,7 +63,7 @@ def test_similar_json_ranks_the_scene_first(indexed, capsys) -> None:
 
 def test_status_json(indexed, capsys) -> None:
     root, catalog, scenes = indexed
-    assert main(["status", str(root), "--json", "--weights", "none",
+    assert main(["status", str(root), "--json", "--model", "resnet50", "--weights", "none",
                  "--catalog", str(catalog)]) == 0
     state = json.loads(capsys.readouterr().out)
     n = sum(len(p) for p in scenes.values())
@@ -70,10 +71,12 @@ def test_status_json(indexed, capsys) -> None:
 
 
 @pytest.mark.parametrize("argv", [
-    ["index", "/no/such/folder", "--weights", "none"],
+    ["index", "/no/such/folder", "--model", "resnet50", "--weights", "none"],
     ["status", "{root}", "--catalog", "{tmp}/missing.sqlite"],
-    ["similar", "{root}", "/no/such/photo.jpg", "--catalog", "{catalog}", "--weights", "none"],
-    ["similar", "{root}", "{text}", "--catalog", "{catalog}", "--weights", "none"],
+    ["similar", "{root}", "/no/such/photo.jpg", "--catalog", "{catalog}", "--model", "resnet50",
+     "--weights", "none"],
+    ["similar", "{root}", "{text}", "--catalog", "{catalog}", "--model", "resnet50",
+     "--weights", "none"],
 ])
 def test_user_errors_give_one_line_and_exit_non_zero(indexed, tmp_path, argv) -> None:
     root, catalog, _ = indexed

@@ -18,5 +18,5 @@ def test_shooting_details_of_real_camera_files(shared_photos: Path) -> None:
     assert canon["Exposure"] == "1/160 s" and canon["Aperture"] == "f/7.1"
     assert canon["Focal length"] == "135 mm" and "GPS" not in canon
     keywords = dict(read_details(jpg / "xmp" / "BlueSquare.jpg"))
-    assert keywords == {"Keywords": "XMP, Blue Square, test file, Photoshop, .jpg"}
-    assert read_details(jpg / "xmp" / "no_exif.jpg") == [("Keywords", "tag")]  # XMP only
+    assert keywords == {"Keywords (file)": "XMP, Blue Square, test file, Photoshop, .jpg"}
+    assert read_details(jpg / "xmp" / "no_exif.jpg") == [("Keywords (file)", "tag")]  # XMP only

@@ -132,7 +132,8 @@ def test_xmp_sidecars_merge_keywords_and_leave_photos_alone(
 
 def test_cli_labels_trains_and_writes_the_predictions_csv(library_copy: IndexedLibrary,
                                                           tmp_path: Path, capsys) -> None:
-    common = ["--weights", "none", "--catalog", str(library_copy.catalog_path)]
+    common = ["--model", "resnet50", "--weights", "none",
+              "--catalog", str(library_copy.catalog_path)]
     for name, paths in sorted(library_copy.scenes.items())[:4]:
         assert main(["label", str(library_copy.root), "--set", "Scene", "--add", name,
                      *map(str, paths[:2]), *common]) == 0

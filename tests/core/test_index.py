@@ -189,8 +189,8 @@ def test_bad_input_raises(config: tuple[str, dict[str, Any]], data: Any) -> None
 
 
 def test_make_index_error_lists_valid_names() -> None:
-    with pytest.raises(ValueError, match="unknown index 'faiss'") as error:
-        make_index("faiss")
+    with pytest.raises(ValueError, match="unknown index 'hnsw'") as error:
+        make_index("hnsw")
     assert all(name in str(error.value) for name in INDEXES)
     assert isinstance(make_index("annoy", n_trees=3), AnnoyIndex)
 

@@ -157,7 +157,8 @@ def test_cancelled_embedding_resumes_without_redoing_work(tmp_path: Path) -> Non
     root = tmp_path / "photos"
     synthetic.write_library(root, 6, n_variants=3, seed=5)
     cancel = threading.Event()
-    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none") as library:
+    with Library(root, catalog_path=tmp_path / "c.sqlite", model="resnet50",
+                 weights="none") as library:
         run(library.scan())
         total = library.catalog.photo_count()
         job = library.embed(cancel, batch_size=4)
@@ -185,7 +186,8 @@ def test_bad_files_become_problems_and_the_scan_goes_on(tmp_path: Path) -> None:
     synthetic.write_jpeg(vanishing, good)
     (root / "broken-link.jpg").symlink_to(root / "nowhere.jpg")
     (root / "loop").symlink_to(root)
-    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none") as library:
+    with Library(root, catalog_path=tmp_path / "c.sqlite", model="resnet50",
+                 weights="none") as library:
         run(library.scan())
         vanishing.unlink()  # deleted between listing and reading
         result = run(library.embed())
@@ -206,7 +208,7 @@ def test_nothing_is_written_inside_the_photo_folder(tmp_path: Path) -> None:
     root = tmp_path / "photos"
     synthetic.write_library(root, 2, n_variants=1, seed=9)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
-    with Library(root, weights="none") as library:  # default catalog location
+    with Library(root, model="resnet50", weights="none") as library:  # default catalog location
         run(library.index())
         assert root not in library.catalog.path.parents
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before

@@ -335,7 +335,7 @@ def test_render_png_with_dots_and_thumbnails(library_copy, tmp_path: Path) -> No
 def test_cli_map(library_copy, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "map.png"
     argv = ["map", str(library_copy.root), "--catalog", str(library_copy.catalog_path),
-            "--weights", "none", "--png", str(png), "--thumbnails"]
+            "--model", "resnet50", "--weights", "none", "--png", str(png), "--thumbnails"]
     assert main([*argv, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     n = sum(len(p) for p in library_copy.scenes.values())

@@ -14,7 +14,7 @@ from core.library import Library
 @pytest.fixture(scope="module")
 def shared_library(shared_photos: Path, tmp_path_factory: pytest.TempPathFactory):
     catalog = tmp_path_factory.mktemp("shared") / "catalog.sqlite"
-    with Library(shared_photos, catalog_path=catalog, weights="none") as library:
+    with Library(shared_photos, catalog_path=catalog, model="resnet50", weights="none") as library:
         result = run(library.index())
         yield library, result
 

@@ -133,6 +133,8 @@ def open_window(qtbot: QtBot, settings: Settings, map_engine: MapEngine
         argv = [*args]
         if "--weights" not in argv:
             argv += ["--weights", "none"]
+        if "--model" not in argv:  # the tests' backbone (random init ranks near-duplicates)
+            argv += ["--model", "resnet50"]
         window = create_window(parse_app_args(argv), settings_ or settings,
                                AppContext(map_engine=map_engine))
         qtbot.addWidget(window)
@@ -159,7 +161,8 @@ def indexed_catalog(qapp: object, request: pytest.FixtureRequest, photo_folder: 
         mp.setenv("XDG_CACHE_HOME", str(session_cache))
         settings = Settings(QSettings(str(base / "settings.ini"), QSettings.Format.IniFormat))
         window = create_window(parse_app_args(
-            [str(photo_folder.root), "--weights", "none", "--catalog", str(catalog)]),
+            [str(photo_folder.root), "--model", "resnet50", "--weights", "none",
+             "--catalog", str(catalog)]),
             settings, AppContext(map_engine=map_engine))
         wait_indexed(QtBot(request), window)
         window.close()

@@ -144,8 +144,8 @@ def test_viewer_keys_zoom_and_shooting_details(open_window: OpenWindow, qtbot: Q
     qtbot.waitUntil(lambda: viewer.loaded_id == viewer.photo_id, timeout=10_000)
     assert viewer.view.zoom_level() == pytest.approx(zoomed)
     viewer.show_photo(ids.index(by_name["BlueSquare.jpg"]))
-    qtbot.waitUntil(lambda: "Keywords" in details_of(viewer), timeout=10_000)
-    assert "Blue Square" in details_of(viewer)["Keywords"]
+    qtbot.waitUntil(lambda: "Keywords (file)" in details_of(viewer), timeout=10_000)
+    assert "Blue Square" in details_of(viewer)["Keywords (file)"]
     viewer.close()
 
 

@@ -110,7 +110,8 @@ def test_thumbnail_cache_is_bounded(qtbot: QtBot, photo_folder: PhotoFolder,
     from gui.context import AppContext
 
     context = AppContext()
-    with Library(photo_folder.root, catalog_path=catalog_copy, weights="none") as library:
+    with Library(photo_folder.root, catalog_path=catalog_copy, model="resnet50",
+                 weights="none") as library:
         ids = library.catalog.photo_ids().tolist()
         one = browse.tiles(library.catalog, ids[:1])[ids[0]]
         assert one.thumbnail is not None

@@ -246,7 +246,8 @@ def test_map_of_an_indexed_library(qtbot: QtBot, catalog_copy: Path, photo_folde
     qtbot.addWidget(view)
     view.resize(900, 640)
     view.show()
-    library = Library(photo_folder.root, catalog_path=catalog_copy, weights="none")
+    library = Library(photo_folder.root, catalog_path=catalog_copy, model="resnet50",
+                      weights="none")
     stall_meter.start()
     with qtbot.waitSignal(view.map_shown, timeout=300_000,
                           check_params_cb=lambda result: result.how == "fitted"):

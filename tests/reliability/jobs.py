@@ -68,9 +68,13 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
         ["predict", *lib, "--set", "scene", "--csv", str(out / "predictions.csv"), "-q"],
         ["labels", "export", *lib, "--csv", str(out / "labels.csv")],
         ["labels", "export", *lib, "--json", str(out / "labels.json")],
+        ["duplicates", *lib, "-q", "--csv", str(out / "duplicates.csv"),
+         "--rejects", str(out / "rejects.txt")],
         ["faces", *lib, "-q", "--workers", "1"],
         ["people", *lib, "--json"],
         ["map", *lib, "--png", str(out / "map.png"), "--thumbnails", "-q"],
+        ["keywords", *lib, "--csv", str(out / "keywords.csv")],
+        ["keywords", *lib, "--find", "dog"],
         ["index", *lib, "--rebuild", "-q"],
     )]
     cases.insert(-2, {"argv": ["people", "name", *lib[:1], "1", "Ann", *options], "expect": 1})

@@ -1,0 +1,239 @@
+"""Duplicates benchmark: grouping time and memory at scale, and the precision and recall of
+each kind of pair on generated edits of real photos.
+
+    python -m benchmarks.duplicates [--quick] [--sizes 10000,100000] [--kinds-photos 20]
+
+Scale: a temporary catalog of n photos with synthetic clustered 2048-d embeddings (the search
+benchmark's: subjects, events) in which 10% of the photos are planted near-duplicates of
+another (cosine ~0.98), 2% exact copies (one content hash) and 3% burst frames (one camera,
+seconds apart); then the product's :func:`core.duplicates.find_groups` over that catalog
+without reading pixels (there are no files: the embeddings, hashes, times and cameras make
+the groups). Printed: wall seconds, CPU seconds (all threads; on a shared machine the wall
+time is mostly other people's load), the process's peak memory, the groups, the planted pairs found
+in one group, and the graph's recall against brute force (up to 20k). Target: 100k under 10 s.
+
+Kinds: the pixel checks of :func:`core.duplicates.kinds.classify` on pairs generated from the
+real photos of ``../shared/photos`` and from :mod:`benchmarks.synthetic` scenes: re-encodes
+(JPEG q35), resizes (1/2), crops (60-90%), exposure, colour and 90-degree rotation edits,
+shifted views (distinct shots of one scene) and unrelated pairs. Printed: each kind's
+precision and recall (targets: >= 0.98 exact/re-encode, >= 0.95 crop/edit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance
+
+from benchmarks import synthetic
+from benchmarks._common import PeakSampler, machine_line, print_table
+from benchmarks.search import synthetic_embeddings
+from core.catalog import Catalog
+from core.duplicates import EDIT, REENCODE, SCENE, Thresholds, find_groups, graph
+from core.duplicates.kinds import RANDOM_WEIGHTS, PairFacts, classify
+from core.duplicates.pixels import signature
+from core.jobs import run
+
+MODEL = "synthetic@bench"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+BENCH = Thresholds(radius=0.95, scene=0.95)  # the planted pairs sit at ~0.98
+
+
+def planted_catalog(folder: Path, n: int, seed: int = 0) -> tuple[Path, list[tuple[int, int]]]:
+    """A catalog of n photos with planted duplicates; returns it and the planted pairs."""
+    rng = np.random.default_rng(seed)
+    vectors = synthetic_embeddings(n, seed=seed)
+    n_dup, n_exact, n_burst = n // 10, n // 50, n * 3 // 100
+    targets = rng.choice(n, n_dup + n_exact, replace=False)
+    sources = rng.choice(n, n_dup + n_exact, replace=True)
+    keep = targets != sources
+    targets, sources = targets[keep], sources[keep]
+    planted = []
+    for t, s in zip(targets.tolist(), sources.tolist(), strict=True):
+        v = vectors[s].astype(np.float32) + rng.standard_normal(vectors.shape[1]).astype(
+            np.float32) * 0.004
+        vectors[t] = v / np.linalg.norm(v)
+        planted.append((s + 1, t + 1))
+    hashes = [f"h{i:08d}" for i in range(n)]
+    for t, s in zip(targets[-n_exact:].tolist(), sources[-n_exact:].tolist(), strict=True):
+        hashes[t] = hashes[s]
+        vectors[t] = vectors[s]
+    times: list[str | None] = [None] * n
+    cameras: list[str | None] = [None] * n
+    bursts = rng.choice(n, n_burst, replace=False)
+    for k, i in enumerate(sorted(bursts.tolist())):
+        times[i] = f"2021-05-01T10:{k // 600 % 60:02d}:{k % 60:02d}"
+        cameras[i] = f"Camera {k // 300}"
+    path = folder / "catalog.sqlite"
+    with Catalog.open(folder, path, create=True) as catalog, catalog.transaction() as tx:
+        tx.executemany(
+            "INSERT INTO photos (id, path, size, mtime_ns, content_hash, width, height, "
+            "captured_at, camera, added_at) VALUES (?, ?, 1000000, 0, ?, 4000, 3000, ?, ?, 0)",
+            [(i + 1, f"p/{i:07d}.jpg".encode(), hashes[i], times[i], cameras[i])
+             for i in range(n)])
+        tx.executemany("INSERT INTO embeddings (photo_id, model, vector) VALUES (?, ?, ?)",
+                       ((i + 1, MODEL, vectors[i].tobytes()) for i in range(n)))
+    return path, planted
+
+
+def scale_row(n: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="lookalike-dups-") as tmp:
+        path, planted = planted_catalog(Path(tmp), n)
+        with Catalog.open(Path(tmp), path, create=False) as catalog:
+            with PeakSampler() as peak:
+                start, cpu = time.perf_counter(), time.process_time()
+                report = run(find_groups(catalog, MODEL, thresholds=BENCH, pixels=False))
+                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            recall = float("nan")
+            if n <= 20_000:
+                _, vectors = catalog.stored_embeddings(MODEL)
+                exact = graph._collect(graph._exact_blocks(vectors, BENCH.radius))
+                truth = set(zip(exact[0].tolist(), exact[1].tolist(), strict=True))
+                found = graph._collect(graph._listed_blocks(vectors, BENCH.radius, 0))
+                got = set(zip(found[0].tolist(), found[1].tolist(), strict=True))
+                recall = len(got & truth) / max(len(truth), 1)
+    group_of = {p.id: k for k, g in enumerate(report.groups) for p in g.photos}
+    together = sum(1 for a, b in planted if a in group_of and group_of.get(a) == group_of.get(b))
+    return {"n": f"{n:,}", "seconds": f"{seconds:.2f}", "cpu s": f"{cpu:.2f}",
+            "peak MB": f"{peak.peak_mb:.0f}",
+            "groups": f"{len(report.groups):,}",
+            "planted pairs grouped": f"{together / max(len(planted), 1):.3f}",
+            "graph recall": "–" if recall != recall else f"{recall:.3f}",
+            "target": "< 10 s" if n >= 100_000 else ""}
+
+
+def _edits(im: Image.Image, rng: random.Random, others: Sequence[Image.Image]
+           ) -> list[tuple[str | None, Image.Image, Image.Image]]:
+    """(true kind, a, b) pairs made from one photo."""
+    w, h = im.size
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, "JPEG", quality=35)
+    keep = rng.uniform(0.6, 0.9)
+    cw, ch = int(w * keep), int(h * keep)
+    left, top = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    shift = rng.uniform(0.15, 0.3)
+    vw = int(w * 0.7)
+    bright = ImageEnhance.Brightness(im).enhance(rng.choice([0.75, 1.25]))
+    return [
+        (REENCODE, im, Image.open(buf)),
+        (REENCODE, im, im.resize((max(8, w // 2), max(8, h // 2)), Image.Resampling.LANCZOS)),
+        (EDIT, im, im.crop((left, top, left + cw, top + ch))),
+        (EDIT, im, ImageEnhance.Contrast(bright).enhance(1.15)),
+        (EDIT, im, ImageEnhance.Color(im).enhance(0.3)),
+        (EDIT, im, im.transpose(Image.Transpose.ROTATE_90)),
+        (None, im.crop((0, 0, vw, int(h * 0.8))),
+         im.crop((int(w * shift), int(h * 0.05), int(w * shift) + vw, int(h * 0.85)))),
+        (None, im, rng.choice([o for o in others if o is not im])),
+    ]
+
+
+def kinds_rows(n_photos: int) -> list[dict[str, object]]:
+    real = sorted(p for p in (SHARED / "exif-samples/jpg").glob("*.jpg")
+                  if "corrupt" not in p.name) if SHARED.is_dir() else []
+    from core.decode import load_image
+
+    photos = [im for im in (load_image(p, 1024) for p in real) if min(im.size) >= 300]
+    photos = photos[: n_photos - n_photos // 4]  # the collection's 100-px thumbnails are no photos
+    photos += [synthetic.scene(300 + s, (800, 600)) for s in range(n_photos - len(photos))]
+    rng = random.Random(0)
+    outcomes: list[tuple[str | None, str | None]] = []
+    facts = PairFacts(False, 0.0, False)
+    with tempfile.TemporaryDirectory(prefix="lookalike-kinds-") as tmp:
+        for im in photos:
+            for truth, a, b in _edits(im, rng, photos):
+                pa, pb = Path(tmp) / "a.jpg", Path(tmp) / "b.jpg"
+                a.convert("RGB").save(pa, quality=92)
+                b.convert("RGB").save(pb, quality=92)
+                got = classify(facts, signature(pa), signature(pb), RANDOM_WEIGHTS)
+                outcomes.append((truth, None if got == SCENE else got))
+    rows = []
+    for kind, target in ((REENCODE, 0.98), (EDIT, 0.95)):
+        said = [t for t, g in outcomes if g == kind]
+        true = [g for t, g in outcomes if t == kind]
+        precision = sum(1 for t in said if t == kind) / max(len(said), 1)
+        recall = sum(1 for g in true if g == kind) / max(len(true), 1)
+        rows.append({"kind": kind, "pairs": len(true), "precision": f"{precision:.3f}",
+                     "recall": f"{recall:.3f}", "target precision": f">= {target}"})
+    return rows
+
+
+EDIT_NAMES = ("re-encode", "resize", "crop", "exposure", "colour", "rotate 90", "shifted view",
+              "unrelated")
+
+
+def embedding_rows(model: str, n_photos: int) -> list[dict[str, object]]:
+    """Cosine similarity of each generated pair under ``model`` (real weights): what the
+    model's ``radius`` and ``scene`` thresholds are calibrated on."""
+    import shutil
+
+    from core.decode import load_image
+    from core.library import Library
+
+    real = sorted(p for p in (SHARED / "exif-samples/jpg").glob("*.jpg")
+                  if "corrupt" not in p.name) if SHARED.is_dir() else []
+    photos = [im for im in (load_image(p, 1024) for p in real) if min(im.size) >= 300]
+    photos = photos[: n_photos - n_photos // 4]
+    photos += [synthetic.scene(400 + s, (800, 600)) for s in range(n_photos - len(photos))]
+    rng = random.Random(1)
+    sims: dict[str, list[float]] = {name: [] for name in EDIT_NAMES}
+    with tempfile.TemporaryDirectory(prefix="lookalike-emb-") as tmp:
+        root = Path(tmp) / "photos"
+        pairs = []
+        for n, im in enumerate(photos):
+            for k, (_truth, a, b) in enumerate(_edits(im, rng, photos)):
+                for side, image in (("a", a), ("b", b)):
+                    path = root / f"p{n:02d}" / f"{k}{side}.jpg"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    image.convert("RGB").save(path, quality=92)
+                pairs.append((root / f"p{n:02d}" / f"{k}a.jpg", root / f"p{n:02d}" / f"{k}b.jpg",
+                              EDIT_NAMES[k]))
+        with Library(root, catalog_path=Path(tmp) / "c.sqlite", model=model) as library:
+            run(library.index())
+            ids, vectors = library.catalog.embeddings(library.model_key)
+            by_path = {library.catalog.photo(int(i)).path: v
+                       for i, v in zip(ids, vectors, strict=True)}
+        for a, b, name in pairs:
+            sims[name].append(float(by_path[a] @ by_path[b]))
+        shutil.rmtree(root, ignore_errors=True)
+    return [{"pair": name, "n": len(v), "min": f"{min(v):.3f}",
+             "p10": f"{np.percentile(v, 10):.3f}", "median": f"{np.median(v):.3f}",
+             "max": f"{max(v):.3f}"} for name, v in sims.items()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 photos, 4 kinds photos")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--kinds-photos", type=int, default=20)
+    parser.add_argument("--embeddings", metavar="MODEL",
+                        help="only print the similarity of each kind of pair under MODEL "
+                        "(real weights, e.g. efficientnet_lite0): the threshold calibration")
+    args = parser.parse_args(argv)
+    if args.embeddings:
+        print(machine_line())
+        rows = embedding_rows(args.embeddings, args.kinds_photos)
+        print_table(list(rows[0]), [list(r.values()) for r in rows],
+                    title=f"Cosine similarity of generated pairs, {args.embeddings}")
+        return 0
+    sizes = [2000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    n_kinds = 4 if args.quick else args.kinds_photos
+    print(machine_line())
+    print_table(["n", "seconds", "cpu s", "peak MB", "groups", "planted pairs grouped",
+                 "graph recall", "target"], [list(scale_row(n).values()) for n in sizes],
+                title="Grouping (embeddings, hashes, times; no pixels read)")
+    rows = kinds_rows(n_kinds)
+    print_table(list(rows[0]), [list(r.values()) for r in rows],
+                title=f"Pair kinds from pixel checks, {n_kinds} photos x 8 pairs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Decisions out to where other tools read them: XMP sidecars, a CSV or JSON report, a plain
+list of reject paths. Nothing here touches a photo file: sidecars are separate files,
+written (merged) with the labels' XMP code (:func:`core.labels.export.merge_sidecar`).
+
+A reject gets ``xmp:Rating`` -1 (Lightroom, darktable and digiKam read it as rejected) and the
+keyword "Duplicates|Reject"; a pick the keyword "Duplicates|Pick" and its rating kept (a -1
+that Lookalike wrote before is cleared).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.duplicates.finder import Group
+from core.duplicates.store import PICK, REJECT
+from core.jobs import Job, RateMeter, check_cancel
+from core.labels.export import SidecarResult, _libxmp, merge_sidecar, sidecar_path
+from core.paths import display
+
+log = logging.getLogger(__name__)
+
+XMP_NS = "http://ns.adobe.com/xap/1.0/"
+KEYWORDS = {PICK: "Duplicates|Pick", REJECT: "Duplicates|Reject"}
+CSV_COLUMNS = ("group", "path", "decision", "decided_by", "kinds", "width", "height", "size",
+               "captured_at", "camera", "score", "reasons")
+
+
+def rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
+    """One row per photo of every group (the CSV's and, nested, the JSON's content)."""
+    out = []
+    for n, group in enumerate(groups, 1):
+        for photo in group.photos:
+            out.append({
+                "group": n, "path": display(photo.path), "decision": group.decisions[photo.id],
+                "decided_by": "user" if group.decided else "proposal",
+                "kinds": " ".join(group.kinds), "width": photo.width, "height": photo.height,
+                "size": photo.size, "captured_at": photo.captured_at, "camera": photo.camera,
+                "score": group.scores.get(photo.id),
+                "reasons": "; ".join(group.reasons) if photo.id == group.pick else "",
+            })
+    return out
+
+
+def to_json(groups: Sequence[Group]) -> list[dict[str, Any]]:
+    """Groups as JSON-ready dicts: photos, pairs with their kind, the pick and its reasons."""
+    out = []
+    for group in groups:
+        path = {p.id: display(p.path) for p in group.photos}
+        out.append({
+            "key": group.key, "decided": group.decided, "kinds": list(group.kinds),
+            "pick": path[group.pick], "reasons": list(group.reasons),
+            "photos": [{"path": path[p.id], "decision": group.decisions[p.id],
+                        "width": p.width, "height": p.height, "size": p.size,
+                        "captured_at": p.captured_at, "camera": p.camera,
+                        "score": group.scores.get(p.id),
+                        "raw": [display(c) for c in group.companions.get(p.id, ())]}
+                       for p in group.photos],
+            "pairs": [{"a": path[q.a], "b": path[q.b], "kind": q.kind,
+                       "similarity": q.similarity} for q in group.pairs],
+        })
+    return out
+
+
+def write_csv(groups: Sequence[Group], path: Path) -> int:
+    """Write the CSV report; returns the rows written."""
+    data = rows(groups)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(data)
+    return len(data)
+
+
+def write_rejects(groups: Sequence[Group], path: Path) -> int:
+    """Write the rejected photos' paths, one a line (with their RAW companions)."""
+    lines = []
+    for group in groups:
+        for photo in group.rejects():
+            lines.append(str(photo.path))
+            lines.extend(str(c) for c in group.companions.get(photo.id, ()))
+    Path(path).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return len(lines)
+
+
+def write_sidecars(groups: Sequence[Group], *,
+                   cancel: threading.Event | None = None) -> Job[SidecarResult]:
+    """Merge each photo's decision into its XMP sidecar (a job); failures are listed."""
+    _libxmp()  # a clear message up front when XMP support is missing
+    todo = [(photo, group.decisions[photo.id]) for group in groups for photo in group.photos]
+    meter = RateMeter(len(todo))
+    written, failed = 0, []
+    for n, (photo, decision) in enumerate(todo, 1):
+        check_cancel(cancel)
+        target = sidecar_path(photo.path)
+        try:
+            merge_sidecar(target, {KEYWORDS[decision]}, set(KEYWORDS.values()),
+                          properties=lambda meta, d=decision: _set_rating(meta, d))
+            written += 1
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            failed.append((target, reason))
+            log.warning("XMP sidecar %s: %s", target, reason)
+        yield meter.progress("writing sidecars", n, display(photo.path.name))
+    return SidecarResult(written, tuple(failed))
+
+
+def _set_rating(meta: Any, decision: str) -> bool:
+    """-1 for a reject; a pick keeps its rating, unless it is a reject's -1. Changed?"""
+    current = (meta.get_property(XMP_NS, "Rating")
+               if meta.does_property_exist(XMP_NS, "Rating") else None)
+    if decision == REJECT:
+        if current == "-1":
+            return False
+        meta.set_property(XMP_NS, "Rating", "-1")
+        return True
+    if current == "-1":
+        meta.delete_property(XMP_NS, "Rating")
+        return True
+    return False
+
+
+def read_rating(path: Path) -> int | None:
+    """The ``xmp:Rating`` of a sidecar, None if it has none."""
+    xmp = _libxmp()
+    meta = xmp.XMPMeta(xmp_str=Path(path).read_text(encoding="utf-8"))
+    if not meta.does_property_exist(XMP_NS, "Rating"):
+        return None
+    return int(meta.get_property(XMP_NS, "Rating"))
+
+
+def write_json(groups: Sequence[Group], path: Path) -> None:
+    Path(path).write_text(json.dumps(to_json(groups), ensure_ascii=False, indent=1),
+                          encoding="utf-8")

@@ -1,0 +1,328 @@
+"""Finding the groups of a library (a job): candidates, kinds, capped groups, best picks.
+
+1. Items: a RAW file and a JPEG of the same name in one folder are one shot, one item (the
+   JPEG stands for it; the RAW is its companion), never a duplicate pair.
+2. Candidate pairs: the neighbour graph of the embeddings at the model's radius
+   (:func:`core.duplicates.graph.radius_pairs`), plus photos with one content hash, plus
+   frames of one camera within the burst window (capture times, a sort: no n^2).
+3. Each candidate is classified (:func:`core.duplicates.kinds.classify`) from cheap checks;
+   the photos' pixels are read once each, at low resolution, only for candidates.
+4. Groups: union-find over the kept pairs, strongest kind first, never past ``cap`` photos.
+5. Each group gets a best pick with reasons, and its stored decisions if still valid.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from core.catalog import Catalog, Photo
+from core.decode.reader import RAW_EXTENSIONS
+from core.duplicates import store
+from core.duplicates.graph import CappedUnion, radius_pairs
+from core.duplicates.kinds import (
+    EXACT,
+    REENCODE,
+    STRENGTH,
+    PairFacts,
+    Thresholds,
+    classify,
+    thresholds_for,
+)
+from core.duplicates.pick import Candidate, best
+from core.duplicates.pixels import Quality, Signature, signature
+from core.duplicates.taste import Taste, taste_pick
+from core.errors import LookalikeError
+from core.jobs import Job, RateMeter, check_cancel
+
+log = logging.getLogger(__name__)
+
+GROUP_CAP = 50  # photos in one group at most
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two photos of a group and what they are to each other."""
+
+    a: int
+    b: int
+    kind: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Group:
+    """Near-identical photos, the proposed (or decided) pick and the rejects.
+
+    ``decisions`` maps photo id to "pick"/"reject": the user's where the group is
+    ``decided``, else the automatic proposal (the best pick, the rest rejected).
+    """
+
+    key: str
+    photos: tuple[Photo, ...]
+    pairs: tuple[Pair, ...]
+    pick: int
+    reasons: tuple[str, ...]
+    decisions: dict[int, str]
+    decided: bool
+    scores: dict[int, float] = field(default_factory=dict)
+    quality: dict[int, Quality] = field(default_factory=dict)
+    companions: dict[int, tuple[Path, ...]] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of its pairs, strongest first, each once."""
+        return tuple(sorted({p.kind for p in self.pairs}, key=STRENGTH.__getitem__))
+
+    def rejects(self) -> list[Photo]:
+        return [p for p in self.photos if self.decisions.get(p.id) == store.REJECT]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every group found, and the photos whose pixels could not be read (path, reason)."""
+
+    groups: tuple[Group, ...]
+    photos: int
+    unreadable: tuple[tuple[Path, str], ...]
+
+
+def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
+                ids: Iterable[int] | None = None, kinds: Iterable[str] | None = None,
+                thresholds: Thresholds | None = None, cap: int = GROUP_CAP,
+                pixels: bool = True, taste: Taste | None = None,
+                cancel: threading.Event | None = None) -> Job[Report]:
+    """Find the duplicate groups among the library's photos (or those under ``folder``, or
+    ``ids``) with the embeddings of ``model``; keep only pairs of ``kinds`` if given.
+    ``pixels`` False: no photo is read, kinds come from hashes, times and embeddings only
+    (the benchmark's measure of the grouping itself). ``taste``: a head trained on the user's
+    decisions (:func:`core.duplicates.taste.train_taste`) picks in undecided groups."""
+    th = thresholds or thresholds_for(model)
+    items, companions = _items(catalog, _selected(catalog, folder, ids))
+    by_id = {p.id: p for p in items}
+    yield RateMeter(1).progress("reading embeddings", 0)
+    emb_ids, vectors = catalog.stored_embeddings(model, [p.id for p in items])
+    check_cancel(cancel)
+    candidates: dict[tuple[int, int], float] = {}
+    if len(emb_ids) > 1:
+        rows_a, rows_b, sims = radius_pairs(vectors, th.radius)
+        for a, b, s in zip(emb_ids[rows_a].tolist(), emb_ids[rows_b].tolist(), sims.tolist(),
+                           strict=True):
+            candidates[(min(a, b), max(a, b))] = s
+    sim_of = _similarity(emb_ids, vectors)
+    for a, b in _hash_pairs(items) + _time_pairs(items, th):
+        if (a, b) not in candidates:
+            candidates[(a, b)] = sim_of(a, b)
+    del vectors
+    wanted = set(kinds) if kinds else None
+    needed = sorted({i for pair in candidates for i in pair
+                     if pixels and not _same_hash(by_id, *pair)})
+    signatures: dict[int, Signature] = {}
+    unreadable: list[tuple[Path, str]] = []
+    meter = RateMeter(len(needed))
+    for n, photo in enumerate(catalog.photos(needed), 1):
+        check_cancel(cancel)
+        try:
+            signatures[photo.id] = signature(photo.path)
+        except LookalikeError as exc:
+            unreadable.append((photo.path, str(exc)))
+        if n % 8 == 0 or n == len(needed):
+            yield meter.progress("comparing photos", n, photo.path.name)
+    pairs: list[Pair] = []
+    for (a, b), sim in candidates.items():
+        pa, pb = by_id[a], by_id[b]
+        facts = PairFacts(_same_hash(by_id, a, b), sim,
+                          bool(pa.camera) and pa.camera == pb.camera)
+        kind = classify(facts, signatures.get(a), signatures.get(b), th)
+        if kind is not None and (wanted is None or kind in wanted):
+            pairs.append(Pair(a, b, kind, round(sim, 4)))
+    groups = _groups(catalog, pairs, signatures, companions, cap)
+    if taste is not None:
+        groups = _with_taste(catalog, model, groups, taste)
+    return Report(tuple(groups), len(items), tuple(unreadable))
+
+
+class _Row(NamedTuple):
+    """What the grouping needs of a photo (full :class:`Photo` s only for the grouped)."""
+
+    id: int
+    rel: bytes  # the stored path, relative to the library root
+    content_hash: str
+    captured_at: str | None
+    camera: str | None
+
+
+def _selected(catalog: Catalog, folder: Path | None, ids: Iterable[int] | None) -> list[_Row]:
+    """The read photos (they have a hash), or those of ``ids``, or under ``folder``."""
+    rows = [_Row(*r) for r in catalog.conn.execute(
+        "SELECT id, path, content_hash, captured_at, camera FROM photos "
+        "WHERE content_hash IS NOT NULL ORDER BY id")]
+    if ids is not None:
+        wanted = {int(i) for i in ids}
+        rows = [r for r in rows if r.id in wanted]
+    if folder is not None:
+        prefix = catalog.encode_path(Path(folder).resolve())
+        if prefix != b".":
+            inside = prefix + os.sep.encode()
+            rows = [r for r in rows if r.rel == prefix or r.rel.startswith(inside)]
+    return rows
+
+
+def _items(catalog: Catalog, rows: list[_Row]) -> tuple[list[_Row], dict[int, tuple[Path, ...]]]:
+    """Photos with each RAW that has a non-RAW twin (same folder, same name) folded into it."""
+    by_stem: dict[bytes, list[tuple[_Row, bool]]] = defaultdict(list)
+    for r in rows:
+        stem, dot, suffix = r.rel.rpartition(b".")
+        is_raw = bool(dot) and "." + os.fsdecode(suffix).lower() in RAW_EXTENSIONS
+        by_stem[(stem if dot else suffix).lower()].append((r, is_raw))
+    items: list[_Row] = []
+    companions: dict[int, tuple[Path, ...]] = {}
+    for shot in by_stem.values():
+        raws = [r for r, raw in shot if raw]
+        others = [r for r, raw in shot if not raw]
+        if raws and others:
+            companions[others[0].id] = tuple(catalog.decode_path(r.rel) for r in raws)
+            items.extend(others)
+        else:
+            items.extend(r for r, _ in shot)
+    items.sort(key=lambda r: r.id)
+    return items, companions
+
+
+def _same_hash(by_id: dict[int, _Row], a: int, b: int) -> bool:
+    return by_id[a].content_hash == by_id[b].content_hash
+
+
+def _similarity(ids: np.ndarray, vectors: np.ndarray):  # type: ignore[no-untyped-def]
+    pos = {int(i): n for n, i in enumerate(ids)}
+
+    def sim(a: int, b: int) -> float:
+        if a in pos and b in pos:
+            return float(np.dot(vectors[pos[a]].astype(np.float32),
+                                vectors[pos[b]].astype(np.float32)))
+        return 0.0
+    return sim
+
+
+def _hash_pairs(items: list[_Row]) -> list[tuple[int, int]]:
+    by_hash: dict[str, list[int]] = defaultdict(list)
+    for p in items:
+        by_hash[p.content_hash or ""].append(p.id)
+    return [(ids[0], other) for ids in by_hash.values() if len(ids) > 1 for other in ids[1:]]
+
+
+def _time_pairs(items: list[_Row], th: Thresholds) -> list[tuple[int, int]]:
+    """Consecutive photos of one camera whose capture times (to the second, as the catalog
+    has them) are within the burst window: a sort per camera, linear."""
+    by_camera: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for p in items:
+        if p.camera and p.captured_at:
+            try:
+                moment = datetime.fromisoformat(p.captured_at).timestamp()
+            except ValueError:
+                continue
+            by_camera[p.camera].append((moment, p.id))
+    out = []
+    for shots in by_camera.values():
+        shots.sort()
+        for (t0, a), (t1, b) in itertools.pairwise(shots):
+            if t1 - t0 <= th.burst_gap_s + 1:  # +1: the catalog's times lack sub-seconds
+                out.append((min(a, b), max(a, b)))
+    return out
+
+
+def _groups(catalog: Catalog, pairs: list[Pair],
+            signatures: dict[int, Signature], companions: dict[int, tuple[Path, ...]],
+            cap: int) -> list[Group]:
+    ids = sorted({i for p in pairs for i in (p.a, p.b)})
+    pos = {pid: n for n, pid in enumerate(ids)}
+    by_id = {p.id: p for p in catalog.photos(ids)}
+    stored = store.decisions(catalog, (p.content_hash or "" for p in by_id.values()))
+    union = CappedUnion(len(ids), cap)
+    kept: list[Pair] = []
+    for pair in sorted(pairs, key=lambda p: (STRENGTH[p.kind], -p.similarity, p.a, p.b)):
+        if union.union(pos[pair.a], pos[pair.b]):
+            kept.append(pair)
+    root_pairs: dict[int, list[Pair]] = defaultdict(list)
+    for pair in kept:
+        root_pairs[union.find(pos[pair.a])].append(pair)
+    groups = []
+    for members in union.groups():
+        photos = tuple(by_id[ids[m]] for m in members)
+        group_pairs = tuple(root_pairs[union.find(members[0])])
+        groups.append(_group(stored, photos, group_pairs, signatures, companions))
+    return groups
+
+
+def _group(stored_all: dict[str, store.Decision], photos: tuple[Photo, ...],
+           pairs: tuple[Pair, ...],
+           signatures: dict[int, Signature], companions: dict[int, tuple[Path, ...]]) -> Group:
+    quality = {p.id: signatures[p.id].quality for p in photos if p.id in signatures}
+    copies: dict[int, int] = defaultdict(int)
+    for pair in pairs:
+        if pair.kind in (EXACT, REENCODE):
+            copies[pair.a] += 1
+            copies[pair.b] += 1
+    candidates = [Candidate(p.id, (p.width or 0) * (p.height or 0), p.size, quality.get(p.id),
+                            copies[p.id]) for p in photos]
+    if len(quality) < len(photos) and all(pair.kind == EXACT for pair in pairs):
+        quality = {}  # exact copies only: the pixels were never needed
+        candidates = [Candidate(c.photo_id, c.pixels, c.size, Quality(0, 0, 0), c.copies)
+                      for c in candidates]
+    copies = all(pair.kind in (EXACT, REENCODE) for pair in pairs)
+    chosen = best(candidates, copies)
+    key = store.group_key(p.content_hash or "" for p in photos)
+    stored = {p.content_hash: stored_all[p.content_hash] for p in photos
+              if p.content_hash in stored_all}
+    decided = all(p.content_hash in stored and stored[p.content_hash].group_key == key
+                  for p in photos)
+    decisions = _decisions(photos, stored if decided else {}, chosen.photo_id)
+    pick = next((p.id for p in photos if decisions[p.id] == store.PICK), chosen.photo_id)
+    return Group(key, photos, pairs, pick, chosen.reasons, decisions, decided,
+                 chosen.scores, quality, {p.id: companions[p.id] for p in photos
+                                          if p.id in companions})
+
+
+def _with_taste(catalog: Catalog, model: str, groups: list[Group], taste: Taste) -> list[Group]:
+    """Undecided groups re-picked by the user's taste head."""
+    ids, vectors = catalog.embeddings(model, [p.id for g in groups for p in g.photos])
+    vector_of = {int(i): v for i, v in zip(ids, vectors, strict=True)}
+    agree = f" (agreed with {taste.agreement:.0%} of your held-out picks)" \
+        if taste.agreement is not None else ""
+    out = []
+    for group in groups:
+        pick = None if group.decided else taste_pick(taste, vector_of,
+                                                     [p.id for p in group.photos])
+        if pick is None:
+            out.append(group)
+            continue
+        out.append(replace(group, pick=pick, decisions=_decisions(group.photos, {}, pick),
+                           reasons=(f"your taste, learned from your decisions{agree}",)))
+    return out
+
+
+def _decisions(photos: tuple[Photo, ...], stored: dict[str, store.Decision],
+               proposed: int) -> dict[int, str]:
+    """Photo id -> pick/reject: the stored decisions, else the proposal. Exact copies share
+    a hash, hence a decision: of a picked hash only the first copy is kept, the rest are
+    rejected as redundant."""
+    out: dict[int, str] = {}
+    seen: set[str] = set()
+    for p in sorted(photos, key=lambda p: (p.id != proposed, str(p.path))):
+        h = p.content_hash or ""
+        wanted = stored[h].decision if stored else store.PICK if p.id == proposed else store.REJECT
+        if wanted == store.PICK and h in seen:
+            wanted = store.REJECT
+        seen.add(h)
+        out[p.id] = wanted
+    return out

@@ -1,0 +1,132 @@
+"""The Duplicates view, driven with keys and the wheel: find, compare in sync, pick, reject."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import ImageFilter
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from benchmarks import synthetic
+from core.duplicates import PICK, REJECT, decisions
+from core.jobs import run
+from core.library import Library
+from gui.context import AppContext
+from gui.duplicates import DuplicatesView
+
+CAMERA = {"Make": "Canon", "Model": "Canon EOS 40D"}
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A sharp photo and its blurred copy, a two-frame burst and an unrelated photo."""
+    tmp_path = tmp_path_factory.mktemp("dupview")
+    root = tmp_path / "photos"
+    sharp = synthetic.scene(88, (800, 600))
+    synthetic.write_jpeg(root / "a/sharp.jpg", sharp, quality=95)
+    synthetic.write_jpeg(root / "a/blurred.jpg", sharp.filter(ImageFilter.GaussianBlur(3)))
+    big = synthetic.scene(77, (960, 720))
+    for k, sub in enumerate(["10", "60"]):
+        synthetic.write_jpeg(root / "b" / f"IMG_{k}.jpg",
+                             big.crop((100 + 8 * k, 80, 740 + 8 * k, 560)),
+                             exif={**CAMERA, "DateTimeOriginal": "2021:05:01 10:00:00",
+                                   0x9291: sub})
+    synthetic.write_jpeg(root / "c/other.jpg", synthetic.scene(5))
+    with Library(root, catalog_path=tmp_path / "c.sqlite", model="mobilenet_v3_small",
+                 weights="none") as library:
+        run(library.index())
+    return root, tmp_path / "c.sqlite"
+
+
+@pytest.fixture
+def view(qtbot: QtBot, indexed: tuple[Path, Path]) -> DuplicatesView:
+    library = Library(indexed[0], catalog_path=indexed[1], model="mobilenet_v3_small",
+                      weights="none")
+    context = AppContext()
+    context.set_library(library)
+    widget = DuplicatesView(context)
+    qtbot.addWidget(widget)
+    widget.resize(1200, 700)
+    widget.show()
+    qtbot.mouseClick(widget.find_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: widget.group_list.count() == 2, timeout=60_000)
+    yield widget
+    context.workers.stop_all()
+    library.close()
+
+
+def _loaded(view: DuplicatesView) -> bool:
+    return view._images[0] is not None and not view.pair.left.scene().sceneRect().isEmpty()
+
+
+def test_groups_are_listed_with_their_kinds_and_shown_side_by_side(view: DuplicatesView,
+                                                                   qtbot: QtBot) -> None:
+    texts = {view.group_list.item(i).text() for i in range(view.group_list.count())}
+    assert any("burst" in t for t in texts) and any("re-encode" in t for t in texts)
+    qtbot.waitUntil(lambda: _loaded(view), timeout=20_000)
+    left, right = (c.text() for c in view.captions)
+    assert "MB" in left and "×" in left and ("PICK" in left or "PICK" in right)
+
+
+def test_zoom_and_pan_follow_on_the_other_side(view: DuplicatesView, qtbot: QtBot) -> None:
+    qtbot.waitUntil(lambda: _loaded(view), timeout=20_000)
+    left, right = view.pair.left, view.pair.right
+    centre = QPointF(left.viewport().rect().center())
+    for _ in range(3):
+        event = QWheelEvent(centre, left.viewport().mapToGlobal(centre), QPoint(0, 0),
+                            QPoint(0, 120), Qt.MouseButton.NoButton,
+                            Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(left.viewport(), event)
+    assert left.zoom == pytest.approx(1.25 ** 3)
+    assert right.zoom == left.zoom
+    left.horizontalScrollBar().setValue(left.horizontalScrollBar().maximum())
+    assert right.centre()[0] == pytest.approx(left.centre()[0], abs=5)
+    assert right.horizontalScrollBar().value() > 0
+
+
+def test_keys_pick_reject_step_and_swap(view: DuplicatesView, qtbot: QtBot) -> None:
+    catalog = view.context.library.catalog
+    view.setFocus()
+    first = view.group
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    assert view.group is not first and view.group_row == 1
+    qtbot.keyClick(view, Qt.Key.Key_Up)
+    group = view.group
+    before = view.sides()
+    qtbot.keyClick(view, Qt.Key.Key_Space)
+    assert view.sides() == (before[1], before[0])
+    qtbot.keyClick(view, Qt.Key.Key_Space)
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    current = view.sides()[0]
+    assert current != before[0]
+    qtbot.keyClick(view, Qt.Key.Key_P)
+    hashes = {p.id: p.content_hash for p in group.photos}
+    qtbot.waitUntil(lambda: decisions(catalog, hashes.values()).get(hashes[current])
+                    is not None and decisions(catalog, hashes.values())[hashes[current]]
+                    .decision == PICK, timeout=10_000)
+    assert view.group.decided and view.group.pick == current
+    assert "decided" in view.group_list.item(view.group_row).text()
+    qtbot.keyClick(view, Qt.Key.Key_X)
+    qtbot.waitUntil(lambda: decisions(catalog, [hashes[current]])[hashes[current]].decision
+                    == REJECT, timeout=10_000)
+
+
+def test_the_difference_overlay_shows_what_differs(view: DuplicatesView, qtbot: QtBot) -> None:
+    qtbot.waitUntil(lambda: _loaded(view), timeout=20_000)
+    view.diff_box.setChecked(True)
+    image = view.pair.right._item.pixmap().toImage()
+    assert not image.isNull()
+    # mostly dark: the two photos are alike
+    sample = [image.pixelColor(x, y).lightness() for x in range(0, image.width(), 37)
+              for y in range(0, image.height(), 37)]
+    assert sum(sample) / len(sample) < 100
+
+
+def test_learning_taste_needs_decisions_and_says_so(view: DuplicatesView, qtbot: QtBot) -> None:
+    qtbot.mouseClick(view.taste_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "decide at least" in view.summary.text(), timeout=20_000)
+    assert view.taste is None and view.taste_button.isEnabled()
