@@ -242,6 +242,7 @@ class MainWindow(QMainWindow):
     def _use_model(self, name: str) -> None:
         self.settings.model_choice = self.options = replace(self.options, model=name,
                                                             weights="default")
+        self.model_chosen = True
         self._reopen()
 
     def _use_weights_file(self, path: str) -> None:

@@ -19,13 +19,8 @@ def offline_models(exclude: str | None = None) -> list[str]:
 
 
 def _weights_at_hand(spec: ModelSpec) -> bool:
-    packaged = getattr(spec, "packaged", None)
-    if packaged is not None:
-        try:
-            return bool(packaged() if callable(packaged) else packaged)
-        except Exception:
-            log.debug("packaged weights of %s unavailable", spec.name, exc_info=True)
-            return False
+    if getattr(spec, "packaged", False):  # installed with Lookalike
+        return True
     try:
         import torch
         import torchvision
