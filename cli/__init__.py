@@ -14,6 +14,7 @@ from core.errors import LookalikeError
 COMMAND_MODULES = ["cli.index_cmd", "cli.similar_cmd", "cli.status_cmd", "cli.map_cmd"]
 COMMAND_MODULES += ["cli.label_cmd", "cli.train_cmd", "cli.predict_cmd", "cli.labels_io_cmd"]
 COMMAND_MODULES += ["cli.duplicates_cmd"]
+COMMAND_MODULES += ["cli.judge_cmd", "cli.learn_cmd", "cli.finetune_cmd"]
 COMMAND_MODULES += ["cli.faces_cmd", "cli.people_cmd"]
 COMMAND_MODULES += ["cli.keywords_cmd"]
 

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="set_name", required=True, metavar="NAME",
                         help="the label set")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write the predictions here")
+    parser.add_argument("--clip-ranges", type=Path, metavar="FILE",
+                        help="write each video clip's labels with their time ranges here (CSV)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -41,4 +43,9 @@ def run(args: argparse.Namespace) -> int:
         if args.csv:
             rows = export_predictions_csv(catalog, args.csv, label_set.id, library.model_key)
             print(f"Wrote {rows} rows to {display(args.csv)}")
+        if args.clip_ranges:
+            from core.video.labels import export_ranges_csv
+
+            rows = export_ranges_csv(catalog, args.clip_ranges, label_set.id, library.model_key)
+            print(f"Wrote {rows} clip label ranges to {display(args.clip_ranges)}")
     return 0

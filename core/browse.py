@@ -23,6 +23,7 @@ from core.decode import SUPPORTED_EXTENSIONS
 from core.errors import UnreadableImage
 from core.paths import display
 from core.thumbnails import THUMBNAIL_SIZE
+from core.video import clock, durations, frame_thumbnail_key, is_video
 
 log = logging.getLogger(__name__)
 
@@ -195,25 +196,37 @@ def _sort_tree(node: FolderNode) -> None:
 
 @dataclass(frozen=True)
 class Tile:
-    """What the grid shows of a photo: its file name and its cached thumbnail, if read."""
+    """What the grid shows of a photo: its file name and its cached thumbnail, if read;
+    of a video clip, its duration too (the thumbnail is its poster frame, or the frame of
+    the moment asked for)."""
 
     name: str
     thumbnail: Path | None
+    duration: float | None = None
     taken: str | None = None  # the capture date, "YYYY-MM-DD"
 
 
-def tiles(catalog: Catalog, ids: Iterable[int]) -> dict[int, Tile]:
+def tiles(catalog: Catalog, ids: Iterable[int],
+          moments: dict[int, float] | None = None) -> dict[int, Tile]:
     """The tile of each photo. A thumbnail missing from the cache - the photo is not
     analysed yet, or the cache was emptied - is made from the photo (draft-mode decode,
     tens of milliseconds), so the grid shows a photo as soon as it is listed; the analysis
-    later finds it made. ``thumbnail`` is None for a file that cannot be read."""
+    later finds it made. ``thumbnail`` is None for a file that cannot be read, and for a
+    clip not analysed yet. ``moments``: clip id -> time whose kept frame to show."""
+    wanted = [int(i) for i in ids]  # numpy ints would bind as BLOBs
+    lengths = durations(catalog, wanted)
     out: dict[int, Tile] = {}
-    for photo in catalog.photos([int(i) for i in ids]):  # numpy ints would bind as BLOBs
-        thumb = thumbnails.thumbnail_path(photo.content_hash) if photo.content_hash else None
-        if thumb is None or not thumb.exists():
+    for photo in catalog.photos(wanted):
+        digest = photo.content_hash
+        thumb = thumbnails.thumbnail_path(digest) if digest else None
+        at = (moments or {}).get(photo.id)
+        if digest and at is not None:
+            frame = thumbnails.thumbnail_path(frame_thumbnail_key(digest, at))
+            thumb = frame if frame.exists() else thumb
+        if (thumb is None or not thumb.exists()) and not is_video(photo.path):
             thumb = _make_thumbnail(photo.path)
         taken = photo.captured_at[:10] if photo.captured_at else None
-        out[photo.id] = Tile(display(photo.path.name), thumb, taken)
+        out[photo.id] = Tile(display(photo.path.name), thumb, lengths.get(photo.id), taken)
     return out
 
 
@@ -230,8 +243,9 @@ def _make_thumbnail(path: Path) -> Path | None:
 
 
 def is_photo_file(path: Path | str) -> bool:
-    """Whether ``path`` names a file of a format Lookalike reads (by its extension)."""
-    return os.path.splitext(os.fspath(path))[1].lower() in SUPPORTED_EXTENSIONS
+    """Whether ``path`` names a file of a format Lookalike reads (by its extension): a photo
+    or a video clip."""
+    return os.path.splitext(os.fspath(path))[1].lower() in SUPPORTED_EXTENSIONS or is_video(path)
 
 
 def format_size(size: int) -> str:
@@ -266,4 +280,29 @@ def photo_details(photo: Photo, root: Path | None = None) -> list[tuple[str, str
     if photo.camera:
         lines.append(("Camera", photo.camera))
     return [(label, display(value)) for label, value in lines]
+
+
+def clip_strip(catalog: Catalog, photo: Photo, model: str) -> list[tuple[float, Path | None]]:
+    """A clip's kept frames for the viewer's strip: (time, cached thumbnail or None)."""
+    from core.video import clip_frames
+
+    out: list[tuple[float, Path | None]] = []
+    for frame in clip_frames(catalog, photo.id, model):
+        thumb = (thumbnails.thumbnail_path(frame_thumbnail_key(photo.content_hash, frame.time))
+                 if photo.content_hash else None)
+        out.append((frame.time, thumb if thumb is not None and thumb.exists() else None))
+    return out
+
+
+def clip_details(catalog: Catalog, photo: Photo, model: str, root: Path | None = None,
+                 ) -> list[tuple[str, str]]:
+    """A clip's detail lines: a photo's, its duration and how many frames it keeps."""
+    from core.video import clip_frames
+
+    lines = photo_details(photo, root)
+    duration = durations(catalog, [photo.id]).get(photo.id)
+    if duration is not None:
+        kept = len(clip_frames(catalog, photo.id, model))
+        lines.insert(3, ("Duration", f"{clock(duration)} ({kept} scenes kept)"))
+    return lines
 

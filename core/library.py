@@ -28,6 +28,9 @@ from core.jobs import Job
 from core.labels import LabelStore
 from core.scan import ScanResult, scan
 from core.search import Searcher
+from core.video import SceneOptions, index_clips, is_video
+from core.video import store as clip_store
+from core.video.indexer import moment_pixels
 
 if TYPE_CHECKING:
     from core.embed.cnn import Embedder
@@ -41,6 +44,15 @@ class IndexResult:
 
     scan: ScanResult
     embed: EmbedResult
+
+
+def decode_model_input(pixels: NDArray[np.uint8], embedder: Embedder) -> NDArray[np.uint8]:
+    """A decoded frame as the model's input (resized, centre-cropped)."""
+    from PIL import Image
+
+    from core.decode import model_input
+
+    return model_input(Image.fromarray(pixels), embedder.input_size)
 
 
 def remembered_model(
@@ -132,6 +144,7 @@ class Library:
         self.searcher = Searcher(self.catalog, self.model_key)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
+        self.video_options = SceneOptions()  # how many frames a clip keeps (Preferences)
 
     @functools.cached_property
     def labels(self) -> LabelStore:
@@ -174,15 +187,18 @@ class Library:
 
     def embed(self, cancel: threading.Event | None = None, **options: int) -> Job[EmbedResult]:
         """Embed the photos that have no embedding yet (the model is loaded only if there
-        are some), then keep the thumbnail cache within its size limit (core.thumbnails).
-        The catalog remembers the model and weights: the library's commands use them unless
-        told otherwise."""
+        are some), then the video clips' kept frames, then keep the thumbnail cache within
+        its size limit (core.thumbnails). The catalog remembers the model and weights: the
+        library's commands use them unless told otherwise."""
         with self.catalog.faults():
             remember_model(self.catalog, self.model_name, self.weights)
             if self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count():
                 return EmbedResult(0, 0, 0.0)
             embedder = self.embedder
-            result = yield from embed_missing(self.catalog, embedder, cancel, **options)
+            photos = yield from embed_missing(self.catalog, embedder, cancel, **options)
+            clips = yield from index_clips(self.catalog, embedder, cancel, self.video_options)
+        result = EmbedResult(photos.embedded + clips.clips, photos.failed + clips.failed,
+                             photos.seconds + clips.seconds, clips.clips, clips.frames)
         if result.embedded:
             thumbcache.prune()
         return result
@@ -216,8 +232,11 @@ class Library:
         with self.catalog.faults():
             return self.catalog.photo_by_path(path)
 
-    def embed_file(self, path: Path) -> NDArray[np.float32]:
-        """The embedding of any image file, from the catalog if it is a library photo."""
+    def embed_file(self, path: Path, at: float | None = None) -> NDArray[np.float32]:
+        """The embedding of any image file, from the catalog if it is a library photo; of a
+        video clip, the moment ``at`` seconds (default: its poster frame)."""
+        if is_video(path):
+            return self.embed_moment(path, at)
         photo = self.photo_at(path)
         if photo is not None:
             try:
@@ -227,19 +246,43 @@ class Library:
                 pass
         return self.embedder.embed_file(Path(path))
 
-    def similar_to_file(self, path: Path, negatives: Sequence[int] = (), k: int = 20
-                        ) -> tuple[int | None, list[Hit]]:
-        """Photos most like the image file at ``path`` (inside the library or not) and least
-        like the photos ``negatives``, best first.
+    def embed_moment(self, path: Path, at: float | None = None) -> NDArray[np.float32]:
+        """The embedding of a clip at ``at`` seconds: its kept frame nearest to it if the clip
+        is indexed, else the frame decoded there (an outside clip). Raises UnreadableImage."""
+        clip = self.photo_at(path)
+        if clip is not None:
+            with self.catalog.faults():
+                frame = clip_store.nearest_frame(self.catalog, clip.id, self.model_key, at or 0.0)
+                if frame is not None:
+                    return clip_store.frame_vector(self.catalog, frame.frame_id)
+        pixels = moment_pixels(Path(path), at or 0.0)
+        return self.embedder.embed_arrays([decode_model_input(pixels, self.embedder)])[0]
+
+    def similar_to_file(self, path: Path, negatives: Sequence[int] = (), k: int = 20,
+                        at: float | None = None) -> tuple[int | None, list[Hit]]:
+        """Photos and clips most like the image file at ``path`` (inside the library or not;
+        for a video clip, its moment ``at`` seconds) and least like the photos
+        ``negatives``, best first.
 
         Returns the file's own photo id when it is one of the library's photos (it is left out
         of the hits), and the hits. Raises UnreadableImage, ModelUnavailable or CatalogError.
         """
         photo = self.photo_at(path)
-        vector = self.embed_file(path)
+        vector = self.embed_file(path, at)
         with self.catalog.faults():
             negative_vectors = self.searcher.vectors(list(negatives)) if negatives else None
             query = rocchio(vector[None, :], negative_vectors)
             exclude = set(negatives) | ({photo.id} if photo else set())
             return (photo.id if photo else None), self.searcher.by_vector(query, k,
                                                                           exclude=exclude)
+
+    def similar_to_moment(self, clip_id: int, at: float, k: int = 20) -> list[Hit]:
+        """Photos and clips most like a library clip at ``at`` seconds (its nearest kept
+        frame): "Find similar" from the viewer's current position. KeyError if the clip
+        has no kept frame for this model yet."""
+        with self.catalog.faults():
+            frame = clip_store.nearest_frame(self.catalog, clip_id, self.model_key, at)
+            if frame is None:
+                raise KeyError(f"clip {clip_id} has no kept frame for {self.model_key} yet")
+            vector = clip_store.frame_vector(self.catalog, frame.frame_id)
+            return self.searcher.by_vector(vector, k, exclude={clip_id})

@@ -28,10 +28,13 @@ from core.catalog import Catalog
 from core.decode import SUPPORTED_EXTENSIONS, file_hash
 from core.errors import FolderNotFound, LookalikeError, UnreadableImage
 from core.jobs import Job, Progress, check_cancel
+from core.video import VIDEO_EXTENSIONS
+from core.video.store import forget_frames
 
 log = logging.getLogger(__name__)
 
 COMMIT_EVERY_S = 0.5  # new photos become visible (to the GUI) at least this often
+EXTENSIONS = SUPPORTED_EXTENSIONS | VIDEO_EXTENSIONS  # photos and video clips
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def walk(
     on_problem: Callable[[Path, str], None],
     skip: Collection[Path] = (),
 ) -> Iterator[FileEntry]:
-    """Yield every supported photo file under ``root``.
+    """Yield every supported photo and video file under ``root``.
 
     Hidden entries (names starting with ".") and the folders in ``skip`` are not entered.
     Each folder is entered once even through symlinks, so loops end. Unreadable folders,
@@ -93,14 +96,14 @@ def walk(
             try:
                 is_dir = entry.is_dir()  # follows symlinks
                 if not is_dir and not entry.is_file():
-                    photo_ext = os.path.splitext(entry.name)[1].lower() in SUPPORTED_EXTENSIONS
+                    photo_ext = os.path.splitext(entry.name)[1].lower() in EXTENSIONS
                     if entry.is_symlink() and photo_ext:
                         on_problem(Path(entry.path), "broken link: its target is missing")
                     continue
                 if is_dir:
                     subfolders.append(entry.path)
                     continue
-                if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_EXTENSIONS:
+                if os.path.splitext(entry.name)[1].lower() not in EXTENSIONS:
                     continue
                 st = entry.stat()
             except OSError as exc:
@@ -181,6 +184,7 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
                         (entry.size, entry.mtime_ns, old[0]),
                     )
                     tx.execute("DELETE FROM embeddings WHERE photo_id = ?", (old[0],))
+                    forget_frames(tx, old[0])  # a changed clip is read again from its start
                     catalog.bump_generation(None, tx)
                 changed += 1
                 changed_paths.add(stored)

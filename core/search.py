@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from core.catalog import Catalog
 from core.index import Hit, Index, choose_index, make_index, rocchio
 from core.jobs import Job, Progress, check_cancel
+from core.video.search import expand_exclude, query_collapsed, search_data
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Searcher:
         if shared is not None and shared[0] == generation:
             data = shared[1], shared[2]
         else:
-            data = self.catalog.stored_embeddings(self.model)  # read once, for both
+            data = self._read()  # read once, for both
         self._shared = (generation, *data)  # build_index reuses what was read
         return self._build("exact", data), True
 
@@ -127,7 +128,7 @@ class Searcher:
             if shared is not None and shared[0] == generation:
                 data = shared[1], shared[2]
             else:
-                data = self.catalog.stored_embeddings(self.model)
+                data = self._read()
                 with self._lock:
                     self._shared = (generation, *data)
             check_cancel(cancel)
@@ -163,9 +164,13 @@ class Searcher:
             log.warning("rebuilding the search index: %s", exc)
             return None
 
+    def _read(self) -> tuple[NDArray[np.int64], NDArray[np.float16]]:
+        """What the index holds: photos' embeddings and clips' kept frames (core.video)."""
+        return search_data(self.catalog, self.model)
+
     def _build(self, kind: str,
                data: tuple[NDArray[np.int64], NDArray[np.float16]] | None = None) -> Index:
-        ids, vectors = data or self.catalog.stored_embeddings(self.model)
+        ids, vectors = data or self._read()
         index = make_index(kind)
         if len(ids):
             index.build(ids, vectors)
@@ -206,5 +211,10 @@ class Searcher:
 
     def by_vector(self, vector: NDArray[np.float32], k: int = 20,
                   exclude: Collection[int] = ()) -> list[Hit]:
-        """Photos nearest to an embedding vector (e.g. of an image outside the library)."""
-        return self.index().query(np.asarray(vector, dtype=np.float32), k, exclude=exclude)
+        """Photos nearest to an embedding vector (e.g. of an image outside the library); a
+        clip is ranked by its best kept frame, whose time its hit carries."""
+        index = self.index()
+        q = np.asarray(vector, dtype=np.float32)
+        excluded = expand_exclude(self.catalog, self.model, exclude) if exclude else set()
+        return query_collapsed(self.catalog, lambda n: index.query(q, n, exclude=excluded),
+                               k, len(index))

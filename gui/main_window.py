@@ -32,7 +32,7 @@ from gui import commands
 from gui.actions import build_menus, create_actions, icon
 from gui.context import AppContext
 from gui.dialogs.info import ShortcutsDialog, offer_rebuild, show_about, show_error
-from gui.dialogs.preferences import ask_model_choice
+from gui.dialogs.preferences import ask_preferences
 from gui.dialogs.weights import WeightsMissingDialog
 from gui.elided import clamp_to_screen
 from gui.grid import LibraryView
@@ -43,6 +43,7 @@ from gui.panels.problems import ProblemsPanel
 from gui.panels.status import StatusPanel
 from gui.search import SearchController
 from gui.settings import ModelChoice, Settings
+from gui.similarity import SimilarityBar
 from gui.viewer import ViewerWindow
 
 
@@ -75,6 +76,11 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.views)
         self.setCentralWidget(self.stack)
         self.add_view("Library", self.library_view)
+        self.similarity = SimilarityBar(context, self.search, self)
+        self.library_view.add_bar(self.similarity)
+        self.library_view.menu_extras += [self.similarity.mark_similar,
+                                          self.similarity.mark_not_similar]
+        self.similarity.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.folders = FolderPanel(context, self)
         self.problems = ProblemsPanel(context, self)
         folders_dock = self.add_dock("Folders", self.folders,
@@ -207,6 +213,7 @@ class MainWindow(QMainWindow):
                 self._fill_recent()
             return False
         self._pending = None
+        library.video_options = self.settings.video_options
         self.settings.add_recent(library.root)
         self._fill_recent()
         self.context.set_library(library)
@@ -252,7 +259,11 @@ class MainWindow(QMainWindow):
         self._reopen()
 
     def show_preferences(self) -> None:
-        choice = ask_model_choice(self, self.options)
+        choice, video = ask_preferences(self, self.options, self.settings.video_options)
+        if video is not None:  # for the clips indexed from now on
+            self.settings.video_options = video
+            if self.context.library is not None:
+                self.context.library.video_options = video
         if choice is not None:
             self.settings.model_choice = self.options = choice
             self.model_chosen = True
@@ -273,8 +284,9 @@ class MainWindow(QMainWindow):
         if photo_id not in ids:
             return None
         viewer = ViewerWindow(self.context, self.library_view.cache, ids, ids.index(photo_id),
-                              self)
+                              self, at=self.library_view.model.time(photo_id))
         viewer.find_similar_requested.connect(lambda pid: self.search.find_similar([pid]))
+        viewer.find_similar_moment.connect(self.search.find_similar_moment)
         viewer.show()
         return viewer
 

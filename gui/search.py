@@ -9,29 +9,64 @@ from PySide6.QtCore import QObject, Signal
 
 from core.library import Library
 from core.paths import display
+from core.similarity import SOURCE_FEEDBACK, JudgementStore
+from core.similarity.search import SimilaritySearches
+from core.video import clock
 from gui.context import AppContext, Query
 
 SIMILAR_LIMIT = 1000  # results shown for a query (the grid's worth of lookalikes)
 
 
 def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[int, ...],
-               file: str | None) -> Query:
-    """In a worker thread: the query's hits and its caption."""
+               file: str | None, similarity: str | None = None,
+               searches: SimilaritySearches | None = None, moment: float | None = None,
+               ) -> Query:
+    """In a worker thread: the query's hits and its caption (``similarity``: rank by that
+    learnt similarity, through ``searches``, instead of the embedding's own; ``moment``: by
+    a video clip at that time, its kept frame there)."""
     k = max(1, min(SIMILAR_LIMIT, library.catalog.embedded_count(library.model_key)))
-    if file is not None:
+    if moment is not None:
+        hits = library.similar_to_moment(positives[0], moment, k)
+    elif similarity is not None and searches is not None:
+        with library.catalog.faults():
+            if file is not None:
+                own = library.photo_at(Path(file))
+                hits = searches.similar(similarity, (), negatives, k,
+                                        vector=library.embed_file(Path(file)),
+                                        exclude={own.id} if own else ())
+                positives = (own.id,) if own is not None else ()
+            else:
+                hits = searches.similar(similarity, positives, negatives, k)
+    elif file is not None:
         own, hits = library.similar_to_file(Path(file), negatives, k)
         positives = (own,) if own is not None else ()
-        label = f"Like {display(Path(file).name)}"
     else:
         hits = library.similar(list(positives), list(negatives), k)
-        if len(positives) == 1:
-            photo = library.catalog.photo(positives[0])
-            label = f"Like {display(photo.path.name) if photo else 'this photo'}"
-        else:
-            label = f"Like these {len(positives)} photos"
+    if file is not None:
+        label = f"Like {display(Path(file).name)}"
+    elif len(positives) == 1:
+        photo = library.catalog.photo(positives[0])
+        label = f"Like {display(photo.path.name) if photo else 'this photo'}"
+    else:
+        label = f"Like these {len(positives)} photos"
+    if moment is not None:
+        label += f" at {clock(moment)}"
     if negatives:
         label += f", not like {len(negatives)}"
+    if similarity is not None:
+        label += f" · {similarity}"
     return Query(positives, negatives, tuple(hits), label, file)
+
+
+def _record_feedback(library: Library, positives: tuple[int, ...],
+                     negatives: tuple[int, ...]) -> int:
+    """In a worker thread: "more like these" and "not like this" as judgements."""
+    store = JudgementStore(library.catalog)
+    with library.catalog.faults():
+        n = store.alike(positives) if len(positives) > 1 else 0
+        for query in positives:
+            n += store.judge(query, (), negatives, source=SOURCE_FEEDBACK)
+    return n
 
 
 class SearchController(QObject):
@@ -40,6 +75,7 @@ class SearchController(QObject):
     history_changed = Signal()
     busy_changed = Signal(bool)
     message = Signal(str)  # a short note for the status bar
+    judged = Signal()  # search feedback was recorded as judgements
 
     def __init__(self, context: AppContext, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -48,6 +84,8 @@ class SearchController(QObject):
         self._pos = 0
         self._token = 0
         self.busy = False
+        self.similarity: str | None = None  # a learnt similarity to rank by, None: the base
+        self._searches: SimilaritySearches | None = None
         context.library_changed.connect(self._on_library_changed)
 
     # -- queries ---------------------------------------------------------------------------
@@ -55,7 +93,14 @@ class SearchController(QObject):
     def find_similar(self, ids: Sequence[int]) -> None:
         """Rank the library by similarity to ``ids`` (one photo, or "more like these")."""
         if ids:
-            self._start(tuple(dict.fromkeys(int(i) for i in ids)), (), None)
+            positives = tuple(dict.fromkeys(int(i) for i in ids))
+            if len(positives) > 1:
+                self._feedback(positives, ())
+            self._start(positives, (), None)
+
+    def find_similar_moment(self, clip_id: int, at: float) -> None:
+        """Rank the library by similarity to a clip at ``at`` seconds (its kept frame)."""
+        self._start((int(clip_id),), (), None, at)
 
     def not_like(self, ids: Sequence[int]) -> None:
         """Refine the current query: ``ids`` are examples of what is not wanted."""
@@ -67,7 +112,19 @@ class SearchController(QObject):
         if query.file is None and not positives:
             self.message.emit("A query needs at least one photo it is like.")
             return
+        self._feedback(positives, tuple(i for i in negatives if i not in query.negatives))
         self._start(positives if query.file is None else (), negatives, query.file)
+
+    def set_similarity(self, name: str | None) -> None:
+        """Rank by the learnt similarity ``name`` (None: the embedding's own); the query
+        shown is asked again."""
+        if name == self.similarity:
+            return
+        self.similarity = name
+        query = self.context.query
+        if query is not None and query.scored and (query.positives or query.file):
+            self._start(query.positives if query.file is None else (), query.negatives,
+                        query.file)
 
     def search_file(self, path: Path) -> None:
         """Find the library's photos that look like the image file at ``path``."""
@@ -110,15 +167,18 @@ class SearchController(QObject):
     # -- running ---------------------------------------------------------------------------
 
     def _start(self, positives: tuple[int, ...], negatives: tuple[int, ...],
-               file: str | None) -> None:
+               file: str | None, moment: float | None = None) -> None:
         library = self.context.library
         if library is None:
             return
         self._token += 1
         token = self._token
         self._set_busy(True)
+        if self._searches is None or self._searches.catalog is not library.catalog:
+            self._searches = SimilaritySearches(library.catalog, library.model_key)
         self.context.workers.run(
-            _run_query, library, positives, negatives, file,
+            _run_query, library, positives, negatives, file, self.similarity, self._searches,
+            moment,
             on_result=lambda query: self._on_result(token, library, query),
             on_error=lambda exc: self._on_error(token, exc),
         )
@@ -139,6 +199,13 @@ class SearchController(QObject):
         else:  # LookalikeError (unreadable file, model missing) or a bug: one dialog
             self.context.workers.failed.emit("Search", exc)
 
+    def _feedback(self, positives: tuple[int, ...], negatives: tuple[int, ...]) -> None:
+        library = self.context.library
+        if library is not None and positives and (len(positives) > 1 or negatives):
+            self.context.workers.run(_record_feedback, library, positives, negatives,
+                                     on_result=lambda n: n and self.judged.emit(),
+                                     what="Recording the feedback")
+
     def _set_busy(self, busy: bool) -> None:
         if busy != self.busy:
             self.busy = busy
@@ -146,6 +213,7 @@ class SearchController(QObject):
 
     def _on_library_changed(self) -> None:
         self._token += 1
+        self._searches, self.similarity = None, None
         self._history, self._pos = [None], 0
         self._set_busy(False)
         self.history_changed.emit()

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from core.embed.models import DEFAULT_MODEL
+from core.video import SceneOptions
 
 MAX_RECENT = 8
 THUMBNAIL_SIZES = (96, 320)  # the slider's range, in pixels
@@ -136,6 +137,21 @@ class Settings:
     @model_choice.setter
     def model_choice(self, choice: ModelChoice) -> None:
         self.model, self.weights, self.device = choice.model, choice.weights, choice.device
+
+    # -- video clips -----------------------------------------------------------------------
+
+    @property
+    def video_options(self) -> SceneOptions:
+        """How many frames a clip keeps (Preferences > Video clips)."""
+        default = SceneOptions()
+        min_gap = float(self._get("video/min_gap", default.min_gap, float))  # type: ignore[arg-type]
+        max_frames = int(self._get("video/max_frames", default.max_frames, int))  # type: ignore[call-overload]
+        return SceneOptions(min_gap=max(0.5, min_gap), max_frames=max(1, max_frames))
+
+    @video_options.setter
+    def video_options(self, options: SceneOptions) -> None:
+        self.store.setValue("video/min_gap", options.min_gap)
+        self.store.setValue("video/max_frames", options.max_frames)
 
     def sync(self) -> None:
         self.store.sync()

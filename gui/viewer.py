@@ -1,4 +1,5 @@
-"""The large photo viewer: fit or zoom, previous/next, and the photo's metadata."""
+"""The large photo viewer: fit or zoom, previous/next, and the photo's metadata; a video clip
+is shown at a moment, with the strip of its kept frames (gui/clip_viewer.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ from core import browse, decode
 from core.errors import LookalikeError
 from core.keywords import keyword_details
 from core.library import Library
+from core.video import clock, durations
+from core.video.labels import clip_label_lines
 from gui.actions import icon
+from gui.clip_viewer import FrameStrip, load_moment
 from gui.context import AppContext
 from gui.grid.cache import ThumbnailCache
 from gui.people.boxes import FaceBoxes, people_query
@@ -126,9 +130,10 @@ class ViewerWindow(QDialog):
     """Shows the photos ``ids`` one at a time, starting at ``start``."""
 
     find_similar_requested = Signal(int)
+    find_similar_moment = Signal(int, float)  # a clip, at the moment shown
 
     def __init__(self, context: AppContext, cache: ThumbnailCache, ids: list[int], start: int,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, at: float | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("viewer")
         self.setWindowFlag(Qt.WindowType.Window)
@@ -138,7 +143,14 @@ class ViewerWindow(QDialog):
         self.ids = ids
         self.position = max(0, min(start, len(ids) - 1))
         self.loaded_id = -1  # the photo whose full image is shown (not just its thumbnail)
+        self.moment: float | None = None  # the time shown, when the item is a clip
+        self.loaded_moment: float | None = None  # the time whose full still is shown
+        self._open_at = at  # the first clip opens at this moment (a search's best frame)
+        self._clip_labels: list[tuple[str, str]] = []  # (label set, its time ranges)
         self.view = ImageView(self)
+        self.strip = FrameStrip(self)
+        self.strip.moment_chosen.connect(self.show_moment)
+        self.strip.hide()
         self.face_boxes = FaceBoxes(self.view.photo_item, self.find_face)
         self.details = QFormLayout()
         self.details.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -168,7 +180,11 @@ class ViewerWindow(QDialog):
                 toolbar.addAction(icon(name), text, slot)
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
-        body.addWidget(self.view, 1)
+        stage = QVBoxLayout()
+        stage.setContentsMargins(0, 0, 0, 0)
+        stage.addWidget(self.view, 1)
+        stage.addWidget(self.strip)
+        body.addLayout(stage, 1)
         body.addWidget(side)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -203,6 +219,18 @@ class ViewerWindow(QDialog):
             self.view.set_image(QPixmap.fromImage(thumb), photo.width or thumb.width())
         self._draw_faces(photo_id)
         self.context.set_selection([photo_id])
+        at, self._open_at = self._open_at, None
+        if durations(library.catalog, [photo_id]):  # a video clip: stills and the strip
+            self._clip_labels = []
+            self.context.workers.run(  # heads load torch: off the GUI thread
+                clip_label_lines, library.catalog, library.model_key, photo_id,
+                on_result=lambda lines: self._on_clip_labels(photo_id, lines))
+            self.strip.set_frames(browse.clip_strip(library.catalog, photo, library.model_key))
+            self.strip.show()
+            self.show_moment(at if at is not None else (self.strip.times or [0.0])[0])
+            return
+        self.strip.hide()
+        self.moment = None
         self.context.workers.run(
             load_preview, photo.path,
             on_result=lambda image: self._on_loaded(photo_id, image),
@@ -214,6 +242,55 @@ class ViewerWindow(QDialog):
     def _on_metadata(self, photo_id: int, lines: list[tuple[str, str]]) -> None:
         if photo_id == self.photo_id:
             self._show_details(lines, clear=False)
+
+    def show_moment(self, at: float) -> None:
+        """Show the current clip at ``at`` seconds: its kept frame's thumbnail now, the
+        decoded still soon."""
+        library = self.context.library
+        photo = library.catalog.photo(self.photo_id) if library else None
+        if photo is None:
+            return
+        self.moment = at
+        self.strip.select_nearest(at)
+        item = self.strip.currentItem()
+        if item is not None and not item.icon().isNull():
+            pixmap = item.icon().pixmap(QSize(256, 256))
+            self.view.set_image(pixmap, photo.width or pixmap.width())
+        self._clip_details()
+        photo_id = photo.id
+        self.context.workers.run(
+            load_moment, photo.path, at,
+            on_result=lambda result: self._on_moment(photo_id, *result),
+            on_error=lambda exc: self._on_failed(photo_id, exc))
+
+    def _clip_details(self) -> None:
+        """The clip's info lines: a photo's, its duration, the moment shown, its labels."""
+        library = self.context.library
+        photo = library.catalog.photo(self.photo_id) if library else None
+        if library is None or photo is None or self.moment is None:
+            return
+        total = durations(library.catalog, [photo.id]).get(photo.id, 0.0)
+        details = browse.clip_details(library.catalog, photo, library.model_key, library.root)
+        self._show_details([*details, ("Moment", f"{clock(self.moment)} of {clock(total)}"),
+                            *self._clip_labels])
+
+    def _on_clip_labels(self, photo_id: int, lines: list[tuple[str, str]]) -> None:
+        if photo_id == self.photo_id:
+            self._clip_labels = lines
+            self._clip_details()
+
+    def _on_moment(self, photo_id: int, at: float, image: QImage) -> None:
+        if photo_id == self.photo_id and at == self.moment:
+            photo = self.context.library.catalog.photo(photo_id) if self.context.library else None
+            self.view.set_image(QPixmap.fromImage(image), photo.width if photo and photo.width
+                                else image.width())
+            self.loaded_id, self.loaded_moment = photo_id, at
+
+    def step_moment(self, delta: int) -> None:
+        """The next/previous kept frame of a clip; past either end, the next/previous item."""
+        if self.moment is not None and self.strip.step(delta):
+            return
+        self.show_photo(self.position + delta)
 
     def next(self) -> None:
         self.show_photo(self.position + 1)
@@ -258,14 +335,17 @@ class ViewerWindow(QDialog):
             self.close()
 
     def _find_similar(self) -> None:
-        self.find_similar_requested.emit(self.photo_id)
+        if self.moment is not None:
+            self.find_similar_moment.emit(self.photo_id, self.moment)
+        else:
+            self.find_similar_requested.emit(self.photo_id)
         self.close()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         keys = {
-            Qt.Key.Key_Right: self.next, Qt.Key.Key_PageDown: self.next,
-            Qt.Key.Key_Left: self.previous, Qt.Key.Key_PageUp: self.previous,
+            Qt.Key.Key_Right: lambda: self.step_moment(1), Qt.Key.Key_PageDown: self.next,
+            Qt.Key.Key_Left: lambda: self.step_moment(-1), Qt.Key.Key_PageUp: self.previous,
             Qt.Key.Key_Backspace: self.previous,
             Qt.Key.Key_0: self.view.fit, Qt.Key.Key_1: self.view.actual_size,
             Qt.Key.Key_Plus: lambda: self.view.zoom(1.25),

@@ -32,11 +32,13 @@ from core.catalog.database import Catalog
 log = logging.getLogger(__name__)
 
 # Copied in this order (foreign keys point to earlier tables).
-LABEL_TABLES = ("label_sets", "labels", "assignments", "heads")
+LABEL_TABLES: tuple[str, ...] = ("label_sets", "labels", "assignments", "heads")
+LABEL_TABLES += ("judgements", "similarities")  # the user's similarity judgements, learnt
 PEOPLE_TABLES = ("persons", "faces", "face_rejections", "face_scans")  # keyed by content hash
 WORK_TABLES = ("photos", "embeddings", "problems")
-# copied when the old catalog has them (keywords: schema 4 on; duplicate decisions: 7 on)
-LATER_TABLES = ("keywords", "duplicate_decisions")
+# copied when the old catalog has them (keywords: schema 4 on; duplicate decisions: 7 on;
+# video clips, their kept frames and resume points: 9 on)
+LATER_TABLES = ("keywords", "duplicate_decisions", "clips", "frames", "clip_progress")
 REMEMBERED = ("model", "weights")  # meta keys: what the library was indexed with
 
 
@@ -93,6 +95,7 @@ def rebuild(root: Path, catalog_path: Path | None = None) -> Rebuilt:
                     if error:
                         errors[table] = error
                 _copy_remembered(source, catalog)
+        _redo_incomplete_clips(catalog)
         _restart_generations(catalog)
         log.info("catalog %s rebuilt; recovered %s; stopped on %s", catalog.path, rows, errors)
         return Rebuilt(catalog.path, old, rows, errors)
@@ -217,6 +220,22 @@ def _sound_vectors(rows: list[tuple], columns: list[str]) -> list[tuple]:
         if np.isfinite(vector).all() and abs(float(np.linalg.norm(vector)) - 1.0) < 0.02:
             sound.append(row)
     return sound
+
+
+def _redo_incomplete_clips(catalog: Catalog) -> None:
+    """A video clip whose ``clips`` row or kept frames were lost is embedded again (its
+    embedding row alone would pass for a complete clip)."""
+    from core.video import is_video
+
+    rows = catalog.conn.execute(
+        "SELECT e.photo_id, e.model, p.path, EXISTS (SELECT 1 FROM clips c WHERE c.photo_id = "
+        "e.photo_id), EXISTS (SELECT 1 FROM frames f WHERE f.photo_id = e.photo_id AND "
+        "f.model = e.model) FROM embeddings e JOIN photos p ON p.id = e.photo_id").fetchall()
+    redo = [(pid, model) for pid, model, path, clip, frames in rows
+            if is_video(os.fsdecode(path)) and not (clip and frames)]
+    if redo:
+        with catalog.transaction() as tx:
+            tx.executemany("DELETE FROM embeddings WHERE photo_id = ? AND model = ?", redo)
 
 
 def _restart_generations(catalog: Catalog) -> None:

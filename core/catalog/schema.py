@@ -150,6 +150,34 @@ MIGRATIONS: dict[int, str] = {
         decided_at   REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    6: """
+    -- Similarity judgements: "OTHER is (not) similar to QUERY", keyed by content hash like
+    -- labels, so they survive moves, renames, re-scans and re-embedding with another model.
+    CREATE TABLE judgements (
+        query_hash TEXT NOT NULL,
+        other_hash TEXT NOT NULL,
+        similar    INTEGER NOT NULL,          -- 1: similar, 0: not similar
+        source     TEXT NOT NULL,             -- "user", "search feedback", ...
+        created_at REAL NOT NULL,
+        PRIMARY KEY (query_hash, other_hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX judgements_other ON judgements(other_hash);
+    -- Learnt similarities ("my similarity"): a projection of one model's embeddings, trained
+    -- on the judgements (and labels). The projected vectors live in the embeddings table
+    -- under the key in `projected` once the library has been projected.
+    CREATE TABLE similarities (
+        name         TEXT NOT NULL,
+        model        TEXT NOT NULL,           -- the embedding model key it projects
+        version      INTEGER NOT NULL,
+        architecture TEXT NOT NULL,           -- JSON: kind, loss, dims
+        state        BLOB NOT NULL,           -- torch state_dict (torch.save bytes)
+        metrics      TEXT NOT NULL,           -- JSON: held-out ordering before/after, ...
+        revision     TEXT NOT NULL,           -- the judgements/labels revision trained on
+        trained_at   REAL NOT NULL,
+        projected    TEXT,                    -- embeddings key of the projected library
+        PRIMARY KEY (name, model)
+    );
+    """,
     8: """
     -- Faces (issue 19). Keyed by the photo's content hash, like labels: they survive moves,
     -- renames and re-scans. face_scans records every photo the faces pass has looked at
@@ -188,6 +216,33 @@ MIGRATIONS: dict[int, str] = {
         face_id   INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
         person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
         PRIMARY KEY (face_id, person_id)
+    ) WITHOUT ROWID;
+    """,
+    9: """
+    -- Video clips (issue 22). A clip is a row of photos (content hash: a moved clip keeps its
+    -- row, frames and labels). The table clips holds what only clips have.
+    CREATE TABLE clips (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        duration REAL NOT NULL,               -- seconds, from the decoded frames
+        codec    TEXT NOT NULL
+    );
+    -- One row per kept frame (one per scene) and model. Its id, negated, is its search id.
+    CREATE TABLE frames (
+        id        INTEGER PRIMARY KEY,
+        photo_id  INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model     TEXT NOT NULL,
+        time      REAL NOT NULL,              -- seconds from the start of the clip
+        signature BLOB NOT NULL,              -- float16: colour histogram + grey layout
+        vector    BLOB NOT NULL,              -- float16, L2-normalised
+        UNIQUE (photo_id, model, time)
+    );
+    CREATE INDEX frames_model ON frames(model);
+    -- How far an interrupted embedding pass got inside a clip (deleted when it is complete).
+    CREATE TABLE clip_progress (
+        photo_id   INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model      TEXT NOT NULL,
+        decoded_to REAL NOT NULL,
+        PRIMARY KEY (photo_id, model)
     ) WITHOUT ROWID;
     """,
 }

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def write_sidecars(groups: Sequence[Group], *,
         target = sidecar_path(photo.path)
         try:
             merge_sidecar(target, {KEYWORDS[decision]}, set(KEYWORDS.values()),
-                          properties=lambda meta, d=decision: _set_rating(meta, d))
+                          properties=partial(_set_rating, decision=decision))
             written += 1
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -203,7 +203,7 @@ def _same_hash(by_id: dict[int, _Row], a: int, b: int) -> bool:
     return by_id[a].content_hash == by_id[b].content_hash
 
 
-def _similarity(ids: np.ndarray, vectors: np.ndarray):  # type: ignore[no-untyped-def]
+def _similarity(ids: np.ndarray, vectors: np.ndarray) -> Callable[[int, int], float]:
     pos = {int(i): n for n, i in enumerate(ids)}
 
     def sim(a: int, b: int) -> float:
@@ -279,8 +279,8 @@ def _group(stored_all: dict[str, store.Decision], photos: tuple[Photo, ...],
         quality = {}  # exact copies only: the pixels were never needed
         candidates = [Candidate(c.photo_id, c.pixels, c.size, Quality(0, 0, 0), c.copies)
                       for c in candidates]
-    copies = all(pair.kind in (EXACT, REENCODE) for pair in pairs)
-    chosen = best(candidates, copies)
+    only_copies = all(pair.kind in (EXACT, REENCODE) for pair in pairs)
+    chosen = best(candidates, only_copies)
     key = store.group_key(p.content_hash or "" for p in photos)
     stored = {p.content_hash: stored_all[p.content_hash] for p in photos
               if p.content_hash in stored_all}

@@ -106,7 +106,7 @@ def _principal_axes(sample: NDArray[np.float32], r: int) -> NDArray[np.float32]:
     :func:`core.index.reduced.top_axes` does: a full LAPACK ``eigh`` of even 512 x 512 took
     3-7 s on the busy 2-core machine (thread contention); only an (r+16)-square one is left.
     """
-    gram = sample @ sample.T
+    gram = (sample @ sample.T).astype(np.float32, copy=False)
     rng = np.random.default_rng(0)
     basis = orthonormal_columns(gram @ rng.standard_normal((len(gram), min(r + 16, len(gram))),
                                                            dtype=np.float32))

@@ -43,6 +43,7 @@ def _drop_fc(model: nn.Module) -> tuple[nn.Module, nn.Module]:
 
     head = model.fc
     model.fc = nn.Identity()
+    assert isinstance(head, nn.Module)
     return model, head
 
 
@@ -51,6 +52,7 @@ def _drop_classifier(model: nn.Module) -> tuple[nn.Module, nn.Module]:
 
     head = model.classifier
     model.classifier = nn.Identity()
+    assert isinstance(head, nn.Module)
     return model, head
 
 
@@ -58,7 +60,7 @@ def _convnext_head(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     from torch import nn
 
     # Keep the LayerNorm2d and Flatten of the classifier, drop the final Linear.
-    layers = list(model.classifier.children())  # type: ignore[union-attr]
+    layers = list(model.classifier.children())  # type: ignore[union-attr,operator]
     model.classifier = nn.Sequential(*layers[:-1])  # type: ignore[assignment]
     return model, layers[-1]
 
@@ -166,11 +168,11 @@ def build_network(
             path = packaged_weights_path(spec.name)
             load_lite_state(model, _read_state(path), str(path))
         elif str(weights).lower() != "none":
-            load_lite_state(model, _read_state(Path(weights)), str(weights))
+            load_lite_state(model, _read_state(Path(str(weights))), str(weights))
     elif is_pretrained(weights):
         model.load_state_dict(_download(spec))
     elif str(weights).lower() != "none":
-        _load_file(model, Path(weights), spec)
+        _load_file(model, Path(str(weights)), spec)
     body, head = spec.cut(model)
     return body.eval(), head.eval()
 

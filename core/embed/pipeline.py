@@ -30,6 +30,7 @@ from core.catalog import Catalog, Photo, PhotoMeta
 from core.errors import UnreadableImage
 from core.jobs import Job, RateMeter, check_cancel
 from core.keywords.store import write_keywords
+from core.video import is_video
 
 if TYPE_CHECKING:
     from core.embed.cnn import Embedder, Outputs
@@ -43,6 +44,8 @@ class EmbedResult:
     embedded: int
     failed: int
     seconds: float
+    clips: int = 0  # of ``embedded``, video clips (core.video)
+    frames: int = 0  # the clips' kept frames
 
     @property
     def rate(self) -> float:
@@ -97,11 +100,11 @@ def embed_missing(
 ) -> Job[EmbedResult]:
     """Embed every photo of the catalog that has no embedding for ``embedder.key`` yet, and
     store its top ImageNet classes (keywords) from the same forward pass when the model has
-    real weights.
+    real weights (video clips are left to :func:`core.video.index_clips`).
 
     Files that cannot be read move to the problems table with the reason; the pass goes on.
     """
-    todo = catalog.missing_embeddings(embedder.key)
+    todo = [p for p in catalog.missing_embeddings(embedder.key) if not is_video(p.path)]
     meter = RateMeter(len(todo))
     start = time.perf_counter()
     batch_size = batch_size or embedder.batch_size

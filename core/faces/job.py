@@ -25,6 +25,7 @@ from core.faces.model import DETECTOR
 from core.faces.store import FaceStore, GroupResult
 from core.faces.worker import PhotoFaces, analyze, default_workers, start_pool
 from core.jobs import Job, RateMeter, check_cancel
+from core.video import is_video
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,15 @@ class FacesResult:
 
 def photos_to_scan(catalog: Catalog) -> list[tuple[int, str, str | None]]:
     """[(photo id, path, content hash)] of the photos not looked at yet: one per content,
-    and every photo not read yet (no hash: the pass reads it and records its hash)."""
+    and every photo not read yet (no hash: the pass reads it and records its hash). Video
+    clips are not looked at (their files are not images, and may be gigabytes)."""
     rows = catalog.conn.execute(
         "SELECT min(id), content_hash FROM photos p WHERE content_hash IS NULL OR NOT EXISTS "
         "(SELECT 1 FROM face_scans s WHERE s.content_hash = p.content_hash AND s.detector = ?)"
         " GROUP BY coalesce(content_hash, id) ORDER BY min(id)", (DETECTOR,)).fetchall()
     paths = {p.id: p.path for p in catalog.photos([r[0] for r in rows])}
-    return [(pid, str(paths[pid]), digest) for pid, digest in rows if pid in paths]
+    return [(pid, str(paths[pid]), digest) for pid, digest in rows
+            if pid in paths and not is_video(paths[pid])]
 
 
 def find_faces(catalog: Catalog, cancel: threading.Event | None = None, *,

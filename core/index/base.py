@@ -19,10 +19,12 @@ CHUNK = 16_384  # rows converted / scored at a time, bounds temporary memory (~1
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: a photo and its cosine similarity to the query."""
+    """One search result: a photo and its cosine similarity to the query; for a video clip,
+    ``time`` is the moment (seconds) of its best-matching kept frame."""
 
     photo_id: int
     score: float
+    time: float | None = None
 
 
 class Index(Protocol):

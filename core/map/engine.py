@@ -66,7 +66,7 @@ class MapEngine:
             self._process.kill()
             self._process.wait()
         if self._conn is not None:
-            with contextlib.suppress(OSError):  # already closed (at exit, after a failure)
+            with contextlib.suppress(OSError):  # its descriptor may be gone already (EBADF)
                 self._conn.close()
         self._process, self._conn, self.warm, self._unanswered = None, None, False, 0
 

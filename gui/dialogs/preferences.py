@@ -1,20 +1,26 @@
-"""Preferences: the model, its weights and the device used to analyse photos."""
+"""Preferences: the model, its weights and the device used to analyse photos; how many
+frames a video clip keeps."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from core.embed.models import MODELS
+from core.video import SceneOptions
 from gui.dialogs import files
 from gui.settings import ModelChoice
 
@@ -36,8 +42,18 @@ WEIGHTS = {"default": "Pretrained (installed, or downloaded once)",
 class PreferencesDialog(QDialog):
     """Choose model, weights (pretrained, random or a local file) and device."""
 
-    def __init__(self, choice: ModelChoice, parent: QWidget | None = None) -> None:
+    def __init__(self, choice: ModelChoice, parent: QWidget | None = None,
+                 video: SceneOptions | None = None) -> None:
         super().__init__(parent)
+        self._video = video or SceneOptions()
+        self.gap_box = QDoubleSpinBox(self)
+        self.gap_box.setRange(0.5, 600.0)
+        self.gap_box.setSingleStep(0.5)
+        self.gap_box.setSuffix(" s")
+        self.gap_box.setValue(self._video.min_gap)
+        self.frames_box = QSpinBox(self)
+        self.frames_box.setRange(1, 10_000)
+        self.frames_box.setValue(self._video.max_frames)
         self.setWindowTitle("Preferences")
         self.setMinimumWidth(520)
         self.model_box = QComboBox(self)
@@ -60,13 +76,18 @@ class PreferencesDialog(QDialog):
             self.device_box.addItem(text, key)
         self.device_box.setCurrentIndex(max(0, self.device_box.findData(choice.device)))
         note = QLabel("Changing the model or weights analyses the library again (the photos "
-                      "already analysed with another model are kept).", self)
+                      "already analysed with another model are kept). The video settings "
+                      "apply to the clips analysed from then on.", self)
         note.setWordWrap(True)
         note.setObjectName("hint")
         form = QFormLayout()
         form.addRow("Model:", self.model_box)
         form.addRow("Weights:", weights_row)
         form.addRow("Device:", self.device_box)
+        form.addRow("Video: keep a scene", self.gap_box)
+        form.addRow("Video: scenes a clip", self.frames_box)
+        self.gap_box.setPrefix("at most once in ")
+        self.frames_box.setPrefix("at most ")
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.accepted.connect(self.accept)
@@ -75,6 +96,11 @@ class PreferencesDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(buttons)
+
+    def video_options(self) -> SceneOptions:
+        """The clip settings chosen (for clips indexed from now on)."""
+        return replace(self._video, min_gap=self.gap_box.value(),
+                       max_frames=self.frames_box.value())
 
     def choice(self) -> ModelChoice:
         return ModelChoice(self.model_box.currentData(), self.weights_box.currentData(),
@@ -90,10 +116,12 @@ class PreferencesDialog(QDialog):
             self.weights_box.setCurrentIndex(self.weights_box.findData(path))
 
 
-def ask_model_choice(parent: QWidget, current: ModelChoice) -> ModelChoice | None:
-    """Show the Preferences dialog; the new choice, or None if cancelled or unchanged."""
-    dialog = PreferencesDialog(current, parent)
+def ask_preferences(parent: QWidget, current: ModelChoice, video: SceneOptions
+                    ) -> tuple[ModelChoice | None, SceneOptions | None]:
+    """Show the Preferences dialog: the new model choice and the new clip settings, each
+    None if cancelled or unchanged."""
+    dialog = PreferencesDialog(current, parent, video)
     if not dialog.exec():
-        return None
-    choice = dialog.choice()
-    return None if choice == current else choice
+        return None, None
+    choice, options = dialog.choice(), dialog.video_options()
+    return (None if choice == current else choice), (None if options == video else options)

@@ -36,6 +36,8 @@ class ThumbnailCache(QObject):
         self._pixmaps: OrderedDict[tuple[int, int, int], QPixmap] = OrderedDict()
         self._names: dict[int, str] = {}
         self._dates: dict[int, str | None] = {}
+        self._durations: dict[int, float] = {}  # video clips' lengths, by id
+        self._moments: dict[int, float] = {}  # clip id -> time of the frame to show
         self._missing: set[int] = set()
         self._bytes = 0
         self._max_bytes = max_bytes
@@ -50,8 +52,28 @@ class ThumbnailCache(QObject):
         self._pixmaps.clear()
         self._names.clear()
         self._dates.clear()
+        self._durations.clear()
+        self._moments.clear()
         self._missing.clear()
         self._bytes = 0
+
+    def set_moments(self, moments: dict[int, float]) -> None:
+        """Show these clips at these times (a search's best frames) instead of their poster
+        frames; {} goes back to the posters. Only the clips whose moment changes reload."""
+        changed = {i for i in set(self._moments) | set(moments)
+                   if self._moments.get(i) != moments.get(i)}
+        self._moments = dict(moments)
+        for photo_id in changed:
+            old = self._images.pop(photo_id, None)
+            if old is not None:
+                self._bytes -= old.sizeInBytes()
+            self._missing.discard(photo_id)
+        for key in [k for k in self._pixmaps if k[0] in changed]:
+            del self._pixmaps[key]
+
+    def duration(self, photo_id: int) -> float | None:
+        """A video clip's duration in seconds once its tile was loaded (None: a photo)."""
+        return self._durations.get(photo_id)
 
     def image(self, photo_id: int) -> QImage | None:
         """The thumbnail if it is in memory; otherwise None, and it is fetched."""
@@ -105,21 +127,25 @@ class ThumbnailCache(QObject):
         if catalog is None:
             return {}
         out: dict[Hashable, Any] = dict.fromkeys(keys)  # None: no such photo (any more)
-        for photo_id, tile in browse.tiles(catalog, keys).items():  # type: ignore[arg-type]
+        moments = dict(self._moments)  # replaced (never changed in place) on the GUI thread
+        for photo_id, tile in browse.tiles(catalog, keys, moments).items():  # type: ignore[arg-type]
             image = QImage(str(tile.thumbnail)) if tile.thumbnail else None
             out[photo_id] = (tile.name, None if image is None or image.isNull() else image,
-                             tile.taken)
+                             tile.duration, tile.taken)
         return out
 
     def _on_loaded(self, epoch: int,
-                   results: dict[int, tuple[str, QImage | None, str | None] | None]) -> None:
+                   results: dict[int, tuple[str, QImage | None, float | None, str | None] | None]
+                   ) -> None:
         if epoch != self._loop.epoch:
             return  # loaded for a library that is no longer open
         for photo_id, result in results.items():
-            name, image, taken = result if result is not None else (None, None, None)
+            name, image, duration, taken = result if result is not None else (None,) * 4
             if name is not None:
                 self._names[photo_id] = name
                 self._dates[photo_id] = taken
+            if duration is not None:
+                self._durations[photo_id] = duration
             if image is None:
                 self._missing.add(photo_id)
                 continue

@@ -17,6 +17,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from core.video import clock
 from gui.grid.cache import ThumbnailCache
 from gui.grid.model import Roles
 
@@ -42,6 +43,11 @@ def badge_colour(text: str) -> QColor:
 def format_score(score: float) -> str:
     """A similarity as shown on a tile: 3 decimals, 4 when near 1 (to tell them apart)."""
     return f"{score:.4f}" if score >= 0.99 else f"{score:.3f}"
+
+
+def clip_caption(duration: float, time: float | None) -> str:
+    """A clip tile's pill: its length, or the moment of the search's best frame in it."""
+    return f"▶ {clock(time)} / {clock(duration)}" if time is not None else f"▶ {clock(duration)}"
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
@@ -128,6 +134,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
             for k, part in enumerate(str(badge).split(", ")[:3]):
                 self._pill(painter, area, part, badge_colour(part), top=True, left=False,
                            row=k)
+        duration = index.data(Roles.DURATION)
+        if duration is not None:
+            pinned = bool(index.data(Roles.PINNED))  # "Query" takes the top-left corner
+            self._pill(painter, image_rect, clip_caption(duration, index.data(Roles.TIME)), PILL,
+                       top=not pinned, left=True)
         painter.restore()
 
     def _caption(self, painter: QPainter, rect: QRect, photo_id: int) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QAction, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -77,6 +77,7 @@ class LibraryView(QWidget):
         self.listed = threading.Event()
         self._syncing = False
         self._stale = False  # the model still shows a query's results
+        self.menu_extras: list[QAction] = []  # actions other parts add to the context menu
         self.cache = ThumbnailCache(context.workers, self)
         self.model = ThumbnailModel(self.cache, self)
         self.delegate = ThumbnailDelegate(self.cache, tile_size, self)
@@ -152,6 +153,12 @@ class LibraryView(QWidget):
         self.count_label = ElidedLabel("", self.header)
         self.count_label.setObjectName("gridCount")
         row.addWidget(self.count_label)
+
+    def add_bar(self, widget: QWidget) -> None:
+        """Add a row under the header (e.g. the similarity bar)."""
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(layout.indexOf(self.header) + 1, widget)
 
     def set_tile_size(self, size: int) -> None:
         size = min(max(int(size), THUMBNAIL_SIZES[0]), THUMBNAIL_SIZES[1])
@@ -240,9 +247,9 @@ class LibraryView(QWidget):
         self.listed.set()
 
     def _show(self, ids: list[int], scores: dict[int, float] | None = None,
-              pinned: tuple[int, ...] = ()) -> None:
+              pinned: tuple[int, ...] = (), times: dict[int, float] | None = None) -> None:
         current = self.grid.current_id()
-        self.model.set_photos(ids, scores, pinned)
+        self.model.set_photos(ids, scores, pinned, times)
         self._syncing = True
         try:
             self.grid.select_ids(self.context.selection, scroll=False)
@@ -329,7 +336,8 @@ class LibraryView(QWidget):
         self.sort_box.setEnabled(False)
         ids = [*query.positives, *(h.photo_id for h in query.hits)]
         scores = {h.photo_id: h.score for h in query.hits} if query.scored else None
-        self._show(ids, scores, query.positives)
+        times = {h.photo_id: h.time for h in query.hits if h.time is not None}
+        self._show(ids, scores, query.positives, times)
         self.grid.scrollToTop()
         self._update_count()
 
@@ -370,6 +378,9 @@ class LibraryView(QWidget):
         for action in (a.not_like, None, a.view_photo, a.open_default, a.show_in_folder,
                        a.copy_paths):
             menu.addAction(action) if action else menu.addSeparator()
+        for action in reversed(self.menu_extras):  # after the search's own, when they apply
+            if action.isEnabled():
+                menu.insertAction(menu.actions()[2], action)
         return menu
 
     def _show_menu(self, pos: QPoint) -> None:

@@ -22,6 +22,8 @@ class Roles(IntEnum):
     PINNED = Qt.ItemDataRole.UserRole + 3  # bool: one of the query's own photos
     BADGE = Qt.ItemDataRole.UserRole + 4  # str | None: e.g. a predicted label
     IMAGE = Qt.ItemDataRole.UserRole + 5  # QImage | None: the thumbnail, None while loading
+    DURATION = Qt.ItemDataRole.UserRole + 6  # float | None: a video clip's length (s)
+    TIME = Qt.ItemDataRole.UserRole + 7  # float | None: a clip hit's moment (s)
 
 
 class ThumbnailModel(QStandardItemModel):
@@ -40,6 +42,7 @@ class ThumbnailModel(QStandardItemModel):
         self._ids: list[int] = []
         self._rows: dict[int, int] = {}
         self._scores: dict[int, float] = {}
+        self._times: dict[int, float] = {}
         self._pinned: frozenset[int] = frozenset()
         self._badges: dict[int, str] = {}
         cache.updated.connect(self._on_thumbnails)
@@ -47,12 +50,16 @@ class ThumbnailModel(QStandardItemModel):
     # -- content ---------------------------------------------------------------------------
 
     def set_photos(self, ids: Iterable[int], scores: Mapping[int, float] | None = None,
-                   pinned: Iterable[int] = ()) -> None:
-        """Show ``ids`` in this order (a model reset): a new listing or new results."""
+                   pinned: Iterable[int] = (), times: Mapping[int, float] | None = None,
+                   ) -> None:
+        """Show ``ids`` in this order (a model reset): a new listing or new results
+        (``times``: the moment of each clip hit's best frame, shown on its tile)."""
         self.beginResetModel()
         self._ids = [int(i) for i in ids]
         self._rows = {photo_id: row for row, photo_id in enumerate(self._ids)}
         self._scores = dict(scores or {})
+        self._times = dict(times or {})
+        self.cache.set_moments(self._times)
         self._pinned = frozenset(pinned)
         blocked = self.blockSignals(True)  # inside the reset: no row signals
         self.setRowCount(len(self._ids))
@@ -96,6 +103,10 @@ class ThumbnailModel(QStandardItemModel):
     def score(self, photo_id: int) -> float | None:
         return self._scores.get(photo_id)
 
+    def time(self, photo_id: int) -> float | None:
+        """The moment of a clip hit's best frame (None: a photo, or no query)."""
+        return self._times.get(photo_id)
+
     @property
     def pinned(self) -> frozenset[int]:
         return self._pinned
@@ -122,6 +133,10 @@ class ThumbnailModel(QStandardItemModel):
             return photo_id in self._pinned
         if role == Roles.BADGE:
             return self._badges.get(photo_id)
+        if role == Roles.DURATION:
+            return self.cache.duration(photo_id)
+        if role == Roles.TIME:
+            return self._times.get(photo_id)
         return None
 
     def _on_thumbnails(self, ids: list[int]) -> None:

@@ -99,6 +99,20 @@ def test_app_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert "rows at the end: 2004" in out  # the 4 new photos were embedded and listed
 
 
+def test_video_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.video
+
+    assert benchmarks.video.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "a one-minute 1080p clip indexed in <= 5 s" in out
+    tables = out.split("Indexing one clip")
+    cuts = {row["keyframe to keyframe"]: row for row in _table(tables[0])}
+    assert float(cuts["at a cut"]["hist min"]) > float(cuts["within a shot"]["hist max"])
+    (row,) = _table(tables[1])
+    assert row["clip"] == "20 s 240p 30 fps" and int(row["frames kept"]) == 2
+    assert float(row["index s"]) > 0 and float(row["decode-only s"]) > 0
+
+
 def _tables(out: str) -> dict[str, list[dict[str, str]]]:
     """Every Markdown table in `out` under the title line printed above it."""
     tables: dict[str, list[dict[str, str]]] = {}
@@ -162,6 +176,23 @@ def test_duplicates_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
     for r in kinds:
         assert int(r["pairs"]) > 0 and 0.0 <= float(r["precision"]) <= 1.0
         assert float(r["recall"]) >= 0.5
+
+
+def test_similarity_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmarks.similarity
+
+    assert benchmarks.similarity.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "target: 10,000 triplets train in under 10 s" in out
+    scenes = out[out.index("On generated scenes"):]
+    (train,) = _table(out[:out.index("On generated scenes")])
+    assert int(train["train triplets"].replace(",", "")) > 700
+    assert float(train["train s"]) > 0 and train["kept"] in ("triplet", "binary")
+    assert float(train["after"]) > float(train["before"])  # the kinds are learnt
+    rows = {row["similarity"].split(" (")[0]: row for row in _table(scenes)}
+    assert set(rows) == {"base embedding", "learnt"}
+    for row in rows.values():
+        assert 0 <= float(row["mAP@10 judged"]) <= 1 and 0 <= float(row["mAP@10 unjudged"]) <= 1
 
 
 def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

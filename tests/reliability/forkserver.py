@@ -35,6 +35,7 @@ from typing import Any
 PRELOAD = ("cli", "cli.index_cmd", "cli.status_cmd", "core.library", "core.embed", "torch",
            "torchvision", "core.embed.cnn", "core.labels", "core.labels.heads",
            "core.labels.training", "core.labels.review", "core.map", "cli.map_cmd")
+PRELOAD += ("core.similarity.learnt", "core.similarity.training", "cli.learn_cmd")
 
 
 def _serve() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import synthetic
+from benchmarks.clips import make_audio_only, make_clip, shot_photos
 from core.library import Library
 from tests.reliability.helpers import (
     MODEL,
@@ -106,3 +107,39 @@ def test_a_read_only_folder_is_indexed_labelled_and_mapped(small: tuple[Path, Pa
     assert outcomes[-1]["stdout"].count("not written: ") == 4, outcomes[-1]["stdout"]
     state = check_catalog(catalog)
     assert state.photos == state.embedded == 12
+
+
+def test_clips_in_a_read_only_folder_are_indexed_and_found(shared_photos: Path,
+                                                           tmp_path: Path) -> None:
+    """Video clips too: without root's file privileges, on a read-only folder with a clip,
+    an audio-only file and a photo, index, search and status succeed, the folder is left
+    as it was, the clip is found with its moment and the audio-only file is a problem."""
+    a, b, c, d = shot_photos(shared_photos)
+    root = tmp_path / "photos"
+    root.mkdir()
+    make_clip(root / "walk.mp4", [a, b, c], 2.0)
+    make_audio_only(root / "voice.mp4")
+    shutil.copy2(d, root / "church.jpg")
+    query = tmp_path / "out" / "b.jpg"
+    query.parent.mkdir()
+    shutil.copy2(b, query)
+    for path in root.iterdir():
+        path.chmod(0o444)
+    root.chmod(0o555)
+    before = snapshot(root)
+    lib = [str(root), "--weights", "none", "--model", MODEL,
+           "--catalog", str(tmp_path / "catalog.sqlite")]
+    cases = [{"argv": argv} for argv in (["index", *lib, "-q"],
+                                         ["similar", *lib, str(query), "--json"],
+                                         ["status", *lib, "--json"])]
+    try:
+        outcomes = _run(cases, tmp_path, restricted=True)
+        assert diff(before, snapshot(root)) == []
+    finally:
+        root.chmod(0o755)
+    hits = {Path(h["path"]).name: h for h in json.loads(outcomes[1]["stdout"])}
+    assert set(hits) == {"walk.mp4", "church.jpg"}
+    assert isinstance(hits["walk.mp4"]["time"], float) and "time" not in hits["church.jpg"]
+    problems = {Path(p["path"]).name: p["reason"]
+                for p in json.loads(outcomes[2]["stdout"])["problems"]}
+    assert problems == {"voice.mp4": "no video track (an audio-only file?)"}

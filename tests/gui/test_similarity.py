@@ -1,0 +1,107 @@
+"""'My similarity' in the search bar: judge results with buttons and keys, learn, rank by it,
+switch back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QToolButton
+from pytestqt.qtbot import QtBot
+
+from core.similarity import JudgementStore
+from gui.grid import Roles
+from gui.main_window import MainWindow
+
+from .conftest import OpenWindow, PhotoFolder, open_indexed
+
+# The user's notion of alike pairs the scenes: 0 with 1, 2 with 3, 4 with 5.
+PARTNER = {0: 1, 1: 0, 2: 3, 3: 2, 4: 5, 5: 4}
+
+
+def _ids(window: MainWindow, paths: list[Path]) -> list[int]:
+    library = window.context.library
+    assert library is not None
+    return [library.photo_at(p).id for p in paths]
+
+
+def _shown_ids(window: MainWindow) -> list[int]:
+    model = window.library_view.model
+    return [model.index(r, 0).data(Roles.ID) for r in range(model.rowCount())]
+
+
+def _partner_rank(window: MainWindow, partner_ids: set[int]) -> float:
+    """Mean position of the partner scene's photos among the results."""
+    shown = _shown_ids(window)[1:]
+    return float(np.mean([shown.index(i) for i in partner_ids]))
+
+
+def test_judgements_learn_and_my_similarity_changes_the_ranking(
+        open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder,
+        catalog_copy: Path) -> None:
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
+    bar = window.similarity
+    scenes = {int(name[-1]): _ids(window, paths)
+              for name, paths in sorted(photo_folder.scenes.items())}
+    query = scenes[2][0]
+    window.context.set_selection([query])
+    window.actions.find_similar.trigger()
+    qtbot.waitUntil(lambda: window.context.query is not None, timeout=10_000)
+    base_order = _shown_ids(window)
+    base_rank = _partner_rank(window, set(scenes[3]))
+
+    # Results judged with the tile buttons and keys: scene 3 is like the query, 0 is not.
+    similar_button = next(b for b in bar.findChildren(QToolButton)
+                          if b.defaultAction() is bar.mark_similar)
+    assert not similar_button.isEnabled()  # nothing selected but the query
+    window.context.set_selection(scenes[3][:2])
+    assert similar_button.isEnabled()
+    qtbot.mouseClick(similar_button, Qt.MouseButton.LeftButton)
+    store = JudgementStore(window.context.library.catalog)
+    qtbot.waitUntil(lambda: store.counts().similar == 2, timeout=10_000)
+    window.context.set_selection(scenes[0][:2])
+    menu = [a.text() for a in window.library_view.context_menu().actions()]
+    assert menu[2:4] == ["✓ Similar", "✗ Not Similar"]  # right-click a tile: the same
+    window.library_view.grid.setFocus()
+    qtbot.keyClick(window.library_view.grid, Qt.Key.Key_D)
+    qtbot.waitUntil(lambda: store.counts().not_similar == 2, timeout=10_000)
+    assert store.of_photo(query) == {**dict.fromkeys(scenes[3][:2], True),
+                                     **dict.fromkeys(scenes[0][:2], False)}
+    # "Not like this" is a judgement too.
+    window.context.set_selection(scenes[5][:1])
+    window.actions.not_like.trigger()
+    qtbot.waitUntil(lambda: store.counts().not_similar == 3, timeout=10_000)
+    qtbot.waitUntil(lambda: window.context.query.negatives != (), timeout=10_000)
+    window.actions.back.trigger()  # the plain query again
+    assert _shown_ids(window) == base_order
+    # More judgements, as a user would go on giving them, for every scene.
+    for scene, ids in scenes.items():
+        others = [i for s, v in scenes.items() if s not in (scene, PARTNER[scene]) for i in v]
+        for q in ids[:2]:
+            store.judge(q, scenes[PARTNER[scene]], others[::3])
+
+    box = bar.findChild(QComboBox, "similarityBox")
+    assert box.currentData() is None and box.count() == 1
+    with qtbot.waitSignal(bar.learnt, timeout=60_000):
+        bar.learn.trigger()
+    qtbot.waitUntil(lambda: box.currentData() == "mine", timeout=10_000)
+    qtbot.waitUntil(lambda: window.library_view.title.text().endswith(" · mine"),
+                    timeout=20_000)
+    assert "held-out triplets ordered correctly" in bar.summary.toolTip()
+    assert "% → " in bar.summary.text()
+    learnt_order = _shown_ids(window)
+    assert learnt_order != base_order and learnt_order[0] == query
+    assert _partner_rank(window, set(scenes[3])) < base_rank - 2
+
+    # A new judgement retrains the similarity in use (after a pause, here a short one).
+    bar._retrain.setInterval(50)
+    window.context.set_selection(scenes[3][2:3])
+    with qtbot.waitSignal(bar.learnt, timeout=60_000) as retrained:
+        bar.mark_similar.trigger()
+    assert retrained.args[0].version == 2
+
+    # Switching back to the embedding's own similarity gives the base ranking again.
+    box.setCurrentIndex(box.findData(None))
+    qtbot.waitUntil(lambda: "mine" not in window.library_view.title.text(), timeout=10_000)
+    assert _shown_ids(window) == base_order
