@@ -41,9 +41,11 @@ def run(args: argparse.Namespace) -> int:
         total = library.catalog.photo_count()
         embedded = library.catalog.embedded_count(library.model_key)
         problems = len(library.catalog.problems())  # the scan's and the embedding pass's
+    # A new file that turned out unreadable is a problem, not a new photo.
+    new = s.new - min(e.failed, s.new)
     print(
         f"{total} photos ({embedded} embedded with {library.model_key}): "
-        f"{s.new} new, {s.changed} changed, {s.removed} removed, {s.moved} moved, "
+        f"{new} new, {s.changed} changed, {s.removed} removed, {s.moved} moved, "
         f"{problems} problems. Embedded {e.embedded} in {e.seconds:.1f} s "
         f"({e.rate:.1f} photos/s)."
     )

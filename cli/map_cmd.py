@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
+from cli.progress import PlainLines, is_terminal
 from core import jobs
 from core.jobs import Progress
-from core.map import compute_map
+from core.map import compute_map, numba_cache
 from core.map.clusters import colourings
 from core.map.render import render_png
 from core.paths import display
@@ -38,9 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     with open_library(args, create=False) as library:
         catalog = library.catalog
+        numba_cache.enable()  # umap's compiled code, kept for the next run
         job = compute_map(catalog, library.model_key, seed=args.seed, recompute=args.recompute)
-        result = jobs.run(job, None if args.quiet or args.json else _show_progress)
-        if not (args.quiet or args.json):
+        terminal = is_terminal(sys.stderr)
+        show = _show_progress if terminal else PlainLines(sys.stderr)
+        result = jobs.run(job, None if args.quiet or args.json else show)
+        if not (args.quiet or args.json) and terminal:
             sys.stderr.write("\r" + " " * 79 + "\r")
         paths = {p.id: p.path for p in catalog.photos(
             i for c in result.cluster_info for i in c.representatives)}

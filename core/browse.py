@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -85,6 +85,31 @@ def list_photos(
     else:
         rows.sort(key=lambda r: (os.path.dirname(r[1]), _name(r[1]).casefold(), r[1]))
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+SortKey = tuple[object, ...]
+
+
+def sort_keys(catalog: Catalog, sort: str, ids: Sequence[int] | None = None
+              ) -> dict[int, SortKey]:
+    """Photo id -> the key that :func:`list_photos` orders by (for ``ids``, or all photos):
+    lets a view put photos that arrive during a scan straight into their place."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+    if ids is None:
+        rows = catalog.conn.execute("SELECT id, captured_at, path FROM photos").fetchall()
+    else:
+        rows = []
+        for start in range(0, len(ids), 500):
+            part = [int(i) for i in ids[start:start + 500]]
+            rows += catalog.conn.execute(
+                f"SELECT id, captured_at, path FROM photos WHERE id IN "
+                f"({','.join('?' * len(part))})", part).fetchall()
+    if sort == "date":
+        return {r[0]: (r[1] is None, r[1] or "", bytes(r[2])) for r in rows}
+    if sort == "name":
+        return {r[0]: (_name(r[2]).casefold(), bytes(r[2])) for r in rows}
+    return {r[0]: (os.path.dirname(r[2]), _name(r[2]).casefold(), bytes(r[2])) for r in rows}
 
 
 def _name(stored: bytes) -> str:
@@ -178,6 +203,7 @@ class Tile:
     name: str
     thumbnail: Path | None
     duration: float | None = None
+    taken: str | None = None  # the capture date, "YYYY-MM-DD"
 
 
 def tiles(catalog: Catalog, ids: Iterable[int],
@@ -199,7 +225,8 @@ def tiles(catalog: Catalog, ids: Iterable[int],
             thumb = frame if frame.exists() else thumb
         if (thumb is None or not thumb.exists()) and not is_video(photo.path):
             thumb = _make_thumbnail(photo.path)
-        out[photo.id] = Tile(display(photo.path.name), thumb, lengths.get(photo.id))
+        taken = photo.captured_at[:10] if photo.captured_at else None
+        out[photo.id] = Tile(display(photo.path.name), thumb, lengths.get(photo.id), taken)
     return out
 
 

@@ -54,7 +54,14 @@ class BadArgument(LookalikeError):
 
 
 class ModelUnavailable(LookalikeError):
-    """The CNN or its weights could not be loaded (offline, bad file, unknown name)."""
+    """The CNN or its weights could not be loaded (offline, bad file, unknown name).
+
+    ``plain`` says it for a window: no command-line flags, no raw library errors.
+    """
+
+    def __init__(self, message: str, *, plain: str | None = None) -> None:
+        super().__init__(message)
+        self.plain = plain or message
 
 
 class Cancelled(LookalikeError):

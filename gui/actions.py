@@ -40,6 +40,7 @@ class Actions:
     copy_paths: QAction
     zoom_in: QAction
     zoom_out: QAction
+    show_captions: QAction
     preferences: QAction
     shortcuts: QAction
     about: QAction
@@ -99,6 +100,9 @@ def create_actions(window: QMainWindow) -> Actions:
                      "Copy the selected photos' file paths"),
         zoom_in=a(window, "&Larger Thumbnails", "zoom-in", [Key.ZoomIn, "Ctrl+="]),
         zoom_out=a(window, "&Smaller Thumbnails", "zoom-out", [Key.ZoomOut]),
+        show_captions=a(window, "Show &Names and Dates on Tiles", None, ["Ctrl+Shift+N"],
+                        "Write each photo's file name and capture date under it",
+                        checkable=True),
         preferences=a(window, "&Preferences…", "settings", [Key.Preferences, "Ctrl+,"]),
         shortcuts=a(window, "&Keyboard Shortcuts", "keyboard", [Key.HelpContents, "F1"]),
         about=a(window, "&About Lookalike", "info"),
@@ -136,6 +140,7 @@ def build_menus(window: QMainWindow, actions: Actions) -> tuple[QMenu, QMenu]:
     view_menu.setObjectName("viewMenu")
     view_menu.addAction(actions.zoom_in)
     view_menu.addAction(actions.zoom_out)
+    view_menu.addAction(actions.show_captions)
     view_menu.addSeparator()
 
     help_menu = bar.addMenu("&Help")

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QProcess, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from core import browse
 from core.library import Library
 from gui.context import AppContext
+from gui.dialogs import files
 
 MAX_OPENED = 20  # never open hundreds of windows by accident
 IMAGE_FILTER = ("Images (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.heic *.heif *.bmp *.gif "
@@ -63,10 +64,8 @@ def copy_paths(paths: list[Path]) -> None:
     QGuiApplication.clipboard().setText("\n".join(str(p) for p in paths))
 
 
-def choose_image(parent: QWidget) -> Path | None:
-    path, _ = QFileDialog.getOpenFileName(parent, "Find photos like…", str(Path.home()),
-                                          IMAGE_FILTER)
-    return Path(path) if path else None
+def choose_image(parent: QWidget, context: AppContext | None = None) -> Path | None:
+    return files.open_file(parent, context, "Find photos like…", IMAGE_FILTER)
 
 
 def dropped_path(mime: QMimeData) -> Path | None:

@@ -42,6 +42,7 @@ class AppContext(QObject):
     selection_changed = Signal(list)  # list[int]: the selected photo ids
     current_changed = Signal(int)  # the photo with keyboard focus (-1 for none)
     query_changed = Signal(object)  # Query | None (None: back to the whole library)
+    query_counted = Signal(str)  # the shown query's count changed, e.g. "66 to review"
     labels_changed = Signal()  # labels or predictions changed (emitted by the catalog)
     _catalog_changed = Signal(str)  # from any thread; re-emitted on the GUI thread
     indexing_changed = Signal(bool)  # a scan + embedding job started (True) or ended (False)

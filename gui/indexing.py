@@ -148,7 +148,7 @@ class Indexer(QObject):
             return
         if isinstance(exc, ModelUnavailable):
             self.finished.emit("Photos listed, but not analysed: the model is unavailable.")
-            self.model_unavailable.emit(str(exc))
+            self.model_unavailable.emit(exc.plain)
         else:
             self.finished.emit("Indexing stopped by an error.")
             self.context.workers.failed.emit("Indexing the library", exc)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from core.catalog.faults import CatalogDamaged
 from core.catalog.rebuild import rebuild
+from core.embed.offline import offline_models
 from core.errors import LookalikeError, ModelUnavailable
 from core.library import Library
 from core.paths import display
@@ -33,6 +34,7 @@ from gui.context import AppContext
 from gui.dialogs.info import ShortcutsDialog, offer_rebuild, show_about, show_error
 from gui.dialogs.preferences import ask_preferences
 from gui.dialogs.weights import WeightsMissingDialog
+from gui.elided import clamp_to_screen
 from gui.grid import LibraryView
 from gui.indexing import Indexer
 from gui.panels.empty import EmptyState
@@ -198,7 +200,7 @@ class MainWindow(QMainWindow):
                               default_model=o.model, default_weights=o.weights)
         except ModelUnavailable as exc:  # a weights file that cannot be read
             self._pending = (Path(folder), catalog)
-            self._offer_weights(str(exc))
+            self._offer_weights(exc.plain)
             return False
         except CatalogDamaged as exc:  # damaged, or written by a newer Lookalike
             self._rebuild_box = offer_rebuild(
@@ -238,8 +240,17 @@ class MainWindow(QMainWindow):
         dialog = WeightsMissingDialog(message, self)
         dialog.file_chosen.connect(self._use_weights_file)
         dialog.retry_requested.connect(self._reopen)
+        dialog.model_chosen.connect(self._use_model)
+        self.context.workers.run(offline_models, self.options.model, what="Listing models",
+                                 on_result=dialog.offer_models, on_error=lambda _exc: None)
         dialog.open()
         self.weights_dialog = dialog
+
+    def _use_model(self, name: str) -> None:
+        self.settings.model_choice = self.options = replace(self.options, model=name,
+                                                            weights="default")
+        self.model_chosen = True
+        self._reopen()
 
     def _use_weights_file(self, path: str) -> None:
         self.settings.weights = path
@@ -280,7 +291,7 @@ class MainWindow(QMainWindow):
         return viewer
 
     def choose_search_image(self) -> None:
-        path = commands.choose_image(self)
+        path = commands.choose_image(self, self.context)
         if path is not None:
             self.search.search_file(path)
 
@@ -319,6 +330,7 @@ class MainWindow(QMainWindow):
     def restore_state(self) -> None:
         if self.settings.geometry is not None:
             self.restoreGeometry(self.settings.geometry)
+            clamp_to_screen(self)  # saved on a larger screen, or widened by an old version
         if self.settings.window_state is not None:
             self.restoreState(self.settings.window_state)
 

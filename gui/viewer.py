@@ -21,7 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from core import browse, decode
+from core.errors import LookalikeError
 from core.keywords import keyword_details
+from core.library import Library
 from core.video import clock, durations
 from core.video.labels import clip_label_lines
 from gui.actions import icon
@@ -31,6 +33,23 @@ from gui.grid.cache import ThumbnailCache
 from gui.people.boxes import FaceBoxes, people_query
 
 PREVIEW_SIDE = 2560  # longest side decoded for viewing (enough for a 4K screen)
+
+
+NAVIGATION_KEYS = {Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown,
+                   Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_Space, Qt.Key.Key_Backspace}
+
+
+def read_metadata(library: Library, photo_id: int, path: Path) -> list[tuple[str, str]]:
+    """In a worker thread: the shooting details of the photo (EXIF, XMP) and its labels."""
+    try:
+        lines = decode.read_details(path)
+    except LookalikeError:
+        lines = []
+    by_set: dict[str, list[str]] = {}
+    for set_name, label in library.labels.label_names(photo_id):
+        by_set.setdefault(set_name, []).append(label)
+    lines += [(f"Labels ({name})", ", ".join(labels)) for name, labels in by_set.items()]
+    return lines
 
 
 def load_preview(path: Path, max_side: int = PREVIEW_SIDE) -> QImage:
@@ -84,6 +103,12 @@ class ImageView(QGraphicsView):
 
     def zoom_level(self) -> float:
         return self.transform().m11()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in NAVIGATION_KEYS:
+            event.ignore()  # the viewer's: previous/next photo, not scrolling the image
+            return
+        super().keyPressEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         self.zoom(1.25 if event.angleDelta().y() > 0 else 0.8)
@@ -142,11 +167,15 @@ class ViewerWindow(QDialog):
             (None, "", None), ("fit", "Fit to window (0)", self.view.fit),
             ("actual-size", "Actual size (1)", self.view.actual_size),
             ("zoom-out", "Zoom out (−)", lambda: self.view.zoom(0.8)),
-            ("zoom-in", "Zoom in (+)", lambda: self.view.zoom(1.25)), (None, "", None),
+            ("zoom-in", "Zoom in (+)", lambda: self.view.zoom(1.25)),
+            ("lock", "Keep the zoom for the next photos (L)", None), (None, "", None),
             ("similar", "Find similar (F)", self._find_similar),
         ):
             if name is None:
                 toolbar.addSeparator()
+            elif slot is None:
+                self.lock_zoom = toolbar.addAction(icon(name), text)
+                self.lock_zoom.setCheckable(True)
             else:
                 toolbar.addAction(icon(name), text, slot)
         body = QHBoxLayout()
@@ -183,6 +212,8 @@ class ViewerWindow(QDialog):
         self.setWindowTitle(f"{photo.path.name} — {self.position + 1} of {len(self.ids)}")
         self._show_details(browse.photo_details(photo, library.root)
                            + keyword_details(library.catalog, photo, library.model_key))
+        if not self.lock_zoom.isChecked():
+            self.view.fitting = True  # each photo opens fitted unless the zoom is locked
         thumb = self.cache.image(photo_id)
         if thumb is not None:
             self.view.set_image(QPixmap.fromImage(thumb), photo.width or thumb.width())
@@ -204,6 +235,13 @@ class ViewerWindow(QDialog):
             load_preview, photo.path,
             on_result=lambda image: self._on_loaded(photo_id, image),
             on_error=lambda exc: self._on_failed(photo_id, exc))
+        self.context.workers.run(
+            read_metadata, library, photo_id, photo.path, what="Reading the photo's details",
+            on_result=lambda lines: self._on_metadata(photo_id, lines))
+
+    def _on_metadata(self, photo_id: int, lines: list[tuple[str, str]]) -> None:
+        if photo_id == self.photo_id:
+            self._show_details(lines, clear=False)
 
     def show_moment(self, at: float) -> None:
         """Show the current clip at ``at`` seconds: its kept frame's thumbnail now, the
@@ -313,6 +351,9 @@ class ViewerWindow(QDialog):
             Qt.Key.Key_Plus: lambda: self.view.zoom(1.25),
             Qt.Key.Key_Equal: lambda: self.view.zoom(1.25),
             Qt.Key.Key_Minus: lambda: self.view.zoom(0.8),
+            Qt.Key.Key_Home: lambda: self.show_photo(0),
+            Qt.Key.Key_End: lambda: self.show_photo(len(self.ids) - 1),
+            Qt.Key.Key_L: self.lock_zoom.toggle,
             Qt.Key.Key_F: self._find_similar, Qt.Key.Key_Space: self.close,
         }
         if key in keys:

@@ -24,6 +24,10 @@ def pytest_configure(config: pytest.Config) -> None:
     global _USER_DIRS
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     _USER_DIRS = Path(tempfile.mkdtemp(prefix="lookalike-test-home-"))
+    # umap's compiled code outlives a session (as numba's own cache in site-packages
+    # does), or every session would compile it again in its fresh cache directory.
+    os.environ.setdefault("LOOKALIKE_NUMBA_CACHE",
+                          str(Path(tempfile.gettempdir()) / "lookalike-test-numba"))
     for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
         folder = _USER_DIRS / name.lower()
         folder.mkdir()

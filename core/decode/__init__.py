@@ -14,8 +14,10 @@ from core.decode.reader import (
     load_image,
     make_thumbnail,
     model_input,
+    read_details,
     read_info,
 )
 
 __all__ = ["MAX_PIXELS", "SUPPORTED_EXTENSIONS", "Decoded", "ImageInfo", "decode_file",
-           "file_hash", "load_image", "make_thumbnail", "model_input", "read_info"]
+           "file_hash", "load_image", "make_thumbnail", "model_input", "read_details",
+           "read_info"]

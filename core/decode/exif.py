@@ -120,3 +120,118 @@ def _camera(make_value: object, model_value: object) -> str | None:
     if model.split()[0].lower() in {word.lower() for word in make.split()}:
         return model
     return f"{make} {model}"
+
+
+# -- what a photographer reads first: exposure, lens, position, keywords -------------------
+
+_GPS_REF = {"N": 1, "S": -1, "E": 1, "W": -1}
+_SUBJECT = re.compile(rb"<dc:subject>(.*?)</dc:subject>", re.S)
+_LI = re.compile(rb"<rdf:li[^>]*>([^<]*)</rdf:li>")
+
+
+def shooting_details(im: Image.Image) -> list[tuple[str, str]]:
+    """(label, value) lines from *im*'s EXIF and XMP: exposure, aperture, ISO, focal length,
+    lens, GPS position and keywords; lines whose tag is absent or broken are left out."""
+    lines: list[tuple[str, str]] = []
+    try:
+        exif = im.getexif()
+        sub = exif.get_ifd(ExifTags.IFD.Exif)
+        gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    except Exception:
+        log.debug("unreadable EXIF", exc_info=True)
+        exif, sub, gps = None, {}, {}
+    for label, text in (
+        ("Exposure", _exposure(sub.get(ExifTags.Base.ExposureTime))),
+        ("Aperture", _number(sub.get(ExifTags.Base.FNumber), "f/{:.1f}")),
+        ("ISO", _iso(sub.get(ExifTags.Base.ISOSpeedRatings))),
+        ("Focal length", _focal(sub.get(ExifTags.Base.FocalLength),
+                                sub.get(ExifTags.Base.FocalLengthIn35mmFilm))),
+        ("Lens", _text(sub.get(ExifTags.Base.LensModel))),
+        ("GPS", gps_text(gps)),
+        ("Keywords (file)", ", ".join(xmp_keywords(im)) or None),
+    ):
+        if text:
+            lines.append((label, text))
+    return lines
+
+
+def _float(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return number if number == number and number not in (float("inf"), float("-inf")) \
+        else None
+
+
+def _number(value: object, fmt: str) -> str | None:
+    number = _float(value)
+    return fmt.format(number).replace(".0", "") if number and number > 0 else None
+
+
+def _exposure(value: object) -> str | None:
+    seconds = _float(value)
+    if not seconds or seconds <= 0:
+        return None
+    if seconds < 0.5:
+        return f"1/{round(1 / seconds)} s"
+    return f"{seconds:g} s"
+
+
+def _iso(value: object) -> str | None:
+    if isinstance(value, tuple):
+        value = value[0] if value else None
+    number = _float(value)
+    return f"ISO {int(number)}" if number and number > 0 else None
+
+
+def _focal(value: object, equivalent: object) -> str | None:
+    mm = _float(value)
+    if not mm or mm <= 0:
+        return None
+    text = f"{mm:g} mm"
+    eq = _float(equivalent)
+    if eq and eq > 0 and round(eq) != round(mm):
+        text += f" ({eq:g} mm in 35 mm terms)"
+    return text
+
+
+def gps_position(gps: object) -> tuple[float, float] | None:
+    """(latitude, longitude) in degrees from an EXIF GPS IFD, or None."""
+    if not isinstance(gps, dict):
+        return None
+    try:
+        lat = _degrees(gps[2]) * _GPS_REF[_text(gps[1]) or "N"]
+        lon = _degrees(gps[4]) * _GPS_REF[_text(gps[3]) or "E"]
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat == 0 and lon == 0):
+        return None
+    return lat, lon
+
+
+def gps_text(gps: object) -> str | None:
+    position = gps_position(gps)
+    if position is None:
+        return None
+    lat, lon = position
+    return f"{abs(lat):.5f}° {'N' if lat >= 0 else 'S'}, {abs(lon):.5f}° {'E' if lon >= 0 else 'W'}"
+
+
+def _degrees(dms: object) -> float:
+    d, m, s = (float(part) for part in dms)  # type: ignore[attr-defined]
+    return d + m / 60 + s / 3600
+
+
+def xmp_keywords(im: Image.Image) -> list[str]:
+    """The XMP ``dc:subject`` keywords embedded in *im* (Lightroom, Photoshop, …)."""
+    packet = im.info.get("xmp")
+    if isinstance(packet, str):
+        packet = packet.encode("utf-8")
+    if not isinstance(packet, bytes):
+        return []
+    found = _SUBJECT.search(packet)
+    if found is None:
+        return []
+    words = (_text(item.strip()) for item in _LI.findall(found.group(1)))
+    return list(dict.fromkeys(word for word in words if word))

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.decode.exif import ImageInfo, orient
+from core.decode.exif import ImageInfo, orient, shooting_details
 from core.decode.formats import (
     EMPTY,
     MAX_PIXELS,
@@ -130,6 +130,14 @@ def read_photo_bytes(path: Path) -> bytes:
     if len(data) > MAX_FILE_BYTES:  # it grew while being read
         raise Refused(f"file is too large to read safely ({len(data) / 1e9:.1f} GB)")
     return data
+def read_details(path: Path) -> list[tuple[str, str]]:
+    """Exposure, aperture, ISO, focal length, lens, GPS and keywords of the photo, as
+    (label, value) lines (empty for RAW files and files without them)."""
+    path = Path(path)
+    if _is_raw(path):
+        return []
+    with reading(path), Image.open(io.BytesIO(read_photo_bytes(path))) as im:
+        return shooting_details(im)
 
 
 def file_hash(path: Path) -> str:

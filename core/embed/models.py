@@ -205,7 +205,11 @@ def _download(spec: ModelSpec) -> dict[str, torch.Tensor]:
         raise ModelUnavailable(
             f"Could not download the {spec.name} weights ({exc}). Connect to the internet "
             f"and retry, or download {weights.url} yourself and either put it in {cache} "
-            "or pass it with --weights FILE."
+            "or pass it with --weights FILE.",
+            plain=f"The pretrained {spec.name} network ({spec.description.split(':')[0]}) "
+            "has to be downloaded once (about 100 MB), and the download failed: this "
+            f"computer seems to be offline. You can also download {weights.url} on another "
+            f"computer and choose that file, or copy it into {cache}.",
         ) from exc
 
 

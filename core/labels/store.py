@@ -331,6 +331,16 @@ class LabelStore:
                 out.setdefault(pid, []).append(label_id)
         return out
 
+    def label_names(self, photo_id: int) -> list[tuple[str, str]]:
+        """(set name, label name) of every label the user gave the photo, by set."""
+        rows = self.catalog.conn.execute(
+            "SELECT s.name, l.name FROM assignments a JOIN labels l ON l.id = a.label_id "
+            "JOIN label_sets s ON s.id = l.set_id "
+            "JOIN photos p ON p.content_hash = a.content_hash "
+            "WHERE p.id = ? AND a.positive = 1 "
+            "ORDER BY s.name COLLATE NOCASE, l.position", (photo_id,))
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     def photos_with(self, label_id: int, *, positive: bool = True) -> list[int]:
         """Ids of the library's photos that have (or are marked not to have) the label."""
         rows = self.catalog.conn.execute(

@@ -14,6 +14,7 @@ from core import thumbnails
 from core.catalog import Catalog
 from core.map.clusters import NONE_COLOUR, Colouring, by_cluster
 from core.map.layout import MapResult
+from core.map.spread import spread_on_grid
 
 BACKGROUND = (27, 29, 34)  # the app's image-viewer grey
 TEXT = (225, 228, 233)
@@ -31,17 +32,19 @@ def render_png(
     thumbnails: bool = False,
     size: int = 1600,
     title: str = "",
+    legend: bool = True,
 ) -> Path:
     """Write ``result`` as a ``size`` px wide PNG at ``path``; returns ``path``.
 
     ``thumbnails`` draws cached thumbnails (needs ``catalog``; photos without one stay
-    dots) on a grid so they do not pile up. ``colouring`` defaults to the clusters.
+    dots) on a grid so they do not pile up. ``colouring`` defaults to the clusters;
+    ``legend=False`` gives the plot the whole width.
     """
     colouring = colouring or by_cluster(result.clusters)
     width, height = size, round(size * 0.7)
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    plot = (24, 56, width - LEGEND_WIDTH - 24, height - 24)
+    plot = (24, 56, width - (LEGEND_WIDTH if legend else 0) - 24, height - 24)
     pixels = _to_pixels(result.xy, plot)
     colours = np.array([*colouring.colours(), NONE_COLOUR], dtype=np.uint8)
     point_colours = colours[np.where(colouring.values >= 0, colouring.values, len(colours) - 1)]
@@ -53,7 +56,8 @@ def render_png(
                      fill=(int(rgb[0]), int(rgb[1]), int(rgb[2])))
     if thumbnails and catalog is not None:
         _draw_thumbnails(image, catalog, result, pixels, plot, point_colours)
-    _draw_legend(draw, colouring, (width - LEGEND_WIDTH, 56, width - 16, height - 24))
+    if legend:
+        _draw_legend(draw, colouring, (width - LEGEND_WIDTH, 56, width - 16, height - 24))
     font = ImageFont.load_default(size=20)
     heading = title or f"{len(result):,} photos · {len(result.cluster_info)} clusters"
     draw.text((24, 18), heading, fill=TEXT, font=font)
@@ -79,37 +83,29 @@ def _to_pixels(xy: NDArray[np.float32], box: tuple[int, int, int, int]) -> NDArr
 def _draw_thumbnails(image: Image.Image, catalog: Catalog, result: MapResult,
                      pixels: NDArray[np.float64], plot: tuple[int, int, int, int],
                      point_colours: NDArray[np.uint8]) -> None:
-    """Cached thumbnails at their points, one per grid cell, framed in the point's colour."""
+    """Cached thumbnails near their points, spread on a grid inside ``plot`` (one per cell:
+    none hides another, none crosses the title or the image's edges), framed in the point's
+    colour."""
     area = (plot[2] - plot[0]) * (plot[3] - plot[1])
     cell = int(max(28, min(120, math.sqrt(area / max(len(result), 1)) * 1.6)))
     hashes = {p.id: p.content_hash for p in catalog.photos(int(i) for i in result.ids)}
-    taken: set[tuple[int, int]] = set()
-    rng = np.random.default_rng(0)
-    drawn = 0
+    paths = {k: thumbnails.thumbnail_path(digest) for k, i in enumerate(result.ids)
+             if (digest := hashes.get(int(i)))}
+    order = [k for k in np.random.default_rng(0).permutation(len(result)) if k in paths
+             and paths[k].exists()][:MAX_THUMBNAILS]
+    rows, centres = spread_on_grid(pixels, cell, bounds=plot, order=order)
     draw = ImageDraw.Draw(image)
-    for k in rng.permutation(len(result)):
-        key = (int(pixels[k, 0] // cell), int(pixels[k, 1] // cell))
-        digest = hashes.get(int(result.ids[k]))
-        if key in taken or not digest:
-            continue
-        thumb_path = thumbnails.thumbnail_path(digest)
-        if not thumb_path.exists():
-            continue
+    for k, (cx, cy) in zip(rows.tolist(), centres, strict=True):
         try:
-            with Image.open(thumb_path) as thumb:
-                thumb.thumbnail((cell - 4, cell - 4))
+            with Image.open(paths[k]) as thumb:
+                thumb.thumbnail((cell - 6, cell - 6))
                 tile = thumb.convert("RGB")
         except OSError:
             continue
-        taken.add(key)
-        x = int(pixels[k, 0] - tile.width / 2)
-        y = int(pixels[k, 1] - tile.height / 2)
+        x, y = int(cx - tile.width / 2), int(cy - tile.height / 2)
         rgb = tuple(int(c) for c in point_colours[k])
         draw.rectangle((x - 2, y - 2, x + tile.width + 1, y + tile.height + 1), fill=rgb)
         image.paste(tile, (x, y))
-        drawn += 1
-        if drawn >= MAX_THUMBNAILS:
-            break
 
 
 def _draw_legend(draw: ImageDraw.ImageDraw, colouring: Colouring,

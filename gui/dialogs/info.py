@@ -26,6 +26,10 @@ EXTRA_KEYS = [
     ("Arrow keys, Page Up/Down, Home/End", "Move through the grid"),
     ("Enter or double-click", "View the photo"),
     ("In the viewer: ← → / + − / 0 / 1", "Previous, next / zoom / fit / actual size"),
+    ("In the viewer: PageUp PageDown / L", "Previous, next / keep the zoom for the next photos"),
+    ("1 … 9", "Give the selected photos the label of that row (Labels panel)"),
+    ("A / R", "Accept / reject the suggestion for the selected photos (review)"),
+    ("In the map: Home, Shift+drag", "Fit all / select with a rectangle"),
     ("Drop an image on the window", "Find photos like it"),
 ]
 

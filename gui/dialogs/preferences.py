@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from core.embed.models import MODELS
 from core.video import SceneOptions
+from gui.dialogs import files
 from gui.settings import ModelChoice
 
 MODEL_NOTES = {
@@ -107,8 +107,9 @@ class PreferencesDialog(QDialog):
                            self.device_box.currentData())
 
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Weights file", "",
-                                              "PyTorch weights (*.pth *.pt);;All files (*)")
+        chosen = files.open_file(self, None, "Weights file",
+                                 "PyTorch weights (*.pth *.pt);;All files (*)")
+        path = str(chosen) if chosen else ""
         if path:
             if self.weights_box.findData(path) < 0:
                 self.weights_box.addItem(path, path)

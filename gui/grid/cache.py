@@ -35,6 +35,7 @@ class ThumbnailCache(QObject):
         self._images: OrderedDict[int, QImage] = OrderedDict()
         self._pixmaps: OrderedDict[tuple[int, int, int], QPixmap] = OrderedDict()
         self._names: dict[int, str] = {}
+        self._dates: dict[int, str | None] = {}
         self._durations: dict[int, float] = {}  # video clips' lengths, by id
         self._moments: dict[int, float] = {}  # clip id -> time of the frame to show
         self._missing: set[int] = set()
@@ -50,6 +51,7 @@ class ThumbnailCache(QObject):
         self._images.clear()
         self._pixmaps.clear()
         self._names.clear()
+        self._dates.clear()
         self._durations.clear()
         self._moments.clear()
         self._missing.clear()
@@ -108,6 +110,10 @@ class ThumbnailCache(QObject):
         """The photo's file name once its tile was loaded (None before)."""
         return self._names.get(photo_id)
 
+    def date(self, photo_id: int) -> str | None:
+        """The photo's capture date ("YYYY-MM-DD") once its tile was loaded, if known."""
+        return self._dates.get(photo_id)
+
     def forget_missing(self) -> None:
         """Ask again for thumbnails that did not exist yet (photos were embedded since)."""
         self._missing.clear()
@@ -125,17 +131,19 @@ class ThumbnailCache(QObject):
         for photo_id, tile in browse.tiles(catalog, keys, moments).items():  # type: ignore[arg-type]
             image = QImage(str(tile.thumbnail)) if tile.thumbnail else None
             out[photo_id] = (tile.name, None if image is None or image.isNull() else image,
-                             tile.duration)
+                             tile.duration, tile.taken)
         return out
 
     def _on_loaded(self, epoch: int,
-                   results: dict[int, tuple[str, QImage | None, float | None] | None]) -> None:
+                   results: dict[int, tuple[str, QImage | None, float | None, str | None] | None]
+                   ) -> None:
         if epoch != self._loop.epoch:
             return  # loaded for a library that is no longer open
         for photo_id, result in results.items():
-            name, image, duration = result if result is not None else (None, None, None)
+            name, image, duration, taken = result if result is not None else (None,) * 4
             if name is not None:
                 self._names[photo_id] = name
+                self._dates[photo_id] = taken
             if duration is not None:
                 self._durations[photo_id] = duration
             if image is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 from PySide6.QtCore import (
     QModelIndex,
     QObject,
@@ -25,7 +27,17 @@ ACCENT = QColor("#2f6fde")
 PLACEHOLDER = QColor("#e3e6eb")
 PLACEHOLDER_TEXT = QColor("#8a9099")
 PILL = QColor(20, 24, 31, 200)
-BADGE = QColor("#7c3aed")
+BADGE_COLOURS = [QColor(c) for c in ("#7c3aed", "#0f8a5f", "#c2410c", "#1d4ed8", "#be185d",
+                                      "#0e7490", "#a16207", "#4d7c0f", "#b91c1c", "#475569")]
+CAPTION = QColor(15, 18, 24, 190)
+
+
+def badge_colour(text: str) -> QColor:
+    """One colour per label, the same on every tile and every run: the label's name (what
+    comes before a confidence such as " 92%", after a review mark such as "✓ ") picks it."""
+    name = text.removeprefix("✓ ").removeprefix("✗ ").rsplit(" ", 1)
+    key = name[0] if len(name) == 2 and name[1].endswith("%") else " ".join(name)
+    return BADGE_COLOURS[zlib.crc32(key.encode("utf-8")) % len(BADGE_COLOURS)]
 
 
 def format_score(score: float) -> str:
@@ -47,6 +59,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         self.cache = cache
         self.tile_size = tile_size
         self.cell = self.natural_cell()
+        self.captions = False  # write the file name and date on each tile
 
     def set_tile_size(self, size: int) -> None:
         self.tile_size = size
@@ -113,15 +126,39 @@ class ThumbnailDelegate(QStyledItemDelegate):
         score = index.data(Roles.SCORE)
         if score is not None:
             self._pill(painter, image_rect, format_score(score), PILL, top=False, left=False)
+        if self.captions:
+            self._caption(painter, image_rect, photo_id)
         badge = index.data(Roles.BADGE)
-        if badge:
-            self._pill(painter, image_rect, str(badge), BADGE, top=True, left=False)
+        if badge:  # one pill per label, within the tile (a portrait photo is narrow)
+            area = QRect(box.left(), image_rect.top(), box.width(), image_rect.height())
+            for k, part in enumerate(str(badge).split(", ")[:3]):
+                self._pill(painter, area, part, badge_colour(part), top=True, left=False,
+                           row=k)
         duration = index.data(Roles.DURATION)
         if duration is not None:
             pinned = bool(index.data(Roles.PINNED))  # "Query" takes the top-left corner
             self._pill(painter, image_rect, clip_caption(duration, index.data(Roles.TIME)), PILL,
                        top=not pinned, left=True)
         painter.restore()
+
+    def _caption(self, painter: QPainter, rect: QRect, photo_id: int) -> None:
+        """The file name and capture date on a dark strip at the bottom of the image."""
+        name, taken = self.cache.name(photo_id), self.cache.date(photo_id)
+        if not name:
+            return
+        font = QFont(painter.font())
+        font.setPointSizeF(max(7.0, min(9.0, self.cell.width() / 20)))
+        metrics = QFontMetrics(font)
+        lines = [name] + ([taken] if taken and rect.height() > 4 * metrics.height() else [])
+        strip = QRect(rect.left(), rect.bottom() - len(lines) * metrics.height() - 5,
+                      rect.width(), len(lines) * metrics.height() + 6)
+        painter.fillRect(strip, CAPTION)
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        for k, line in enumerate(lines):
+            text = metrics.elidedText(line, Qt.TextElideMode.ElideMiddle, rect.width() - 10)
+            painter.drawText(strip.adjusted(5, 3 + k * metrics.height(), -5, 0),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop), text)
 
     def _placeholder_text(self, painter: QPainter, rect: QRect, name: object) -> None:
         if not name or rect.width() < 60:
@@ -135,7 +172,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
     def _pill(self, painter: QPainter, rect: QRect, text: str, colour: QColor, *,
-              top: bool, left: bool) -> None:
+              top: bool, left: bool, row: int = 0) -> None:
         font = QFont(painter.font())
         font.setBold(True)
         font.setPointSizeF(max(7.5, min(10.0, self.cell.width() / 17)))
@@ -143,7 +180,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         width = min(metrics.horizontalAdvance(text) + 12, rect.width() - 8)
         height = metrics.height() + 4
         x = rect.left() + 4 if left else rect.right() - 4 - width
-        y = rect.top() + 4 if top else rect.bottom() - 4 - height
+        y = rect.top() + 4 + row * (height + 3) if top else rect.bottom() - 4 - height
         pill = QRectF(x, y, width, height)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(colour)

@@ -7,12 +7,13 @@ keeps its selection in step with the context's.
 
 from __future__ import annotations
 
+import bisect
 import threading
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -27,26 +28,32 @@ from PySide6.QtWidgets import (
 from core import browse
 from core.keywords import search_keywords
 from core.library import Library
+from core.paths import display
 from gui.actions import Actions
 from gui.context import AppContext, Query
+from gui.elided import ElidedLabel
 from gui.grid.cache import ThumbnailCache
 from gui.grid.delegate import ThumbnailDelegate
 from gui.grid.keyword_box import KeywordBox
 from gui.grid.model import ThumbnailModel
 from gui.grid.view import GridView
 from gui.settings import THUMBNAIL_SIZES
+from gui.viewer import load_preview
+
+QUERY_THUMB_PX = 40
 
 
-def _listing(library: Library, sort: str, folder: PurePath | None,
-             keyword: str = "") -> tuple[np.ndarray, int]:
-    """In a worker thread: the sorted ids (those with ``keyword`` if one is given), and the
-    last id they include."""
+def _listing(library: Library, sort: str, folder: PurePath | None, keyword: str = ""
+             ) -> tuple[np.ndarray, int, list[browse.SortKey]]:
+    """In a worker thread: the sorted ids (those with ``keyword`` if one is given), the
+    last id they include, and their sort keys."""
     last = browse.last_photo_id(library.catalog)
     ids = browse.list_photos(library.catalog, sort, folder)
     if keyword:
         found = search_keywords(library.catalog, library.model_key, keyword)
         ids = ids[np.isin(ids, np.asarray(found, dtype=np.int64))]
-    return ids, last
+    keys = browse.sort_keys(library.catalog, sort)
+    return ids, last, [keys[i] for i in ids.tolist() if i in keys]
 
 
 class LibraryView(QWidget):
@@ -64,6 +71,7 @@ class LibraryView(QWidget):
         self.folder: PurePath | None = None
         self._sort = sort if sort in browse.SORTS else "date"
         self._last_id = -1  # photos above this id are not in the listing yet; -1: loading
+        self._keys: list[browse.SortKey] = []  # the sort keys of the rows, while listing
         self._listing_token = 0
         # Set once the grid lists the open library (a worker may wait for it: see Indexer).
         self.listed = threading.Event()
@@ -94,6 +102,8 @@ class LibraryView(QWidget):
         context.indexing_changed.connect(lambda running: running or self.reload())
         context.query_changed.connect(self._on_query_changed)
         context.selection_changed.connect(self._on_context_selection)
+        context.query_counted.connect(self.count_label.setText)
+        actions.show_captions.toggled.connect(self.set_captions)
 
     # -- header ----------------------------------------------------------------------------
 
@@ -110,7 +120,12 @@ class LibraryView(QWidget):
             if action is self.actions.back_to_library:
                 button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             row.addWidget(button)
-        self.title = QLabel(self.header)
+        self.query_thumb = QLabel(self.header)  # the outside image searched by, if any
+        self.query_thumb.setObjectName("queryThumb")
+        self.query_thumb.setFixedHeight(QUERY_THUMB_PX)
+        self.query_thumb.hide()
+        row.addWidget(self.query_thumb)
+        self.title = ElidedLabel("", self.header)
         self.title.setObjectName("gridTitle")
         row.addWidget(self.title, 1)
         self.keyword_box = KeywordBox(self.header)
@@ -135,7 +150,7 @@ class LibraryView(QWidget):
         self.size_slider.valueChanged.connect(self.set_tile_size)
         row.addWidget(self.size_slider)
         row.addSpacing(12)
-        self.count_label = QLabel(self.header)
+        self.count_label = ElidedLabel("", self.header)
         self.count_label.setObjectName("gridCount")
         row.addWidget(self.count_label)
 
@@ -152,6 +167,11 @@ class LibraryView(QWidget):
             return
         self.grid.set_tile_size(size)
         self.tile_size_changed.emit(size)
+
+    def set_captions(self, shown: bool) -> None:
+        """Write each photo's name and date on its tile (View > Show Names and Dates)."""
+        self.delegate.captions = shown
+        self.grid.viewport().update()
 
     @property
     def sort(self) -> str:
@@ -179,7 +199,19 @@ class LibraryView(QWidget):
         if self.keyword_box.keyword:
             where = f" with “{self.keyword_box.keyword}”{where}"
         self.title.setText(library.root.name if library else "")
-        self.count_label.setText(f"{shown:,} photo{'s' if shown != 1 else ''}{where}")
+        self.count_label.setText(f"{shown:,} photo{'s' if shown != 1 else ''}{where}"
+                                 + self._selection_note())
+
+    def _selection_note(self) -> str:
+        """" · 3 selected", and how many of them the grid does not show (a lasso on the
+        map can reach outside the folder the grid is filtered to)."""
+        chosen = self.context.selection
+        if len(chosen) < 2 and not (chosen and self.model.row_of(chosen[0]) < 0):
+            return ""
+        hidden = sum(1 for i in chosen if self.model.row_of(i) < 0)
+        where = "this folder" if self.folder else "this list"
+        return f" · {len(chosen):,} selected" + (f", {hidden:,} outside {where}" if hidden
+                                                  else "")
 
     # -- content ---------------------------------------------------------------------------
 
@@ -202,9 +234,11 @@ class LibraryView(QWidget):
             what="Listing the photos",
             on_result=lambda result: self._on_listing(token, library, *result))
 
-    def _on_listing(self, token: int, library: Library, ids: np.ndarray, last: int) -> None:
+    def _on_listing(self, token: int, library: Library, ids: np.ndarray, last: int,
+                    keys: list[browse.SortKey]) -> None:
         if token != self._listing_token or library is not self.context.library:
             return
+        self._keys = keys if len(keys) == len(ids) else []
         if self.context.query is None and (ids.tolist() != self.model.ids() or self._stale):
             self._stale = False
             self._show(ids.tolist())
@@ -231,7 +265,10 @@ class LibraryView(QWidget):
         self.listed = threading.Event()
         self.folder = None
         self._last_id = -1
+        self._keys = []
         self.model.set_photos([])
+        self.sort_box.setEnabled(True)  # no query in a newly opened library
+        self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))
         self.reload()
 
     def _on_photos_changed(self) -> None:
@@ -245,9 +282,38 @@ class LibraryView(QWidget):
             self.reload()
             return
         new = browse.photos_after(library.catalog, self._last_id, self.folder)
-        if len(new):
-            self._last_id = int(new[-1])
+        if not len(new):
+            return
+        self._last_id = int(new[-1])
+        if len(self._keys) != self.model.rowCount():  # no keys for this listing
             self.model.append(new.tolist())
+            return
+        # Each in its sorted place, so that the listing at the scan's end changes nothing.
+        keys = browse.sort_keys(library.catalog, self._sort, new.tolist())
+        for photo_id in new.tolist():
+            if photo_id in keys and self.model.row_of(photo_id) < 0:
+                row = bisect.bisect_right(self._keys, keys[photo_id])
+                self._keys.insert(row, keys[photo_id])
+                self.model.insert(row, photo_id)
+
+    def _show_query_file(self, file: str | None) -> None:
+        """Show the image file searched by (not one of the library's photos) in the header."""
+        self.query_thumb.hide()
+        if file is None:
+            return
+        self.query_thumb.setToolTip(f"Photos like {display(Path(file))}")
+        self.context.workers.run(
+            load_preview, Path(file), 2 * QUERY_THUMB_PX, what="Showing the searched image",
+            on_result=lambda image: self._on_query_image(file, image),
+            on_error=lambda _exc: None)
+
+    def _on_query_image(self, file: str, image: QImage) -> None:
+        query = self.context.query
+        if query is None or query.file != file:
+            return
+        self.query_thumb.setPixmap(QPixmap.fromImage(image).scaledToHeight(
+            QUERY_THUMB_PX, Qt.TransformationMode.SmoothTransformation))
+        self.query_thumb.show()
 
     def _on_keyword(self, _word: str) -> None:
         if self.context.query is not None:
@@ -257,12 +323,15 @@ class LibraryView(QWidget):
 
     def _on_query_changed(self, query: Query | None) -> None:
         if query is None:
+            self.query_thumb.hide()
             self.sort_box.setEnabled(True)
             self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))
             self._last_id = -1
             self._stale = True
             self.reload()  # the listing replaces the results when it arrives
             return
+        self._keys = []
+        self._show_query_file(query.file)
         self.sort_box.setCurrentIndex(self.sort_box.findData("similarity"))
         self.sort_box.setEnabled(False)
         ids = [*query.positives, *(h.photo_id for h in query.hits)]
@@ -283,6 +352,8 @@ class LibraryView(QWidget):
                 self._syncing = False
 
     def _on_context_selection(self, ids: list[int]) -> None:
+        if self.context.query is None:
+            self._update_count()
         if self._syncing or ids == self.grid.selected_ids():
             return
         self._syncing = True

@@ -76,6 +76,14 @@ class ThumbnailModel(QStandardItemModel):
         self._rows.update({photo_id: first + n for n, photo_id in enumerate(new)})
         self.insertRows(first, len(new))  # emits rowsInserted
 
+    def insert(self, row: int, photo_id: int) -> None:
+        """Add one photo at ``row`` (a scan's new photo, in its sorted place)."""
+        if int(photo_id) in self._rows:
+            return
+        self._ids.insert(row, int(photo_id))
+        self._rows = {pid: r for r, pid in enumerate(self._ids)}
+        self.insertRows(row, 1)  # emits rowsInserted
+
     def set_badges(self, badges: Mapping[int, str]) -> None:
         """Badge text per photo id (e.g. "cat 92%"), painted on the tiles; {} clears."""
         changed = set(self._badges) | set(badges)

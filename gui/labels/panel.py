@@ -246,10 +246,15 @@ class LabelPanel(QWidget):
             row.renamed.connect(lambda label=label: self._ask_rename_label(label))
             row.deleted.connect(lambda label=label: self._ask_delete_label(label))
             self.rows.addWidget(row)
+        shown = self.filter_box.currentData()
         self.filter_box.clear()
         self.filter_box.addItem("Show all photos", None)
         for label in self.labels:
             self.filter_box.addItem(f"Show {label.name} ({label.count})", label.id)
+        self.filter_box.setCurrentIndex(max(0, self.filter_box.findData(shown)))
+        filtering = self._filter_query is not None and self.context.query is self._filter_query
+        if filtering and self.filter_box.currentData() is not None:
+            self.filter_by(self.filter_box.currentData())  # the labelled photos, counted again
         if self.label_set is None:
             self.set_info.setText("Create a label set (⋯) to start labelling.")
         else:

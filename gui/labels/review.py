@@ -121,6 +121,8 @@ class ReviewSession(QObject):
         if pending:
             self.context.set_selection([pending[0]])
             self.context.set_current(pending[0])
+        if self.query is not None and self.context.query is self.query:
+            self.context.query_counted.emit(f"{len(pending)} to review")
         if self.queue:
             self.status.emit(f"{len(pending)} to review · {len(self.decided)} decided · "
                              "A accept · R reject · then Train again")

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -35,6 +34,7 @@ from core.labels.export import (
 )
 from core.labels.heads import HeadInfo
 from gui.context import AppContext
+from gui.dialogs import files
 
 ROW_STYLE = """
 #labelKey { color: #5b6270; background: #e9edf2; border-radius: 4px; padding: 1px 6px;
@@ -139,9 +139,7 @@ class ExportMenu(QMenu):
         self.addAction("Import Labels from CSV…", self._import)
 
     def _save_path(self, title: str, name: str, kind: str) -> Path | None:
-        path, _ = QFileDialog.getSaveFileName(self.parentWidget(), title, str(Path.home() / name),
-                                              kind)
-        return Path(path) if path else None
+        return files.save_file(self.parentWidget(), self.context, title, name, kind)
 
     def _done(self, text: str) -> Callable[[object], None]:
         def show(result: object) -> None:
@@ -197,8 +195,7 @@ class ExportMenu(QMenu):
         library = self.context.library
         if library is None:
             return
-        path, _ = QFileDialog.getOpenFileName(self.parentWidget(), "Import Labels",
-                                              str(Path.home()), "CSV (*.csv)")
+        path = files.open_file(self.parentWidget(), self.context, "Import Labels", "CSV (*.csv)")
         if path:
             self.context.workers.run(import_labels_csv, library.catalog, Path(path),
                                      on_result=self._imported, what="Importing labels")

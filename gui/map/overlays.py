@@ -17,12 +17,14 @@ from PySide6.QtWidgets import (
 from superqt.utils import qdebounced, qthrottled
 
 from core.map import clusters as groups
+from core.map.spread import spread_on_grid, thumbnail_side
 from gui.grid.cache import ThumbnailCache
 from gui.map.plot import QUERY_COLOUR, SELECTION_COLOUR
 
 HOVER_PX = 160  # the hover card's thumbnail
 HOVER_RADIUS_PX = 8  # how near the cursor a point must be to count as hovered or clicked
 THUMBNAIL_CAP = 300  # at most this many thumbnails; more points in view: dots only
+MARGIN_PX = 40  # room around the points' span for their thumbnails
 
 
 class HoverCard(QGraphicsRectItem):
@@ -43,7 +45,10 @@ class HoverCard(QGraphicsRectItem):
         self.photo_id = -1
         self.hide()
 
-    def show_photo(self, photo_id: int, at: QPointF, pixmap: QPixmap | None, name: str) -> None:
+    def show_photo(self, photo_id: int, at: QPointF, pixmap: QPixmap | None, name: str,
+                   room: tuple[float, float] = (1e9, 1e9)) -> None:
+        """Show the card at ``at``: below right of the point, or left of / above it where
+        ``room`` (px to the view's right and bottom edges) is too small."""
         self.photo_id = photo_id
         self.setPos(at)
         pad, gap = 6, 14
@@ -55,9 +60,11 @@ class HoverCard(QGraphicsRectItem):
         text = self._text.boundingRect()
         width = max(pixmap.width(), int(text.width())) + 2 * pad
         height = pixmap.height() + int(text.height()) + 3 * pad
-        self.setRect(gap, gap, width, height)  # below right of the point (y grows down here)
-        self._pixmap.setPos(gap + pad, gap + pad)
-        self._text.setPos(gap + pad, gap + 2 * pad + pixmap.height())
+        left = gap if room[0] >= gap + width else -gap - width  # y grows down here
+        top = gap if room[1] >= gap + height else -gap - height
+        self.setRect(left, top, width, height)
+        self._pixmap.setPos(left + pad, top + pad)
+        self._text.setPos(left + pad, top + 2 * pad + pixmap.height())
         self.show()
 
     def clear(self) -> None:
@@ -129,6 +136,7 @@ class PhotoOverlays(QObject):
         self.selected = np.zeros(0, dtype=bool)
         self.in_query = np.zeros(0, dtype=bool)
         self.thumbnails_enabled = True
+        self.layout_side = 0  # the thumbnails' size in px as last drawn (0: dots)
         self.rings: list[QGraphicsItem] = []  # highlight items, hidden under thumbnails
         self.hover = HoverCard()
         view_box.addItem(self.hover, ignoreBounds=True)
@@ -177,8 +185,10 @@ class PhotoOverlays(QObject):
         photo_id = int(self.ids[row])
         pixmap = self.cache.pixmap(photo_id, HOVER_PX)
         name = self.cache.name(photo_id) or "…"
-        self.hover.show_photo(photo_id, QPointF(float(self.xy[row, 0]), float(self.xy[row, 1])),
-                              pixmap, name)
+        at = QPointF(float(self.xy[row, 0]), float(self.xy[row, 1]))
+        scene, bounds = self.view_box.mapViewToScene(at), self.view_box.sceneBoundingRect()
+        self.hover.show_photo(photo_id, at, pixmap, name,
+                              (bounds.right() - scene.x(), bounds.bottom() - scene.y()))
 
     def _on_thumbnails_loaded(self, ids: list[int]) -> None:
         hovered = self.hover.photo_id
@@ -193,23 +203,40 @@ class PhotoOverlays(QObject):
         self.update_thumbnails()
 
     def update_thumbnails(self) -> None:
-        """At high zoom (few points in view), draw their thumbnails over the dots."""
+        """Draw the thumbnails of the points in view, sized to the room each has (dots
+        alone when too crowded) and spread on a grid so that none hides another."""
         (x0, x1), (y0, y1) = self.view_box.viewRange()
         rows = groups.in_rectangle(self.xy, (x0, y0), (x1, y1))
-        if not self.thumbnails_enabled or not len(rows) or len(rows) > THUMBNAIL_CAP:
+        pixel = self.view_box.viewPixelSize()
+        side = 0
+        if self.thumbnails_enabled and len(rows) and pixel[0] > 0 and pixel[1] > 0:
+            # The room is what the points span on screen: zooming out shrinks it.
+            span = (self.xy[rows].max(axis=0) - self.xy[rows].min(axis=0)) / np.array(pixel)
+            side = thumbnail_side(len(rows), float(span[0]) + 2 * MARGIN_PX,
+                                  float(span[1]) + 2 * MARGIN_PX)
+        if not side or len(rows) > THUMBNAIL_CAP:
             self.thumbnails.hide()
+            self.layout_side = 0
             for ring in self.rings:
                 ring.setVisible(True)
             return
-        size = 112 if len(rows) <= 40 else 88 if len(rows) <= 120 else 64
+        side = max(24, side // 8 * 8)  # a few sizes only: each is a cached pixmap
+        self.layout_side = side
+        scale = np.array(pixel, dtype=np.float64)
+        marked = self.selected[rows] | self.in_query[rows]
+        order = np.argsort(~marked, kind="stable")  # the selection chooses its cells first
+        inside = (x0 / scale[0], y0 / scale[1], x1 / scale[0], y1 / scale[1])  # whole cells
+        placed, centres = spread_on_grid(self.xy[rows] / scale, side + 8, order=order,
+                                         bounds=inside)
+        centres = centres * scale
         grey = QColor(*groups.NONE_COLOUR)
-        placed = []
-        for r in rows:
+        shown = []
+        for k, (cx, cy) in zip(placed.tolist(), centres, strict=True):
+            r = rows[k]
             colour = SELECTION_COLOUR if self.selected[r] else QUERY_COLOUR if \
                 self.in_query[r] else self.colours[self.colour_index[r]] if self.colours else grey
-            placed.append((int(self.ids[r]), float(self.xy[r, 0]), float(self.xy[r, 1]),
-                           self.cache.pixmap(int(self.ids[r]), size), colour,
-                           bool(self.selected[r] or self.in_query[r])))
-        self.thumbnails.show(placed)
+            shown.append((int(self.ids[r]), float(cx), float(cy),
+                          self.cache.pixmap(int(self.ids[r]), side), colour, bool(marked[k])))
+        self.thumbnails.show(shown)
         for ring in self.rings:  # frames mark the selection while thumbnails are drawn
             ring.setVisible(not self.thumbnails.shown)

@@ -19,7 +19,6 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -34,8 +33,11 @@ from core.jobs import Progress
 from core.map import MapResult, initial_layout, is_current
 from core.map import clusters as groups
 from core.map.engine import MapEngine
+from gui.actions import icon
 from gui.context import AppContext, Query
+from gui.elided import ElidedLabel
 from gui.grid.cache import ThumbnailCache
+from gui.map.export import ExportOptions, ask_and_export, export_map
 from gui.map.overlays import PhotoOverlays
 from gui.map.plot import (
     BACKGROUND,
@@ -84,6 +86,7 @@ class MapView(QWidget):
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()  # pyqtgraph's bare "A": the bar's Fit All does it
         self.scatter = PointCloud()
         self.selected_item = PointCloud(ring=True)
         self.selected_item.set_colours(np.zeros(0, np.intp), [SELECTION_COLOUR])
@@ -111,13 +114,20 @@ class MapView(QWidget):
             button.setProperty("mode", mode)
             self.mode_buttons.addButton(button)
             bar.addWidget(button)
+        self.fit_button = QToolButton(self)
+        self.fit_button.setIcon(icon("fit-all"))
+        self.fit_button.setText("Fit All")
+        self.fit_button.setToolTip("Show the whole map (Home)")
+        self.fit_button.setShortcut("Home")
+        self.fit_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.addWidget(self.fit_button)
         bar.addSpacing(12)
         bar.addWidget(QLabel("Colour by", self))
         self.colour_combo = QComboBox(self)
         self.colour_combo.setMinimumWidth(150)
         bar.addWidget(self.colour_combo)
         bar.addStretch(1)
-        self.status = QLabel("", self)
+        self.status = ElidedLabel("", self)
         self.status.setObjectName("hint")
         self.progress = QProgressBar(self)
         self.progress.setMaximumWidth(140)
@@ -127,9 +137,14 @@ class MapView(QWidget):
         self.recompute_button = QPushButton("Recompute map", self)
         self.recompute_button.setToolTip("Lay the map out again from scratch")
         self.export_button = QPushButton("Export PNG…", self)
-        for widget in (self.status, self.progress, self.cancel_button, self.recompute_button,
-                       self.export_button):
+        for widget in (self.recompute_button, self.export_button):
             bar.addWidget(widget)
+        status_row = QHBoxLayout()
+        status_row.setContentsMargins(8, 0, 8, 4)
+        self.selected_label = QLabel("", self)
+        self.selected_label.setObjectName("hint")
+        for widget in (self.status, self.progress, self.cancel_button, self.selected_label):
+            status_row.addWidget(widget, 1 if widget is self.status else 0)
         self.progress.hide()
         self.cancel_button.hide()
 
@@ -143,6 +158,7 @@ class MapView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(bar)
+        layout.addLayout(status_row)
         layout.addLayout(body, 1)
 
     def _connect(self) -> None:
@@ -160,6 +176,7 @@ class MapView(QWidget):
         self.recompute_button.clicked.connect(lambda: self.compute(recompute=True))
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self._on_export)
+        self.fit_button.clicked.connect(lambda: self.view_box.autoRange())
         self.legend.entry_clicked.connect(self._on_legend_clicked)
         self.view_box.clicked.connect(self._on_clicked)
         self.view_box.rect_selected.connect(self._on_rect_selected)
@@ -369,6 +386,7 @@ class MapView(QWidget):
 
     def _on_selection_changed(self, ids: list[int]) -> None:
         mask = np.isin(self.ids, np.asarray(ids, dtype=np.int64))
+        self.selected_label.setText(f"{len(ids):,} selected" if ids else "")
         self._highlight(self.selected_item, mask)
         self.overlays.set_marks(selected=mask)
 
@@ -382,12 +400,8 @@ class MapView(QWidget):
         item.set_points(self.xy[mask])
 
     def _on_export(self) -> None:
-        path, _filter = QFileDialog.getSaveFileName(self, "Export the map", "map.png",
-                                                    "PNG images (*.png)")
-        if path:
-            self.export_png(Path(path))
+        ask_and_export(self)
 
-    def export_png(self, path: Path) -> bool:
-        """Save the plot as shown (with its legend) as a PNG."""
-        area = self.plot.geometry().united(self.legend.geometry())
-        return self.grab(area).save(str(path), "PNG")
+    def export_png(self, path: Path, options: ExportOptions | None = None) -> bool:
+        """Save the map as a PNG (see :func:`gui.map.export.export_map`)."""
+        return export_map(self, path, options or ExportOptions(whole=False))

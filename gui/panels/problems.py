@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
@@ -30,6 +30,9 @@ class ProblemsPanel(QWidget):
         self.list.setHeaderLabels(["File", "Why it could not be read"])
         self.list.setRootIsDecorated(False)
         self.list.setAlternatingRowColors(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.header().setStretchLastSection(True)
+        self.list.setMinimumWidth(0)
         self.list.itemDoubleClicked.connect(self._open_folder)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -58,9 +61,11 @@ class ProblemsPanel(QWidget):
             shown = problem.path.relative_to(root) if root else problem.path
             item = QTreeWidgetItem([display(shown), problem.reason])
             item.setToolTip(0, display(problem.path))
+            item.setToolTip(1, problem.reason)  # the whole reason, however narrow the dock
             item.setData(0, 256, str(problem.path))
             self.list.addTopLevelItem(item)
         self.list.resizeColumnToContents(0)
+        self.list.setColumnWidth(0, min(self.list.columnWidth(0), 240))
         n = len(problems)
         self.summary.setText(
             "Every file could be read." if n == 0 else

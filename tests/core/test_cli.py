@@ -33,6 +33,22 @@ def test_index_prints_a_summary(indexed, capsys) -> None:
     assert "photos/s" in out.out
 
 
+def test_index_piped_counts_an_unreadable_file_once(tmp_path: Path, capsys) -> None:
+    """Into a log (stderr not a terminal): a few plain progress lines, no bars or carriage
+    returns; the summary's new photos leave out the file that could not be read."""
+    root = tmp_path / "photos"
+    synthetic.write_library(root, 2, n_variants=1, seed=3)
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a photo" * 20)
+    assert main(["index", str(root), "--weights", "none", "--catalog",
+                 str(tmp_path / "c.sqlite")]) == 0
+    out = capsys.readouterr()
+    assert "4 photos (4 embedded" in out.out and ": 4 new," in out.out
+    assert "1 problems" in out.out
+    assert "\r" not in out.err and "%|" not in out.err
+    lines = out.err.splitlines()
+    assert 2 <= len(lines) <= 12 and lines[0] == "Found 5 photos"
+
+
 def test_similar_json_ranks_the_scene_first(indexed, capsys) -> None:
     root, catalog, scenes = indexed
     _scene, paths = sorted(scenes.items())[1]

@@ -10,6 +10,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
+from core import browse
 from core.catalog.schema import latest_version
 from core.embed.models import build_model
 from gui.grid import Roles
@@ -33,6 +34,8 @@ def test_opening_a_folder_indexes_it_in_the_background(
     model = window.library_view.model
     resets_while_indexing = []
     model.modelReset.connect(lambda: resets_while_indexing.append(window.context.indexing))
+    resets_with_rows: list[int] = []  # a reset once photos show: the grid reshuffled
+    model.modelAboutToBeReset.connect(lambda: resets_with_rows.append(model.rowCount()))
     assert window.context.indexing  # started at once, in the background
     progress: list[str] = []
     window.indexer.progressed.connect(lambda _p: progress.append(window.status.label.text()))
@@ -46,6 +49,11 @@ def test_opening_a_folder_indexes_it_in_the_background(
     assert worst < STALL_LIMIT_S
     assert model.rowCount() == 24
     assert not any(resets_while_indexing)  # appends (beginInsertRows), never a reset
+    # Each new photo went straight to its sorted place: nothing moves when the scan ends.
+    qtbot.waitUntil(lambda: window.library_view.listed.is_set())
+    catalog = window.context.library.catalog
+    qtbot.waitUntil(lambda: model.ids() == browse.list_photos(catalog, "date").tolist())
+    assert not any(resets_with_rows)
     assert any(text.startswith("Analysing photos:") and "photos/s" in text for text in progress)
     assert window.status.label.text().startswith("24 photos · 24 analysed at ")
     assert not window.status.cancel_button.isVisible()

@@ -68,6 +68,14 @@ def test_label_by_key_then_filter_the_grid(open_window: OpenWindow, qtbot: QtBot
     qtbot.waitUntil(lambda: window.context.query is not None)
     assert sorted(h.photo_id for h in window.context.query.hits) == sorted(chosen)
     assert sorted(model.ids()) == sorted(chosen)
+    # Labels changed elsewhere (an import): the filter stays, the grid and its count follow.
+    more = _ids(window, photo_folder, 3, 0)
+    store.assign(second.id, more)
+    window.context.labels_changed.emit()
+    qtbot.waitUntil(lambda: panel.filter_box.currentText() == "Show second (3)")
+    assert panel.filter_box.currentData() == second.id
+    qtbot.waitUntil(lambda: sorted(model.ids()) == sorted([*chosen, *more]))
+    assert window.library_view.count_label.text() == "3 labelled"
     panel.filter_by(None)
     assert window.context.query is None
 
@@ -96,7 +104,10 @@ def test_train_then_accept_and_reject_suggestions(open_window: OpenWindow, qtbot
     assert window.context.selection == [first]
     assert panel.accept_key.isEnabled() and panel.accept_key.key().toString() == "A"
     suggested = next(s for s in panel.review.queue if s.photo_id == first)
+    count = window.library_view.count_label
+    assert count.text() == f"{len(order)} to review"
     panel.accept_button.click()
+    assert count.text() == f"{len(order) - 1} to review"  # the header counts as the panel
     store = LabelStore(window.context.library.catalog)
 
     def accepted() -> list[tuple[int, bool]]:
@@ -110,6 +121,7 @@ def test_train_then_accept_and_reject_suggestions(open_window: OpenWindow, qtbot
     rejected = next(s for s in panel.review.queue if s.photo_id == order[1])
     assert panel.reject_key.key().toString() == "R"
     panel.reject_button.click()
+    assert count.text() == f"{len(order) - 2} to review"
     qtbot.waitUntil(lambda: store.photos_with(rejected.label_id, positive=False) == [order[1]])
     qtbot.waitUntil(lambda: "Labels changed since training" in panel.train_box.status.text())
 

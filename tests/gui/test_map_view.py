@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from PIL import Image
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QColor, QMouseEvent
 from PySide6.QtWidgets import QApplication
@@ -21,6 +22,7 @@ from core.library import Library
 from core.map.clusters import PALETTE, in_polygon
 from core.map.engine import MapEngine
 from gui.context import AppContext, Query
+from gui.map.export import ExportOptions
 from gui.map.view import MapView
 
 from .conftest import StallMeter
@@ -183,6 +185,41 @@ def test_hover_shows_a_card_for_the_point(view: MapView, qtbot: QtBot) -> None:
     qtbot.waitUntil(lambda: hover.isVisible() and hover.photo_id == photo)
 
 
+def test_hover_card_stays_inside_the_view_at_its_edges(view: MapView, qtbot: QtBot) -> None:
+    ids, xy, clusters = grid_points()
+    view.set_points(ids, xy, clusters)
+    hover, plot = view.overlays.hover, view.plot
+    bounds = plot.mapFromScene(view.view_box.sceneBoundingRect()).boundingRect()
+    for x, y in ((11, 0), (0, 9), (11, 9), (0, 0)):  # right, top, a corner, bottom left
+        send(view, QEvent.Type.MouseMove, to_pixel(view, x, y), NoButton, NoButton)
+        photo = int(ids[(xy[:, 0] == x) & (xy[:, 1] == y)][0])
+        qtbot.waitUntil(lambda photo=photo: hover.photo_id == photo and hover.isVisible())
+        card = hover.deviceTransform(plot.viewportTransform()).mapRect(hover.rect())
+        assert bounds.contains(card.toRect()), (x, y, card, bounds)
+
+
+def test_fit_all_selected_count_and_no_bare_auto_button(view: MapView) -> None:
+    ids, xy, clusters = grid_points()
+    view.set_points(ids, xy, clusters)
+    assert not view.plot.getPlotItem().autoBtn.isVisible()  # pyqtgraph's "A"
+    view.view_box.scaleBy((0.1, 0.1))
+    (x0, x1), _ = view.view_box.viewRange()
+    assert x1 - x0 < 3
+    view.fit_button.click()
+    (x0, x1), (y0, y1) = view.view_box.viewRange()
+    assert x0 <= 0 and x1 >= 11 and y0 <= 0 and y1 >= 9
+    view.context.set_selection([int(i) for i in ids[:7]])
+    assert view.selected_label.text() == "7 selected"
+
+
+def thumbnail_rects(view: MapView) -> list:
+    return [frame.sceneBoundingRect() for frame in view.overlays.thumbnails.shown.values()]
+
+
+def overlapping(rects: list) -> int:
+    return sum(1 for a, b in itertools.combinations(rects, 2) if a.intersects(b))
+
+
 def test_stays_responsive_with_100000_points(view: MapView) -> None:
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 10, (40, 2))
@@ -224,5 +261,19 @@ def test_map_of_an_indexed_library(qtbot: QtBot, catalog_copy: Path, photo_folde
     assert "photos" in view.status.text()
     # A small library is all "in view" at once: its thumbnails replace the dots.
     qtbot.waitUntil(lambda: len(view.overlays.thumbnails.shown) == n, timeout=30_000)
+    assert overlapping(thumbnail_rects(view)) == 0  # spread on a grid: none hides another
+    full = view.overlays.layout_side
+    view.view_box.scaleBy((5, 5))  # zoomed well out: smaller thumbnails, still apart
+    view.overlays.update_thumbnails()
+    assert view.overlays.layout_side < full
+    assert overlapping(thumbnail_rects(view)) == 0
+    view.fit_button.click()
+    view.overlays.update_thumbnails()
+    assert view.overlays.layout_side == full
     assert view.export_png(tmp_path / "map.png") and (tmp_path / "map.png").stat().st_size
+    whole = tmp_path / "whole.png"
+    assert view.export_png(whole, ExportOptions(whole=True, legend=False, width=1200))
+    qtbot.waitUntil(lambda: view.status.text().startswith("Map saved as"), timeout=30_000)
+    with Image.open(whole) as image:
+        assert image.size == (1200, 840)
     context.set_library(None)
