@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid  # a worker may answer after the viewer is gone
 
 from core import browse, decode
 from core.errors import LookalikeError
@@ -224,7 +225,7 @@ class ViewerWindow(QDialog):
             self._clip_labels = []
             self.context.workers.run(  # heads load torch: off the GUI thread
                 clip_label_lines, library.catalog, library.model_key, photo_id,
-                on_result=lambda lines: self._on_clip_labels(photo_id, lines))
+                on_result=lambda lines: isValid(self) and self._on_clip_labels(photo_id, lines))
             self.strip.set_frames(browse.clip_strip(library.catalog, photo, library.model_key))
             self.strip.show()
             self.show_moment(at if at is not None else (self.strip.times or [0.0])[0])
@@ -233,11 +234,11 @@ class ViewerWindow(QDialog):
         self.moment = None
         self.context.workers.run(
             load_preview, photo.path,
-            on_result=lambda image: self._on_loaded(photo_id, image),
-            on_error=lambda exc: self._on_failed(photo_id, exc))
+            on_result=lambda image: isValid(self) and self._on_loaded(photo_id, image),
+            on_error=lambda exc: isValid(self) and self._on_failed(photo_id, exc))
         self.context.workers.run(
             read_metadata, library, photo_id, photo.path, what="Reading the photo's details",
-            on_result=lambda lines: self._on_metadata(photo_id, lines))
+            on_result=lambda lines: isValid(self) and self._on_metadata(photo_id, lines))
 
     def _on_metadata(self, photo_id: int, lines: list[tuple[str, str]]) -> None:
         if photo_id == self.photo_id:
@@ -260,8 +261,8 @@ class ViewerWindow(QDialog):
         photo_id = photo.id
         self.context.workers.run(
             load_moment, photo.path, at,
-            on_result=lambda result: self._on_moment(photo_id, *result),
-            on_error=lambda exc: self._on_failed(photo_id, exc))
+            on_result=lambda result: isValid(self) and self._on_moment(photo_id, *result),
+            on_error=lambda exc: isValid(self) and self._on_failed(photo_id, exc))
 
     def _clip_details(self) -> None:
         """The clip's info lines: a photo's, its duration, the moment shown, its labels."""

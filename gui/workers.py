@@ -44,6 +44,20 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...], done: threading.Event) 
         done.set()
 
 
+def _unless_deleted(callback: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``callback``, made harmless when its widget was closed before the worker answered
+    (PySide raises RuntimeError "already deleted" for a destroyed C++ object)."""
+    def call(value: Any) -> None:
+        try:
+            callback(value)
+        except RuntimeError as exc:
+            if "already deleted" not in str(exc):
+                raise
+            log.debug("a result came after its widget was closed: %s", exc)
+
+    return call
+
+
 class JobHandle(QObject):
     """A running core job. Signals arrive on the GUI thread; ``ended`` always comes last."""
 
@@ -159,9 +173,9 @@ class Workers(QObject):
         """
         handle = TaskHandle(fn, args, self, what)
         if on_result is not None:
-            handle.succeeded.connect(on_result)
+            handle.succeeded.connect(_unless_deleted(on_result))
         if on_error is not None:
-            handle.failed.connect(on_error)
+            handle.failed.connect(_unless_deleted(on_error))
         else:
             handle.failed.connect(lambda exc: self._report(what or fn.__name__, exc))
         self._track(handle)

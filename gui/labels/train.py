@@ -131,6 +131,7 @@ class TrainBox(QWidget):
         self.progress.setValue(progress.done)
 
     def _on_trained(self, info: HeadInfo) -> None:
+        self.figures.setText(validation_html(info))  # at once; the panel's refresh follows
         self.message.emit(f"Trained on {info.examples} photos in {info.seconds:.1f} s; "
                           "the library's predictions are updated.", False)
         self.trained.emit(info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,9 +104,10 @@ def export_map(view: MapView, path: Path, options: ExportOptions) -> bool:
     if options.whole and result is not None:
         view.status.setText(f"Exporting the map to {path.name}…")
         view.context.workers.run(
-            render_png, result, path, catalog=library.catalog if library else None,
-            colouring=view.colouring, thumbnails=options.thumbnails, size=options.width,
-            legend=options.legend, what="Exporting the map",
+            partial(render_png, catalog=library.catalog if library else None,
+                    colouring=view.colouring, thumbnails=options.thumbnails,
+                    size=options.width, legend=options.legend),
+            result, path, what="Exporting the map",
             on_result=lambda written: view.status.setText(f"Map saved as {written}"))
         return True
     view.overlays.hover.clear()

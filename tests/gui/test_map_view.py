@@ -213,7 +213,11 @@ def test_fit_all_selected_count_and_no_bare_auto_button(view: MapView) -> None:
 
 
 def thumbnail_rects(view: MapView) -> list:
-    return [frame.sceneBoundingRect() for frame in view.overlays.thumbnails.shown.values()]
+    """Each shown thumbnail's rectangle on screen (the frames ignore the view's zoom, so
+    their scene rectangles say nothing of what covers what)."""
+    to_view = view.plot.viewportTransform()
+    return [frame.deviceTransform(to_view).mapRect(frame.boundingRect())
+            for frame in view.overlays.thumbnails.shown.values()]
 
 
 def overlapping(rects: list) -> int:
