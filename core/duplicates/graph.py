@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 from numpy.typing import NDArray
 
-from core.index.ivf import _kmeans
+from core.index.ivf import kmeans
 from core.index.reduced import orthonormal_columns
 
 EXACT_MAX = 6_000  # up to this many vectors, score every pair exactly (in blocks)
@@ -93,7 +93,7 @@ def _listed_blocks(vectors: NDArray[np.floating], radius: float, seed: int
         small /= np.maximum(np.linalg.norm(small, axis=1, keepdims=True), 1e-12)
         reduced[start:start + 16_384] = small
     n_lists = max(1, n // LIST_SIZE)
-    centroids = _kmeans(reduced, n_lists, rng)
+    centroids = kmeans(reduced, n_lists, rng)
     for members, queries in _file_in_lists(reduced, centroids):
         yield from _list_pairs(vectors if full is None else full, reduced, members, queries,
                                radius)

@@ -36,7 +36,7 @@ def _nearest(x: NDArray[np.float32], centroids: NDArray[np.float32]) -> NDArray[
     return out
 
 
-def _kmeans(x: NDArray[np.float32], k: int, rng: np.random.Generator) -> NDArray[np.float32]:
+def kmeans(x: NDArray[np.float32], k: int, rng: np.random.Generator) -> NDArray[np.float32]:
     """k unit centroids of the directions of x (spherical k-means on a sample)."""
     sample = unit_rows(x[np.sort(rng.choice(len(x), min(len(x), _KMEANS_SAMPLE * k),
                                              replace=False))])
@@ -90,7 +90,7 @@ class IvfIndex(ReRankedIndex):
             self._matrix, self._centroids = reduced, np.empty((0, width), np.float32)
             self._offsets, self._order = np.zeros(1, np.int64), np.empty(0, np.int64)
             return
-        self._centroids = _kmeans(reduced, self.n_lists, rng)
+        self._centroids = kmeans(reduced, self.n_lists, rng)
         assign = _nearest(reduced, self._centroids)
         self._order = np.argsort(assign, kind="stable")
         self._matrix = reduced[self._order]
