@@ -99,6 +99,14 @@ def _reason(exc: Exception) -> str:
 
 # -- where ------------------------------------------------------------------------------------
 
+def failure_reason(sidecar: Path, exc: Exception) -> str:
+    """Why ``sidecar`` could not be written, in plain words (the sidecar writers list it and
+    go on with the others)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc).replace(f"{sidecar}: ", "") or type(exc).__name__
+
+
 def sidecar_path(photo: Path, siblings: Collection[str] | None = None) -> Path:
     """The sidecar of ``photo``: ``IMG_1.xmp`` (the name Lightroom, darktable and digiKam
     read) when no other photo in its folder has the stem ``IMG_1``. In a pair such as

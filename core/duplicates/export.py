@@ -104,7 +104,7 @@ def write_sidecars(groups: Sequence[Group], *,
                           properties=_rating_change(target, decision))
             written += 1
         except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            reason = xmp.failure_reason(target, exc)
             failed.append((target, reason))
             log.warning("XMP sidecar %s: %s", target, reason)
         yield meter.progress("writing sidecars", n, display(photo.path.name))

@@ -120,8 +120,7 @@ def write_face_regions(catalog: Catalog, cancel: threading.Event | None = None
             _merge(photo.path, sidecar, by_hash[photo.content_hash or ""], names)
             written += 1
         except (OSError, xmp.XmpError) as exc:
-            reason = (exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror
-                      else str(exc).replace(f"{sidecar}: ", ""))
+            reason = xmp.failure_reason(sidecar, exc)
             failed.append((sidecar, reason))
             log.warning("XMP sidecar %s: %s", sidecar, reason)
         yield meter.progress("writing face regions", n, display(photo.path.name))

@@ -23,6 +23,7 @@ from core.keywords.store import MIN_SCORE, library_keywords
 from core.keywords.vocabulary import vocabulary
 from core.labels.export import SidecarResult, merge_sidecar, sidecar_path, writing
 from core.paths import display
+from core.xmp import failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def write_keyword_sidecars(catalog: Catalog, model: str, min_score: float = MIN_
             merge_sidecar(target, wanted, managed, flat=False)
             written += 1
         except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            reason = failure_reason(target, exc)
             failed.append((target, reason))
             log.warning("XMP sidecar %s: %s", target, reason)
         yield meter.progress("writing sidecars", n, display(photo.path.name))

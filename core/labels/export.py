@@ -312,8 +312,7 @@ def write_sidecars(catalog: Catalog, set_ids: Iterable[int] | None = None, *,
                                    remove_keywords=managed - wanted[photo.id])
             written += 1
         except (OSError, xmp.XmpError) as exc:
-            reason = (exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror
-                      else str(exc).replace(f"{target}: ", ""))
+            reason = xmp.failure_reason(target, exc)
             failed.append((target, reason))
             log.warning("XMP sidecar %s: %s", target, reason)
         yield meter.progress("writing sidecars", n, display(photo.path.name))
