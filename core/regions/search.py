@@ -7,7 +7,7 @@ best-matching region, whose box its hit carries.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,21 +19,56 @@ from core.catalog import Catalog
 from core.index import Hit, Index, choose_index, make_index
 from core.regions.grid import MAX_REGIONS, Box, box_cells, check_box, pool
 from core.regions.pca import RegionReduction, unit_rows
+from core.regions.refine import Query, refined
 from core.regions.store import all_regions, generation_key, load_reduction
 
 if TYPE_CHECKING:
     from core.embed.cnn import Embedder
 
+MAX_QUERY_SIDE = 1024  # px: a region query's image at most this long (a small box's scale)
+MIN_QUERY_SIDE = 32  # px: one cell of the feature map
+SCALE_STEP = 1.25  # between the scales a region query is made at
 REGION_LISTS = 1024  # faiss inverted lists at most: training more on millions of regions
 # takes minutes for no gain at this dimension
 
 
-def query_descriptor(embedder: Embedder, image: Image.Image, box: Box) -> NDArray[np.float32]:
-    """The raw descriptor ``(channels,)`` of ``box`` (relative to the upright ``image``): the
-    whole image's feature map (at the library's scale) pooled over the box's cells."""
-    fmap = embedder.whole_map(image)
-    _c, h, w = fmap.shape
-    return pool(fmap[None], [box_cells(check_box(box), h, w)])[0, 0]
+def query_descriptors(embedder: Embedder, image: Image.Image, box: Box
+                      ) -> tuple[NDArray[np.float32], list[float]]:
+    """Raw descriptors ``(S, channels)`` of ``box`` (relative to the upright ``image``) at the
+    scales of the stored regions, and those scales (the box's longer side in pixels of the
+    library's scale): the whole image is scaled so that the box's longer side is as long as a
+    stored region's side, then its feature map is pooled over the box's cells. The same
+    object may be large in one photo and small in another: each scale is searched.
+    """
+    box = check_box(box)
+    w, h = image.size
+    box_side = max(box[2] * w, box[3] * h)
+    out, sides = [], []
+    for side in region_sides(embedder.input_size):
+        factor = side / box_side
+        if max(w, h) * factor > MAX_QUERY_SIDE:
+            continue
+        size = (max(MIN_QUERY_SIDE, round(w * factor)), max(MIN_QUERY_SIDE, round(h * factor)))
+        fmap = embedder.map_of(image.resize(size, Image.Resampling.BILINEAR))
+        _c, mh, mw = fmap.shape
+        out.append(pool(fmap[None], [box_cells(box, mh, mw)])[0, 0])
+        sides.append(float(side))
+    if not out:  # a tiny box on a huge image: the largest scale allowed
+        factor = MAX_QUERY_SIDE / max(w, h)
+        fmap = embedder.map_of(image.resize((max(MIN_QUERY_SIDE, round(w * factor)),
+                                             max(MIN_QUERY_SIDE, round(h * factor)))))
+        out.append(pool(fmap[None], [box_cells(box, *fmap.shape[1:])])[0, 0])
+        sides.append(box_side * factor)
+    return np.stack(out), sides
+
+
+def region_sides(input_size: int) -> list[int]:
+    """The scales a region query is made at: the box's longer side in pixels of the library's
+    scale, from the smallest stored region's side (2 cells of 7: 64 px) to the whole
+    input, in steps of 1.25x (a scale between the stored regions' also finds them)."""
+    smallest = input_size * 2 / 7
+    steps = int(np.floor(np.log(input_size / smallest) / np.log(SCALE_STEP))) + 1
+    return [round(smallest * SCALE_STEP ** i) for i in range(steps)] + [input_size]
 
 
 def make_region_index(n_photos: int) -> Index:
@@ -95,10 +130,30 @@ class RegionSearch:
         return round(x, 4), round(y, 4), round(w, 4), round(h, 4)
 
     def by_image(self, embedder: Embedder, image: Image.Image, box: Box, k: int = 20,
-                 exclude: Collection[int] = ()) -> list[Hit]:
-        """Photos with a region most like ``box`` of ``image`` (see :meth:`by_code`)."""
-        raw = query_descriptor(embedder, image, box)
-        return self.by_code(self.reduction().reduce(raw), k, exclude)
+                 exclude: Collection[int] = (),
+                 open_photo: Callable[[int], Image.Image | None] | None = None,
+                 refine: int = 0) -> list[Hit]:
+        """Photos with a region most like ``box`` of ``image`` at any of the stored regions'
+        scales (see :func:`query_descriptors` and :meth:`by_code`). The first ``refine``
+        hits get finer boxes (:mod:`core.regions.refine`) from their images
+        (``open_photo``: photo id -> upright image, or None)."""
+        reduction = self.reduction()
+        raw, sides = query_descriptors(embedder, image, box)
+        codes = reduction.reduce(raw)
+        best: dict[int, Hit] = {}
+        for code in codes:
+            for hit in self.by_code(code, k, exclude):
+                if hit.photo_id not in best or hit.score > best[hit.photo_id].score:
+                    best[hit.photo_id] = hit
+        hits = sorted(best.values(), key=lambda h: -h.score)[:k]
+        if not refine or open_photo is None:
+            return hits
+        top = hits[:refine]
+        images = [open_photo(h.photo_id) for h in top]
+        box = check_box(box)
+        shape = (box[2] * image.size[0], box[3] * image.size[1])
+        query = Query(unit_rows(codes), sides, shape[0] / shape[1])
+        return refined(top, images, embedder, query, reduction) + hits[refine:]
 
 
 def group_hits(index: Index, code: NDArray[np.float32], k: int,
