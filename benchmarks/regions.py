@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 TARGET_IOU, TARGET_MS, TARGET_RECALL = 0.5, 100.0, 0.9
 COPIES = 3  # library photos each object is pasted into
+MIN_SIDE = 300  # px: smaller pictures of the photo sets are thumbnails, not photos
 
 
 def _library_images(quick: bool, n: int, cache: Path
@@ -60,10 +61,11 @@ def _library_images(quick: bool, n: int, cache: Path
     rng = np.random.default_rng(7)
     order = rng.permutation(len(originals))
     pictures = [qd.open_rgb(qd.working_copy(originals[i], cache)) for i in order]
-    if quick:
-        pictures += [scene(20_000 + i) for i in range(max(0, n - len(pictures) // 2))]
+    pictures = [p for p in pictures if min(p.size) >= MIN_SIDE]  # not the 100 px thumbnails
+    n_sources = max(3, n // 4)
+    if quick:  # generated scenes make up the numbers
+        pictures += [scene(20_000 + i) for i in range(max(0, n + n_sources - len(pictures)))]
         pictures = [pictures[i] for i in rng.permutation(len(pictures))]
-    n_sources = max(3, len(pictures) // 4)
     return pictures[n_sources:n_sources + n], pictures[:n_sources]
 
 
@@ -227,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.regions", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="shared photos + generated scenes, 4 objects, 10k-photo speed")
+                        help="shared photos + generated scenes, 3 objects, 10k-photo speed")
     parser.add_argument("--objects", type=int, help="objects pasted (default 20)")
     parser.add_argument("--library", type=int, help="library photos before pasting (default 60)")
     parser.add_argument("--speed-size", type=int, help="photos in the speed test (default 100k)")
@@ -238,8 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"# region benchmark: {machine_line()}")
     if not args.no_quality:
-        pasted_objects(args.quick, args.objects or (4 if args.quick else 20),
-                       args.library or (16 if args.quick else 60), args.cache, args.model)
+        pasted_objects(args.quick, args.objects or (3 if args.quick else 20),
+                       args.library or (10 if args.quick else 60), args.cache, args.model)
     if not args.no_speed:
         search_speed(args.speed_size or (10_000 if args.quick else 100_000),
                      queries=30 if args.quick else 100)
