@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 MAX_QUERY_SIDE = 1024  # px: a region query's image at most this long (a small box's scale)
 MIN_QUERY_SIDE = 32  # px: one cell of the feature map
 SCALE_STEP = 1.25  # between the scales a region query is made at
+# Tuned recall of the regions' nearest neighbours: a photo is found by any one of its 30, and
+# grouping needs the top ~100 regions right to rank 10 photos (benchmarks/regions.py).
+REGION_RECALL = 0.99
 REGION_LISTS = 1024  # faiss inverted lists at most: training more on millions of regions
 # takes minutes for no gain at this dimension
 
@@ -76,10 +79,10 @@ def make_region_index(n_photos: int) -> Index:
     kind = choose_index(n_photos)
     if kind == "faiss":
         lists = min(REGION_LISTS, max(1, round(4 * float(np.sqrt(n_photos * 30)))))
-        return make_index(kind, reduced_dim=None, n_lists=lists)
+        return make_index(kind, reduced_dim=None, n_lists=lists, target_recall=REGION_RECALL)
     if kind == "exact":
         return make_index(kind)
-    return make_index(kind, reduced_dim=None)
+    return make_index(kind, reduced_dim=None, target_recall=REGION_RECALL)
 
 
 class RegionSearch:
