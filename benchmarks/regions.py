@@ -264,6 +264,59 @@ def search_speed(n_photos: int, queries: int = 100) -> dict[str, float]:
     return figures
 
 
+def export_cost(rounds: int = 12) -> float:
+    """CPU cost of the feature map as a third output of the ONNX export: the same network
+    exported with and without it, run in turn on batches of 8 (one thread)."""
+    import warnings
+
+    import onnxruntime as ort
+    import torch
+
+    from core.embed.models import build_network
+    from core.embed.onnx_engine import _export
+
+    body, head = build_network("efficientnet_lite0")
+    folder = Path(tempfile.mkdtemp(prefix="lookalike-export-"))
+
+    class Both(torch.nn.Module):  # the export before regions: features and logits
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.head = body, head
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            features = self.body(x).flatten(1)
+            return features, self.head(features)
+
+    try:
+        _export(body, head, 224, folder / "with.onnx")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Both().eval(), (torch.zeros(1, 3, 224, 224),),
+                              str(folder / "without.onnx"), input_names=["pixels"],
+                              output_names=["features", "logits"],
+                              dynamic_axes={"pixels": {0: "batch"}}, dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        sessions = [ort.InferenceSession(str(folder / f"{n}.onnx"), options,
+                                         providers=["CPUExecutionProvider"])
+                    for n in ("without", "with")]
+        x = np.random.default_rng(0).standard_normal((8, 3, 224, 224)).astype(np.float32)
+        spent: list[list[float]] = [[], []]
+        for _ in range(rounds):
+            for session, times in zip(sessions, spent, strict=True):
+                start = time.process_time()
+                session.run(None, {"pixels": x})
+                times.append(time.process_time() - start)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    without, with_map = median(spent[0]), median(spent[1])
+    change = with_map / without - 1
+    print(f"\nONNX export with the feature map as a third output: {1000 * with_map / 8:.1f} ms "
+          f"CPU a photo vs {1000 * without / 8:.1f} without ({100 * change:+.1f} %, median of "
+          f"{rounds} interleaved batches of 8, one thread)")
+    return change
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.regions", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -276,11 +329,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=qd.default_cache())
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-quality", action="store_true")
+    parser.add_argument("--no-export", action="store_true",
+                        help="skip the cost of the feature map in the ONNX export")
     args = parser.parse_args(argv)
     print(f"# region benchmark: {machine_line()}")
     if not args.no_quality:
         pasted_objects(args.quick, args.objects or (3 if args.quick else 20),
                        args.library or (10 if args.quick else 60), args.cache, args.model)
+    if not args.no_export and not args.quick:
+        export_cost()
     if not args.no_speed:
         search_speed(args.speed_size or (10_000 if args.quick else 100_000),
                      queries=30 if args.quick else 100)
