@@ -6,6 +6,9 @@ best-matching region, whose box its hit carries.
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -17,14 +20,19 @@ from PIL import Image
 
 from core.catalog import Catalog
 from core.index import Hit, Index, choose_index, make_index
+from core.jobs import Job, Progress, check_cancel
 from core.regions.grid import MAX_REGIONS, Box, box_cells, check_box, pool
 from core.regions.pca import RegionReduction, unit_rows
 from core.regions.refine import Query, refined
-from core.regions.store import all_regions, generation_key, load_reduction
+from core.regions.store import all_regions, generation_key, load_reduction, region_count
 
 if TYPE_CHECKING:
     from core.embed.cnn import Embedder
 
+log = logging.getLogger(__name__)
+
+EXACT_STAND_IN_MAX = 100_000  # photos (3M regions, 770 MB as float32) searched exactly while
+# the approximate index is missing (see core.search.EXACT_STAND_IN_MAX)
 MAX_QUERY_SIDE = 1024  # px: a region query's image at most this long (a small box's scale)
 MIN_QUERY_SIDE = 32  # px: one cell of the feature map
 SCALE_STEP = 1.25  # between the scales a region query is made at
@@ -105,17 +113,76 @@ class RegionSearch:
             raise LookupError(f"no regions are stored for {self.model} yet: index the library")
         return reduction
 
+    @property
+    def index_path(self) -> Path:
+        """Where the approximate index of a large library's regions is saved."""
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self.model)
+        return self.catalog.path.parent / f"regions-{slug}.ann"
+
     def _current(self) -> Index:
+        """The index of the current regions: exact below the threshold; above it the saved
+        approximate one, or exact search standing in until :meth:`build_index` has run
+        (up to EXACT_STAND_IN_MAX photos; beyond, it is built now)."""
         with self._lock:
             generation = self.catalog.generation(generation_key(self.model))
             if self._index is None or generation != self._generation:
                 ids, boxes, codes = all_regions(self.catalog, self.model)
-                index = make_region_index(len(np.unique(ids // MAX_REGIONS)))
-                if len(ids):
-                    index.build(ids, unit_rows(codes).astype(np.float16))
+                n_photos = len(np.unique(ids // MAX_REGIONS))
+                kind = make_region_index(n_photos).name
+                index = self._load_saved(kind, generation)
+                if index is None and kind != "exact" and n_photos > EXACT_STAND_IN_MAX:
+                    index = self._build_and_save(ids, codes, generation)
+                if index is None:
+                    index = _built(make_region_index(0), ids, codes)
                 self._index, self._ids, self._boxes = index, ids, boxes
                 self._generation = generation
             return self._index
+
+    def build_index(self, cancel: threading.Event | None = None) -> Job[bool]:
+        """Build and save the approximate index of a large library's regions if none is
+        saved for the current ones (a job, as :meth:`core.search.Searcher.build_index`).
+        Returns whether it built one."""
+        generation = self.catalog.generation(generation_key(self.model))
+        n_photos = region_count(self.catalog, self.model)
+        kind = make_region_index(n_photos).name
+        if kind == "exact" or self._stamp_matches(kind, generation):
+            return False
+        yield Progress("region index", 0, 1, f"Building the region index of {n_photos:,} photos")
+        ids, _boxes, codes = all_regions(self.catalog, self.model)
+        check_cancel(cancel)
+        self._build_and_save(ids, codes, generation)
+        with self._lock:
+            self._index = None  # the next query loads it
+        yield Progress("region index", 1, 1, "Region index ready")
+        return True
+
+    def _stamp_matches(self, kind: str, generation: int) -> bool:
+        try:
+            saved = json.loads(self.index_path.with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return False
+        return bool(saved == {"generation": generation, "kind": kind}
+                    and self.index_path.exists())
+
+    def _load_saved(self, kind: str, generation: int) -> Index | None:
+        if kind == "exact" or not self._stamp_matches(kind, generation):
+            return None
+        try:
+            return type(make_index(kind)).load(self.index_path)
+        except (OSError, ValueError) as exc:
+            log.warning("rebuilding the region index: %s", exc)
+            return None
+
+    def _build_and_save(self, ids: NDArray[np.int64], codes: NDArray[np.float16],
+                        generation: int) -> Index:
+        index = _built(make_region_index(len(np.unique(ids // MAX_REGIONS))), ids, codes)
+        try:
+            index.save(self.index_path)
+            self.index_path.with_suffix(".json").write_text(
+                json.dumps({"generation": generation, "kind": index.name}))
+        except OSError as exc:  # a read-only catalog folder: kept in memory only
+            log.warning("could not save the region index: %s", exc)
+        return index
 
     def by_code(self, code: NDArray[np.float32], k: int = 20,
                 exclude: Collection[int] = ()) -> list[Hit]:
@@ -157,6 +224,12 @@ class RegionSearch:
         shape = (box[2] * image.size[0], box[3] * image.size[1])
         query = Query(unit_rows(codes), sides, shape[0] / shape[1])
         return refined(top, images, embedder, query, reduction) + hits[refine:]
+
+
+def _built(index: Index, ids: NDArray[np.int64], codes: NDArray[np.float16]) -> Index:
+    if len(ids):
+        index.build(ids, unit_rows(codes).astype(np.float16))
+    return index
 
 
 def group_hits(index: Index, code: NDArray[np.float32], k: int,
