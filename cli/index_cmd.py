@@ -48,9 +48,10 @@ def run(args: argparse.Namespace) -> int:
             raise FolderNotFound(folder, why)
         print(rebuild(folder, args.catalog).summary())
     if args.ray is not None:
-        from core.cluster import import_ray
+        from core.cluster import check_reachable, import_ray
 
-        import_ray()  # Ray missing: say so before scanning
+        import_ray()  # Ray missing, or a wrong address: say so before scanning
+        check_reachable(args.ray)
     with open_library(args, create=True, lock=True) as library, library.catalog.faults():
         result = run_with_bars(_index_job(library, args), quiet=args.quiet)
         # A big library's approximate search index, so that `similar` need not build it.
