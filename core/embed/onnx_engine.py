@@ -14,9 +14,11 @@ The CNN gets half the cores (at least one): the other half decodes photos meanwh
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,10 +82,27 @@ def onnx_outputs(net: OnnxNet, spec: ModelSpec, arrays: Sequence[NDArray[np.uint
 
 def model_path(key: str, input_size: int) -> Path:
     """Where the export of model ``key`` is cached (one per torch version: the exporter's)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{key}-{input_size}-torch{torch_version()}")
+    return paths.cache_dir() / "models" / f"{safe}.onnx"
+
+
+def torch_version() -> str:
+    """``torch.__version__``, read from its ``version.py`` while torch is not loaded (a
+    cluster's driver needs only the export's name, not seconds of ``import torch``)."""
+    loaded = sys.modules.get("torch")
+    if loaded is None:
+        spec = importlib.util.find_spec("torch")
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            try:
+                text = (Path(folder) / "version.py").read_text()
+            except OSError:
+                continue
+            found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+            if found:
+                return found.group(1)
     import torch
 
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{key}-{input_size}-torch{torch.__version__}")
-    return paths.cache_dir() / "models" / f"{safe}.onnx"
+    return str(torch.__version__)
 
 
 def load_onnx(key: str, body: nn.Module, head: nn.Module, input_size: int) -> OnnxNet | None:

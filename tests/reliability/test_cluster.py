@@ -1,6 +1,6 @@
-"""``lookalike index FOLDER --ray ADDRESS`` on a real local Ray cluster (two workers): the
-same embeddings, metadata, keywords and problems as the local pipeline; a driver killed
-mid-run and a worker killed mid-run lose nothing; errors are one line."""
+"""``lookalike index FOLDER --ray ADDRESS`` on a real local Ray cluster (two workers): a
+driver killed mid-run and a worker killed mid-run lose nothing; errors are one line. (That it
+gives the local pipeline's embeddings, on a read-only folder: test_read_only.py.)"""
 
 from __future__ import annotations
 
@@ -14,43 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.embed.models import DEFAULT_MODEL, model_key
-from core.jobs import run
-from core.library import Library
-from core.thumbnails import thumbnail_path
 from tests.reliability.helpers import PROJECT, embedded_figure, one_line_error, run_cli
-from tests.reliability.ray_cluster import RayCluster, free_port
-
-KEY = model_key(DEFAULT_MODEL, "default")  # EfficientNet-Lite0, real weights, ONNX Runtime
-DAMAGED = {"jpg/corrupted.jpg": "file is damaged or incomplete (truncated)"}
-
-
-def _catalog(path: Path, root: Path) -> dict[str, dict]:
-    """Relative path -> the catalog's record (metadata, float16 vector as float32, keyword
-    classes), after checking that it opens whole; problems under "problems"."""
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        rows = conn.execute(
-            "SELECT p.path, p.content_hash, p.width, p.height, p.captured_at, p.camera, e.vector "
-            "FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model = ?", (KEY,))
-        out: dict[str, dict] = {}
-        for rel, digest, width, height, captured, camera, blob in rows:
-            classes = [c for (c,) in conn.execute(
-                "SELECT class FROM keywords WHERE content_hash = ? AND model = ? "
-                "ORDER BY probability DESC", (digest, KEY))]
-            out[os.fsdecode(rel)] = {
-                "meta": (digest, width, height, captured, camera), "classes": classes,
-                "vector": np.frombuffer(blob, np.float16).astype(np.float32)}
-        unembedded = conn.execute(
-            "SELECT count(*) FROM photos p WHERE NOT EXISTS (SELECT 1 FROM embeddings e "
-            "WHERE e.photo_id = p.id)").fetchone()[0]
-        out["problems"] = {os.fsdecode(p): r for p, r in
-                           conn.execute("SELECT path, reason FROM problems")}
-        out["unembedded"] = unembedded
-        return out
-    finally:
-        conn.close()
+from tests.reliability.ray_cluster import DAMAGED, RayCluster, catalog_records, free_port
 
 
 def _embedded(catalog: Path) -> int:
@@ -75,32 +40,6 @@ def _kill_after_first_batch(proc: subprocess.Popen, catalog: Path, victims=None)
         os.kill(pid, signal.SIGKILL)
 
 
-def test_ray_index_gives_the_local_pipelines_embeddings(
-        camera_photos: Path, ray_cluster: RayCluster, tmp_path: Path) -> None:
-    ray_catalog, local_catalog = tmp_path / "ray.sqlite", tmp_path / "local.sqlite"
-    proc = run_cli("index", camera_photos, "--catalog", ray_catalog, "--ray",
-                   ray_cluster.address, "-q")
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    with Library(camera_photos, catalog_path=local_catalog) as library:
-        run(library.index())
-    remote, local = _catalog(ray_catalog, camera_photos), _catalog(local_catalog, camera_photos)
-    assert remote["problems"] == local["problems"] == DAMAGED
-    assert remote["unembedded"] == local["unembedded"] == 0
-    assert remote.keys() == local.keys() and len(remote) == 70 + 2
-    for rel in set(local) - {"problems", "unembedded"}:
-        a, b = remote[rel], local[rel]
-        assert a["meta"] == b["meta"], rel
-        assert a["classes"] == b["classes"] and len(a["classes"]) == 5, rel
-        cosine = a["vector"] @ b["vector"] / np.linalg.norm(a["vector"]) / np.linalg.norm(
-            b["vector"])
-        assert cosine > 1 - 1e-5, rel
-        assert np.abs(a["vector"] - b["vector"]).max() <= 2.5e-4, rel  # a float16 step
-        assert thumbnail_path(a["meta"][0]).stat().st_size > 0
-    figures = [embedded_figure(proc.stdout)]
-    assert figures == [70]
-
-
 def test_a_killed_driver_then_a_killed_worker_lose_nothing(
         camera_photos: Path, ray_cluster: RayCluster, tmp_path: Path) -> None:
     """Kill the driver after its first batch; the rerun (whose worker is killed after the
@@ -112,7 +51,7 @@ def test_a_killed_driver_then_a_killed_worker_lose_nothing(
                               stderr=subprocess.PIPE, text=True)
     _kill_after_first_batch(driver, catalog)
     assert driver.wait(timeout=60) == -signal.SIGKILL
-    done = _catalog(catalog, camera_photos)
+    done = catalog_records(catalog)
     kept = len(done) - 2
     assert 0 < kept < 70, "the driver was to be killed mid-run"
     assert all(abs(np.linalg.norm(r["vector"]) - 1) < 0.01 for k, r in done.items()
@@ -132,7 +71,7 @@ def test_a_killed_driver_then_a_killed_worker_lose_nothing(
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
     assert embedded_figure(out) == 70 - kept  # nothing done twice
-    after = _catalog(catalog, camera_photos)
+    after = catalog_records(catalog)
     assert after["unembedded"] == 0 and len(after) == 70 + 2
     assert after["problems"] == DAMAGED
     for rel, record in done.items():  # what the killed run committed stays as it was
