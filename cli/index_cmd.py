@@ -32,11 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument(
         "--ray", metavar="ADDRESS", default=None,
         help="decode and embed on the Ray cluster at ADDRESS (HOST:PORT of its head node, "
-        "ray://HOST:PORT or auto); this process scans and writes the catalog",
+        "or auto); this process scans and writes the catalog",
     )
     cluster.add_argument("--ray-workers", type=_positive_int, default=None, metavar="N",
                          help="embedding workers (default: one per CPU, or per GPU share)")
-    cluster.add_argument("--ray-gpus", type=float, default=0.0, metavar="G",
+    cluster.add_argument("--ray-gpus", type=_share, default=0.0, metavar="G",
                          help="GPUs per worker, e.g. 1 or 0.5 (default 0: CPU workers)")
 
 
@@ -86,4 +86,11 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -72,11 +73,16 @@ def joined(address: str) -> Iterator[ModuleType]:
     """Join the cluster at ``address`` for the block (the ray module), then leave it."""
     ray = import_ray()
     check_reachable(address)
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # its C++ notices: not for users
-    if not log.isEnabledFor(logging.INFO):  # -v shows Ray Data's notices
+    quiet = not log.isEnabledFor(logging.INFO)  # -v shows Ray's notices
+    if quiet:
+        # Ray's C++ core prints notices on stderr (e.g. that Ray Data's actors have their
+        # arguments in the object store): only fatal ones, and the line saying so goes to
+        # /dev/null with the rest of ray.init's chatter; its failures are raised.
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         logging.getLogger("ray.data").setLevel(logging.ERROR)
     try:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        with _stderr_to_null(quiet):
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     except Exception as exc:  # Ray raises many kinds: one line for all
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ClusterUnavailable(f"Cannot join the Ray cluster at {address}: {first}") from exc
@@ -85,3 +91,21 @@ def joined(address: str) -> Iterator[ModuleType]:
         yield ray
     finally:
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def _stderr_to_null(active: bool) -> Iterator[None]:
+    """File descriptor 2 to /dev/null for the block (C++ code writes there, not sys.stderr)."""
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

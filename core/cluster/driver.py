@@ -24,7 +24,7 @@ import numpy as np
 
 from core import thumbnails as thumbcache
 from core.catalog import Catalog, Photo, PhotoMeta
-from core.cluster.connect import joined
+from core.cluster.connect import ClusterUnavailable, joined
 from core.cluster.worker import Batch, EmbedBatch, decode_batch
 from core.embed import EmbedResult
 from core.embed.lite import LITE_MODELS
@@ -91,7 +91,9 @@ def _dataset(ray: Any, todo: list[Photo], model: str, weights: str,
     """The Ray Data pipeline over ``todo``: (decode tasks, then) embedding actors."""
     spec = get_spec(model)
     batch = options.batch_size or (64 if options.gpus else 8)
-    workers = options.workers or default_workers(ray.cluster_resources(), options)
+    resources = ray.cluster_resources()
+    workers = options.workers or default_workers(resources, options)
+    check_fits(options.address, resources, workers, options)
     rows = max(batch, min(MAX_BLOCK_ROWS, math.ceil(len(todo) / (BLOCKS_PER_WORKER * workers))))
     import pyarrow as pa
 
@@ -122,6 +124,22 @@ def onnx_export(model: str, weights: str) -> bytes | None:
 
         Embedder(model, weights, "cpu")  # exports it (or falls back to PyTorch: no file)
     return path.read_bytes() if path.is_file() else None
+
+
+def check_fits(address: str, resources: dict[str, float], workers: int,
+               options: RayOptions) -> None:
+    """ClusterUnavailable unless ``workers`` actors fit the cluster (Ray would wait for
+    them forever)."""
+    cpus = workers * options.cpus + (1 if options.decode_apart and not options.gpus else 0)
+    have_cpus, have_gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    if options.gpus and workers * options.gpus > have_gpus:
+        raise ClusterUnavailable(
+            f"The Ray cluster at {address} has {have_gpus:g} GPUs: {workers} workers of "
+            f"{options.gpus:g} GPUs do not fit (fewer --ray-workers, or no --ray-gpus)")
+    if not options.gpus and cpus > have_cpus:
+        raise ClusterUnavailable(
+            f"The Ray cluster at {address} has {have_cpus:g} CPUs: {workers} workers do not "
+            "fit (fewer --ray-workers)")
 
 
 def default_workers(resources: dict[str, float], options: RayOptions) -> int:

@@ -79,7 +79,8 @@ def test_a_killed_driver_then_a_killed_worker_lose_nothing(
             assert after[rel]["meta"] == record["meta"]
 
 
-def test_cluster_errors_are_one_line(shared_photos: Path, tmp_path: Path) -> None:
+def test_cluster_errors_are_one_line(shared_photos: Path, ray_cluster: RayCluster,
+                                     tmp_path: Path) -> None:
     root = tmp_path / "photos"
     root.mkdir()
     (root / "a.jpg").write_bytes((shared_photos / "exif-samples/jpg/Nikon_D70.jpg").read_bytes())
@@ -97,3 +98,6 @@ def test_cluster_errors_are_one_line(shared_photos: Path, tmp_path: Path) -> Non
     line = one_line_error(no_ray.returncode, no_ray.stderr)
     assert "Ray is not installed" in line and "lookalike[cluster]" in line
     assert not (tmp_path / "c.sqlite").exists()  # nothing scanned before the error
+    gpus = run_cli("index", *lib, "--ray", ray_cluster.address, "--ray-gpus", "1")
+    line = one_line_error(gpus.returncode, gpus.stderr)  # Ray would wait for them forever
+    assert f"The Ray cluster at {ray_cluster.address} has 0 GPUs" in line
