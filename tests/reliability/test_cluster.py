@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from cli import main
 from tests.reliability.helpers import PROJECT, embedded_figure, one_line_error, run_cli
 from tests.reliability.ray_cluster import DAMAGED, RayCluster, catalog_records, free_port
 
@@ -80,24 +82,27 @@ def test_a_killed_driver_then_a_killed_worker_lose_nothing(
 
 
 def test_cluster_errors_are_one_line(shared_photos: Path, ray_cluster: RayCluster,
-                                     tmp_path: Path) -> None:
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A wrong address, no Ray, or workers the cluster cannot hold: one line each, and the
+    first two before anything is scanned."""
     root = tmp_path / "photos"
     root.mkdir()
     (root / "a.jpg").write_bytes((shared_photos / "exif-samples/jpg/Nikon_D70.jpg").read_bytes())
-    lib = [root, "--catalog", tmp_path / "c.sqlite", "-q"]
+    lib = [str(root), "--catalog", str(tmp_path / "c.sqlite"), "-q"]
+
+    def error(*argv: str) -> str:
+        code = main(["index", *lib, *argv])
+        return one_line_error(code, capsys.readouterr().err)
+
     port = free_port()  # nothing listens there
-    proc = run_cli("index", *lib, "--ray", f"127.0.0.1:{port}")
-    line = one_line_error(proc.returncode, proc.stderr)
-    assert f"Cannot reach a Ray cluster at 127.0.0.1:{port}" in line
-    proc = run_cli("index", *lib, "--ray", "head-node")
-    assert "'head-node' is not a Ray address" in one_line_error(proc.returncode, proc.stderr)
-    no_ray = subprocess.run(  # a machine without the extra: ray cannot be imported
-        [sys.executable, "-c", "import sys; sys.modules['ray'] = None; from cli import main; "
-         "sys.exit(main(sys.argv[1:]))", "index", *map(str, lib), "--ray", "127.0.0.1:1"],
-        cwd=PROJECT, capture_output=True, text=True)
-    line = one_line_error(no_ray.returncode, no_ray.stderr)
+    assert f"Cannot reach a Ray cluster at 127.0.0.1:{port}" in error("--ray", f"127.0.0.1:{port}")
+    assert "'head-node' is not a Ray address" in error("--ray", "head-node")
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "ray", None)  # as without the extra: import ray fails
+        line = error("--ray", ray_cluster.address)
     assert "Ray is not installed" in line and "lookalike[cluster]" in line
-    assert not (tmp_path / "c.sqlite").exists()  # nothing scanned before the error
+    assert not (tmp_path / "c.sqlite").exists()  # nothing scanned before the errors
     gpus = run_cli("index", *lib, "--ray", ray_cluster.address, "--ray-gpus", "1")
     line = one_line_error(gpus.returncode, gpus.stderr)  # Ray would wait for them forever
     assert f"The Ray cluster at {ray_cluster.address} has 0 GPUs" in line
