@@ -3,7 +3,9 @@
 1. Items: a RAW file and a JPEG of the same name in one folder are one shot, one item (the
    JPEG stands for it; the RAW is its companion), never a duplicate pair.
 2. Candidate pairs: the neighbour graph of the embeddings at the model's radius
-   (:func:`core.duplicates.graph.radius_pairs`), plus photos with one content hash, plus
+   (:func:`core.duplicates.graph.radius_pairs`), plus each photo's two nearest down to the
+   model's ``rotated_radius`` where the pair may be a copy rotated in its pixels (shapes
+   turned or equal, not two shots by their times), plus photos with one content hash, plus
    frames of one camera within the burst window (capture times, a sort: no n^2).
 3. Each candidate is classified (:func:`core.duplicates.kinds.classify`) from cheap checks;
    the photos' pixels are read once each, at low resolution, only for candidates.
@@ -37,6 +39,7 @@ from core.duplicates.kinds import (
     PairFacts,
     Thresholds,
     classify,
+    may_be_rotated,
     thresholds_for,
 )
 from core.duplicates.pick import Candidate, best
@@ -115,10 +118,12 @@ def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
     check_cancel(cancel)
     candidates: dict[tuple[int, int], float] = {}
     if len(emb_ids) > 1:
-        rows_a, rows_b, sims = radius_pairs(vectors, th.radius)
+        rows_a, rows_b, sims = radius_pairs(vectors, th.radius, max_per_row=th.neighbours,
+                                            low=th.rotated_radius)
         for a, b, s in zip(emb_ids[rows_a].tolist(), emb_ids[rows_b].tolist(), sims.tolist(),
                            strict=True):
-            candidates[(min(a, b), max(a, b))] = s
+            if s >= th.radius or _may_be_rotated(by_id[a], by_id[b]):
+                candidates[(min(a, b), max(a, b))] = s
     sim_of = _similarity(emb_ids, vectors)
     for a, b in _hash_pairs(items) + _time_pairs(items, th):
         if (a, b) not in candidates:
@@ -160,12 +165,14 @@ class _Row(NamedTuple):
     content_hash: str
     captured_at: str | None
     camera: str | None
+    width: int | None
+    height: int | None
 
 
 def _selected(catalog: Catalog, folder: Path | None, ids: Iterable[int] | None) -> list[_Row]:
     """The read photos (they have a hash), or those of ``ids``, or under ``folder``."""
     rows = [_Row(*r) for r in catalog.conn.execute(
-        "SELECT id, path, content_hash, captured_at, camera FROM photos "
+        "SELECT id, path, content_hash, captured_at, camera, width, height FROM photos "
         "WHERE content_hash IS NOT NULL ORDER BY id")]
     if ids is not None:
         wanted = {int(i) for i in ids}
@@ -201,6 +208,14 @@ def _items(catalog: Catalog, rows: list[_Row]) -> tuple[list[_Row], dict[int, tu
 
 def _same_hash(by_id: dict[int, _Row], a: int, b: int) -> bool:
     return by_id[a].content_hash == by_id[b].content_hash
+
+
+def _may_be_rotated(a: _Row, b: _Row) -> bool:
+    """A pair below the radius stays a candidate if it may be a copy rotated in its pixels
+    (:func:`core.duplicates.kinds.may_be_rotated`); the 32-px check tries the turns."""
+    if not (a.width and a.height and b.width and b.height):
+        return False
+    return may_be_rotated(a.width / a.height, b.width / b.height, a.captured_at, b.captured_at)
 
 
 def _similarity(ids: np.ndarray, vectors: np.ndarray) -> Callable[[int, int], float]:
