@@ -38,6 +38,8 @@ class Thresholds:
     scene_layout: float = 0.80  # aligned correlation a same-scene pair needs without semantics
     reencode_corr: float = 0.97  # aligned correlation of a re-encode or resize
     reencode_diff: float = 0.035  # and its mean absolute pixel difference (0..1)
+    reencode_colour: float = 0.012  # and of its 8 x 8 colour thumbnails (re-encodes and
+    # resizes measured <= 0.002, the mildest colour edit 0.032)
     edit_corr: float = 0.88  # aligned correlation of an exposure/colour/rotation edit
     crop_corr: float = 0.88  # correlation of one picture found inside the other
     burst_gap_s: float = 2.0  # most seconds between two frames of one burst
@@ -66,7 +68,11 @@ UNCALIBRATED = RANDOM_WEIGHTS
 # the least similar rotated copy.
 MODEL_THRESHOLDS: dict[str, Thresholds] = {
     "efficientnet_lite0@imagenet": replace(DEFAULT, radius=0.74, scene=0.82,
-                                           rotated_radius=0.40),
+                                           rotated_radius=0.39),
+    "efficientnet_lite1@imagenet": replace(DEFAULT, radius=0.73, scene=0.86,
+                                           rotated_radius=0.55),
+    "efficientnet_lite2@imagenet": replace(DEFAULT, radius=0.70, scene=0.84,
+                                           rotated_radius=0.43),
 }
 
 
@@ -138,7 +144,7 @@ def classify(facts: PairFacts, a: Signature | None, b: Signature | None,
         return SCENE if alike else None
     same_aspect = abs(a.aspect - b.aspect) / max(a.aspect, b.aspect) < 0.02
     if (same_aspect and corr >= th.reencode_corr and diff <= th.reencode_diff
-            and colour_difference(a, b) <= th.reencode_diff):
+            and colour_difference(a, b) <= th.reencode_colour):
         return REENCODE
     if corr >= th.edit_corr:
         return EDIT
