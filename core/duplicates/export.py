@@ -43,7 +43,7 @@ def rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
         for photo in group.photos:
             out.append({
                 "group": n, "path": display(photo.path), "decision": group.decisions[photo.id],
-                "decided_by": "user" if group.decided else "proposal",
+                "decided_by": (group.decided_by or "user") if group.decided else "proposal",
                 "kinds": " ".join(group.kinds), "width": photo.width, "height": photo.height,
                 "size": photo.size, "captured_at": photo.captured_at, "camera": photo.camera,
                 "score": group.scores.get(photo.id),

@@ -81,6 +81,7 @@ class Group:
     scores: dict[int, float] = field(default_factory=dict)
     quality: dict[int, Quality] = field(default_factory=dict)
     companions: dict[int, tuple[Path, ...]] = field(default_factory=dict)
+    decided_by: str = ""  # "user", or "auto" (proposals stored with --accept); "" undecided
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -303,9 +304,11 @@ def _group(stored_all: dict[str, store.Decision], photos: tuple[Photo, ...],
                   for p in photos)
     decisions = _decisions(photos, stored if decided else {}, chosen.photo_id)
     pick = next((p.id for p in photos if decisions[p.id] == store.PICK), chosen.photo_id)
+    by = ("user" if any(d.source == "user" for d in stored.values()) else "auto") \
+        if decided else ""
     return Group(key, photos, pairs, pick, chosen.reasons, decisions, decided,
                  chosen.scores, quality, {p.id: companions[p.id] for p in photos
-                                          if p.id in companions})
+                                          if p.id in companions}, by)
 
 
 def _with_taste(catalog: Catalog, model: str, groups: list[Group], taste: Taste) -> list[Group]:

@@ -305,7 +305,8 @@ class DuplicatesView(QWidget):
         else:
             decisions[current] = REJECT
         pick = next((pid for pid, d in decisions.items() if d == PICK), group.pick)
-        updated = replace(group, decisions=decisions, decided=True, pick=pick)
+        updated = replace(group, decisions=decisions, decided=True, pick=pick,
+                          decided_by="user")
         self.groups[self.group_row] = updated
         self.group_list.item(self.group_row).setText(self._group_text(self.group_row, updated))
         self.strip.group = updated
