@@ -39,7 +39,6 @@ from core.duplicates.kinds import (
     PairFacts,
     Thresholds,
     classify,
-    may_be_rotated,
     thresholds_for,
 )
 from core.duplicates.pick import Candidate, best
@@ -119,12 +118,17 @@ def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
     check_cancel(cancel)
     candidates: dict[tuple[int, int], float] = {}
     if len(emb_ids) > 1:
+        # without pixels a rotated copy cannot be confirmed: no low band then
         rows_a, rows_b, sims = radius_pairs(vectors, th.radius, max_per_row=th.neighbours,
-                                            low=th.rotated_radius)
-        for a, b, s in zip(emb_ids[rows_a].tolist(), emb_ids[rows_b].tolist(), sims.tolist(),
-                           strict=True):
-            if s >= th.radius or _may_be_rotated(by_id[a], by_id[b]):
-                candidates[(min(a, b), max(a, b))] = s
+                                            low=th.rotated_radius if pixels else None)
+        high = sims >= th.radius
+        for a, b, s in zip(emb_ids[rows_a[high]].tolist(), emb_ids[rows_b[high]].tolist(),
+                           sims[high].tolist(), strict=True):
+            candidates[(min(a, b), max(a, b))] = s
+        if not high.all():
+            low = _may_be_rotated(by_id, emb_ids, rows_a[~high], rows_b[~high])
+            candidates.update(_rescored(emb_ids, vectors, rows_a[~high][low],
+                                        rows_b[~high][low], th.rotated_radius))
     sim_of = _similarity(emb_ids, vectors)
     for a, b in _hash_pairs(items) + _time_pairs(items, th):
         if (a, b) not in candidates:
@@ -211,12 +215,43 @@ def _same_hash(by_id: dict[int, _Row], a: int, b: int) -> bool:
     return by_id[a].content_hash == by_id[b].content_hash
 
 
-def _may_be_rotated(a: _Row, b: _Row) -> bool:
-    """A pair below the radius stays a candidate if it may be a copy rotated in its pixels
-    (:func:`core.duplicates.kinds.may_be_rotated`); the 32-px check tries the turns."""
-    if not (a.width and a.height and b.width and b.height):
-        return False
-    return may_be_rotated(a.width / a.height, b.width / b.height, a.captured_at, b.captured_at)
+def _may_be_rotated(by_id: dict[int, _Row], ids: np.ndarray, ra: np.ndarray, rb: np.ndarray
+                    ) -> np.ndarray:
+    """Which pairs of rows (ra, rb) below the radius stay candidates: those that may be a copy
+    rotated in its pixels (:func:`core.duplicates.kinds.may_be_rotated`, vectorised; the
+    32-px check tries the turns)."""
+    if not len(ra):
+        return np.zeros(0, bool)
+    rows = [by_id[int(i)] for i in ids]
+    aspect = np.array([r.width / r.height if r.width and r.height else 0.0 for r in rows])
+    moments = sorted({r.captured_at for r in rows if r.captured_at})
+    code = {m: n + 1 for n, m in enumerate(moments)}
+    taken = np.array([code.get(r.captured_at or "", 0) for r in rows])
+    xa, xb = aspect[ra], aspect[rb]
+    known = (xa > 0) & (xb > 0)
+    turned = np.abs(xa * xb - 1) < 0.02
+    same = np.abs(xa - xb) < 0.02 * np.maximum(np.maximum(xa, xb), 1e-9)
+    ta, tb = taken[ra], taken[rb]
+    one_shot = (ta == 0) | (tb == 0) | (ta == tb)
+    return known & (turned | same) & one_shot
+
+
+def _rescored(ids: np.ndarray, vectors: np.ndarray, ra: np.ndarray, rb: np.ndarray,
+              floor: float | None) -> dict[tuple[int, int], float]:
+    """The pairs of rows (ra, rb) (the graph's low band, whose scores may be approximate)
+    whose exact similarity is at least ``floor``, by photo ids."""
+    out: dict[tuple[int, int], float] = {}
+    if floor is None:
+        return out
+    for start in range(0, len(ra), 4096):
+        a, b = ra[start:start + 4096], rb[start:start + 4096]
+        exact = np.einsum("ij,ij->i", np.asarray(vectors[a], np.float32),
+                          np.asarray(vectors[b], np.float32))
+        keep = exact >= floor
+        for x, y, s in zip(ids[a[keep]].tolist(), ids[b[keep]].tolist(),
+                           exact[keep].tolist(), strict=True):
+            out[(min(x, y), max(x, y))] = s
+    return out
 
 
 def _similarity(ids: np.ndarray, vectors: np.ndarray) -> Callable[[int, int], float]:

@@ -40,8 +40,9 @@ def radius_pairs(vectors: NDArray[np.floating], radius: float, *, max_per_row: i
     Each row keeps at most its ``max_per_row`` most similar partners (a burst of 200 frames
     does not make 20,000 pairs). ``low`` (below ``radius``): also each row's ``low_per_row``
     most similar partners with a cosine in [low, radius) (where rotated copies sit, which the
-    caller checks further). Returns (i, j, similarity) arrays sorted by similarity, highest
-    first.
+    caller checks further; above EXACT_MAX rows their similarity is the projection's
+    approximation, to be re-scored by the caller). Returns (i, j, similarity) arrays sorted
+    by similarity, highest first.
     """
     n = len(vectors)
     if n < 2:
@@ -66,14 +67,20 @@ def radius_pairs(vectors: NDArray[np.floating], radius: float, *, max_per_row: i
 
 def _top_low(scores: NDArray[np.float32], radius: float, low: float, k: int
              ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """(row, column) of each row's ``k`` best scores in [low, radius)."""
-    band = np.where((scores >= low) & (scores < radius), scores, -np.inf)
-    k = min(k, band.shape[1])
-    cols = np.argpartition(-band, k - 1, axis=1)[:, :k]
-    rows = np.repeat(np.arange(len(band)), k)
-    cols = cols.ravel()
-    keep = np.isfinite(band[rows, cols])
-    return rows[keep], cols[keep]
+    """(row, column) of each row's ``k`` best scores in [low, radius) (``scores`` is
+    modified: taken ones are set to -inf)."""
+    scores[scores >= radius] = -np.inf
+    rows_out, cols_out = [], []
+    everyone = np.arange(len(scores))
+    for _ in range(min(k, scores.shape[1])):
+        cols = scores.argmax(axis=1)
+        best = scores[everyone, cols]
+        keep = best >= low
+        rows_out.append(everyone[keep])
+        cols_out.append(cols[keep])
+        scores[everyone, cols] = -np.inf
+    return (np.concatenate(rows_out).astype(np.int64),
+            np.concatenate(cols_out).astype(np.int64))
 
 
 def _one_blas_thread() -> AbstractContextManager[object]:
@@ -95,12 +102,13 @@ def _exact_blocks(vectors: NDArray[np.floating], radius: float, low: float | Non
         diagonal = np.arange(len(scores))
         scores[diagonal, start + diagonal] = -np.inf  # not its own partner
         rows, cols = np.nonzero(scores >= radius)
+        sims = scores[rows, cols]
         if low is not None:
-            low_rows, low_cols = _top_low(scores, radius, low, low_per_row)
+            low_rows, low_cols = _top_low(scores.copy(), radius, low, low_per_row)
             rows, cols = np.concatenate([rows, low_rows]), np.concatenate([cols, low_cols])
+            sims = np.concatenate([sims, scores[low_rows, low_cols]])
         rows_abs = rows + start
-        i, j = np.minimum(rows_abs, cols), np.maximum(rows_abs, cols)
-        yield i, j, scores[rows, cols]
+        yield np.minimum(rows_abs, cols), np.maximum(rows_abs, cols), sims
 
 
 def _listed_blocks(vectors: NDArray[np.floating], radius: float, seed: int,
@@ -178,8 +186,8 @@ def _list_pairs(full: NDArray[np.floating], reduced: NDArray[np.float32],
                 low: float | None = None, low_per_row: int = 2
                 ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]]:
     """The pairs at the radius between a list's queries and its members: reduced scores,
-    then exact re-scores of those near the radius (and of each query's ``low_per_row`` best
-    reduced scores down to ``low``)."""
+    then exact re-scores of those near the radius; and each query's ``low_per_row`` best
+    reduced scores down to ``low`` with their reduced (approximate) scores."""
     if not len(members) or not len(queries):
         return
     local = reduced[members]
@@ -187,16 +195,18 @@ def _list_pairs(full: NDArray[np.floating], reduced: NDArray[np.float32],
         q = queries[start:start + _BLOCK]
         scores = reduced[q] @ local.T
         scores[q[:, None] == members[None, :]] = -np.inf  # not its own partner
+        scores_copy = scores.copy() if low is not None else scores
         a, b = np.nonzero(scores >= radius - MARGIN)
-        if low is not None:
-            low_a, low_b = _top_low(scores, radius - MARGIN, low - MARGIN, low_per_row)
-            a, b = np.concatenate([a, low_a]), np.concatenate([b, low_b])
         i, j = q[a], members[b]
-        if not len(i):
-            continue
-        exact = _rowwise_dots(full, i, j)
-        good = exact >= (radius if low is None else low)
-        yield np.minimum(i, j)[good], np.maximum(i, j)[good], exact[good]
+        if len(i):
+            exact = _rowwise_dots(full, i, j)
+            good = exact >= radius
+            yield np.minimum(i, j)[good], np.maximum(i, j)[good], exact[good]
+        if low is not None:  # reduced scores, not re-scored: the caller checks the few kept
+            low_a, low_b = _top_low(scores, radius - MARGIN, low - MARGIN, low_per_row)
+            approx = np.minimum(scores_copy[low_a, low_b], radius - 1e-4)
+            i, j = q[low_a], members[low_b]
+            yield np.minimum(i, j), np.maximum(i, j), approx.astype(np.float32)
 
 
 def _rowwise_dots(full: NDArray[np.floating], i: NDArray[np.int64], j: NDArray[np.int64]
