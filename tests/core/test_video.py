@@ -163,8 +163,8 @@ def test_a_clip_with_rare_keyframes_is_decoded_whole(shared_photos: Path,
 
 def test_a_container_that_lies_about_its_duration(shared_photos: Path,
                                                   tmp_path: Path) -> None:
-    """A Matroska clip whose header claims 10 times its length: indexed, and its duration
-    is the frames' (the header would make a 9 s clip a 1:30 one)."""
+    """A Matroska clip whose header claims 10 times its length: indexed, its duration is
+    the frames' (the header would make a 9 s clip a 1:30 one), and a problem entry says so."""
     root = tmp_path / "library"
     root.mkdir()
     made = tmp_path / "made.mkv"
@@ -176,9 +176,50 @@ def test_a_container_that_lies_about_its_duration(shared_photos: Path,
                  model="resnet50") as library:
         run(library.index())
         item = library.photo_at(clip)
-        assert item is not None and library.catalog.problems() == []
-        assert durations(library.catalog)[item.id] == pytest.approx(3 * SHOT_S, abs=0.2)
+        assert item is not None
+        duration = durations(library.catalog)[item.id]
+        assert duration == pytest.approx(3 * SHOT_S, abs=0.2)
+        assert [p.reason for p in library.catalog.problems()] == [
+            f"its header says it lasts 01:30 but its pictures end at {clock(duration)} "
+            f"(incomplete, or a wrong header); indexed up to {clock(duration)}"]
         assert len(clip_frames(library.catalog, item.id, library.model_key)) == 3
+
+
+def test_a_truncated_clip_that_partly_decodes_is_indexed_so_far_with_a_problem(
+        shared_photos: Path, tmp_path: Path) -> None:
+    """Cut at 60 %: an MP4 with its index in front (its last packet broken) and an AVCHD-like
+    MPEG-TS clip (ending mid-packet) keep the frames before the cut, and each has a problem
+    entry saying how far it decoded. A whole copy put in its place is read again, and its
+    problem goes."""
+    root = tmp_path / "library"
+    root.mkdir()
+    whole: dict[str, bytes] = {}
+    for name, faststart in (("cut.mp4", True), ("cut.mts", False)):
+        made = tmp_path / name
+        shots = make_clip(made, shot_photos(shared_photos)[:3], SHOT_S, faststart=faststart)
+        whole[name] = made.read_bytes()
+        (root / name).write_bytes(whole[name][: len(whole[name]) * 6 // 10])
+    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none",
+                 model="resnet50") as library:
+        run(library.index())
+        problems = {p.path.name: p.reason for p in library.catalog.problems()}
+        for name in whole:
+            clip = library.photo_at(root / name)
+            assert clip is not None, name  # still indexed, as far as it goes
+            frames = clip_frames(library.catalog, clip.id, library.model_key)
+            assert [shot_index(shots, f.time) for f in frames] == [0, 1], name
+            decoded = durations(library.catalog)[clip.id]
+            assert SHOT_S < decoded < 2 * SHOT_S, name
+            assert problems[name].startswith(
+                f"incomplete video (truncated?): decoded to {clock(decoded)}"), problems[name]
+            assert problems[name].endswith("; indexed as far as it goes")
+        assert " of 00:09;" in problems["cut.mp4"]  # its index says 9 s
+        (root / "cut.mp4").write_bytes(whole["cut.mp4"])
+        run(library.index())
+        assert [p.path.name for p in library.catalog.problems()] == ["cut.mts"]
+        clip = library.photo_at(root / "cut.mp4")
+        assert clip is not None and len(clip_frames(library.catalog, clip.id,
+                                                    library.model_key)) == 3
 
 
 def test_a_cancelled_pass_resumes_inside_the_clip(shared_photos: Path,
