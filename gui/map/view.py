@@ -303,7 +303,7 @@ class MapView(QWidget):
         else:
             self.result = result
         unclustered = int((result.clusters < 0).sum())
-        self.status.setText(f"{len(result):,} photos · {len(result.cluster_info)} clusters"
+        self.status.setText(f"{result.describe()} · {len(result.cluster_info)} clusters"
                             + (f" · {unclustered:,} in none" if unclustered else ""))
 
     def _on_job_ended(self, job: JobHandle) -> None:

@@ -336,3 +336,44 @@ def test_the_faces_pass_leaves_clips_alone(clip_library: ClipLibrary) -> None:
     with clip_library.open() as library:
         names = {Path(path).name for _id, path, _hash in photos_to_scan(library.catalog)}
     assert names == {"church.jpg"}
+
+
+def test_the_map_shows_a_clip_as_its_kept_frames(clip_library: ClipLibrary,
+                                                 tmp_path: Path) -> None:
+    """One point per kept frame, each tied to the clip and its time; B's frame sits nearest
+    to a photo of B; the stored map reads back the same, and is current."""
+    import numpy as np
+
+    from core.map import compute_map, load_map
+
+    root = tmp_path / "library"
+    shutil.copytree(clip_library.root, root, copy_function=shutil.copy2)
+    shutil.copy2(clip_library.shots[1].photo, root / "b.jpg")
+    catalog = tmp_path / "catalog.sqlite"
+    shutil.copy2(clip_library.catalog, catalog)
+    with Library(root, catalog_path=catalog, weights="none", model="resnet50") as library:
+        run(library.index())
+        clip, b = library.photo_at(root / "walk.mp4"), library.photo_at(root / "b.jpg")
+        assert clip is not None and b is not None
+        frames = clip_frames(library.catalog, clip.id, library.model_key)
+        result = run(compute_map(library.catalog, library.model_key))
+        stored = load_map(library.catalog, library.model_key)
+        again = run(compute_map(library.catalog, library.model_key))
+    assert len(result) == 2 + len(frames) == 5  # church, b, the clip's three frames
+    rows = np.flatnonzero(result.ids == clip.id)
+    assert [result.time_at(int(k)) for k in rows] == [f.time for f in frames]
+    b_row = int(np.flatnonzero(result.ids == b.id)[0])
+    assert result.time_at(b_row) is None
+    assert result.describe() == "3 photos and clips (3 clip frames)"
+    distance = np.linalg.norm(result.xy - result.xy[b_row], axis=1)
+    distance[b_row] = np.inf
+    nearest = int(np.argmin(distance))
+    assert result.ids[nearest] == clip.id
+    assert shot_index(clip_library.shots, result.time_at(nearest)) == 1  # type: ignore[arg-type]
+    assert stored is not None and again.how == "cached"
+    order = np.argsort(result.keys)  # type: ignore[arg-type]
+    back = np.argsort(stored.keys)  # type: ignore[arg-type]
+    assert np.array_equal(result.ids[order], stored.ids[back])
+    assert np.allclose(result.xy[order], stored.xy[back])
+    assert np.array_equal(np.isnan(result.times[order]),  # type: ignore[index]
+                          np.isnan(stored.times[back]))  # type: ignore[index]
