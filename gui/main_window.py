@@ -283,8 +283,11 @@ class MainWindow(QMainWindow):
         ids = self.library_view.model.ids()
         if photo_id not in ids:
             return None
+        at = self.library_view.model.time(photo_id)
+        if self.context.moment is not None and self.context.moment[0] == photo_id:
+            at = self.context.moment[1]  # a clip's frame picked on the map
         viewer = ViewerWindow(self.context, self.library_view.cache, ids, ids.index(photo_id),
-                              self, at=self.library_view.model.time(photo_id))
+                              self, at=at)
         viewer.find_similar_requested.connect(lambda pid: self.search.find_similar([pid]))
         viewer.find_similar_moment.connect(self.search.find_similar_moment)
         viewer.show()
