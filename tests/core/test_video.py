@@ -308,6 +308,36 @@ def test_a_head_labels_a_clip_by_time_ranges(clip_library: ClipLibrary, tmp_path
     assert "snow 00:06–00:09" in lines[0][1]
     csv_text = (tmp_path / "ranges.csv").read_text()
     assert rows == len(ranges) and "walk.mp4,flower,3.0,6.0,00:03,00:06," in csv_text
+    _clip_labels_go_to_its_sidecar(root, tmp_path / "c.sqlite", ranges)
+
+
+def _clip_labels_go_to_its_sidecar(root: Path, catalog: Path, ranges: list) -> None:
+    """``predict --clip-xmp``: walk.xmp gets the labels as keywords and the ranges as xmpDM
+    markers in a "Lookalike: scene" track, merged (another program's track and keyword
+    stay); the clip is not touched; a second run changes nothing."""
+    from core import xmp
+    from core.video.xmp import Marker, read_tracks, set_track
+
+    sidecar = root / "walk.xmp"
+    xmp.merge_into_sidecar(sidecar, add_keywords=["holiday"], edit=lambda ex, data: (
+        set_track(ex, data, "Editor cuts", [Marker("cut 1", 1.0, 0.5)])))
+    clip_bytes = (root / "walk.mp4").read_bytes()
+    args = ["predict", str(root), "--set", "scene", "--clip-xmp", "-q", "--model", "resnet50",
+            "--weights", "none", "--catalog", str(catalog)]
+    assert main(args) == 0
+    record = xmp.read_sidecar(sidecar)
+    assert {"holiday", "flower", "snow"} <= set(record.keywords)
+    assert {"scene|flower", "scene|snow"} <= set(record.hierarchy)
+    tracks = read_tracks(record)
+    assert list(tracks) == ["Editor cuts", "Lookalike: scene"]
+    assert tracks["Editor cuts"] == [Marker("cut 1", 1.0, 0.5)]
+    assert [(m.name, m.start, m.duration) for m in tracks["Lookalike: scene"]] == [
+        (r.label, r.start, r.end - r.start) for r in ranges]
+    assert all(0.5 <= (m.probability or 0) <= 1 for m in tracks["Lookalike: scene"])
+    assert record.properties["Xmp.xmpDM.Tracks[2]/xmpDM:frameRate"] == "f1000"
+    before = sidecar.read_bytes()
+    assert main(args) == 0
+    assert sidecar.read_bytes() == before and (root / "walk.mp4").read_bytes() == clip_bytes
 
 
 def test_a_rebuilt_catalog_keeps_the_clips_frames(clip_library: ClipLibrary,
