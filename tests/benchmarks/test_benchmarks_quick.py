@@ -105,9 +105,14 @@ def test_app_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 def test_video_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
     import benchmarks.video
 
-    assert benchmarks.video.main(["--quick"]) == 0
+    assert benchmarks.video.main(["--quick", "--mixed", "6,1", "--megapixels", "1"]) == 0
     out = capsys.readouterr().out
     assert "a one-minute 1080p clip indexed in <= 5 s" in out
+    out, mixed = out.split("A mixed folder")
+    rows = {row["folder"]: row for row in _table(mixed)}
+    assert (rows["mixed"]["photos"], rows["mixed"]["clips"]) == ("6", "1")
+    assert float(rows["mixed"]["index s"]) > 0 and float(rows["photos alone"]["photos/s"]) > 0
+    assert " x parts: " in rows["mixed"]["mixed <= 1.05 x (photos + clips) apart"]
     tables = out.split("Indexing one clip")
     cuts = {row["keyframe to keyframe"]: row for row in _table(tables[0])}
     assert float(cuts["at a cut"]["hist min"]) > float(cuts["within a shot"]["hist max"])
