@@ -332,7 +332,7 @@ class ViewerWindow(QDialog):
         self.close()
 
     def hideEvent(self, event: QHideEvent) -> None:
-        if self.player is not None:
+        if self.player is not None and not event.spontaneous():  # not when minimised
             self.player.stop()  # closed (or Esc): let go of the file and its decoder now
         super().hideEvent(event)
 
