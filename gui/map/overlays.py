@@ -190,7 +190,7 @@ class PhotoOverlays(QObject):
 
     def _show_hover(self, row: int) -> None:
         photo_id = int(self.ids[row])
-        pixmap = self.cache.pixmap(photo_id, HOVER_PX)
+        pixmap = self._pixmap(row, HOVER_PX)
         name = self.cache.name(photo_id) or "…"
         self._hover_row = row
         if self.times is not None and not np.isnan(self.times[row]):
@@ -199,6 +199,12 @@ class PhotoOverlays(QObject):
         scene, bounds = self.view_box.mapViewToScene(at), self.view_box.sceneBoundingRect()
         self.hover.show_photo(photo_id, at, pixmap, name,
                               (bounds.right() - scene.x(), bounds.bottom() - scene.y()))
+
+    def _pixmap(self, row: int, side: int) -> QPixmap | None:
+        """Point ``row``'s picture: its photo's thumbnail, or its clip frame's own."""
+        if self.times is not None and not np.isnan(self.times[row]):
+            return self.cache.frame_pixmap(int(self.ids[row]), float(self.times[row]), side)
+        return self.cache.pixmap(int(self.ids[row]), side)
 
     def _on_thumbnails_loaded(self, ids: list[int]) -> None:
         hovered = self.hover.photo_id
@@ -247,7 +253,7 @@ class PhotoOverlays(QObject):
             colour = SELECTION_COLOUR if self.selected[r] else QUERY_COLOUR if \
                 self.in_query[r] else self.colours[self.colour_index[r]] if self.colours else grey
             shown.append((int(self.ids[r]), float(cx), float(cy),
-                          self.cache.pixmap(int(self.ids[r]), side), colour, bool(marked[k])))
+                          self._pixmap(int(r), side), colour, bool(marked[k])))
         self.thumbnails.show(shown)
         for ring in self.rings:  # frames mark the selection while thumbnails are drawn
             ring.setVisible(not self.thumbnails.shown)

@@ -70,8 +70,14 @@ def test_a_clip_hit_opens_at_its_moment(open_window: OpenWindow, qtbot: QtBot,
                     timeout=10_000)
     qtbot.keyClick(viewer, Qt.Key.Key_P)  # pause
     qtbot.waitUntil(lambda: not player.is_playing())
+    times = list(viewer.strip.times)
     viewer.close()
     assert player.player.source().isEmpty()  # the file is let go
+    cache = window.library_view.cache  # the map draws a clip's points as their own frames
+    qtbot.waitUntil(lambda: all(cache.frame_pixmap(clip.id, t, 64) for t in times))
+    pictures = [cache.frame_pixmap(clip.id, t, 64).toImage() for t in times]  # type: ignore[union-attr]
+    assert pictures[0] != pictures[1] and pictures[1] != pictures[2]
+    assert cache.name(clip.id) == "walk.mp4"
 
 
 def test_the_clip_settings_go_from_preferences_to_the_library(
