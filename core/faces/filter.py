@@ -11,6 +11,8 @@ nearest.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,8 +20,11 @@ from numpy.typing import NDArray
 from core.catalog import Catalog
 from core.errors import BadArgument
 from core.faces.store import FaceStore, PeopleError
-from core.index import Hit
+from core.index import Hit, rocchio
 from core.labels.store import LabelStore
+
+if TYPE_CHECKING:
+    from core.library import Library
 
 
 def person_named(store: FaceStore, name: str) -> int:
@@ -84,3 +89,20 @@ def rank_within(catalog: Catalog, model: str, vector: NDArray[np.floating],
     scores = (vectors @ query) / norms
     order = np.argsort(-scores, kind="stable")[:k]
     return [Hit(int(got_ids[i]), float(scores[i])) for i in order]
+
+
+def similar_among(library: Library, within: Collection[int], positives: Sequence[int],
+                  negatives: Sequence[int] = (), file: Path | None = None,
+                  k: int = 20) -> tuple[int | None, list[Hit]]:
+    """Like :meth:`Library.similar` / :meth:`Library.similar_to_file`, ranked among the
+    photos ``within`` only: (the file's own photo id if it is a library photo, hits)."""
+    own = library.photo_at(file) if file is not None else None
+    with library.catalog.faults():
+        searcher = library.searcher
+        liked = (library.embed_file(file)[None, :] if file is not None
+                 else searcher.vectors(list(positives)))
+        unliked = searcher.vectors(list(negatives)) if negatives else None
+        query = rocchio(liked, unliked)
+        exclude = {*positives, *negatives, *([own.id] if own else [])}
+        return (own.id if own else None), rank_within(library.catalog, library.model_key,
+                                                      query, within, k, exclude)
