@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -21,8 +22,8 @@ OPTIONS = ["--model", MODEL, "--weights", "none"]
 
 @pytest.fixture(scope="module")
 def named(shared_photos: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """3 photos each of 3 people, embedded, faces found, the devil named "Dee" and one of
-    its photos labelled Kind:favourite by hand."""
+    """3 photos each of 3 people, embedded, faces found, two named ("Dee", "Dud"), and one
+    photo of Dee labelled Kind:favourite by hand."""
     base = tmp_path_factory.mktemp("combined")
     root, catalog_path = base / "photos", base / "catalog.sqlite"
     face_photos.write_set(shared_photos, root, ["devil", "dudley", "orange"], count=3)
@@ -31,10 +32,11 @@ def named(shared_photos: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
         run(find_faces(library.catalog, workers=0))
         catalog = library.catalog
         store = FaceStore(catalog)
-        devil = {f.person_id for p in catalog.photos() if p.path.name.startswith("devil_")
-                 for f in store.faces(content_hash=p.content_hash)}
-        assert len(devil) == 1
-        store.name(devil.pop(), "Dee")
+        for prefix, name in (("devil_", "Dee"), ("dudley_", "Dud")):
+            person = {f.person_id for p in catalog.photos() if p.path.name.startswith(prefix)
+                      for f in store.faces(content_hash=p.content_hash)}
+            assert len(person) == 1
+            store.name(person.pop(), name)
         labels = LabelStore(catalog)
         favourite = labels.add_label(labels.create_set("Kind", multi=True).id, "favourite")
         labels.assign(favourite.id, [catalog.photo_by_path(root / "devil_2.jpg").id])
@@ -92,3 +94,18 @@ def test_rank_within_orders_by_the_query_like_the_whole_library(
                                                    if h.photo_id == hits[0].photo_id), abs=1e-3)
         assert rank_within(catalog, library.model_key, vector, within, k=5,
                            exclude=within) == []
+
+
+def test_a_head_learns_the_people_set_like_any_label_set(
+        named: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, catalog = named
+    options = ["--catalog", str(catalog), *OPTIONS, "-q"]
+    assert main(["train", str(root), "--set", "People", *options]) == 0
+    assert main(["predict", str(root), "--set", "People", "--csv", str(tmp_path / "p.csv"),
+                 *options]) == 0
+    capsys.readouterr()
+    with (tmp_path / "p.csv").open(newline="") as file:
+        predicted = {Path(row["path"]).name: row["predicted"] for row in csv.DictReader(file)}
+    assert len(predicted) == 9  # every photo, the unnamed person's too
+    assert [predicted[f"devil_{i}.jpg"] for i in range(3)] == ["Dee"] * 3
+    assert [predicted[f"dudley_{i}.jpg"] for i in range(3)] == ["Dud"] * 3
