@@ -17,6 +17,7 @@ dlib's on real faces (the tests do, to 1e-4).
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from core import paths
 from core.errors import ModelUnavailable
 from core.files import write_bytes_atomic
 
+log = logging.getLogger(__name__)
 CHIP = 150  # the network's input: dlib.get_face_chip(rgb, shape, 150, 0.25)
 _TOKENS = re.compile(rb"\x01[\x03-\x20](con_4|affine_|relu_|add_prev_|avg_pool_2|max_pool_2"
                      rb"|fc_2|input_rgb_image_sized)")
@@ -207,12 +209,18 @@ class Descriptor:
         import onnxruntime as ort
 
         cached = onnx_path(weights)
-        if not cached.is_file():
-            write_bytes_atomic(cached, build_onnx(read_dlib_net(weights)))
+        try:
+            model = cached.read_bytes()
+        except OSError:
+            model = build_onnx(read_dlib_net(weights))
+            try:
+                write_bytes_atomic(cached, model)
+            except OSError as exc:  # a read-only cache: built again next time
+                log.info("cannot cache the face descriptor model in %s: %s", cached, exc)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(cached), options,
+        self._session = ort.InferenceSession(model, options,
                                              providers=["CPUExecutionProvider"])
 
     def __call__(self, chips: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
