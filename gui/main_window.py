@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.add_view("Library", self.library_view)
         self.similarity = SimilarityBar(context, self.search, self)
         self.library_view.add_bar(self.similarity)
+        self.similarity.attach_grid(self.library_view.grid)
         self.library_view.menu_extras += [self.similarity.mark_similar,
                                           self.similarity.mark_not_similar]
         self.similarity.message.connect(lambda text: self.statusBar().showMessage(text, 8000))

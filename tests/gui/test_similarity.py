@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QToolButton
 from pytestqt.qtbot import QtBot
 
 from core.similarity import JudgementStore
 from gui.grid import Roles
+from gui.grid.delegate import NOT_SIMILAR, SIMILAR, ThumbnailDelegate
 from gui.main_window import MainWindow
 
 from .conftest import OpenWindow, PhotoFolder, open_indexed
@@ -105,3 +107,74 @@ def test_judgements_learn_and_my_similarity_changes_the_ranking(
     box.setCurrentIndex(box.findData(None))
     qtbot.waitUntil(lambda: "mine" not in window.library_view.title.text(), timeout=10_000)
     assert _shown_ids(window) == base_order
+
+
+def _button(window: MainWindow, photo_id: int, similar: bool) -> QPoint:
+    """The centre of a tile's judgement button (the tile scrolled into view)."""
+    grid = window.library_view.grid
+    index = grid.photo_model().index(grid.photo_model().row_of(photo_id), 0)
+    grid.scrollTo(index)
+    delegate = grid.itemDelegate()
+    assert isinstance(delegate, ThumbnailDelegate)
+    return delegate.judge_buttons(delegate.image_rect(grid.visualRect(index), photo_id))[
+        similar].center()
+
+
+def _frame_colour(window: MainWindow, photo_id: int) -> QColor:
+    """The colour on screen at the left edge of a tile's photo (its judgement frame)."""
+    grid = window.library_view.grid
+    index = grid.photo_model().index(grid.photo_model().row_of(photo_id), 0)
+    delegate = grid.itemDelegate()
+    assert isinstance(delegate, ThumbnailDelegate)
+    rect = delegate.image_rect(grid.visualRect(index), photo_id)
+    return grid.viewport().grab().toImage().pixelColor(rect.left() + 1, rect.center().y())
+
+
+def test_judgement_buttons_on_the_tiles(open_window: OpenWindow, qtbot: QtBot,
+                                        photo_folder: PhotoFolder, catalog_copy: Path) -> None:
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
+    grid = window.library_view.grid
+    scenes = {int(name[-1]): _ids(window, paths)
+              for name, paths in sorted(photo_folder.scenes.items())}
+    liked, unliked = scenes[3][1], scenes[0][2]
+    assert grid.judge_button_at(QPoint(20, 20)) is None  # no query: no buttons
+    query = scenes[2][0]
+    window.context.set_selection([query])
+    window.actions.find_similar.trigger()
+    qtbot.waitUntil(lambda: window.context.query is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: grid.itemDelegate().judging, timeout=10_000)
+    store = JudgementStore(window.context.library.catalog)
+    model = grid.photo_model()
+    normal = _frame_colour(window, liked)
+
+    # "More like this" clicked on one tile, "not like this" on another.
+    pos = _button(window, liked, True)
+    assert grid.judge_button_at(pos) == (liked, True)
+    qtbot.mouseMove(grid.viewport(), pos)
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: store.of_photo(query) == {liked: True}, timeout=10_000)
+    qtbot.waitUntil(lambda: model.judgement(liked) is True, timeout=10_000)
+    assert window.context.selection == [query]  # a button selects nothing
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton,
+                     pos=_button(window, unliked, False))
+    qtbot.waitUntil(lambda: store.of_photo(query) == {liked: True, unliked: False},
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: model.judgement(unliked) is False, timeout=10_000)
+    # Judged tiles show it, hovered or not: a green or red frame.
+    qtbot.mouseMove(grid.viewport(), QPoint(1, 1))
+    assert _frame_colour(window, liked) == SIMILAR != normal
+    assert _frame_colour(window, unliked) == NOT_SIMILAR
+    # The same button again takes the mark back; the query's own tile has no buttons.
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton,
+                     pos=_button(window, liked, True))
+    qtbot.waitUntil(lambda: store.of_photo(query) == {unliked: False}, timeout=10_000)
+    qtbot.waitUntil(lambda: model.judgement(liked) is None, timeout=10_000)
+    query_tile = grid.visualRect(model.index(model.row_of(query), 0))
+    assert grid.judge_button_at(query_tile.bottomLeft() + QPoint(15, -15)) is None
+    # Another query shows its own marks; the plain listing has no buttons.
+    window.context.set_selection([liked])
+    window.actions.find_similar.trigger()
+    qtbot.waitUntil(lambda: window.context.query.positives == (liked,), timeout=10_000)
+    qtbot.waitUntil(lambda: model.judgement(unliked) is None, timeout=10_000)
+    window.actions.back_to_library.trigger()
+    qtbot.waitUntil(lambda: not grid.itemDelegate().judging, timeout=10_000)
