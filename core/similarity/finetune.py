@@ -41,7 +41,7 @@ from core.embed.models import (
     resolve_device,
 )
 from core.errors import Cancelled, UnreadableImage
-from core.files import write_bytes_atomic
+from core.files import TEMP_PREFIX, write_bytes_atomic
 from core.jobs import Job, RateMeter
 from core.similarity.learnt import SimilarityError
 from core.similarity.training import MARGIN, ordering
@@ -102,6 +102,7 @@ def finetune(catalog: Catalog, model: str, weights: str | Path | None = "default
               "triplets": len(data.train), "items": data.photo_ids.tolist()[:50]}
     tag = hashlib.blake2b(json.dumps(config, sort_keys=True).encode(), digest_size=5).hexdigest()
     checkpoint = folder / f"finetune-{tag}.ckpt"
+    _clear_leftovers(folder, model)
     images = _images(catalog, data)
     spec = get_spec(model)
     net, classifier = build_network(model, weights, seed)
@@ -288,6 +289,14 @@ def _save_weights(folder: Path, model: str, name: str, net: nn.Module,
     path = folder / f"{model}-{_slug(name)}-{digest}.pt"
     write_bytes_atomic(path, data)
     return path
+
+
+def _clear_leftovers(folder: Path, model: str) -> None:
+    """Remove what a killed run was writing (a checkpoint or weights, never finished: the
+    library lock keeps a second run from writing them now)."""
+    for prefix in ("finetune-", f"{model}-"):
+        for stale in folder.glob(f"{TEMP_PREFIX}{prefix}*"):
+            stale.unlink(missing_ok=True)
 
 
 def _slug(name: str) -> str:
