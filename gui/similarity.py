@@ -20,6 +20,7 @@ from core.jobs import Job, Progress
 from core.library import Library
 from core.similarity import JudgementStore, learnt
 from gui.context import AppContext
+from gui.dialogs.finetune import FinetuneDialog
 from gui.grid.view import GridView
 from gui.search import SearchController
 
@@ -84,6 +85,7 @@ class SimilarityBar(QWidget):
 
     message = Signal(str)  # a note for the status bar
     learnt = Signal(object)  # SimilarityInfo, after training and projecting
+    finetuned = Signal(str)  # fine-tuned weights, the library embedded: search with them
 
     def __init__(self, context: AppContext, search: SearchController,
                  parent: QWidget | None = None) -> None:
@@ -129,6 +131,17 @@ class SimilarityBar(QWidget):
         self.learn_button.setDefaultAction(self.learn)
         self.learn_button.setAutoRaise(True)
         row.addWidget(self.learn_button)
+        self.finetune = QAction("Fine-Tune the Network…", self)
+        self.finetune.setToolTip("Retrain the network's last stage on the judgements and "
+                                 "labels: a new model for this library (slow on a CPU)")
+        self.finetune.setStatusTip(self.finetune.toolTip())
+        self.finetune.triggered.connect(self.open_finetune)
+        finetune_button = QToolButton(self)
+        finetune_button.setDefaultAction(self.finetune)
+        finetune_button.setAutoRaise(True)
+        finetune_button.setText("Fine-Tune…")
+        row.addWidget(finetune_button)
+        self.finetune_dialog: FinetuneDialog | None = None
         self.summary = QLabel(self)  # the last training's figures
         self.summary.setObjectName("similaritySummary")
         row.addWidget(self.summary)
@@ -203,6 +216,7 @@ class SimilarityBar(QWidget):
                                    and len(query.positives) > 0)
         running = self._job is not None
         self.learn.setEnabled(self.context.library is not None and not running)
+        self.finetune.setEnabled(self.context.library is not None)
         self.learn.setText("Learning…" if running else "Learn")
 
     def _on_chosen(self) -> None:
@@ -291,6 +305,15 @@ class SimilarityBar(QWidget):
     def cancel(self) -> None:
         if self._job is not None:
             self._job.cancel()
+
+    def open_finetune(self) -> FinetuneDialog:
+        """The fine-tuning dialog (one at a time; it keeps running when hidden)."""
+        if self.finetune_dialog is None:
+            self.finetune_dialog = FinetuneDialog(self.context, self.window())
+            self.finetune_dialog.use_weights.connect(self.finetuned)
+        self.finetune_dialog.show()
+        self.finetune_dialog.raise_()
+        return self.finetune_dialog
 
     def _on_progress(self, progress: Progress) -> None:
         self.message.emit(f"Learning the similarity: {progress.text}")

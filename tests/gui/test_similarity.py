@@ -16,7 +16,7 @@ from gui.grid import Roles
 from gui.grid.delegate import NOT_SIMILAR, SIMILAR, ThumbnailDelegate
 from gui.main_window import MainWindow
 
-from .conftest import OpenWindow, PhotoFolder, open_indexed
+from .conftest import OpenWindow, PhotoFolder, open_indexed, wait_indexed
 
 # The user's notion of alike pairs the scenes: 0 with 1, 2 with 3, 4 with 5.
 PARTNER = {0: 1, 1: 0, 2: 3, 3: 2, 4: 5, 5: 4}
@@ -178,3 +178,56 @@ def test_judgement_buttons_on_the_tiles(open_window: OpenWindow, qtbot: QtBot,
     qtbot.waitUntil(lambda: model.judgement(unliked) is None, timeout=10_000)
     window.actions.back_to_library.trigger()
     qtbot.waitUntil(lambda: not grid.itemDelegate().judging, timeout=10_000)
+
+
+def test_finetuning_runs_in_the_background_then_searches_with_it(
+        open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder,
+        tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.sqlite"
+    window = open_window(str(photo_folder.root), "--catalog", str(catalog),
+                         "--model", "mobilenet_v3_small", "--weights", "none")
+    wait_indexed(qtbot, window)
+    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 24)
+    old_key = window.context.library.model_key
+    scenes = [_ids(window, paths) for _name, paths in sorted(photo_folder.scenes.items())]
+    store = JudgementStore(window.context.library.catalog)
+    for k, ids in enumerate(scenes):
+        store.judge(ids[0], ids[1:], [other[0] for other in scenes if other is not ids][k % 2::2])
+    window.similarity.finetune.trigger()  # Search > Fine-Tune the Network…
+    dialog = window.similarity.finetune_dialog
+    assert dialog is not None and dialog.isVisible()
+
+    # A long run shows its progress and time left; Cancel stops it, a checkpoint kept.
+    dialog.steps.setValue(500)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert not dialog.start_button.isEnabled() and dialog.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: " left" in dialog.status.text(), timeout=60_000)
+    assert dialog.bar.maximum() == 500 and dialog.bar.value() >= 1
+    assert "step " in dialog.status.text()
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.start_button.isEnabled, timeout=30_000)
+    assert dialog.status.text().startswith("Cancelled")
+    assert not dialog.use_button.isEnabled()
+    assert len(list((tmp_path / "models").glob("finetune-*.ckpt"))) == 1
+
+    # A short run gives its figures, then "Search With It" embeds the library and uses it.
+    dialog.steps.setValue(3)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.use_button.isEnabled, timeout=60_000)
+    assert dialog.status.text().startswith("Fine-tuned for 3 steps on cpu")
+    assert "frozen" in dialog.status.text()
+    weights = dialog.weights
+    assert weights is not None and weights.exists()
+    qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.context.library is not None
+                    and window.context.library.model_key != old_key, timeout=60_000)
+    wait_indexed(qtbot, window)
+    library = window.context.library
+    assert Path(library.weights) == weights
+    assert library.catalog.embedded_count(library.model_key) == 24
+    assert library.catalog.embedded_count(old_key) == 24  # the old vectors are still there
+    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 24)
+    window.context.set_selection([scenes[0][0]])
+    window.actions.find_similar.trigger()
+    qtbot.waitUntil(lambda: window.context.query is not None
+                    and window.library_view.model.rowCount() == 24, timeout=10_000)
