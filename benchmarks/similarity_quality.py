@@ -98,9 +98,9 @@ def held_out_figures(v: NDArray[np.float32], groups: NDArray[np.str_], train: ND
     per_group = qe.map_at_k(sub, groups[test].tolist())
     seen = [per_group[g] for g in per_group if g in judged]
     unseen = [per_group[g] for g in per_group if g not in judged]
-    trip = build(Relations([], [], [(test[groups[test] == g], test[groups[test] != g])
-                                    for g in judged]), held_out=0).train
-    return float(np.mean(seen)), float(np.mean(unseen)), ordering(v, trip)
+    data = build(Relations([], [], [(test[groups[test] == g], test[groups[test] != g])
+                                    for g in judged]), held_out=0)  # rows of v as photo ids
+    return float(np.mean(seen)), float(np.mean(unseen)), ordering(v[data.photo_ids], data.train)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
