@@ -51,7 +51,8 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
     """Every command a user runs on a library, as cli_runs cases: index, search, status,
     label, train, predict, export, judge, learn, fine-tune (and embed with the result),
     search in the learnt similarity, faces and people (naming a person there is not, in
-    words), map (a PNG with thumbnails) and a rebuild. Results go to ``out``; ``catalog`` None: the default location."""
+    words), map (a PNG with thumbnails) and a rebuild. Results go to ``out``; ``catalog``
+    None: the default location."""
     options = ["--weights", "none", "--model", MODEL]
     if catalog is not None:
         options += ["--catalog", str(catalog)]
