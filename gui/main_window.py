@@ -78,6 +78,10 @@ class MainWindow(QMainWindow):
         self.add_view("Library", self.library_view)
         self.similarity = SimilarityBar(context, self.search, self)
         self.library_view.add_bar(self.similarity)
+        self.similarity.attach_grid(self.library_view.grid)
+        self.similarity.finetuned.connect(self._use_weights_file)
+        next(a.menu() for a in self.menuBar().actions() if a.text() == "&Search").addAction(
+            self.similarity.finetune)
         self.library_view.menu_extras += [self.similarity.mark_similar,
                                           self.similarity.mark_not_similar]
         self.similarity.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
