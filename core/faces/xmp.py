@@ -101,11 +101,11 @@ def read_face_regions(path: Path) -> list[Region]:
                                                              path, exc)
     orientation = _stored_info(path)[0]
     for record in records:
-        found = [Region(r.name.strip(), to_upright((r.x - r.w / 2, r.y - r.h / 2, r.w, r.h),
-                                                   orientation))
-                 for r in record.regions if r.kind == "Face" and r.name.strip()]
-        if found:
-            return found
+        regions = [Region(r.name.strip(), to_upright((r.x - r.w / 2, r.y - r.h / 2, r.w, r.h),
+                                                     orientation))
+                   for r in record.regions if r.kind == "Face" and r.name.strip()]
+        if regions:
+            return regions
     return []
 
 
