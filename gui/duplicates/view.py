@@ -36,6 +36,7 @@ from core.paths import display
 from gui.context import AppContext
 from gui.duplicates.compare import SyncedPair, difference, to_qimage
 from gui.duplicates.strip import GroupStrip, load_thumbnails
+from gui.elided import ElidedLabel
 
 VIEW_SIDE = 1600  # longer side the photos are loaded at for comparison
 
@@ -67,7 +68,7 @@ class DuplicatesView(QWidget):
         self.find_button = QPushButton("Find duplicates", self)
         self.kind_box = QComboBox(self)
         self.kind_box.addItems(["All kinds", *KINDS])
-        self.summary = QLabel("Find groups of copies, edits and bursts in this library.", self)
+        self.summary = ElidedLabel("Find groups of copies, edits and bursts in this library.", self)
         self.diff_box = QCheckBox("Difference", self)
         self.taste_button = QPushButton("Learn my taste", self)
         self.taste_button.setToolTip("Train a small ranking head on the groups you decided "
@@ -83,8 +84,8 @@ class DuplicatesView(QWidget):
             caption.setWordWrap(True)
             caption.setTextFormat(Qt.TextFormat.RichText)
         self.strip = GroupStrip(self)
-        self.help = QLabel("P pick · X reject · ←/→ photo · ↑/↓ group · Space swap · "
-                           "wheel zooms both · click a photo below to compare it", self)
+        self.help = ElidedLabel("P pick · X reject · ←/→ photo · ↑/↓ group · Space swap · "
+                                "wheel zooms both · click a photo below to compare it", self)
         self._layout()
         self.find_button.clicked.connect(self.find)
         self.taste_button.clicked.connect(self.learn_taste)
