@@ -325,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.regions", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="shared photos + generated scenes, 3 objects, 3k photos (faiss)")
+                        help="shared photos + generated scenes, 2 objects, 3k photos (faiss)")
     parser.add_argument("--objects", type=int, help="objects pasted (default 20)")
     parser.add_argument("--library", type=int, help="library photos before pasting (default 60)")
     parser.add_argument("--speed-size", type=int, help="photos in the speed test (default 100k)")
@@ -338,8 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"# region benchmark: {machine_line()}")
     if not args.no_quality:
-        pasted_objects(args.quick, args.objects or (3 if args.quick else 20),
-                       args.library or (10 if args.quick else 60), args.cache, args.model)
+        pasted_objects(args.quick, args.objects or (2 if args.quick else 20),
+                       args.library or (8 if args.quick else 60), args.cache, args.model)
     if not args.no_export and not args.quick:
         export_cost()
     if not args.no_speed:
