@@ -284,9 +284,11 @@ class MainWindow(QMainWindow):
         if photo_id not in ids:
             return None
         viewer = ViewerWindow(self.context, self.library_view.cache, ids, ids.index(photo_id),
-                              self, at=self.library_view.model.time(photo_id))
+                              self, at=self.library_view.model.time(photo_id),
+                              boxes=self.library_view.model.boxes())
         viewer.find_similar_requested.connect(lambda pid: self.search.find_similar([pid]))
         viewer.find_similar_moment.connect(self.search.find_similar_moment)
+        viewer.find_region_requested.connect(self.search.find_region)
         viewer.show()
         return viewer
 

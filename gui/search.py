@@ -20,11 +20,14 @@ SIMILAR_LIMIT = 1000  # results shown for a query (the grid's worth of lookalike
 def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[int, ...],
                file: str | None, similarity: str | None = None,
                searches: SimilaritySearches | None = None, moment: float | None = None,
-               ) -> Query:
+               region: tuple[float, float, float, float] | None = None) -> Query:
     """In a worker thread: the query's hits and its caption (``similarity``: rank by that
     learnt similarity, through ``searches``, instead of the embedding's own; ``moment``: by
-    a video clip at that time, its kept frame there)."""
+    a video clip at that time, its kept frame there; ``region``: by that part of the photo
+    ``positives[0]``, the photos ranked by their best-matching region)."""
     k = max(1, min(SIMILAR_LIMIT, library.catalog.embedded_count(library.model_key)))
+    if region is not None:
+        return _region_query(library, positives[0], region, k)
     if moment is not None:
         hits = library.similar_to_moment(positives[0], moment, k)
     elif similarity is not None and searches is not None:
@@ -56,6 +59,19 @@ def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[in
     if similarity is not None:
         label += f" · {similarity}"
     return Query(positives, negatives, tuple(hits), label, file)
+
+
+def _region_query(library: Library, photo_id: int, region: tuple[float, float, float, float],
+                  k: int) -> Query:
+    """In a worker thread: the photos with a region like ``region`` of the photo."""
+    photo = library.catalog.photo(photo_id)
+    if photo is None:
+        raise KeyError(photo_id)
+    _, hits = library.similar_to_region(photo.path, region, k)
+    hits = [h for h in hits if h.photo_id != photo_id]
+    name = display(photo.path.name)
+    return Query((photo_id,), (), tuple(hits), f"Region of {name}", noun="with this region",
+                 region=region)
 
 
 def _record_feedback(library: Library, positives: tuple[int, ...],
@@ -102,10 +118,18 @@ class SearchController(QObject):
         """Rank the library by similarity to a clip at ``at`` seconds (its kept frame)."""
         self._start((int(clip_id),), (), None, at)
 
+    def find_region(self, photo_id: int, box: tuple[float, float, float, float]) -> None:
+        """Rank the library by its photos' best region like ``box`` of ``photo_id``."""
+        x, y, w, h = (float(v) for v in box)
+        self._start((int(photo_id),), (), None, region=(x, y, w, h))
+
     def not_like(self, ids: Sequence[int]) -> None:
         """Refine the current query: ``ids`` are examples of what is not wanted."""
         query = self.context.query
         if query is None or not ids:
+            return
+        if query.region is not None:
+            self.message.emit("A region search cannot be refined with “Not like this”.")
             return
         negatives = tuple(dict.fromkeys([*query.negatives, *(int(i) for i in ids)]))
         positives = tuple(i for i in query.positives if i not in negatives)
@@ -122,7 +146,8 @@ class SearchController(QObject):
             return
         self.similarity = name
         query = self.context.query
-        if query is not None and query.scored and (query.positives or query.file):
+        if (query is not None and query.scored and query.region is None
+                and (query.positives or query.file)):
             self._start(query.positives if query.file is None else (), query.negatives,
                         query.file)
 
@@ -167,7 +192,8 @@ class SearchController(QObject):
     # -- running ---------------------------------------------------------------------------
 
     def _start(self, positives: tuple[int, ...], negatives: tuple[int, ...],
-               file: str | None, moment: float | None = None) -> None:
+               file: str | None, moment: float | None = None,
+               region: tuple[float, float, float, float] | None = None) -> None:
         library = self.context.library
         if library is None:
             return
@@ -178,7 +204,7 @@ class SearchController(QObject):
             self._searches = SimilaritySearches(library.catalog, library.model_key)
         self.context.workers.run(
             _run_query, library, positives, negatives, file, self.similarity, self._searches,
-            moment,
+            moment, region,
             on_result=lambda query: self._on_result(token, library, query),
             on_error=lambda exc: self._on_error(token, exc),
         )

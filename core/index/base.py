@@ -25,6 +25,7 @@ class Hit:
     photo_id: int
     score: float
     time: float | None = None
+    box: tuple[float, float, float, float] | None = None
 
 
 class Index(Protocol):

@@ -30,6 +30,7 @@ PILL = QColor(20, 24, 31, 200)
 BADGE_COLOURS = [QColor(c) for c in ("#7c3aed", "#0f8a5f", "#c2410c", "#1d4ed8", "#be185d",
                                       "#0e7490", "#a16207", "#4d7c0f", "#b91c1c", "#475569")]
 CAPTION = QColor(15, 18, 24, 190)
+MATCH_BOX = QColor("#ffb020")  # a region hit's matched box (as in the viewer)
 
 
 def badge_colour(text: str) -> QColor:
@@ -118,6 +119,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
             image_rect.moveCenter(box.center())
             painter.drawPixmap(image_rect, pixmap)
 
+        region = index.data(Roles.BOX)
+        if region is not None and pixmap is not None:
+            self._box(painter, image_rect, region, ACCENT if index.data(Roles.PINNED)
+                      else MATCH_BOX)
         if index.data(Roles.PINNED):
             painter.setPen(QPen(ACCENT, 3))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -140,6 +145,21 @@ class ThumbnailDelegate(QStyledItemDelegate):
             self._pill(painter, image_rect, clip_caption(duration, index.data(Roles.TIME)), PILL,
                        top=not pinned, left=True)
         painter.restore()
+
+    @staticmethod
+    def _box(painter: QPainter, rect: QRect, box: tuple[float, float, float, float],
+             colour: QColor) -> None:
+        """A region (relative to the upright photo) on the tile's image, over a dark edge so
+        that it shows on light and dark photos alike."""
+        x, y, w, h = box
+        r = QRectF(rect.left() + x * rect.width(), rect.top() + y * rect.height(),
+                   max(2.0, w * rect.width()), max(2.0, h * rect.height()))
+        r = r.intersected(QRectF(rect).adjusted(1, 1, -1, -1))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(0, 0, 0, 150), 4))
+        painter.drawRect(r)
+        painter.setPen(QPen(colour, 2))
+        painter.drawRect(r)
 
     def _caption(self, painter: QPainter, rect: QRect, photo_id: int) -> None:
         """The file name and capture date on a dark strip at the bottom of the image."""

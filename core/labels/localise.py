@@ -1,0 +1,116 @@
+"""Where a label is in a photo: a head's scores for each stored region (Oquab et al.'s patch
+scoring), as a heat map, a best box, or aggregated into one score per photo (the mean of the
+top-k region scores, for photos with many objects).
+
+The regions and their vectors come from :func:`core.regions.region_vectors` (boxes relative to
+the upright photo, vectors in the global embedding space, so a head trained on whole photos
+scores each region as it would a photo). torch is imported only when a head is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from core.catalog import Catalog
+from core.labels.heads import load_head
+from core.labels.store import LabelError, LabelStore
+
+Box = tuple[float, float, float, float]  # relative x, y, w, h on the upright photo
+
+TOP_K = 3  # regions averaged by the top-k aggregation (Oquab: a few best patches)
+
+
+@dataclass(frozen=True)
+class RegionScores:
+    """A head's probabilities for each region of one photo: ``probs[r, j]`` for the region
+    ``boxes[r]`` and the label ``label_ids[j]``."""
+
+    photo_id: int
+    label_ids: tuple[int, ...]
+    boxes: NDArray[np.float32]  # (R, 4)
+    probs: NDArray[np.float32]  # (R, labels)
+
+    def column(self, label_id: int) -> NDArray[np.float32]:
+        """The scores of ``label_id`` per region (KeyError if the head has no such label)."""
+        if label_id not in self.label_ids:
+            raise KeyError(label_id)
+        return self.probs[:, self.label_ids.index(label_id)]
+
+    def best(self, label_id: int) -> tuple[Box, float]:
+        """The region that scores highest for ``label_id``, and its score."""
+        scores = self.column(label_id)
+        r = int(scores.argmax())
+        return tuple(float(v) for v in self.boxes[r]), float(scores[r])  # type: ignore[return-value]
+
+
+def heat_grid(boxes: NDArray[np.floating], scores: NDArray[np.floating], columns: int = 64,
+              aspect: float = 0.75) -> NDArray[np.float32]:
+    """Region scores spread over a grid of ``columns`` × ``round(columns * aspect)`` cells
+    (``aspect``: the photo's height / width): each cell is the mean score of the regions that
+    cover its centre, weighted towards small regions (they say more precisely where), 0 where
+    none does. Oquab et al.'s score map, on the stored regions."""
+    rows = max(1, round(columns * aspect))
+    heat = np.zeros((rows, columns), np.float64)
+    weight = np.zeros((rows, columns), np.float64)
+    xs = (np.arange(columns) + 0.5) / columns
+    ys = (np.arange(rows) + 0.5) / rows
+    for (x, y, w, h), score in zip(np.asarray(boxes, np.float64), np.asarray(scores, np.float64),
+                                   strict=True):
+        inside_x = (xs >= x) & (xs <= x + w)
+        inside_y = (ys >= y) & (ys <= y + h)
+        if not inside_x.any() or not inside_y.any():
+            continue
+        cover = np.outer(inside_y, inside_x)
+        k = 1.0 / np.sqrt(max(w * h, 1e-4))
+        heat += cover * (k * score)
+        weight += cover * k
+    return np.divide(heat, weight, out=np.zeros_like(heat), where=weight > 0).astype(np.float32)
+
+
+def top_k_mean(scores: NDArray[np.floating], k: int = TOP_K) -> NDArray[np.float32]:
+    """Oquab's aggregation: the mean of the ``k`` best region scores, along the first axis
+    (``scores`` (R,) or (R, labels); fewer than ``k`` regions: all of them)."""
+    scores = np.asarray(scores, np.float32)
+    k = max(1, min(k, len(scores)))
+    best = np.sort(scores, axis=0)[-k:]
+    return best.mean(axis=0).astype(np.float32)
+
+
+def region_scores(catalog: Catalog, set_id: int, model: str, photo_ids: Iterable[int]
+                  ) -> Iterator[RegionScores]:
+    """The set's head's scores for each stored region of each photo (photos without regions
+    are skipped). Raises LabelError if the set has no head for ``model``."""
+    from core.labels.training import probabilities  # torch: only when scoring
+    from core.regions import region_vectors
+
+    found = load_head(catalog, set_id, model)
+    if found is None:
+        name = LabelStore(catalog).get_set(set_id).name
+        raise LabelError(f"{name!r} has no trained head for {model}: train it first.")
+    info, head = found
+    assert head is not None
+    for photo_id in photo_ids:
+        regions = region_vectors(catalog, int(photo_id), model)
+        if regions is None or not len(regions[0]):
+            continue
+        boxes, vectors = regions
+        if vectors.shape[1] != head.dim:
+            raise ValueError(f"the regions of {model} have {vectors.shape[1]} values, the head "
+                             f"expects {head.dim}")
+        probs = probabilities(head, vectors, info.multi)
+        yield RegionScores(int(photo_id), info.label_ids, np.asarray(boxes, np.float32), probs)
+
+
+def label_heat(catalog: Catalog, set_id: int, model: str, photo_id: int, label_id: int,
+               aspect: float, columns: int = 64) -> tuple[NDArray[np.float32], Box, float] | None:
+    """The heat map of ``label_id`` over the photo (see :func:`heat_grid`), its best box and
+    that box's score; None when the photo has no stored regions."""
+    for scores in region_scores(catalog, set_id, model, [photo_id]):
+        column = scores.column(label_id)
+        box, best = scores.best(label_id)
+        return heat_grid(scores.boxes, column, columns, aspect), box, best
+    return None
