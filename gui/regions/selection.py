@@ -29,7 +29,7 @@ class RegionSelector(QObject):
         self.overlay = overlay
         self.active = False  # the "Select region" tool: every drag draws a region
         self._start: QPointF | None = None  # the press, in the pixmap's pixels
-        self._press_pos = None
+        self._press_pos = QPointF()
         view.viewport().installEventFilter(self)
 
     @property
@@ -47,13 +47,13 @@ class RegionSelector(QObject):
             self.view.viewport().unsetCursor()
 
     def clear(self) -> None:
-        if self.overlay.selection is not None:
-            self.overlay.set_selection(None)
-            self.cleared.emit()
+        self.overlay.set_selection(None)
+        self.cleared.emit()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
-        if kind == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent):
+        pressed = (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick)
+        if kind in pressed and isinstance(event, QMouseEvent):
             return self._press(event)
         if kind == QEvent.Type.MouseMove and isinstance(event, QMouseEvent):
             return self._move(event)
@@ -78,7 +78,9 @@ class RegionSelector(QObject):
     def _move(self, event: QMouseEvent) -> bool:
         if self._start is None:
             return False
-        self._show(self._start, self._pixmap_point(event))
+        moved = event.position() - self._press_pos
+        if max(abs(moved.x()), abs(moved.y())) >= MIN_SIDE_PX:  # not a click's jitter
+            self._show(self._start, self._pixmap_point(event))
         return True
 
     def _release(self, event: QMouseEvent) -> bool:
