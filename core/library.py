@@ -27,6 +27,7 @@ from core.files import why_not_a_folder
 from core.index import Hit, rocchio
 from core.jobs import Job
 from core.labels import LabelStore
+from core.regions import Box, RegionSearch, missing_regions
 from core.scan import ScanResult, scan
 from core.search import Searcher
 from core.video import SceneOptions, index_clips, is_video
@@ -173,6 +174,11 @@ class Library:
                 self._embedder = Embedder(self.model_name, self.weights, self.device)
             return self._embedder
 
+    @functools.cached_property
+    def regions(self) -> RegionSearch:
+        """Search by a region of a photo over the library's stored regions."""
+        return RegionSearch(self.catalog, self.model_key)
+
     @property
     def people(self) -> FaceStore:
         """The people of this library (faces, persons, corrections)."""
@@ -194,7 +200,8 @@ class Library:
         library's commands use them unless told otherwise."""
         with self.catalog.faults():
             remember_model(self.catalog, self.model_name, self.weights)
-            if self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count():
+            if (self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count()
+                    and not missing_regions(self.catalog, self.model_key)):
                 return EmbedResult(0, 0, 0.0)
             embedder = self.embedder
             photos = yield from embed_missing(self.catalog, embedder, cancel, **options)
@@ -277,6 +284,27 @@ class Library:
             exclude = set(negatives) | ({photo.id} if photo else set())
             return (photo.id if photo else None), self.searcher.by_vector(query, k,
                                                                           exclude=exclude)
+
+    def similar_to_region(self, path: Path, box: Box, k: int = 20
+                          ) -> tuple[int | None, list[Hit]]:
+        """Photos ranked by their region most like ``box`` (x, y, w, h relative to the
+        upright photo) of the image file at ``path`` (inside the library or not), best first;
+        each hit's ``box`` is its best-matching region.
+
+        Returns the file's own photo id when it is one of the library's photos (it is left out
+        of the hits), and the hits. Raises ValueError for an empty box, LookupError before
+        any region is stored, UnreadableImage, ModelUnavailable or CatalogError.
+        """
+        from core.regions.search import image_of
+
+        photo = self.photo_at(path)
+        with self.catalog.faults():
+            self.regions.reduction()  # LookupError before anything is loaded
+        image = image_of(Path(path), self.embedder)
+        with self.catalog.faults():
+            hits = self.regions.by_image(self.embedder, image, box, k,
+                                         exclude={photo.id} if photo else set())
+        return (photo.id if photo else None), hits
 
     def similar_to_moment(self, clip_id: int, at: float, k: int = 20) -> list[Hit]:
         """Photos and clips most like a library clip at ``at`` seconds (its nearest kept

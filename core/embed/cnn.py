@@ -14,6 +14,8 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from core import decode
+from core.decode.pixels import to_rgb
+from core.embed.feature_map import capture_map
 from core.embed.lite import LITE_MODELS
 from core.embed.models import (
     DEFAULT_MODEL,
@@ -31,12 +33,14 @@ TOP_CLASSES = 5  # ImageNet classes kept per photo
 
 @dataclass(frozen=True)
 class Outputs:
-    """One batch through the network: embeddings, and the top classes when the weights
-    are the real ImageNet ones (``classes``/``probs``: ``(n, TOP_CLASSES)``, best first)."""
+    """One batch through the network: embeddings, the top classes when the weights
+    are the real ImageNet ones (``classes``/``probs``: ``(n, TOP_CLASSES)``, best first), and
+    the feature maps the embeddings were pooled from when asked for (``maps``)."""
 
     vectors: NDArray[np.float32]
     classes: NDArray[np.int64] | None = None
     probs: NDArray[np.float32] | None = None
+    maps: NDArray[np.float32] | None = None  # (n, channels, h, w): the last conv feature map
 
 
 class Embedder:
@@ -91,19 +95,21 @@ class Embedder:
         """Embed model inputs (``(size, size, 3)`` uint8 arrays) -> ``(n, dim)`` float32."""
         return self.run_arrays(arrays, classify=False).vectors
 
-    def run_arrays(self, arrays: Sequence[NDArray[np.uint8]], classify: bool = True) -> Outputs:
+    def run_arrays(self, arrays: Sequence[NDArray[np.uint8]], classify: bool = True,
+                   maps: bool = False) -> Outputs:
         """Embed model inputs and, if ``classify`` and :attr:`classifies`, take the top
-        ImageNet classes from the same features (one forward pass)."""
+        ImageNet classes from the same features; if ``maps``, keep the feature maps too
+        (one forward pass)."""
         if not arrays:
             return Outputs(np.zeros((0, self.dim), dtype=np.float32))
         if self._onnx is not None:
-            return self._run_onnx(self._onnx, arrays, classify)
+            return self._run_onnx(self._onnx, arrays, classify, maps)
         if self._threads is not None:
             torch.set_num_threads(self._threads)  # OpenMP: this thread's setting only
         classes = probs = None
         batch = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
         x = batch.permute(0, 3, 1, 2)  # NHWC memory viewed as NCHW: channels_last already
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), capture_map(self._net) as captured:
             x = (x.float() - self._mean) / self._std
             x = x.contiguous(memory_format=torch.channels_last)
             if self.device.type == "cuda":
@@ -112,19 +118,20 @@ class Embedder:
             else:
                 out = self._net(x)
             features = out.float().flatten(1)
+            fmap = captured[0].float().contiguous().cpu().numpy() if maps else None
             if classify and self._head is not None:
                 top = self._head(features).softmax(dim=1).topk(TOP_CLASSES, dim=1)
                 classes, probs = top.indices.cpu().numpy(), top.values.cpu().numpy()
             out = torch.nn.functional.normalize(features, dim=1)
-        return Outputs(out.cpu().numpy(), classes, probs)
+        return Outputs(out.cpu().numpy(), classes, probs, fmap)
 
     def _run_onnx(self, net: OnnxNet, arrays: Sequence[NDArray[np.uint8]],
-                  classify: bool) -> Outputs:
+                  classify: bool, maps: bool) -> Outputs:
         mean = np.asarray(self.spec.mean, np.float32).reshape(1, 3, 1, 1) * 255
         std = np.asarray(self.spec.std, np.float32).reshape(1, 3, 1, 1) * 255
         x = (np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32) - mean) / std
         with self._lock:
-            features, logits = net(x)
+            features, logits, fmap = net(x)
         classes = probs = None
         if classify and self._head is not None:
             e = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -132,7 +139,8 @@ class Embedder:
             classes = np.argsort(-p, axis=1, kind="stable")[:, :TOP_CLASSES]
             probs = np.take_along_axis(p, classes, axis=1).astype(np.float32)
         norms = np.linalg.norm(features, axis=1, keepdims=True)
-        return Outputs((features / np.maximum(norms, 1e-12)).astype(np.float32), classes, probs)
+        return Outputs((features / np.maximum(norms, 1e-12)).astype(np.float32), classes, probs,
+                       fmap if maps else None)
 
     @property
     def engine(self) -> str:
@@ -142,6 +150,28 @@ class Embedder:
     def embed_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         """Embed PIL images (any size; resized and centre-cropped like the library's)."""
         return self.embed_arrays([decode.model_input(im, self.input_size) for im in images])
+
+    def whole_map(self, image: Image.Image) -> NDArray[np.float32]:
+        """The feature map ``(channels, h, w)`` of a whole upright image, not cropped: its
+        shorter side scaled to the model's input size, as the library's photos are (a strip
+        is cut to 4:1 around its centre). For region queries (:mod:`core.regions`)."""
+        rgb = to_rgb(image)
+        w, h = rgb.size
+        scale = self.input_size / min(w, h)
+        size = (max(self.input_size, min(round(w * scale), 4 * self.input_size)),
+                max(self.input_size, min(round(h * scale), 4 * self.input_size)))
+        if (w * scale, h * scale) != size:  # a strip: keep its centre 4:1
+            keep_w, keep_h = size[0] / scale, size[1] / scale
+            left, top = (w - keep_w) / 2, (h - keep_h) / 2
+            rgb = rgb.crop((round(left), round(top), round(left + keep_w), round(top + keep_h)))
+        pixels = np.asarray(rgb.resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
+        x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
+        with self._lock, torch.inference_mode(), capture_map(self._net) as captured:
+            x = (x.float() - self._mean) / self._std
+            self._net(x)
+            return captured[0][0].float().cpu().numpy()
 
     def embed_file(self, path: Path) -> NDArray[np.float32]:
         """Embed one image file (e.g. a query photo outside the library)."""
