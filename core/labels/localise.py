@@ -9,6 +9,7 @@ scores each region as it would a photo). torch is imported only when a head is l
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.catalog import Catalog
+from core.jobs import Job, RateMeter, check_cancel
 from core.labels.heads import load_head
 from core.labels.store import LabelError, LabelStore
 
@@ -51,8 +53,9 @@ def heat_grid(boxes: NDArray[np.floating], scores: NDArray[np.floating], columns
               aspect: float = 0.75) -> NDArray[np.float32]:
     """Region scores spread over a grid of ``columns`` × ``round(columns * aspect)`` cells
     (``aspect``: the photo's height / width): each cell is the mean score of the regions that
-    cover its centre, weighted towards small regions (they say more precisely where), 0 where
-    none does. Oquab et al.'s score map, on the stored regions."""
+    cover its centre, weighted towards small regions (they say more precisely where), NaN where
+    none does (the regions cover the photo's centre square). Oquab et al.'s score map, on the
+    stored regions."""
     rows = max(1, round(columns * aspect))
     heat = np.zeros((rows, columns), np.float64)
     weight = np.zeros((rows, columns), np.float64)
@@ -68,7 +71,9 @@ def heat_grid(boxes: NDArray[np.floating], scores: NDArray[np.floating], columns
         k = 1.0 / np.sqrt(max(w * h, 1e-4))
         heat += cover * (k * score)
         weight += cover * k
-    return np.divide(heat, weight, out=np.zeros_like(heat), where=weight > 0).astype(np.float32)
+    out = np.full_like(heat, np.nan)
+    np.divide(heat, weight, out=out, where=weight > 0)
+    return out.astype(np.float32)
 
 
 def top_k_mean(scores: NDArray[np.floating], k: int = TOP_K) -> NDArray[np.float32]:
@@ -114,3 +119,29 @@ def label_heat(catalog: Catalog, set_id: int, model: str, photo_id: int, label_i
         box, best = scores.best(label_id)
         return heat_grid(scores.boxes, column, columns, aspect), box, best
     return None
+
+
+def predicted_boxes(catalog: Catalog, set_id: int, model: str, *,
+                    cancel: threading.Event | None = None
+                    ) -> Job[dict[int, tuple[Box, float]]]:
+    """Each predicted photo's best region for its predicted label, and that region's score
+    (photos without stored regions are left out). Raises LabelError before predictions."""
+    from core.labels.review import load_predictions
+
+    predictions = load_predictions(catalog, set_id, model)
+    if predictions is None:
+        name = LabelStore(catalog).get_set(set_id).name
+        raise LabelError(f"No predictions for {name!r} with {model} yet: train it first.")
+    top, _ = predictions.top()
+    label_of = {int(pid): predictions.label_ids[t]
+                for pid, t in zip(predictions.photo_ids.tolist(), top.tolist(), strict=True)}
+    out: dict[int, tuple[Box, float]] = {}
+    total = len(label_of)
+    meter = RateMeter(total)
+    for n, scores in enumerate(region_scores(catalog, set_id, model, label_of), 1):
+        out[scores.photo_id] = scores.best(label_of[scores.photo_id])
+        if n % 16 == 0:
+            check_cancel(cancel)
+            yield meter.progress("boxes", n, "Finding each photo's best box")
+    yield meter.progress("boxes", total, f"Found {len(out)} boxes")
+    return out

@@ -139,12 +139,13 @@ _STOPS = np.array([[0.0, 40, 60, 220], [0.35, 30, 200, 230], [0.6, 250, 220, 40]
 
 def heat_colours(heat: NDArray[np.floating], max_alpha: int = 170) -> NDArray[np.uint8]:
     """RGBA pixels for a grid of scores in 0-1: cold blue to hot red, more opaque where
-    hotter (a photo without the label stays almost clear)."""
-    h = np.clip(np.asarray(heat, np.float32), 0, 1)
+    hotter (a photo without the label stays almost clear); NaN (no region there): clear."""
+    raw = np.asarray(heat, np.float32)
+    h = np.clip(np.nan_to_num(raw, nan=0.0), 0, 1)
     out = np.empty((*h.shape, 4), np.uint8)
     for c in range(3):
         out[..., c] = np.interp(h, _STOPS[:, 0], _STOPS[:, c + 1]).astype(np.uint8)
-    out[..., 3] = (25 + (max_alpha - 25) * h ** 1.5).astype(np.uint8)
+    out[..., 3] = np.where(np.isnan(raw), 0, 25 + (max_alpha - 25) * h ** 1.5).astype(np.uint8)
     return out
 
 
