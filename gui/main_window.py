@@ -285,7 +285,7 @@ class MainWindow(QMainWindow):
             return None
         viewer = ViewerWindow(self.context, self.library_view.cache, ids, ids.index(photo_id),
                               self, at=self.library_view.model.time(photo_id),
-                              boxes=self.library_view.model.boxes())
+                              boxes=self.library_view.model.boxes(matched_only=True))
         viewer.find_similar_requested.connect(lambda pid: self.search.find_similar([pid]))
         viewer.find_similar_moment.connect(self.search.find_similar_moment)
         viewer.find_region_requested.connect(self.search.find_region)

@@ -16,8 +16,9 @@ Box = tuple[float, float, float, float]
 SIZE = (640, 480)
 OBJECT_PX = 150
 # (x, y) of the object's top-left corner on the upright photo, inside the centre square the
-# regions cover; the last one is written turned 90° with EXIF Orientation 6
-PLACES = ((110, 40), (330, 250), (380, 60), (120, 280), (330, 170))
+# regions cover; the last one is written turned 90° with EXIF Orientation 6, on the corner of
+# a region of the finest scale (so that a box found in the wrong orientation cannot pass)
+PLACES = ((110, 40), (330, 250), (380, 60), (120, 280), (354, 137))
 
 
 @dataclass(frozen=True)

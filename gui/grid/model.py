@@ -112,9 +112,11 @@ class ThumbnailModel(QStandardItemModel):
         """The moment of a clip hit's best frame (None: a photo, or no query)."""
         return self._times.get(photo_id)
 
-    def boxes(self) -> dict[int, tuple[float, float, float, float]]:
-        """The box drawn on each tile of a region search's results (and its query)."""
-        return dict(self._boxes)
+    def boxes(self, matched_only: bool = False) -> dict[int, tuple[float, float, float, float]]:
+        """The box drawn on each tile of a region search's results and its query's region
+        (``matched_only``: the results' only)."""
+        return {k: v for k, v in self._boxes.items()
+                if not (matched_only and k in self._pinned)}
 
     @property
     def pinned(self) -> frozenset[int]:
