@@ -84,24 +84,10 @@ class RegionSearch:
         """Photos (not in ``exclude``) ranked by their region nearest to ``code`` (a reduced
         descriptor), best first; each hit's ``box`` is that region's."""
         index = self._current()
-        n = len(index)
-        if not n:
-            return []
         excluded = [p * MAX_REGIONS + r for p in exclude for r in range(MAX_REGIONS)]
         excluded = [i for i in excluded if _contains(self._ids, i)]
-        want = min(n, max(100, 8 * k))
-        while True:
-            found = index.query(code, want, exclude=excluded)
-            best: dict[int, Hit] = {}
-            for hit in found:
-                photo = hit.photo_id // MAX_REGIONS
-                if photo not in best:
-                    best[photo] = Hit(photo, hit.score, box=self._box(hit.photo_id))
-                if len(best) == k:
-                    return list(best.values())
-            if want >= n - len(excluded):
-                return list(best.values())
-            want = min(n, want * 4)
+        return [Hit(h.photo_id // MAX_REGIONS, h.score, box=self._box(h.photo_id))
+                for h in group_hits(index, code, k, excluded)]
 
     def _box(self, region_id: int) -> tuple[float, float, float, float]:
         pos = int(np.searchsorted(self._ids, region_id))
@@ -113,6 +99,26 @@ class RegionSearch:
         """Photos with a region most like ``box`` of ``image`` (see :meth:`by_code`)."""
         raw = query_descriptor(embedder, image, box)
         return self.by_code(self.reduction().reduce(raw), k, exclude)
+
+
+def group_hits(index: Index, code: NDArray[np.float32], k: int,
+               excluded: Collection[int]) -> list[Hit]:
+    """The best region of each of the ``k`` photos with the regions nearest to ``code``
+    (hits of region ids ``photo_id * MAX_REGIONS + r``, best first), none in ``excluded``:
+    the index is asked for more regions until ``k`` photos are found or none is left."""
+    n = len(index)
+    if not n:
+        return []
+    want = min(n, max(100, 8 * k))
+    while True:
+        best: dict[int, Hit] = {}
+        for hit in index.query(code, want, exclude=excluded):
+            best.setdefault(hit.photo_id // MAX_REGIONS, hit)
+            if len(best) == k:
+                return list(best.values())
+        if want >= n - len(excluded):
+            return list(best.values())
+        want = min(n, want * 4)
 
 
 def _contains(sorted_ids: NDArray[np.int64], value: int) -> bool:
