@@ -12,18 +12,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from core.catalog import Catalog
 from core.jobs import Job, RateMeter, check_cancel
+from core.labels.head_data import TOP_K, top_k_mean
 from core.labels.heads import load_head
 from core.labels.store import LabelError, LabelStore
 
+if TYPE_CHECKING:  # torch: imported by the functions that score
+    from core.labels.training import Head
+
 Box = tuple[float, float, float, float]  # relative x, y, w, h on the upright photo
 
-TOP_K = 3  # regions averaged by the top-k aggregation (Oquab: a few best patches)
+__all__ = ["TOP_K", "Box", "RegionScores", "aggregate_regions", "heat_grid", "label_heat",
+           "predicted_boxes", "region_scores", "relative_heat", "smooth", "top_k_mean"]
+
 
 
 @dataclass(frozen=True)
@@ -76,13 +83,33 @@ def heat_grid(boxes: NDArray[np.floating], scores: NDArray[np.floating], columns
     return out.astype(np.float32)
 
 
-def top_k_mean(scores: NDArray[np.floating], k: int = TOP_K) -> NDArray[np.float32]:
-    """Oquab's aggregation: the mean of the ``k`` best region scores, along the first axis
-    (``scores`` (R,) or (R, labels); fewer than ``k`` regions: all of them)."""
-    scores = np.asarray(scores, np.float32)
-    k = max(1, min(k, len(scores)))
-    best = np.sort(scores, axis=0)[-k:]
-    return best.mean(axis=0).astype(np.float32)
+def relative_heat(scores: NDArray[np.floating]) -> NDArray[np.float32]:
+    """Region scores (probabilities) for a heat map: their log-odds stretched to 0-1 over the
+    photo's regions, times the best probability. A head is often sure of several regions at
+    once (probabilities all near 1 say nothing of where); log-odds still rank them, and a
+    photo where no region is likely stays cold."""
+    p = np.clip(np.asarray(scores, np.float64), 1e-6, 1 - 1e-6)
+    logit = np.log(p) - np.log1p(-p)
+    span = float(logit.max() - logit.min()) if len(logit) else 0.0
+    stretched = (logit - logit.min()) / span if span > 1e-9 else np.ones_like(logit)
+    return (stretched * float(p.max(initial=0.0))).astype(np.float32)
+
+
+def smooth(heat: NDArray[np.floating], sigma: float = 1.5) -> NDArray[np.float32]:
+    """``heat`` blurred by a Gaussian of ``sigma`` cells (its blocks become a map), NaN cells
+    left out of the average and kept NaN."""
+    radius = max(1, int(3 * sigma))
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    known = ~np.isnan(heat)
+    values = np.where(known, heat, 0.0).astype(np.float64)
+    weights = known.astype(np.float64)
+    for axis in (0, 1):
+        values = np.apply_along_axis(np.convolve, axis, values, kernel, mode="same")
+        weights = np.apply_along_axis(np.convolve, axis, weights, kernel, mode="same")
+    out = np.full(heat.shape, np.nan, np.float32)
+    out[known] = (values[known] / np.maximum(weights[known], 1e-12)).astype(np.float32)
+    return out
 
 
 def region_scores(catalog: Catalog, set_id: int, model: str, photo_ids: Iterable[int]
@@ -112,12 +139,14 @@ def region_scores(catalog: Catalog, set_id: int, model: str, photo_ids: Iterable
 
 def label_heat(catalog: Catalog, set_id: int, model: str, photo_id: int, label_id: int,
                aspect: float, columns: int = 64) -> tuple[NDArray[np.float32], Box, float] | None:
-    """The heat map of ``label_id`` over the photo (see :func:`heat_grid`), its best box and
-    that box's score; None when the photo has no stored regions."""
+    """The heat map of ``label_id`` over the photo (:func:`relative_heat` spread by
+    :func:`heat_grid`, then smoothed), its best box and that box's score; None when the photo
+    has no stored regions."""
     for scores in region_scores(catalog, set_id, model, [photo_id]):
         column = scores.column(label_id)
         box, best = scores.best(label_id)
-        return heat_grid(scores.boxes, column, columns, aspect), box, best
+        heat = heat_grid(scores.boxes, relative_heat(column), columns, aspect)
+        return smooth(heat, columns / 40), box, best
     return None
 
 
@@ -144,4 +173,33 @@ def predicted_boxes(catalog: Catalog, set_id: int, model: str, *,
             check_cancel(cancel)
             yield meter.progress("boxes", n, "Finding each photo's best box")
     yield meter.progress("boxes", total, f"Found {len(out)} boxes")
+    return out
+
+
+def aggregate_regions(catalog: Catalog, head: Head, multi: bool, model: str,
+                      photo_ids: NDArray[np.int64], probs: NDArray[np.float32], *,
+                      top_k: int = TOP_K, cancel: threading.Event | None = None,
+                      batch: int = 256) -> Job[NDArray[np.float32]]:
+    """``probs`` (whole photos) with each photo that has regions predicted by Oquab's
+    aggregation instead: per label, the mean of its ``top_k`` best region scores."""
+    from core.labels.training import probabilities
+    from core.regions import region_vectors
+
+    out = probs.copy()
+    meter = RateMeter(len(photo_ids))
+    for start in range(0, len(photo_ids), batch):
+        check_cancel(cancel)
+        rows, blocks = [], []
+        for row in range(start, min(start + batch, len(photo_ids))):
+            found = region_vectors(catalog, int(photo_ids[row]), model)
+            if found is not None and len(found[1]):
+                rows.append(row)
+                blocks.append(found[1])
+        if blocks:
+            scores = probabilities(head, np.concatenate(blocks), multi)
+            ends = np.cumsum([len(b) for b in blocks])
+            for row, part in zip(rows, np.split(scores, ends[:-1]), strict=True):
+                out[row] = top_k_mean(part, top_k)
+        yield meter.progress("predicting", min(start + batch, len(photo_ids)),
+                             "Aggregating the regions' scores")
     return out

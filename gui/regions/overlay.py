@@ -25,7 +25,7 @@ Box = tuple[float, float, float, float]
 SELECTION = QColor("#ffffff")
 SELECTION_EDGE = QColor(20, 24, 31)
 MATCH = QColor("#ffb020")
-DIM = QColor(0, 0, 0, 110)  # outside the selected region
+DIM = QColor(0, 0, 0, 130)  # outside the selected region
 
 
 def box_rect(box: Box, width: float, height: float) -> QRectF:

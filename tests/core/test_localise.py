@@ -12,7 +12,11 @@ import numpy as np
 from cli import main
 from core.jobs import run
 from core.labels import LabelStore
+from core.labels.head_data import Aggregation, TrainingData, compare_aggregation, top_k_mean
+from core.labels.heads import describe, head_info, load_head
 from core.labels.localise import heat_grid, predicted_boxes, region_scores
+from core.labels.review import load_predictions
+from core.labels.training import fit, probabilities
 from core.library import Library
 from core.regions import iou
 from tests.pasted import MODEL, SET_NAME, PastedCatalog
@@ -73,3 +77,61 @@ def test_predict_boxes_writes_each_photos_box(pasted_catalog: PastedCatalog, tmp
         assert iou(box, truth) >= 0.2 and float(row["box_score"]) > 0.9, (path.name, box)
     assert all(rows[p.name]["predicted"] == "plain" and rows[p.name]["box_w"]
                for p in photos.plain)
+
+
+def test_region_aggregation_is_kept_only_where_it_validates_better() -> None:
+    targets = np.eye(2, dtype=np.float32)[[0, 1, 0, 1, 0, 1]]
+    data = TrainingData(np.zeros((6, 4), np.float32), targets, np.ones_like(targets, bool),
+                        multi=False)
+    right, wrong = targets * 0.8 + 0.1, (1 - targets) * 0.8 + 0.1
+    photo = np.vstack([right[:3], wrong[3:5], np.full((1, 2), np.nan)])  # 3 of 5 validated
+    regions = np.vstack([right[:5], wrong[5:]])  # the 6th: not validated, left out
+    better = compare_aggregation(data, photo, regions, ["a", "b"], "hold-out", 3)
+    assert better == Aggregation(3, 5, 0.6, 1.0, used=True)
+    worse = compare_aggregation(data, regions, photo, ["a", "b"], "hold-out", 3)
+    assert worse is not None and not worse.used and worse.photo_accuracy == 1.0
+    assert not compare_aggregation(data, photo, photo, ["a", "b"], "hold-out", 3).used  # tie
+    no_regions = np.full_like(photo, np.nan)
+    assert compare_aggregation(data, photo, no_regions, ["a", "b"], "hold-out", 3) is None
+
+
+def test_fit_compares_the_aggregation_on_held_out_photos() -> None:
+    """Every validation photo with regions is predicted both ways by the head of its fold."""
+    rng = np.random.default_rng(3)
+    kinds = rng.normal(size=(2, 16))
+    labels = np.arange(60) % 2
+    vectors = (kinds[labels] + rng.normal(size=(60, 16))).astype(np.float32)
+    regions: list[np.ndarray | None] = [
+        (kinds[labels[i]] + rng.normal(size=(5, 16))).astype(np.float32) if i % 3 else None
+        for i in range(60)]
+    targets = np.eye(2, dtype=np.float32)[labels]
+    data = TrainingData(vectors, targets, np.ones_like(targets, bool), multi=False)
+    fitted = run(fit(data, ["a", "b"], regions=regions))
+    agg = fitted.aggregation
+    assert agg is not None and agg.top_k == 3
+    assert 0 < agg.validated < fitted.validation.validated == 12  # the hold-out with regions
+    assert agg.used == (agg.regions_accuracy > agg.photo_accuracy)
+    assert run(fit(data, ["a", "b"])).aggregation is None  # no regions: nothing compared
+
+
+def test_training_summary_and_predictions_follow_the_choice(pasted_catalog: PastedCatalog,
+                                                            tmp_path: Path) -> None:
+    photos = pasted_catalog.photos
+    catalog = pasted_catalog.copy(tmp_path)
+    with Library(photos.root, catalog_path=catalog, model=MODEL) as library:
+        label_set = LabelStore(library.catalog).get_set(SET_NAME)
+        info = head_info(library.catalog, label_set.id, library.model_key)
+        assert info is not None and info.aggregation is not None
+        assert info.aggregation.validated == len(photos.objects) + len(photos.plain)
+        summary = "\n".join(describe(info))
+        assert "Photos with many objects: regions (mean of the top 3)" in summary
+        assert ("used for predictions" in summary) == info.aggregation.used
+        predictions = load_predictions(library.catalog, label_set.id, library.model_key)
+        assert predictions is not None
+        found = next(region_scores(library.catalog, label_set.id, library.model_key,
+                                   predictions.photo_ids[:1]))
+        _, vectors = library.catalog.embeddings(library.model_key, predictions.photo_ids[:1])
+        head = load_head(library.catalog, label_set.id, library.model_key)[1]
+        expected = (top_k_mean(found.probs) if info.aggregation.used else
+                    probabilities(head, vectors, False)[0])
+        assert np.allclose(predictions.probs[0], expected, atol=1e-5)
