@@ -222,6 +222,9 @@ class SearchController(QObject):
         self._set_busy(False)
         if isinstance(exc, KeyError):  # a photo without an embedding yet
             self.message.emit("That photo has not been analysed yet; try again in a moment.")
+        elif isinstance(exc, LookupError):  # a region search before any region is stored
+            self.message.emit("The photos' regions are not analysed yet; try again once the "
+                              "library is indexed.")
         else:  # LookalikeError (unreadable file, model missing) or a bug: one dialog
             self.context.workers.failed.emit("Search", exc)
 
