@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 TARGET_IOU, TARGET_MS, TARGET_RECALL = 0.5, 100.0, 0.9
 COPIES = 3  # library photos each object is pasted into
+QUERY_NOISE = 0.1  # per dimension: a query's cosine to the region it came from ~0.8, as the
+# real queries' best regions score (0.5-0.7 for an object in another photo)
+MIN_SIDE = 300  # px: smaller pictures of the photo sets are thumbnails, not photos
 
 
 def _library_images(quick: bool, n: int, cache: Path
@@ -60,10 +63,11 @@ def _library_images(quick: bool, n: int, cache: Path
     rng = np.random.default_rng(7)
     order = rng.permutation(len(originals))
     pictures = [qd.open_rgb(qd.working_copy(originals[i], cache)) for i in order]
-    if quick:
-        pictures += [scene(20_000 + i) for i in range(max(0, n - len(pictures) // 2))]
+    pictures = [p for p in pictures if min(p.size) >= MIN_SIDE]  # not the 100 px thumbnails
+    n_sources = max(3, n // 4)
+    if quick:  # generated scenes make up the numbers
+        pictures += [scene(20_000 + i) for i in range(max(0, n + n_sources - len(pictures)))]
         pictures = [pictures[i] for i in rng.permutation(len(pictures))]
-    n_sources = max(3, len(pictures) // 4)
     return pictures[n_sources:n_sources + n], pictures[:n_sources]
 
 
@@ -112,6 +116,7 @@ def pasted_objects(quick: bool, n_objects: int, n_library: int, cache: Path,
             run(library.index())
             indexed = time.perf_counter() - start
             n_photos = library.catalog.photo_count()
+            region_s, stored = _region_cost(library, sorted(root.glob("*.jpg")))
             r3 = r10 = g3 = g10 = 0.0
             ious: list[float] = []
             inside: list[bool] = []
@@ -148,10 +153,46 @@ def pasted_objects(quick: bool, n_objects: int, n_library: int, cache: Path,
                   f"{figures['global recall@10']:.3f}", "–", "–", "–"]],
                 title=f"Pasted objects: {n} objects x {COPIES} photos in a library of "
                       f"{n_photos} (indexed in {indexed:.0f} s)")
+    share = region_s / max(indexed - region_s, 1e-9)
+    print(f"\nregion descriptors: {stored:.0f} bytes a photo (target <= 4096: "
+          f"{'ok' if stored <= 4096 else 'MISS'}); their own work (pooling, reduction, "
+          f"writing) {1000 * region_s / n_photos:.1f} ms a photo = {100 * share:.1f} % of the "
+          f"rest of indexing (target <= 15 %: {'ok' if share <= 0.15 else 'MISS'})")
+    figures |= {"bytes": stored, "overhead": share}
     verdict = "ok" if figures["iou>=0.5"] > 0.5 else "MISS"
     print(f"\nboxes with IoU >= {TARGET_IOU}: {figures['iou>=0.5']:.3f} of those found "
           f"(target: most, > 0.5): {verdict}")
     return figures
+
+
+def _region_cost(library: Library, files: list[Path]) -> tuple[float, float]:
+    """(seconds the regions' own work takes for ``files``: pooling the maps, reducing,
+    writing; bytes stored a photo). The maps come from the same forward pass as the
+    embeddings, so that pass is not counted: only what regions add to it."""
+    from core import decode
+    from core.regions import RegionWriter
+
+    embedder = library.embedder
+    spent = 0.0
+    writer = RegionWriter(library.catalog, "benchmark-only")
+    writer.reduction = library.regions.reduction()
+    step = embedder.batch_size
+    for start in range(0, len(files), step):
+        batch = [decode.decode_file(f, min_side=256).image for f in files[start:start + step]]
+        out = embedder.run_arrays([decode.model_input(im, embedder.input_size) for im in batch],
+                                  classify=False, maps=True)
+        photos = library.catalog.photos()[:len(batch)]
+        t = time.perf_counter()
+        write = writer.batch([p.id for p in photos], [im.size for im in batch], out.maps)
+        with library.catalog.transaction() as tx:
+            if write is not None:
+                write(tx)
+            tx.execute("DELETE FROM regions WHERE model = 'benchmark-only'")
+        spent += time.perf_counter() - t
+    stored = library.catalog.conn.execute(
+        "SELECT avg(length(boxes) + length(vectors)) FROM regions WHERE model = ?",
+        (library.model_key,)).fetchone()[0]
+    return spent, float(stored)
 
 
 def _names(library: Library, hits: list[Hit]) -> list[str]:
@@ -202,7 +243,7 @@ def search_speed(n_photos: int, queries: int = 100) -> dict[str, float]:
     exact.build(ids, codes)
     rng = np.random.default_rng(5)
     picks = rng.choice(len(codes), queries, replace=False)
-    qs = codes[picks].astype(np.float32) + 0.3 * rng.standard_normal(
+    qs = codes[picks].astype(np.float32) + QUERY_NOISE * rng.standard_normal(
         (queries, codes.shape[1])).astype(np.float32)
     times, found = [], 0
     for q in qs:
@@ -223,11 +264,64 @@ def search_speed(n_photos: int, queries: int = 100) -> dict[str, float]:
     return figures
 
 
+def export_cost(rounds: int = 12) -> float:
+    """CPU cost of the feature map as a third output of the ONNX export: the same network
+    exported with and without it, run in turn on batches of 8 (one thread)."""
+    import warnings
+
+    import onnxruntime as ort
+    import torch
+
+    from core.embed.models import build_network
+    from core.embed.onnx_engine import _export
+
+    body, head = build_network("efficientnet_lite0")
+    folder = Path(tempfile.mkdtemp(prefix="lookalike-export-"))
+
+    class Both(torch.nn.Module):  # the export before regions: features and logits
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.head = body, head
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            features = self.body(x).flatten(1)
+            return features, self.head(features)
+
+    try:
+        _export(body, head, 224, folder / "with.onnx")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Both().eval(), (torch.zeros(1, 3, 224, 224),),
+                              str(folder / "without.onnx"), input_names=["pixels"],
+                              output_names=["features", "logits"],
+                              dynamic_axes={"pixels": {0: "batch"}}, dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        sessions = [ort.InferenceSession(str(folder / f"{n}.onnx"), options,
+                                         providers=["CPUExecutionProvider"])
+                    for n in ("without", "with")]
+        x = np.random.default_rng(0).standard_normal((8, 3, 224, 224)).astype(np.float32)
+        spent: list[list[float]] = [[], []]
+        for _ in range(rounds):
+            for session, times in zip(sessions, spent, strict=True):
+                start = time.process_time()
+                session.run(None, {"pixels": x})
+                times.append(time.process_time() - start)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    without, with_map = median(spent[0]), median(spent[1])
+    change = with_map / without - 1
+    print(f"\nONNX export with the feature map as a third output: {1000 * with_map / 8:.1f} ms "
+          f"CPU a photo vs {1000 * without / 8:.1f} without ({100 * change:+.1f} %, median of "
+          f"{rounds} interleaved batches of 8, one thread)")
+    return change
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.regions", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="shared photos + generated scenes, 4 objects, 10k-photo speed")
+                        help="shared photos + generated scenes, 3 objects, 10k-photo speed")
     parser.add_argument("--objects", type=int, help="objects pasted (default 20)")
     parser.add_argument("--library", type=int, help="library photos before pasting (default 60)")
     parser.add_argument("--speed-size", type=int, help="photos in the speed test (default 100k)")
@@ -235,11 +329,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=qd.default_cache())
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-quality", action="store_true")
+    parser.add_argument("--no-export", action="store_true",
+                        help="skip the cost of the feature map in the ONNX export")
     args = parser.parse_args(argv)
     print(f"# region benchmark: {machine_line()}")
     if not args.no_quality:
-        pasted_objects(args.quick, args.objects or (4 if args.quick else 20),
-                       args.library or (16 if args.quick else 60), args.cache, args.model)
+        pasted_objects(args.quick, args.objects or (3 if args.quick else 20),
+                       args.library or (10 if args.quick else 60), args.cache, args.model)
+    if not args.no_export and not args.quick:
+        export_cost()
     if not args.no_speed:
         search_speed(args.speed_size or (10_000 if args.quick else 100_000),
                      queries=30 if args.quick else 100)

@@ -21,7 +21,7 @@ from core import thumbnails as thumbcache
 from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing, torch_loader
 from core.embed.models import DEFAULT_MODEL, MODELS, model_key
-from core.errors import FolderNotFound
+from core.errors import FolderNotFound, UnreadableImage
 from core.faces import FacesResult, FaceStore, find_faces
 from core.files import why_not_a_folder
 from core.index import Hit, rocchio
@@ -35,6 +35,8 @@ from core.video import store as clip_store
 from core.video.indexer import moment_pixels
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
     from core.embed.cnn import Embedder
 
 MODEL_META, WEIGHTS_META = "model", "weights"  # catalog meta keys: what it was indexed with
@@ -285,11 +287,12 @@ class Library:
             return (photo.id if photo else None), self.searcher.by_vector(query, k,
                                                                           exclude=exclude)
 
-    def similar_to_region(self, path: Path, box: Box, k: int = 20
+    def similar_to_region(self, path: Path, box: Box, k: int = 20, *, refine: int = 10
                           ) -> tuple[int | None, list[Hit]]:
         """Photos ranked by their region most like ``box`` (x, y, w, h relative to the
         upright photo) of the image file at ``path`` (inside the library or not), best first;
-        each hit's ``box`` is its best-matching region.
+        each hit's ``box`` is its best-matching region, found again finely (and anywhere in
+        the photo) for the first ``refine`` hits, which are read for it (core.regions).
 
         Returns the file's own photo id when it is one of the library's photos (it is left out
         of the hits), and the hits. Raises ValueError for an empty box, LookupError before
@@ -300,11 +303,25 @@ class Library:
         photo = self.photo_at(path)
         with self.catalog.faults():
             self.regions.reduction()  # LookupError before anything is loaded
-        image = image_of(Path(path), self.embedder)
+        embedder = self.embedder
+        image = image_of(Path(path), embedder)
         with self.catalog.faults():
-            hits = self.regions.by_image(self.embedder, image, box, k,
-                                         exclude={photo.id} if photo else set())
+            hits = self.regions.by_image(embedder, image, box, k,
+                                         exclude={photo.id} if photo else set(),
+                                         open_photo=self._region_image, refine=refine)
         return (photo.id if photo else None), hits
+
+    def _region_image(self, photo_id: int) -> Image.Image | None:
+        """A library photo's upright image for region search, or None if it cannot be read."""
+        from core.regions.search import image_of
+
+        found = self.catalog.photo(photo_id)
+        if found is None:
+            return None
+        try:
+            return image_of(found.path, self.embedder)
+        except UnreadableImage:
+            return None
 
     def similar_to_moment(self, clip_id: int, at: float, k: int = 20) -> list[Hit]:
         """Photos and clips most like a library clip at ``at`` seconds (its nearest kept

@@ -151,20 +151,10 @@ class Embedder:
         """Embed PIL images (any size; resized and centre-cropped like the library's)."""
         return self.embed_arrays([decode.model_input(im, self.input_size) for im in images])
 
-    def whole_map(self, image: Image.Image) -> NDArray[np.float32]:
-        """The feature map ``(channels, h, w)`` of a whole upright image, not cropped: its
-        shorter side scaled to the model's input size, as the library's photos are (a strip
-        is cut to 4:1 around its centre). For region queries (:mod:`core.regions`)."""
-        rgb = to_rgb(image)
-        w, h = rgb.size
-        scale = self.input_size / min(w, h)
-        size = (max(self.input_size, min(round(w * scale), 4 * self.input_size)),
-                max(self.input_size, min(round(h * scale), 4 * self.input_size)))
-        if (w * scale, h * scale) != size:  # a strip: keep its centre 4:1
-            keep_w, keep_h = size[0] / scale, size[1] / scale
-            left, top = (w - keep_w) / 2, (h - keep_h) / 2
-            rgb = rgb.crop((round(left), round(top), round(left + keep_w), round(top + keep_h)))
-        pixels = np.asarray(rgb.resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
+    def map_of(self, image: Image.Image) -> NDArray[np.float32]:
+        """The feature map ``(channels, h, w)`` of a whole image as it is (any size, no crop
+        or resize): for region queries (:mod:`core.regions`)."""
+        pixels = np.asarray(to_rgb(image), dtype=np.uint8)
         if self._threads is not None:
             torch.set_num_threads(self._threads)
         x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
