@@ -70,7 +70,7 @@ def _region_query(library: Library, photo_id: int, region: tuple[float, float, f
     _, hits = library.similar_to_region(photo.path, region, k)
     hits = [h for h in hits if h.photo_id != photo_id]
     name = display(photo.path.name)
-    return Query((photo_id,), (), tuple(hits), f"Region of {name}", noun="with this region",
+    return Query((photo_id,), (), tuple(hits), f"Region of {name}", noun="matches",
                  region=region)
 
 
