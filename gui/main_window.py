@@ -146,6 +146,9 @@ class MainWindow(QMainWindow):
         self.library_view.tile_size_changed.connect(
             lambda size: setattr(self.settings, "thumbnail_size", size))
         self.library_view.sort_changed.connect(lambda key: setattr(self.settings, "sort", key))
+        self.actions.show_captions.setChecked(self.settings.captions)
+        self.actions.show_captions.toggled.connect(
+            lambda shown: setattr(self.settings, "captions", shown))
         self.folders.folder_chosen.connect(self.library_view.set_folder)
         self.status.cancel_requested.connect(self._cancel_indexing)
         self.indexer.progressed.connect(self.status.show_progress)

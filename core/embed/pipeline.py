@@ -35,7 +35,8 @@ from core.regions.store import missing_regions
 from core.video import is_video
 
 if TYPE_CHECKING:
-    from core.embed.cnn import Embedder, Outputs
+    from core.embed.cnn import Embedder
+    from core.embed.outputs import Outputs
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +80,24 @@ def read_photo(path: Path, input_size: int) -> decode.Decoded:
     return decode.decode_file(path, min_side=max(input_size, thumbnails.THUMBNAIL_SIZE))
 
 
+def read_for_model(path: Path, input_size: int
+                   ) -> tuple[decode.Decoded, PhotoMeta, NDArray[np.uint8]]:
+    """Read one photo once: the decoded image, its metadata for the catalog and the model
+    input (here and on a cluster's workers, core.cluster). Raises UnreadableImage."""
+    decoded = read_photo(path, input_size)
+    info = decoded.info
+    meta = PhotoMeta(decoded.content_hash, info.width, info.height, info.captured_at, info.camera)
+    return decoded, meta, decode.model_input(decoded.image, input_size)
+
+
 def prepare(photo: Photo, input_size: int) -> _Prepared:
     """Read one photo (in a worker thread): metadata, cached thumbnail, model input."""
-    decoded = read_photo(photo.path, input_size)
-    info = decoded.info
+    decoded, meta, pixels = read_for_model(photo.path, input_size)
     try:
         thumbnails.save(decoded.content_hash, decoded.image)
     except OSError as exc:  # cache full or read-only: the photo is fine, the grid
         log.warning("no thumbnail for %s: %s", photo.path, exc)  # remakes it later
-    meta = PhotoMeta(decoded.content_hash, info.width, info.height, info.captured_at, info.camera)
-    return _Prepared(photo, meta, decode.model_input(decoded.image, input_size),
-                     decoded.image.size)
+    return _Prepared(photo, meta, pixels, decoded.image.size)
 
 
 
@@ -106,7 +114,7 @@ def embed_missing(
     store its top ImageNet classes (keywords) and its region descriptors
     (:mod:`core.regions`) from the same forward pass (keywords when the model has real
     weights; video clips are left to :func:`core.video.index_clips`). Photos embedded before
-    regions existed are run again for their regions.
+    regions existed (or on a cluster, which keeps no regions) are run again for them.
 
     Files that cannot be read move to the problems table with the reason; the pass goes on.
     """
@@ -152,7 +160,8 @@ def embed_missing(
                     embedder.key,
                     [(p.photo.id, p.meta, v) for p, v in zip(ready, out.vectors, strict=True)],
                     errors,
-                    _together(_keyword_writer(embedder.key, ready, out),
+                    _together(keyword_writer(embedder.key, [p.meta.content_hash for p in ready],
+                                             out),
                               regions.batch([p.photo.id for p in ready],
                                             [p.size for p in ready], out.maps)),
                 )
@@ -182,24 +191,29 @@ def _together(*writers: Callable[[sqlite3.Connection], None] | None
     return write
 
 
-def _keyword_writer(
-    model: str, ready: list[_Prepared], out: Outputs
+def keyword_writer(
+    model: str, hashes: list[str], out: Outputs
 ) -> Callable[[sqlite3.Connection], None] | None:
-    """Writes the batch's keywords in the batch's transaction (None: the model names none)."""
-    if out.classes is None or out.probs is None or not ready:
+    """Writes a batch's keywords (photos ``hashes``, in the order of ``out``) in the batch's
+    transaction (None: the model names none)."""
+    if out.classes is None or out.probs is None or not hashes:
         return None
     classes, probs = out.classes, out.probs
-    hashes = [p.meta.content_hash for p in ready]
     return lambda conn: write_keywords(conn, model, hashes, classes, probs)
+
+
+def failure_reason(exc: Exception) -> str:
+    """Why a photo could not be read, in the words the problems table keeps."""
+    if isinstance(exc, UnreadableImage):
+        log.info("skipping %s: %s", exc.path, exc.reason)
+        return exc.reason
+    log.error("unexpected error while reading a photo", exc_info=exc)
+    return f"could not be read ({type(exc).__name__}: {exc})"
 
 
 def _outcome(future: Future[_Prepared]) -> _Prepared | str:
     """The prepared input, or the reason the photo could not be read."""
     try:
         return future.result()
-    except UnreadableImage as exc:
-        log.info("skipping %s: %s", exc.path, exc.reason)
-        return exc.reason
-    except Exception as exc:
-        log.exception("unexpected error while reading a photo")
-        return f"could not be read ({type(exc).__name__}: {exc})"
+    except Exception as exc:  # noqa: BLE001 - every failure is one photo's problem
+        return failure_reason(exc)

@@ -266,10 +266,12 @@ def _pca_2d(vectors: NDArray[np.float32], oversample: int = 10) -> NDArray[np.fl
 def _make_umap(params: MapParams, n: int, n_epochs: int | None = None) -> Any:
     import umap  # 2 s to import (numba): only when a map is made
 
+    # umap finds exact neighbours below 4,096 photos, and pynndescent's NN-descent (numba
+    # code that cannot be cached, ~36 s to compile per process) only from there on
     return umap.UMAP(
         n_components=2, metric=params.metric, n_neighbors=min(params.n_neighbors, n - 1),
         min_dist=params.min_dist, random_state=params.seed, transform_seed=params.seed,
-        n_jobs=1, force_approximation_algorithm=True, n_epochs=n_epochs, verbose=False,
+        n_jobs=1, n_epochs=n_epochs, verbose=False,
     )
 
 

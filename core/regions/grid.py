@@ -18,6 +18,7 @@ Cells = tuple[int, int, int, int]  # top, left, bottom, right (exclusive) on the
 # on a 7x7 map: sides 7, 5, 3, 2 cells (100 %, 71 %, 43 %, 29 % of the square), each scale
 # overlapping its neighbours as R-MAC's do (Tolias et al. 2016).
 SCALES = ((1.0, 1), (0.7, 2), (0.45, 3), (0.3, 4))
+DIRECT_MAX = 64  # regions pooled one by one; more go through an integral image
 MAX_REGIONS = 64  # region ids are photo_id * MAX_REGIONS + region number
 
 
@@ -40,12 +41,18 @@ def pool(maps: NDArray[np.float32], cells: list[Cells]) -> NDArray[np.float32]:
 
     The mean, as the global embedding is pooled: the whole-map region *is* the embedding (before
     normalisation), so a head trained on embeddings can score regions (:mod:`core.regions`).
-    Uses an integral image: one pass over the map whatever the number of regions.
+    Many regions (a search over windows) go through an integral image, one pass whatever
+    their number; a few (the grid: 5 ms a batch of 8 here, the integral image 18) directly.
     """
     n, channels, h, w = maps.shape
+    out = np.empty((n, len(cells), channels), dtype=np.float32)
+    if len(cells) <= DIRECT_MAX:
+        channels_last = np.ascontiguousarray(maps.transpose(0, 2, 3, 1))
+        for r, (t, left, b, right) in enumerate(cells):
+            out[:, r] = channels_last[:, t:b, left:right].mean(axis=(1, 2))
+        return out
     integral = np.zeros((n, h + 1, w + 1, channels), dtype=np.float64)
     integral[:, 1:, 1:] = np.cumsum(np.cumsum(maps.transpose(0, 2, 3, 1), axis=1), axis=2)
-    out = np.empty((n, len(cells), channels), dtype=np.float32)
     for r, (t, left, b, right) in enumerate(cells):
         total = (integral[:, b, right] - integral[:, t, right] - integral[:, b, left]
                  + integral[:, t, left])

@@ -82,9 +82,10 @@ def region_sides(input_size: int) -> list[int]:
     return [round(smallest * SCALE_STEP ** i) for i in range(steps)] + [input_size]
 
 
-def make_region_index(n_photos: int) -> Index:
-    """The backend for the regions of ``n_photos`` photos (see :func:`choose_index`)."""
-    kind = choose_index(n_photos)
+def make_region_index(n_photos: int, kind: str | None = None) -> Index:
+    """The backend for the regions of ``n_photos`` photos (``kind``, or by
+    :func:`choose_index`)."""
+    kind = kind or choose_index(n_photos)
     if kind == "faiss":
         lists = min(REGION_LISTS, max(1, round(4 * float(np.sqrt(n_photos * 30)))))
         return make_index(kind, reduced_dim=None, n_lists=lists, target_recall=REGION_RECALL)

@@ -243,5 +243,5 @@ def test_regions_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert float(region["recall@10"]) >= float(pasted["whole photo (similar)"]["recall@10"])
     assert float(region["recall@10"]) > 0.3
     speed = next(rows for title, rows in tables.items() if title.startswith("Region search"))
-    assert speed[0]["index"] == "FaissIndex" and speed[0]["photos"] == "10,000"
+    assert speed[0]["index"] == "FaissIndex" and speed[0]["photos"] == "3,000"
     assert float(speed[0]["recall@10 vs exact (>= 0.9)"].split()[0]) >= 0.8

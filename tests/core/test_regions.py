@@ -61,7 +61,7 @@ def pasted(shared_photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Pas
     obj = _object(shared_photos)
     boxes: dict[str, Box] = {}
     # generated scenes (640 x 480): the object in two of them, at other places and sizes
-    for i in range(4):
+    for i in range(3):
         scene = synthetic.scene(300 + i)
         if i < 2:
             box = [(0.18, 0.1, 0.3, 0.4), (0.5, 0.45, 0.24, 0.32)][i]
@@ -69,7 +69,7 @@ def pasted(shared_photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Pas
             boxes[f"scene{i}.jpg"] = box
         synthetic.write_jpeg(root / f"scene{i}.jpg", scene)
     # real camera photos (640 x 480)
-    reals = sorted((shared_photos / GPS).glob("*.jpg"))[:4]
+    reals = sorted((shared_photos / GPS).glob("*.jpg"))[:3]
     for i, path in enumerate(reals):
         photo = decode.decode_file(path).image
         if i < 2:
@@ -107,18 +107,6 @@ def test_a_pasted_object_is_found_with_its_box(pasted: Pasted, query: str, other
     rank, box = found[other]
     assert rank == 0, found
     assert iou(box, pasted.boxes[other]) >= 0.5, (box, pasted.boxes[other])
-
-
-def test_an_outside_crop_finds_the_photos_that_hold_it(pasted: Pasted, shared_photos: Path,
-                                                       tmp_path: Path) -> None:
-    crop = tmp_path / "object.jpg"
-    _object(shared_photos).save(crop)
-    with pasted.open() as library:
-        own, hits = library.similar_to_region(crop, (0.0, 0.0, 1.0, 1.0), k=5)
-        names = [p.path.name for p in library.catalog.photos([h.photo_id for h in hits])]
-    assert own is None
-    holding = {"scene0.jpg", "scene1.jpg", "real0.jpg", "real1.jpg"}
-    assert len(set(names) & holding) >= 3, names
 
 
 def test_a_box_on_a_photo_stored_on_its_side_is_on_the_upright_photo(pasted: Pasted) -> None:
