@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRect, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QImage
 from pytestqt.qtbot import QtBot
 
@@ -49,15 +49,10 @@ def _open_viewer(qtbot: QtBot, window: MainWindow, photo_id: int) -> ViewerWindo
 
 
 def _tile_point(window: MainWindow, photo_id: int, x: float, y: float) -> QPoint:
-    """Where relative (x, y) of the photo is painted on its tile (as the delegate lays it)."""
+    """Where relative (x, y) of the photo is painted on its tile."""
     view = window.library_view
-    index = view.model.index(view.model.row_of(photo_id), 0)
-    cell = view.grid.visualRect(index)
-    pixmap = view.cache.pixmap(photo_id, view.delegate.tile_box())
-    assert pixmap is not None
-    size = pixmap.deviceIndependentSize().toSize()
-    rect = QRect(0, 0, size.width(), size.height())
-    rect.moveCenter(cell.center())
+    cell = view.grid.visualRect(view.model.index(view.model.row_of(photo_id), 0))
+    rect = view.delegate.image_rect(cell, photo_id)
     return QPoint(round(rect.left() + x * rect.width()), round(rect.top() + y * rect.height()))
 
 
