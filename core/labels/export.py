@@ -170,8 +170,10 @@ def export_predictions_csv(catalog: Catalog, path: Path, set_id: int, model: str
         writer.writerow(safe_row(["path", "predicted", "confidence", *header, *extra]))
         for photo_path, predicted, confidence, _, probs, pid in rows:
             found = boxes.get(pid) if boxes is not None else None
-            cells: list[object] = ([] if boxes is None else [""] * 5 if found is None else
-                                   [round(v, 4) for v in found[0]] + [round(found[1], 6)])
+            cells: list[object] = []
+            if boxes is not None:
+                cells = (["", "", "", "", ""] if found is None else
+                         [*(round(v, 4) for v in found[0]), round(found[1], 6)])
             writer.writerow(safe_row([photo_path, predicted, confidence, *probs, *cells]))
     return len(rows)
 

@@ -53,11 +53,6 @@ class HeadInfo:
     validation: Validation
     aggregation: Aggregation | None = None  # regions vs whole photo (None: no regions)
 
-    @property
-    def aggregates_regions(self) -> bool:
-        """Predictions use the mean of the top-k region scores (it validated better)."""
-        return self.aggregation is not None and self.aggregation.used
-
 
 def train(catalog: Catalog, set_id: int, model: str, kind: str = "linear", *,
           cancel: threading.Event | None = None, seed: int = 0) -> Job[HeadInfo]:

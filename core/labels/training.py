@@ -168,8 +168,9 @@ def fit(data: TrainingData, label_names: list[str], kind: str = "linear", *,
         probs[val_rows] = val_probs
         best_epochs.append(epochs)
         for row in val_rows if regions is not None else ():
-            if regions[row] is not None and len(regions[row]):
-                aggregated[row] = top_k_mean(probabilities(head, regions[row], data.multi), top_k)
+            found = regions[row]  # type: ignore[index]  # not None here
+            if found is not None and len(found):
+                aggregated[row] = top_k_mean(probabilities(head, found, data.multi), top_k)
     validated = np.flatnonzero(~np.isnan(probs[:, 0]))
     validation = validation_figures(data.subset(validated), probs[validated], label_names,
                                     method, data.targets.sum(0))
