@@ -49,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
         raise PhotoNotFound(args.photo, why)
     if args.k < 1:
         raise BadArgument("-k must be at least 1")
-    if args.region is not None and (args.similarity or args.at is not None):
-        raise BadArgument("--region cannot be combined with --similarity or --at")
+    if args.region is not None and (args.similarity or args.at is not None
+                                    or args.person or args.label):
+        raise BadArgument("--region cannot be combined with --similarity, --at, --person or "
+                          "--label yet")
     if args.similarity and (args.person or args.label):
         raise BadArgument("--similarity cannot be combined with --person or --label yet")
-    if args.region is not None and (args.person or args.label):
-        raise BadArgument("--region cannot be combined with --person or --label yet")
     with open_library(args, create=False) as library:
         within = combined_filter(library.catalog, args.person, args.label)
         if args.region is not None:

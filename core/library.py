@@ -311,7 +311,7 @@ class Library:
                                          open_photo=self._region_image, refine=refine)
         return (photo.id if photo else None), hits
 
-    def _region_image(self, photo_id: int) -> Image.Image | None:
+    def _region_image(self, photo_id: int) -> Image | None:
         """A library photo's upright image for region search, or None if it cannot be read."""
         from core.regions.search import image_of
 

@@ -55,7 +55,12 @@ def query_descriptors(embedder: Embedder, image: Image.Image, box: Box
     w, h = image.size
     box_side = max(box[2] * w, box[3] * h)
     out, sides = [], []
-    for side in region_sides(embedder.input_size):
+    # and at its own scale: the photo as the library's are scaled (a copy of it matches there)
+    own = box_side * embedder.input_size / min(w, h)
+    scales = region_sides(embedder.input_size)
+    if min(abs(own / s - 1) for s in scales) > 0.05:
+        scales.append(round(own))
+    for side in scales:
         factor = side / box_side
         if max(w, h) * factor > MAX_QUERY_SIDE:
             continue

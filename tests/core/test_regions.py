@@ -120,7 +120,12 @@ def test_a_box_on_a_photo_stored_on_its_side_is_on_the_upright_photo(pasted: Pas
         a = region_vectors(library.catalog, rotated.id, library.model_key)
         b = region_vectors(library.catalog, upright.id, library.model_key)
     assert found["rotated.jpg"][0] == 0, found
-    assert iou(found["rotated.jpg"][1], pasted.boxes["rotated.jpg"]) >= 0.5, found
+    # where the object is on the upright photo (a box on the stored pixels would be elsewhere:
+    # at the bottom left of the stored pixels); its size is the search's (benchmarks/regions.py)
+    (x, y, w, h), truth = found["rotated.jpg"][1], pasted.boxes["rotated.jpg"]
+    centre = (truth[0] + truth[2] / 2, truth[1] + truth[3] / 2)
+    assert x <= centre[0] <= x + w and y <= centre[1] <= y + h, found
+    assert iou((x, y, w, h), truth) >= 0.3, found
     assert a is not None and b is not None
     np.testing.assert_allclose(a[0], b[0], atol=1e-3)
     np.testing.assert_allclose(a[0][0], [0.125, 0.0, 0.75, 1.0], atol=1e-3)  # landscape

@@ -116,3 +116,55 @@ def cli_runs(spec: str, results: str) -> int:
 
 if __name__ == "__main__":  # python -m tests.reliability.jobs FUNCTION ARGS...
     sys.exit(globals()[sys.argv[1]](*sys.argv[2:]))
+
+
+def duplicates_killed_at(point: str, n: int, *argv: str) -> int:
+    """Run ``lookalike ARGV`` (a ``duplicates --accept --xmp`` run) in this process and
+    SIGKILL it at the ``n``-th ``point``: "commit" (a transaction of decisions written, not
+    yet committed; two groups a transaction), "sidecar" (half of a sidecar's temporary file
+    written) or "rename" (a sidecar's temporary file whole, before it replaces the sidecar).
+    The product's code runs unchanged up to the kill."""
+    import signal
+
+    from cli import duplicates_cmd, main
+    from core import xmp
+    from core.duplicates import store
+
+    seen = 0
+
+    def hit() -> None:
+        nonlocal seen
+        seen += 1
+        if seen == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "commit":
+        def decide_groups(catalog, groups, source="user", per_transaction=500):
+            catalog.conn.set_trace_callback(lambda sql: hit() if sql == "COMMIT" else None)
+            return store.decide_groups(catalog, groups, source, per_transaction=2)
+        duplicates_cmd.decide_groups = decide_groups  # type: ignore[assignment]
+    elif point == "sidecar":
+        class Dying(io.BufferedWriter):
+            def write(self, data) -> int:
+                super().write(bytes(data)[:len(data) // 2])
+                self.flush()
+                os.fsync(self.fileno())
+                hit()
+                return super().write(bytes(data)[len(data) // 2:])
+
+        def opener(file, mode="r", *args, **kwargs):
+            if mode == "wb" and os.path.basename(file).startswith(".lookalike-"):
+                return Dying(io.FileIO(file, "w"))
+            return open(file, mode, *args, **kwargs)
+        xmp.open = opener  # type: ignore[attr-defined]
+    elif point == "rename":
+        real_replace = os.replace
+
+        def replace(src, dst, *args, **kwargs) -> None:
+            if os.path.basename(src).startswith(".lookalike-"):
+                hit()
+            real_replace(src, dst, *args, **kwargs)
+        os.replace = replace  # type: ignore[assignment]
+    else:
+        raise ValueError(point)
+    return main(list(argv))
