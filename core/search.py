@@ -26,7 +26,8 @@ from numpy.typing import NDArray
 from core.catalog import Catalog
 from core.index import Hit, Index, choose_index, make_index, rocchio
 from core.jobs import Job, Progress, check_cancel
-from core.video.search import expand_exclude, query_collapsed, search_data
+from core.index.reduced import ReRankedIndex
+from core.video.search import expand_exclude, query_collapsed, search_blocks, search_data
 
 log = logging.getLogger(__name__)
 
@@ -178,14 +179,29 @@ class Searcher:
 
     def _build_and_save(self, kind: str, generation: int,
                         data: tuple[NDArray[np.int64], NDArray[np.float16]] | None = None) -> Index:
-        index = self._build(kind, data)
-        if len(index):
-            stamp = self.index_path.with_suffix(".json")
+        """Build ``kind`` and save it beside the catalog. Without ``data`` (no exact search
+        stands in, above :data:`EXACT_STAND_IN_MAX`) an approximate index is built from the
+        catalog a block at a time into its files: the vectors are never all in memory."""
+        stamp = self.index_path.with_suffix(".json")
+        index = make_index(kind)
+        if data is None and isinstance(index, ReRankedIndex):
+            stamp.unlink(missing_ok=True)
+            try:
+                index.build_streamed(search_blocks(self.catalog, self.model), self.index_path)
+            except OSError as exc:  # e.g. a full disk: build it in memory, unsaved
+                log.warning("could not save the search index: %s", exc)
+                return self._build(kind, data)
+        else:
+            index = self._build(kind, data)
+            if not len(index):
+                return index
             try:
                 index.save(self.index_path)
-                stamp.write_text(json.dumps({"generation": generation, "kind": kind}))
             except OSError as exc:
                 log.warning("could not save the search index: %s", exc)
+                return index
+        if len(index):
+            stamp.write_text(json.dumps({"generation": generation, "kind": kind}))
         return index
 
     def vectors(self, ids: Sequence[int]) -> NDArray[np.float32]:
