@@ -200,20 +200,32 @@ class ReRankedIndex:
             self._projection = top_axes(self._rows(sample), self.reduced_dim, rng)
         projection = self._projection
         width = dim if projection is None else len(projection)
-        blocks = (self._rows(np.arange(sl.start, sl.stop)) for sl in chunks(n))
-        self._index_reduced(
-            n, width, blocks if projection is None else (b @ projection.T for b in blocks), rng)
+        self._index_reduced(n, width, self._reduced_blocks(), rng)
         release_pages(self._vectors)
         if getattr(self, self._EFFORT) is None:
             setattr(self, self._EFFORT, self._tune_effort(rng))
             release_pages(self._vectors)
         log.info("%s index: %d items, %s", self.name, n, self._settings())
 
+    def _reduced_blocks(self) -> Iterator[NDArray[np.float32]]:
+        """Every stored vector, normalised and projected, a chunk at a time; the pages of
+        memory-mapped vectors are released after each chunk (resident memory stays at a
+        chunk, not the library)."""
+        for sl in chunks(len(self._ids)):
+            rows = self._rows(np.arange(sl.start, sl.stop))
+            yield rows if self._projection is None else rows @ self._projection.T
+            release_pages(self._vectors)
+
     def _reduced_rows(self, positions: NDArray[np.integer]) -> NDArray[np.float32]:
-        """Stored vectors at `positions`, normalised and projected (a backend's training
-        sample, read without a second pass over the library)."""
-        rows = self._rows(positions)
-        return rows if self._projection is None else rows @ self._projection.T
+        """Stored vectors at `positions`, normalised and projected, a chunk at a time (a
+        backend's training sample, read without a pass over the whole library)."""
+        width = len(self._projection) if self._projection is not None else self.dim
+        out = np.empty((len(positions), width), dtype=np.float32)
+        for sl in chunks(len(positions)):
+            rows = self._rows(positions[sl])
+            out[sl] = rows if self._projection is None else rows @ self._projection.T
+        release_pages(self._vectors)
+        return out
 
     def _rows(self, positions: NDArray[np.integer]) -> NDArray[np.float32]:
         """Stored vectors at `positions`, upcast and normalised."""
@@ -280,6 +292,7 @@ class ReRankedIndex:
         best_p = np.empty((len(qs), 0), dtype=np.int64)
         for sl in chunks(len(self)):
             s = qs @ self._rows(np.arange(sl.start, sl.stop)).T
+            release_pages(self._vectors)
             own = (self_pos >= sl.start) & (self_pos < sl.stop)
             s[np.nonzero(own)[0], self_pos[own] - sl.start] = -np.inf
             cat_s = np.concatenate([best_s, s], axis=1)
