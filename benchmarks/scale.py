@@ -116,15 +116,18 @@ def figures(n: int, step: str, r: dict[str, Any]) -> list[list[object]]:
              r["rss_mb"] < 2 * GB and r["status"] == 0, f"{r['wall_s']:.1f} s wall")
     elif step == "heads":
         _row(rows, n, "heads predict s (in memory)", r["memory_s"], ".1f", "< 10",
-             r["memory_s"] < 10, "linear head, float16 rows")
+             r["memory_s"] < 10, f"CPU {r['memory_cpu']:.1f} s; linear head, float16 rows")
         _row(rows, n, "heads predict s (library: read, predict, store)", r["library_s"],
-             ".1f", "< 10", r["library_s"] < 10, f"train {r['train_s']:.1f} s; {mb}")
+             ".1f", "< 10", r["library_s"] < 10,
+             f"CPU {r['library_cpu']:.1f} s; train {r['train_s']:.1f} s; {mb}")
     elif step == "duplicates":
         _row(rows, n, "duplicate grouping s", r["seconds"], ".1f", "< 120",
-             r["seconds"] < 120, f"{r['groups']:,} groups of {r['grouped']:,} photos; {mb}")
+             r["seconds"] < 120, f"CPU {r['cpu']:.0f} s; {r['groups']:,} groups of "
+             f"{r['grouped']:,} photos; {mb}")
     elif step == "map":
         _row(rows, n, "map layout s", r["seconds"], ".0f", "< 600", r["seconds"] < 600,
-             f"{r['how']}, {r['placed']:,} placed by transform, {r['clusters']} clusters; {mb}")
+             f"CPU {r['cpu']:.0f} s; {r['how']}, {r['placed']:,} placed by transform, "
+             f"{r['clusters']} clusters; {mb}")
     elif step == "app":
         rows += app_rows(n, r)
     return rows

@@ -28,8 +28,8 @@ from numpy.typing import NDArray
 
 from core.catalog import Catalog
 from core.index import Hit, Index, choose_index, make_index, rocchio
-from core.jobs import Job, Progress, check_cancel
 from core.index.reduced import ReRankedIndex
+from core.jobs import Job, Progress, check_cancel
 from core.video.search import expand_exclude, query_collapsed, search_blocks, search_data
 
 log = logging.getLogger(__name__)
