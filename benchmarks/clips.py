@@ -52,10 +52,11 @@ def _pan_source(photo: Path, width: int, height: int) -> np.ndarray:
 def make_clip(path: Path, photos: Sequence[Path], seconds_each: float | Sequence[float], *,
               size: tuple[int, int] = (160, 96), fps: int = 15, gop_s: float = 1.0,
               codec: str = "libx264", preset: str = "ultrafast", audio: bool = False,
-              ) -> list[Shot]:
-    """Write a clip of one slow pan per photo to ``path`` (mp4/mov/mkv by its suffix).
+              faststart: bool = False) -> list[Shot]:
+    """Write a clip of one slow pan per photo to ``path`` (mp4/mov/mkv/mts by its suffix).
 
-    ``seconds_each``: one duration for all shots or one per photo. Returns the shots.
+    ``seconds_each``: one duration for all shots or one per photo. ``faststart``: an
+    MP4's index before its data (as web exports have it). Returns the shots.
     """
     import av
 
@@ -63,7 +64,8 @@ def make_clip(path: Path, photos: Sequence[Path], seconds_each: float | Sequence
     durations = ([float(seconds_each)] * len(photos) if isinstance(seconds_each, int | float)
                  else [float(s) for s in seconds_each])
     shots: list[Shot] = []
-    with av.open(str(path), "w") as out:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as out:
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.gop_size = max(1, round(gop_s * fps))

@@ -100,6 +100,56 @@ def breakdown(folder: Path) -> tuple[float, float]:
     return 1000 * float(base), 1000 * float(per_face)
 
 
+STAGES = {"decode": "decode (DCT-scaled to 1,000 px), hash, EXIF",
+          "copy": "detection copy, grey and RGB arrays", "detect": "HOG detector",
+          "align": "5 landmarks + aligned 150-px chip", "thumb": "96-px face thumbnail",
+          "dlib": "128-d descriptor in dlib (before)",
+          "onnx": "128-d descriptor in ONNX Runtime (now)"}
+PER_PHOTO = ("decode", "copy", "detect")
+
+
+def stages(folder: Path) -> tuple[dict[str, float], int, int]:
+    """CPU ms of each stage of the worker's work (a photo or a face) over the folder, the
+    descriptor in both engines on the same chips: dlib's own (before) and ONNX Runtime
+    (the pass's). ({stage: ms}, photos, faces)."""
+    import dlib  # type: ignore[import-untyped]
+
+    from core import decode
+    from core.faces import model as m
+
+    model = face_model()
+    resnet = dlib.face_recognition_model_v1(str(m.model_dir() / m._FILES["descriptor"]))
+    cpu = dict.fromkeys(STAGES, 0.0)
+    photos = faces = 0
+    clock = time.process_time
+    for path in sorted(folder.glob("*.jpg")):
+        t0 = clock()
+        image = decode.decode_file(path, min_side=m.DECODE_MIN_SIDE).image
+        t1 = clock()
+        small = m._fit(image, m.DETECT_SIDE)
+        rgb, grey = np.asarray(small.convert("RGB")), np.asarray(small.convert("L"))
+        t2 = clock()
+        boxes, _scores, _ = model._detector.run(grey, 0, m.MIN_SCORE)
+        t3 = clock()
+        chips = [dlib.get_face_chip(rgb, model._landmarks(rgb, box), 150, 0.25)
+                 for box in boxes]
+        t4 = clock()
+        for box in boxes:
+            m.face_thumbnail(small, (box.left(), box.top(), box.right(), box.bottom()))
+        t5 = clock()
+        for chip in chips:
+            resnet.compute_face_descriptor(chip)
+        t6 = clock()
+        model._describe(chips)
+        t7 = clock()
+        for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4,
+                                           t6 - t5, t7 - t6), strict=True):
+            cpu[stage] += seconds
+        photos, faces = photos + 1, faces + len(chips)
+    return ({k: 1000 * v / (photos if k in PER_PHOTO else max(1, faces))
+             for k, v in cpu.items()}, photos, faces)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.faces", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,6 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nHere ({pasted / n:.1f} pasted faces a photo): one core does "
           f"{1 / per_photo:.1f} photos/s; {args.workers} quiet cores would do about "
           f"{args.workers / per_photo:.1f} (target {TARGET:g}).")
+    ms, photos, faces = stages(folder)
+    print(f"\nCPU ms of each stage ({photos} photos, {faces} faces found):\n")
+    print_table(["stage", "per", "CPU ms"], [[STAGES[k], "photo" if k in PER_PHOTO else "face",
+                                              f"{v:.1f}"] for k, v in ms.items()])
+    photo_ms = sum(ms[k] for k in PER_PHOTO)
+    for engine, other in (("dlib", "onnx"), ("onnx", "dlib")):
+        cost = photo_ms + 2 * sum(v for k, v in ms.items() if k not in (*PER_PHOTO, other))
+        print(f"A photo with 2 faces, descriptor in {engine}: {cost:.0f} CPU ms, "
+              f"{args.workers} quiet cores: {args.workers * 1000 / cost:.1f} photos/s (estimate)")
     base, per_face = breakdown(folder)
     for faces in (0, 1, 2):
         cost = (base + faces * per_face) / 1000

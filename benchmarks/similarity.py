@@ -171,13 +171,14 @@ def _evaluate(spaces: dict[str, NDArray[np.float32]], group: NDArray[np.int64],
     judged = [TREATMENTS.index(t) for t in JUDGED]
     unjudged = [g for g in range(len(TREATMENTS)) if g not in judged]
     test = np.flatnonzero(scene >= n_scenes // 2)
-    trip = build(Relations([], [], [(test[group[test] == g], test[group[test] != g])
-                                    for g in judged]), held_out=0).train
+    data = build(Relations([], [], [(test[group[test] == g], test[group[test] != g])
+                                    for g in judged]), held_out=0)  # rows of v as photo ids
     rows = []
     for name, v in spaces.items():
         sub, groups = v[test], group[test]
         rows.append([name] + [f"{map_at_10(sub, groups, np.flatnonzero(np.isin(groups, w))):.3f}"
-                              for w in (judged, unjudged)] + [f"{ordering(v, trip):.3f}"])
+                              for w in (judged, unjudged)]
+                    + [f"{ordering(v[data.photo_ids], data.train):.3f}"])
     return rows
 
 

@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+# A Ctrl+C while the command's own modules still load ends it quietly: this handler is the
+# first thing the ``lookalike`` command runs; main() puts Python's usual one back.
+import os as _os
+import signal as _signal
+
+
+def _interrupted_while_starting(_signum: int, _frame: object) -> None:
+    _os.write(2, b"lookalike: interrupted while starting; nothing was changed.\n")
+    _os._exit(130)
+
+
+if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+
 import argparse
 import importlib
 import logging
@@ -41,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lookalike`` command; returns the exit status."""
     try:
+        if _signal.getsignal(_signal.SIGINT) is _interrupted_while_starting:
+            _signal.signal(_signal.SIGINT, _signal.default_int_handler)
         return _main(argv)
     except LookalikeError as exc:
         print(f"lookalike: {exc}", file=sys.stderr)

@@ -59,11 +59,12 @@ def run(args: argparse.Namespace) -> int:
         for c in result.cluster_info
     ]
     if args.json:
-        print(json.dumps({"photos": len(result), "how": result.how, "clusters": clusters},
+        print(json.dumps({"photos": result.item_count(), "points": len(result),
+                          "how": result.how, "clusters": clusters},
                          ensure_ascii=False))
         return 0
     unclustered = int((result.clusters < 0).sum())
-    print(f"{len(result):,} photos, {len(clusters)} clusters"
+    print(f"{result.describe()}, {len(clusters)} clusters"
           f"{f', {unclustered:,} in none' if unclustered else ''} "
           f"(map {result.how} in {result.seconds:.1f} s)")
     for row in clusters:

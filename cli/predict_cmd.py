@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write the predictions here")
     parser.add_argument("--clip-ranges", type=Path, metavar="FILE",
                         help="write each video clip's labels with their time ranges here (CSV)")
+    parser.add_argument("--clip-xmp", action="store_true",
+                        help="write each video clip's labels into its XMP sidecar: keywords, "
+                        "and the time ranges as xmpDM markers (the clips are never touched)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -48,4 +51,13 @@ def run(args: argparse.Namespace) -> int:
 
             rows = export_ranges_csv(catalog, args.clip_ranges, label_set.id, library.model_key)
             print(f"Wrote {rows} clip label ranges to {display(args.clip_ranges)}")
+        if args.clip_xmp:
+            from core.video.xmp import write_clip_sidecars
+
+            result = run_with_bars(write_clip_sidecars(catalog, label_set.id, library.model_key),
+                                   quiet=args.quiet)
+            print(f"Wrote the labels of {result.written} clips into their XMP sidecars.")
+            for path, reason in result.failed:
+                print(f"  not written: {display(path)}: {reason}")
+            return 1 if result.failed else 0
     return 0

@@ -1,4 +1,5 @@
-"""``lookalike similar FOLDER PHOTO``: the photos of the library most like PHOTO."""
+"""``lookalike similar FOLDER PHOTO``: the photos of the library most like PHOTO (among
+those showing ``--person NAME`` and carrying ``--label SET:LABEL``, when given)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from core.errors import BadArgument, PhotoNotFound
+from core.faces.filter import combined_filter, rank_within
 from core.files import why_not_a_file
 from core.index import Hit
 from core.library import Library
@@ -30,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--similarity", metavar="NAME", default=None,
                         help="rank by a learnt similarity (`lookalike learn`) instead of the "
                         "embedding's own")
+    parser.add_argument("--person", action="append", default=[], metavar="NAME",
+                        help="only photos showing this named person (repeat: all of them)")
+    parser.add_argument("--label", action="append", default=[], metavar="SET:LABEL",
+                        help="only photos with this label, e.g. People:Ann or Kind:portrait "
+                        "(repeat: all of them)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,8 +45,17 @@ def run(args: argparse.Namespace) -> int:
         raise PhotoNotFound(args.photo, why)
     if args.k < 1:
         raise BadArgument("-k must be at least 1")
+    if args.similarity and (args.person or args.label):
+        raise BadArgument("--similarity cannot be combined with --person or --label yet")
     with open_library(args, create=False) as library:
-        if args.similarity:
+        within = combined_filter(library.catalog, args.person, args.label)
+        if within is not None:
+            own = library.photo_at(args.photo)
+            vector = library.embed_file(args.photo, args.at)
+            with library.catalog.faults():
+                hits = rank_within(library.catalog, library.model_key, vector, within,
+                                   args.k, exclude={own.id} if own else set())
+        elif args.similarity:
             hits = similar_learnt(library, args.photo, args.similarity, args.k)
         else:
             _, hits = library.similar_to_file(args.photo, k=args.k, at=args.at)

@@ -294,6 +294,18 @@ def clip_strip(catalog: Catalog, photo: Photo, model: str) -> list[tuple[float, 
     return out
 
 
+def frame_thumbnails(catalog: Catalog, frames: list[tuple[int, int]]) -> list[Path | None]:
+    """The cached thumbnail of each (clip id, time in ms) kept frame (None: none cached)."""
+    hashes = {p.id: p.content_hash for p in catalog.photos({clip for clip, _ in frames})}
+    out: list[Path | None] = []
+    for clip, ms in frames:
+        digest = hashes.get(clip)
+        path = thumbnails.thumbnail_path(frame_thumbnail_key(digest, ms / 1000)) \
+            if digest else None
+        out.append(path if path is not None and path.exists() else None)
+    return out
+
+
 def clip_details(catalog: Catalog, photo: Photo, model: str, root: Path | None = None,
                  ) -> list[tuple[str, str]]:
     """A clip's detail lines: a photo's, its duration and how many frames it keeps."""

@@ -48,6 +48,15 @@ def save(content_hash: str, image: Image.Image) -> Path:
     return path
 
 
+def save_jpeg(content_hash: str, data: bytes) -> Path:
+    """Cache a thumbnail made elsewhere (JPEG ``data``, e.g. by a cluster worker: core.cluster),
+    once, like :func:`save`. Raises OSError when the cache cannot be written."""
+    path = thumbnail_path(content_hash)
+    if not path.exists():
+        write_bytes_atomic(path, data)
+    return path
+
+
 @dataclass(frozen=True)
 class PruneResult:
     """The cache before and after a prune."""

@@ -12,7 +12,8 @@ The API, for every feature that writes XMP (labels as keywords, ratings, face re
 - :func:`sidecar_path` - where a photo's sidecar goes (RAW+JPEG pairs never share one);
 - :func:`read_sidecar` / :func:`read_embedded` - an :class:`XmpRecord`;
 - :func:`merge_into_sidecar` - add and remove keywords, set the rating, replace the MWG
-  face regions, or set any property by its Exiv2 key, in one atomic write.
+  face regions, or set any property by its Exiv2 key, in one atomic write (``edit``: any
+  other change, e.g. a clip's markers in :mod:`core.video.xmp`).
 
 Failures raise :class:`XmpError` (a LookalikeError) or OSError, with a plain reason.
 """
@@ -23,7 +24,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,7 @@ def merge_into_sidecar(
     face_regions: Sequence[FaceRegion] | None = None,
     image_size: tuple[int, int] | None = None,
     properties: Mapping[str, str | None] | None = None,
+    edit: Callable[[Any, Any], None] | None = None,
 ) -> bool:
     """Merge changes into the sidecar ``path`` (created if missing); True if it changed.
 
@@ -243,6 +245,8 @@ def merge_into_sidecar(
     ``face_regions``: replace the MWG regions, of every type: pass those read (see
     :attr:`XmpRecord.regions`) that are to stay (``image_size``: the stored pixels).
     ``properties``: Exiv2 key -> text (None deletes), e.g. {"Xmp.xmp.Label": "Red"}.
+    ``edit``: called with (the exiv2 module, the packet's XmpData) for more changes, under
+    the toolkit's lock (see :func:`delete_property`).
     Raises OSError (cannot read or write the file) or XmpError (not XMP, or damaged: the
     file is then left alone).
     """
@@ -262,6 +266,8 @@ def merge_into_sidecar(
                 _delete(exiv2, data, key)
             else:
                 data[key] = text
+        if edit is not None:
+            edit(exiv2, data)
         after = {d.key(): d.toString() for d in data}
         if exists and after == before:
             return False
@@ -298,6 +304,11 @@ def _merge_keywords(exiv2: Any, data: Any, add: list[str], remove: set[str],
             for item in items:
                 value.read(item)
             data[key] = value
+
+
+def delete_property(exiv2: Any, data: Any, key: str) -> None:
+    """Delete ``key`` and everything under it from XmpData (for ``edit`` functions)."""
+    _delete(exiv2, data, key)
 
 
 def _leaf(keyword: str) -> str:

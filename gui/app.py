@@ -48,11 +48,15 @@ def install_extensions(window: MainWindow, context: AppContext) -> None:
     window.add_view("Duplicates", DuplicatesView(context))
     from gui.labels.panel import LabelPanel
     window.add_dock("Labels", LabelPanel(context, window.library_view.model.set_badges))
-    from gui.people import PeopleView
+    from gui.people import PeopleView, PersonFilter
     people = PeopleView(context)
     window.add_view("People", people)
     people.photos_shown.connect(lambda _id: window.views.setCurrentWidget(window.library_view))
     window.indexer.finished.connect(lambda _summary: people.keep_up())
+    person = PersonFilter(context)
+    window.library_view.add_filter(person)
+    person.person_changed.connect(window.library_view.set_person)
+    person.person_changed.connect(window.search.set_person)
 
 
 def create_window(args: AppOptions, settings: Settings,

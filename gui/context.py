@@ -56,6 +56,7 @@ class AppContext(QObject):
         self.library: Library | None = None
         self.selection: list[int] = []
         self.current: int = -1
+        self.moment: tuple[int, float] | None = None  # (clip, time) picked on the map
         self.query: Query | None = None
         self.indexing = False
         self.workers = Workers(self)  # every background thread goes through this
@@ -106,7 +107,7 @@ class AppContext(QObject):
         if library is not None and library is not self.library:
             library.catalog.changed.connect(self._catalog_changed.emit)
         self.library = library
-        self.selection, self.current, self.query = [], -1, None
+        self.selection, self.current, self.query, self.moment = [], -1, None, None
         self.library_changed.emit()
 
     def set_selection(self, ids: Sequence[int]) -> None:
@@ -118,8 +119,14 @@ class AppContext(QObject):
 
     def set_current(self, photo_id: int) -> None:
         if photo_id != self.current:
-            self.current = photo_id
+            self.current, self.moment = photo_id, None
             self.current_changed.emit(photo_id)
+
+    def set_moment(self, clip_id: int, at: float) -> None:
+        """The current clip, at this moment (a kept frame's point on the map): the viewer
+        opens it there."""
+        self.set_current(clip_id)
+        self.moment = (clip_id, at)
 
     def set_query(self, query: Query | None) -> None:
         self.query = query

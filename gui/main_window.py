@@ -78,6 +78,10 @@ class MainWindow(QMainWindow):
         self.add_view("Library", self.library_view)
         self.similarity = SimilarityBar(context, self.search, self)
         self.library_view.add_bar(self.similarity)
+        self.similarity.attach_grid(self.library_view.grid)
+        self.similarity.finetuned.connect(self._use_weights_file)
+        next(a.menu() for a in self.menuBar().actions() if a.text() == "&Search").addAction(
+            self.similarity.finetune)
         self.library_view.menu_extras += [self.similarity.mark_similar,
                                           self.similarity.mark_not_similar]
         self.similarity.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -146,6 +150,9 @@ class MainWindow(QMainWindow):
         self.library_view.tile_size_changed.connect(
             lambda size: setattr(self.settings, "thumbnail_size", size))
         self.library_view.sort_changed.connect(lambda key: setattr(self.settings, "sort", key))
+        self.actions.show_captions.setChecked(self.settings.captions)
+        self.actions.show_captions.toggled.connect(
+            lambda shown: setattr(self.settings, "captions", shown))
         self.folders.folder_chosen.connect(self.library_view.set_folder)
         self.status.cancel_requested.connect(self._cancel_indexing)
         self.indexer.progressed.connect(self.status.show_progress)
@@ -283,8 +290,11 @@ class MainWindow(QMainWindow):
         ids = self.library_view.model.ids()
         if photo_id not in ids:
             return None
+        at = self.library_view.model.time(photo_id)
+        if self.context.moment is not None and self.context.moment[0] == photo_id:
+            at = self.context.moment[1]  # a clip's frame picked on the map
         viewer = ViewerWindow(self.context, self.library_view.cache, ids, ids.index(photo_id),
-                              self, at=self.library_view.model.time(photo_id))
+                              self, at=at)
         viewer.find_similar_requested.connect(lambda pid: self.search.find_similar([pid]))
         viewer.find_similar_moment.connect(self.search.find_similar_moment)
         viewer.show()

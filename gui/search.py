@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from core.faces.filter import photos_of_people, similar_among
 from core.library import Library
 from core.paths import display
 from core.similarity import SOURCE_FEEDBACK, JudgementStore
@@ -20,12 +21,18 @@ SIMILAR_LIMIT = 1000  # results shown for a query (the grid's worth of lookalike
 def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[int, ...],
                file: str | None, similarity: str | None = None,
                searches: SimilaritySearches | None = None, moment: float | None = None,
-               ) -> Query:
+               person: str | None = None) -> Query:
     """In a worker thread: the query's hits and its caption (``similarity``: rank by that
     learnt similarity, through ``searches``, instead of the embedding's own; ``moment``: by
-    a video clip at that time, its kept frame there)."""
+    a video clip at that time, its kept frame there; ``person``: among the photos showing
+    that named person only)."""
     k = max(1, min(SIMILAR_LIMIT, library.catalog.embedded_count(library.model_key)))
-    if moment is not None:
+    within = photos_of_people(library.catalog, [person]) if person else None
+    if within is not None and moment is None and similarity is None:
+        own, hits = similar_among(library, within, positives, negatives,
+                                  Path(file) if file else None, k)
+        positives = (own,) if file is not None and own is not None else positives
+    elif moment is not None:
         hits = library.similar_to_moment(positives[0], moment, k)
     elif similarity is not None and searches is not None:
         with library.catalog.faults():
@@ -55,6 +62,9 @@ def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[in
         label += f", not like {len(negatives)}"
     if similarity is not None:
         label += f" · {similarity}"
+    if within is not None:  # a learnt similarity or a moment: its best 1,000, filtered
+        hits = [h for h in hits if h.photo_id in within]
+        label += f" · with {person}"
     return Query(positives, negatives, tuple(hits), label, file)
 
 
@@ -85,6 +95,7 @@ class SearchController(QObject):
         self._token = 0
         self.busy = False
         self.similarity: str | None = None  # a learnt similarity to rank by, None: the base
+        self.person: str | None = None  # only photos showing this person (the grid's filter)
         self._searches: SimilaritySearches | None = None
         context.library_changed.connect(self._on_library_changed)
 
@@ -121,6 +132,17 @@ class SearchController(QObject):
         if name == self.similarity:
             return
         self.similarity = name
+        query = self.context.query
+        if query is not None and query.scored and (query.positives or query.file):
+            self._start(query.positives if query.file is None else (), query.negatives,
+                        query.file)
+
+    def set_person(self, name: str | None) -> None:
+        """Rank among the photos showing the person ``name`` only (None: all photos); the
+        similarity query shown is asked again."""
+        if name == self.person:
+            return
+        self.person = name
         query = self.context.query
         if query is not None and query.scored and (query.positives or query.file):
             self._start(query.positives if query.file is None else (), query.negatives,
@@ -178,7 +200,7 @@ class SearchController(QObject):
             self._searches = SimilaritySearches(library.catalog, library.model_key)
         self.context.workers.run(
             _run_query, library, positives, negatives, file, self.similarity, self._searches,
-            moment,
+            moment, self.person,
             on_result=lambda query: self._on_result(token, library, query),
             on_error=lambda exc: self._on_error(token, exc),
         )
@@ -213,7 +235,7 @@ class SearchController(QObject):
 
     def _on_library_changed(self) -> None:
         self._token += 1
-        self._searches, self.similarity = None, None
+        self._searches, self.similarity, self.person = None, None, None
         self._history, self._pos = [None], 0
         self._set_busy(False)
         self.history_changed.emit()

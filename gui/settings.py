@@ -74,6 +74,15 @@ class Settings:
     def sort(self, value: str) -> None:
         self.store.setValue("grid/sort", value)
 
+    @property
+    def captions(self) -> bool:
+        """View > Show Names and Dates on Tiles."""
+        return str(self.store.value("grid/captions", "false")).lower() in ("true", "1")
+
+    @captions.setter
+    def captions(self, value: bool) -> None:
+        self.store.setValue("grid/captions", bool(value))
+
     # -- libraries -------------------------------------------------------------------------
 
     @property

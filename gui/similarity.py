@@ -20,6 +20,8 @@ from core.jobs import Job, Progress
 from core.library import Library
 from core.similarity import JudgementStore, learnt
 from gui.context import AppContext
+from gui.dialogs.finetune import FinetuneDialog
+from gui.grid.view import GridView
 from gui.search import SearchController
 
 BASE = "Embedding"  # the combo box's first entry: the model's own similarity
@@ -45,6 +47,29 @@ def _judge(library: Library, queries: tuple[int, ...], ids: tuple[int, ...],
                    for q in queries)
 
 
+def _marks(library: Library, queries: tuple[int, ...]) -> dict[int, bool]:
+    """In a worker: photo id -> judged similar / not similar to the query's photos."""
+    store = JudgementStore(library.catalog)
+    marks: dict[int, bool] = {}
+    with library.catalog.faults():
+        for q in queries:
+            marks.update(store.of_photo(q))
+    return marks
+
+
+def _toggle(library: Library, queries: tuple[int, ...], photo_id: int, similar: bool,
+            undo: bool) -> dict[int, bool]:
+    """In a worker: a tile's button marks the photo (or, pressed again, unmarks it)."""
+    store = JudgementStore(library.catalog)
+    with library.catalog.faults():
+        for q in queries:
+            if undo:
+                store.forget(q, [photo_id])
+            else:
+                store.judge(q, [photo_id] if similar else (), () if similar else [photo_id])
+    return _marks(library, queries)
+
+
 def learn_and_project(library: Library, name: str,
                       cancel: threading.Event) -> Job[learnt.SimilarityInfo]:
     """Train the similarity, then project the library with it (one background job)."""
@@ -60,6 +85,7 @@ class SimilarityBar(QWidget):
 
     message = Signal(str)  # a note for the status bar
     learnt = Signal(object)  # SimilarityInfo, after training and projecting
+    finetuned = Signal(str)  # fine-tuned weights, the library embedded: search with them
 
     def __init__(self, context: AppContext, search: SearchController,
                  parent: QWidget | None = None) -> None:
@@ -73,6 +99,8 @@ class SimilarityBar(QWidget):
         self._retrain.setInterval(RETRAIN_DELAY_MS)
         self._retrain.timeout.connect(self._retrain_if_stale)
         self._stale: dict[str, bool] = {}
+        self._grid: GridView | None = None
+        self._marks_token = 0
         row = QHBoxLayout(self)
         row.setContentsMargins(10, 0, 10, 4)
         row.setSpacing(4)
@@ -103,6 +131,17 @@ class SimilarityBar(QWidget):
         self.learn_button.setDefaultAction(self.learn)
         self.learn_button.setAutoRaise(True)
         row.addWidget(self.learn_button)
+        self.finetune = QAction("Fine-Tune the Network…", self)
+        self.finetune.setToolTip("Retrain the network's last stage on the judgements and "
+                                 "labels: a new model for this library (slow on a CPU)")
+        self.finetune.setStatusTip(self.finetune.toolTip())
+        self.finetune.triggered.connect(self.open_finetune)
+        finetune_button = QToolButton(self)
+        finetune_button.setDefaultAction(self.finetune)
+        finetune_button.setAutoRaise(True)
+        finetune_button.setText("Fine-Tune…")
+        row.addWidget(finetune_button)
+        self.finetune_dialog: FinetuneDialog | None = None
         self.summary = QLabel(self)  # the last training's figures
         self.summary.setObjectName("similaritySummary")
         row.addWidget(self.summary)
@@ -111,9 +150,17 @@ class SimilarityBar(QWidget):
         self.mark_not_similar.triggered.connect(lambda: self.judge(False))
         self.learn.triggered.connect(lambda: self.start_learning())
         search.judged.connect(self._on_judged)
+        search.judged.connect(self._load_marks)
         context.library_changed.connect(self.refresh)
         context.query_changed.connect(self._update)
+        context.query_changed.connect(self._load_marks)
         context.selection_changed.connect(self._update)
+        self._update()
+
+    def attach_grid(self, grid: GridView) -> None:
+        """Judge results with the buttons on the grid's tiles, and show their marks there."""
+        self._grid = grid
+        grid.judge_clicked.connect(self.judge_tile)
         self._update()
 
     def _action(self, text: str, keys: Sequence[str], tip: str) -> QAction:
@@ -164,8 +211,12 @@ class SimilarityBar(QWidget):
                      and any(i not in query.positives for i in self.context.selection))
         self.mark_similar.setEnabled(judgeable)
         self.mark_not_similar.setEnabled(judgeable)
+        if self._grid is not None:
+            self._grid.set_judging(query is not None and query.scored
+                                   and len(query.positives) > 0)
         running = self._job is not None
         self.learn.setEnabled(self.context.library is not None and not running)
+        self.finetune.setEnabled(self.context.library is not None)
         self.learn.setText("Learning…" if running else "Learn")
 
     def _on_chosen(self) -> None:
@@ -185,7 +236,46 @@ class SimilarityBar(QWidget):
         self.context.workers.run(
             _judge, library, query.positives, ids, similar, what="Recording judgements",
             on_result=lambda n: (self.message.emit(f"Marked {len(ids)} as {word}."),
-                                 self._on_judged()))
+                                 self._on_judged(), self._load_marks()))
+
+    def judge_tile(self, photo_id: int, similar: bool) -> None:
+        """A tile's button: mark the result (not) like the query; the same button again
+        takes the mark back."""
+        library, query = self.context.library, self.context.query
+        if library is None or query is None or not query.positives or self._grid is None:
+            return
+        undo = self._grid.photo_model().judgement(photo_id) is similar
+        word = "no longer marked" if undo else "marked similar" if similar else (
+            "marked not similar")
+        self._marks_token += 1
+        token = self._marks_token
+        self.context.workers.run(
+            _toggle, library, query.positives, photo_id, similar, undo,
+            what="Recording a judgement",
+            on_result=lambda marks: (self._show_marks(token, marks),
+                                     self.message.emit(f"{self._name(photo_id)} {word}."),
+                                     self._on_judged()))
+
+    def _name(self, photo_id: int) -> str:
+        assert self._grid is not None
+        return self._grid.photo_model().cache.name(photo_id) or "The photo"
+
+    def _load_marks(self, *_: object) -> None:
+        """Read the marks of the current query's results (in a worker)."""
+        library, query = self.context.library, self.context.query
+        self._marks_token += 1
+        token = self._marks_token
+        if self._grid is None:
+            return
+        if library is None or query is None or not query.positives:
+            self._grid.photo_model().set_judgements({})
+            return
+        self.context.workers.run(_marks, library, query.positives, what="Reading judgements",
+                                 on_result=lambda marks: self._show_marks(token, marks))
+
+    def _show_marks(self, token: int, marks: dict[int, bool]) -> None:
+        if token == self._marks_token and self._grid is not None:
+            self._grid.photo_model().set_judgements(marks)
 
     def _on_judged(self) -> None:
         """Judgements changed: a learnt similarity in use retrains after a pause."""
@@ -215,6 +305,15 @@ class SimilarityBar(QWidget):
     def cancel(self) -> None:
         if self._job is not None:
             self._job.cancel()
+
+    def open_finetune(self) -> FinetuneDialog:
+        """The fine-tuning dialog (one at a time; it keeps running when hidden)."""
+        if self.finetune_dialog is None:
+            self.finetune_dialog = FinetuneDialog(self.context, self.window())
+            self.finetune_dialog.use_weights.connect(self.finetuned)
+        self.finetune_dialog.show()
+        self.finetune_dialog.raise_()
+        return self.finetune_dialog
 
     def _on_progress(self, progress: Progress) -> None:
         self.message.emit(f"Learning the similarity: {progress.text}")

@@ -1,18 +1,15 @@
 """The large photo viewer: fit or zoom, previous/next, and the photo's metadata; a video clip
-is shown at a moment, with the strip of its kept frames (gui/clip_viewer.py)."""
+is played from a moment, with the strip of its kept frames (gui/clip_viewer.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPainter, QPixmap, QResizeEvent, QWheelEvent
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QHideEvent, QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
-    QGraphicsPixmapItem,
-    QGraphicsScene,
-    QGraphicsView,
     QHBoxLayout,
     QLabel,
     QToolBar,
@@ -28,16 +25,13 @@ from core.library import Library
 from core.video import clock, durations
 from core.video.labels import clip_label_lines
 from gui.actions import icon
-from gui.clip_viewer import FrameStrip, load_moment
+from gui.clip_viewer import ClipPlayer, FrameStrip, load_moment, make_player
 from gui.context import AppContext
 from gui.grid.cache import ThumbnailCache
+from gui.image_view import ImageView
 from gui.people.boxes import FaceBoxes, people_query
 
 PREVIEW_SIDE = 2560  # longest side decoded for viewing (enough for a 4K screen)
-
-
-NAVIGATION_KEYS = {Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown,
-                   Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_Space, Qt.Key.Key_Backspace}
 
 
 def read_metadata(library: Library, photo_id: int, path: Path) -> list[tuple[str, str]]:
@@ -61,72 +55,6 @@ def load_preview(path: Path, max_side: int = PREVIEW_SIDE) -> QImage:
                   QImage.Format.Format_RGB888).copy()
 
 
-class ImageView(QGraphicsView):
-    """One image: fit to the window, or zoomed (wheel, +/-) and panned by dragging."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("imageView")
-        self.setScene(QGraphicsScene(self))
-        self._item = QGraphicsPixmapItem()
-        self._item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
-        self.scene().addItem(self._item)
-        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
-        self.setFrameShape(QGraphicsView.Shape.NoFrame)
-        self.fitting = True
-        self._source_width = 0  # the photo's pixel width (a thumbnail is shown scaled up)
-
-    def set_image(self, pixmap: QPixmap, source_width: int) -> None:
-        self._item.setPixmap(pixmap)
-        self._source_width = source_width or pixmap.width()
-        self._item.setScale(self._source_width / max(1, pixmap.width()))
-        self.scene().setSceneRect(self._item.sceneBoundingRect())
-        if self.fitting:
-            self.fit()
-
-    def fit(self) -> None:
-        self.fitting = True
-        rect = self._item.sceneBoundingRect()
-        if not rect.isEmpty():
-            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
-
-    def actual_size(self) -> None:
-        self.fitting = False
-        self.resetTransform()
-
-    def zoom(self, factor: float) -> None:
-        self.fitting = False
-        scale = self.transform().m11() * factor
-        if 0.02 < scale < 16:
-            self.scale(factor, factor)
-
-    def zoom_level(self) -> float:
-        return self.transform().m11()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in NAVIGATION_KEYS:
-            event.ignore()  # the viewer's: previous/next photo, not scrolling the image
-            return
-        super().keyPressEvent(event)
-
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        self.zoom(1.25 if event.angleDelta().y() > 0 else 0.8)
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if self.fitting:
-            self.fit()
-
-    def image_rect(self) -> QRectF:
-        return self._item.sceneBoundingRect()
-
-    @property
-    def photo_item(self) -> QGraphicsPixmapItem:
-        return self._item
-
-
 class ViewerWindow(QDialog):
     """Shows the photos ``ids`` one at a time, starting at ``start``."""
 
@@ -146,8 +74,12 @@ class ViewerWindow(QDialog):
         self.loaded_id = -1  # the photo whose full image is shown (not just its thumbnail)
         self.moment: float | None = None  # the time shown, when the item is a clip
         self.loaded_moment: float | None = None  # the time whose full still is shown
+        self.player: ClipPlayer | None = None  # made when the first clip is shown
+        self._player_tried = False
+        self._moment_line: QLabel | None = None
         self._open_at = at  # the first clip opens at this moment (a search's best frame)
         self._clip_labels: list[tuple[str, str]] = []  # (label set, its time ranges)
+        self._clip_total = 0.0
         self.view = ImageView(self)
         self.strip = FrameStrip(self)
         self.strip.moment_chosen.connect(self.show_moment)
@@ -184,6 +116,7 @@ class ViewerWindow(QDialog):
         stage = QVBoxLayout()
         stage.setContentsMargins(0, 0, 0, 0)
         stage.addWidget(self.view, 1)
+        self.stage = stage
         stage.addWidget(self.strip)
         body.addLayout(stage, 1)
         body.addWidget(side)
@@ -228,10 +161,24 @@ class ViewerWindow(QDialog):
                 on_result=lambda lines: isValid(self) and self._on_clip_labels(photo_id, lines))
             self.strip.set_frames(browse.clip_strip(library.catalog, photo, library.model_key))
             self.strip.show()
-            self.show_moment(at if at is not None else (self.strip.times or [0.0])[0])
+            at = at if at is not None else (self.strip.times or [0.0])[0]
+            player = self._clip_player()
+            if player is None:  # no QtMultimedia: stills
+                self.show_moment(at)
+                return
+            self.view.hide()
+            player.show()
+            self.moment = at
+            self.strip.select_nearest(at)
+            self._clip_details()
+            player.open(photo.path, at)
             return
         self.strip.hide()
         self.moment = None
+        if self.player is not None:
+            self.player.stop()
+            self.player.hide()
+        self.view.show()
         self.context.workers.run(
             load_preview, photo.path,
             on_result=lambda image: isValid(self) and self._on_loaded(photo_id, image),
@@ -253,6 +200,10 @@ class ViewerWindow(QDialog):
             return
         self.moment = at
         self.strip.select_nearest(at)
+        if self.player is not None and self.player.isVisible():
+            self.player.seek(at)
+            self._show_moment_line()
+            return
         item = self.strip.currentItem()
         if item is not None and not item.icon().isNull():
             pixmap = item.icon().pixmap(QSize(256, 256))
@@ -274,6 +225,44 @@ class ViewerWindow(QDialog):
         details = browse.clip_details(library.catalog, photo, library.model_key, library.root)
         self._show_details([*details, ("Moment", f"{clock(self.moment)} of {clock(total)}"),
                             *self._clip_labels])
+        item = self.details.itemAt(len(details), QFormLayout.ItemRole.FieldRole)
+        self._moment_line = item.widget() if item is not None else None  # type: ignore[assignment]
+        self._clip_total = total
+
+    def _show_moment_line(self) -> None:
+        """The "Moment" line alone, as the clip plays."""
+        if self._moment_line is not None and isValid(self._moment_line) \
+                and self.moment is not None:
+            self._moment_line.setText(f"{clock(self.moment)} of {clock(self._clip_total)}")
+
+    def _clip_player(self) -> ClipPlayer | None:
+        """The player (QtMultimedia loads now, the first time), or None: stills."""
+        if not self._player_tried:
+            self._player_tried = True
+            self.player = make_player(self)
+            if self.player is not None:
+                self.stage.insertWidget(1, self.player, 1)
+                self.player.moved.connect(self._on_played)
+                self.player.failed.connect(self._on_play_failed)
+        return self.player
+
+    def _on_played(self, at: float) -> None:
+        """The player moved on: the moment shown (what "Find similar" takes) and its scene."""
+        if self.player is not None and self.player.isVisible():
+            self.moment = at
+            self.strip.select_scene(at)
+            self._show_moment_line()
+
+    def _on_play_failed(self, reason: str) -> None:
+        """Qt cannot play this file: show it as stills (PyAV decodes them)."""
+        if self.player is None or not self.player.isVisible():
+            return
+        self.player.stop()
+        self.player.hide()
+        self.view.show()
+        self._show_details([("Playback", f"not possible: {reason}")], clear=False)
+        if self.moment is not None:
+            self.show_moment(self.moment)
 
     def _on_clip_labels(self, photo_id: int, lines: list[tuple[str, str]]) -> None:
         if photo_id == self.photo_id:
@@ -342,6 +331,11 @@ class ViewerWindow(QDialog):
             self.find_similar_requested.emit(self.photo_id)
         self.close()
 
+    def hideEvent(self, event: QHideEvent) -> None:
+        if self.player is not None and not event.spontaneous():  # not when minimised
+            self.player.stop()  # closed (or Esc): let go of the file and its decoder now
+        super().hideEvent(event)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         keys = {
@@ -355,6 +349,8 @@ class ViewerWindow(QDialog):
             Qt.Key.Key_Home: lambda: self.show_photo(0),
             Qt.Key.Key_End: lambda: self.show_photo(len(self.ids) - 1),
             Qt.Key.Key_L: self.lock_zoom.toggle,
+            Qt.Key.Key_P: lambda: self.player.toggle() if self.player is not None
+            and self.player.isVisible() else None,
             Qt.Key.Key_F: self._find_similar, Qt.Key.Key_Space: self.close,
         }
         if key in keys:

@@ -252,6 +252,20 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX photos_by_date ON photos(captured_at IS NULL, captured_at, path, id);
     CREATE INDEX photos_folder ON photos(CAST(rtrim(path, replace(path, '/', '')) AS BLOB));
     """,
+    15: """
+    -- The map's points of video clips (issue 22): one per kept frame (so a clip of a beach
+    -- sits with the beach photos), tied to its frame, hence to its clip and time.
+    CREATE TABLE map_frame_points (
+        frame_id INTEGER NOT NULL REFERENCES frames(id) ON DELETE CASCADE,
+        model    TEXT NOT NULL REFERENCES maps(model) ON DELETE CASCADE,
+        x        REAL NOT NULL,
+        y        REAL NOT NULL,
+        cluster  INTEGER NOT NULL,
+        digest   INTEGER NOT NULL,            -- crc32 of the frame's embedding
+        PRIMARY KEY (frame_id, model)
+    ) WITHOUT ROWID;
+    CREATE INDEX map_frame_points_model ON map_frame_points(model);
+    """,
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,21 +22,11 @@ from core.embed.models import (
     model_key,
     resolve_device,
 )
-from core.embed.onnx_engine import OnnxNet, cnn_threads, load_onnx
+from core.embed.onnx_engine import OnnxNet, cnn_threads, load_onnx, onnx_outputs
+from core.embed.outputs import TOP_CLASSES, Outputs
 from core.thumbnails import THUMBNAIL_SIZE
 
-TOP_CLASSES = 5  # ImageNet classes kept per photo
-
-
-@dataclass(frozen=True)
-class Outputs:
-    """One batch through the network: embeddings, and the top classes when the weights
-    are the real ImageNet ones (``classes``/``probs``: ``(n, TOP_CLASSES)``, best first)."""
-
-    vectors: NDArray[np.float32]
-    classes: NDArray[np.int64] | None = None
-    probs: NDArray[np.float32] | None = None
-
+__all__ = ["TOP_CLASSES", "Embedder", "Outputs"]
 
 class Embedder:
     """A CNN that maps images to L2-normalised embedding vectors.
@@ -120,19 +109,8 @@ class Embedder:
 
     def _run_onnx(self, net: OnnxNet, arrays: Sequence[NDArray[np.uint8]],
                   classify: bool) -> Outputs:
-        mean = np.asarray(self.spec.mean, np.float32).reshape(1, 3, 1, 1) * 255
-        std = np.asarray(self.spec.std, np.float32).reshape(1, 3, 1, 1) * 255
-        x = (np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32) - mean) / std
         with self._lock:
-            features, logits = net(x)
-        classes = probs = None
-        if classify and self._head is not None:
-            e = np.exp(logits - logits.max(axis=1, keepdims=True))
-            p = e / e.sum(axis=1, keepdims=True)
-            classes = np.argsort(-p, axis=1, kind="stable")[:, :TOP_CLASSES]
-            probs = np.take_along_axis(p, classes, axis=1).astype(np.float32)
-        norms = np.linalg.norm(features, axis=1, keepdims=True)
-        return Outputs((features / np.maximum(norms, 1e-12)).astype(np.float32), classes, probs)
+            return onnx_outputs(net, self.spec, arrays, classify and self._head is not None)
 
     @property
     def engine(self) -> str:

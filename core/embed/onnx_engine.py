@@ -14,9 +14,12 @@ The CNN gets half the cores (at least one): the other half decodes photos meanwh
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,43 +27,82 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core import paths
+from core.embed.outputs import Outputs, from_numpy
 from core.files import atomic_write
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from core.embed.models import ModelSpec
+
 log = logging.getLogger(__name__)
 
 
+THREADS_ENV = "LOOKALIKE_CNN_THREADS"  # set by a process given its share of the cores
+
+
 def cnn_threads() -> int:
-    """Threads for a light network on the CPU: half the cores, at least one."""
+    """Threads for a light network on the CPU: half the cores, at least one (or the number
+    in ``LOOKALIKE_CNN_THREADS``: a cluster worker's share, see core.cluster)."""
+    share = os.environ.get(THREADS_ENV, "")
+    if share.isdigit() and int(share) > 0:
+        return int(share)
     return max(1, (os.cpu_count() or 2) // 2)
 
 
 class OnnxNet:
-    """An exported network that maps ``(n, 3, s, s)`` float32 to (features, logits)."""
+    """An exported network that maps ``(n, 3, s, s)`` float32 to (features, logits); from
+    its file, or from the file's bytes (sent to a cluster's workers, see core.cluster)."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path | bytes, threads: int) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.path = path
-        self._session = ort.InferenceSession(str(path), options,
-                                             providers=["CPUExecutionProvider"])
+        self.path = path if isinstance(path, Path) else None
+        self._session = ort.InferenceSession(path if isinstance(path, bytes) else str(path),
+                                             options, providers=["CPUExecutionProvider"])
 
     def __call__(self, x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         features, logits = self._session.run(None, {"pixels": np.ascontiguousarray(x)})
         return features, logits
 
 
+def onnx_outputs(net: OnnxNet, spec: ModelSpec, arrays: Sequence[NDArray[np.uint8]],
+                 classify: bool) -> Outputs:
+    """Model inputs (``(size, size, 3)`` uint8) through ``net``: normalised as ``spec`` says,
+    then embeddings and (if ``classify``) the top classes."""
+    mean = np.asarray(spec.mean, np.float32).reshape(1, 3, 1, 1) * 255
+    std = np.asarray(spec.std, np.float32).reshape(1, 3, 1, 1) * 255
+    x = (np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32) - mean) / std
+    features, logits = net(x)
+    return from_numpy(features, logits if classify else None)
+
+
 def model_path(key: str, input_size: int) -> Path:
     """Where the export of model ``key`` is cached (one per torch version: the exporter's)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{key}-{input_size}-torch{torch_version()}")
+    return paths.cache_dir() / "models" / f"{safe}.onnx"
+
+
+def torch_version() -> str:
+    """``torch.__version__``, read from its ``version.py`` while torch is not loaded (a
+    cluster's driver needs only the export's name, not seconds of ``import torch``)."""
+    loaded = sys.modules.get("torch")
+    if loaded is None:
+        spec = importlib.util.find_spec("torch")
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            try:
+                text = (Path(folder) / "version.py").read_text()
+            except OSError:
+                continue
+            found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+            if found:
+                return found.group(1)
     import torch
 
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{key}-{input_size}-torch{torch.__version__}")
-    return paths.cache_dir() / "models" / f"{safe}.onnx"
+    return str(torch.__version__)
 
 
 def load_onnx(key: str, body: nn.Module, head: nn.Module, input_size: int) -> OnnxNet | None:

@@ -33,7 +33,8 @@ from core.keywords.store import write_keywords
 from core.video import is_video
 
 if TYPE_CHECKING:
-    from core.embed.cnn import Embedder, Outputs
+    from core.embed.cnn import Embedder
+    from core.embed.outputs import Outputs
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +77,24 @@ def read_photo(path: Path, input_size: int) -> decode.Decoded:
     return decode.decode_file(path, min_side=max(input_size, thumbnails.THUMBNAIL_SIZE))
 
 
+def read_for_model(path: Path, input_size: int
+                   ) -> tuple[decode.Decoded, PhotoMeta, NDArray[np.uint8]]:
+    """Read one photo once: the decoded image, its metadata for the catalog and the model
+    input (here and on a cluster's workers, core.cluster). Raises UnreadableImage."""
+    decoded = read_photo(path, input_size)
+    info = decoded.info
+    meta = PhotoMeta(decoded.content_hash, info.width, info.height, info.captured_at, info.camera)
+    return decoded, meta, decode.model_input(decoded.image, input_size)
+
+
 def prepare(photo: Photo, input_size: int) -> _Prepared:
     """Read one photo (in a worker thread): metadata, cached thumbnail, model input."""
-    decoded = read_photo(photo.path, input_size)
-    info = decoded.info
+    decoded, meta, pixels = read_for_model(photo.path, input_size)
     try:
         thumbnails.save(decoded.content_hash, decoded.image)
     except OSError as exc:  # cache full or read-only: the photo is fine, the grid
         log.warning("no thumbnail for %s: %s", photo.path, exc)  # remakes it later
-    meta = PhotoMeta(decoded.content_hash, info.width, info.height, info.captured_at, info.camera)
-    return _Prepared(photo, meta, decode.model_input(decoded.image, input_size))
+    return _Prepared(photo, meta, pixels)
 
 
 
@@ -144,7 +153,7 @@ def embed_missing(
                     embedder.key,
                     [(p.photo.id, p.meta, v) for p, v in zip(ready, out.vectors, strict=True)],
                     errors,
-                    _keyword_writer(embedder.key, ready, out),
+                    keyword_writer(embedder.key, [p.meta.content_hash for p in ready], out),
                 )
                 embedded += len(ready)
                 failed += len(errors)
@@ -156,24 +165,29 @@ def embed_missing(
     return EmbedResult(embedded, failed, time.perf_counter() - start)
 
 
-def _keyword_writer(
-    model: str, ready: list[_Prepared], out: Outputs
+def keyword_writer(
+    model: str, hashes: list[str], out: Outputs
 ) -> Callable[[sqlite3.Connection], None] | None:
-    """Writes the batch's keywords in the batch's transaction (None: the model names none)."""
-    if out.classes is None or out.probs is None or not ready:
+    """Writes a batch's keywords (photos ``hashes``, in the order of ``out``) in the batch's
+    transaction (None: the model names none)."""
+    if out.classes is None or out.probs is None or not hashes:
         return None
     classes, probs = out.classes, out.probs
-    hashes = [p.meta.content_hash for p in ready]
     return lambda conn: write_keywords(conn, model, hashes, classes, probs)
+
+
+def failure_reason(exc: Exception) -> str:
+    """Why a photo could not be read, in the words the problems table keeps."""
+    if isinstance(exc, UnreadableImage):
+        log.info("skipping %s: %s", exc.path, exc.reason)
+        return exc.reason
+    log.error("unexpected error while reading a photo", exc_info=exc)
+    return f"could not be read ({type(exc).__name__}: {exc})"
 
 
 def _outcome(future: Future[_Prepared]) -> _Prepared | str:
     """The prepared input, or the reason the photo could not be read."""
     try:
         return future.result()
-    except UnreadableImage as exc:
-        log.info("skipping %s: %s", exc.path, exc.reason)
-        return exc.reason
-    except Exception as exc:
-        log.exception("unexpected error while reading a photo")
-        return f"could not be read ({type(exc).__name__}: {exc})"
+    except Exception as exc:  # noqa: BLE001 - every failure is one photo's problem
+        return failure_reason(exc)

@@ -3,7 +3,8 @@
 A job like the others (:mod:`core.jobs`): progress at least every 0.1 s, cancel between
 photos, each batch committed with the record that its photos were looked at, so a killed
 pass resumes at the first photo not committed. A file that cannot be read is recorded
-with the reason and the pass goes on.
+with the reason and the pass goes on. The new faces are grouped every few seconds during
+the pass too (incrementally: they join known people first), so people appear as it goes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from core.video import is_video
 log = logging.getLogger(__name__)
 
 COMMIT_EVERY_S = 1.0  # a killed pass loses at most about this much work
+GROUP_EVERY_S = 3.0  # during the pass, new faces join people this often (the People tab
+# shows them): at least, or 10x as long as the last grouping took (<= 10 % of the pass)
 TICK_S = 0.1
 SMALL_JOB = 8  # photos: by default, fewer are done in this process
 
@@ -80,7 +83,8 @@ def find_faces(catalog: Catalog, cancel: threading.Event | None = None, *,
         workers = min(workers, len(todo))
         pending: list[PhotoFaces] = []
         expected = {pid: h for pid, _p, h in todo}
-        last_commit = time.perf_counter()
+        last_commit = last_group = time.perf_counter()
+        group_every, ungrouped = GROUP_EVERY_S, 0
         try:
             for result in _results(todo, workers, cancel):
                 if result is None:
@@ -92,8 +96,13 @@ def find_faces(catalog: Catalog, cancel: threading.Event | None = None, *,
                 failed += result.faces is None
                 if time.perf_counter() - last_commit >= COMMIT_EVERY_S or done == len(todo):
                     _store(catalog, pending, expected)
+                    ungrouped += sum(len(r.faces or ()) for r in pending)
                     pending.clear()
                     last_commit = time.perf_counter()
+                    if ungrouped and done < len(todo) and last_commit - last_group >= group_every:
+                        FaceStore(catalog).group()  # new faces appear in people as they come
+                        last_group, ungrouped = time.perf_counter(), 0
+                        group_every = max(GROUP_EVERY_S, 10 * (last_group - last_commit))
                     yield meter.progress("faces", done, f"Looked at {done} of {len(todo)} photos")
         except Cancelled:
             if pending:  # what was found before the cancel is kept

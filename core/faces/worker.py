@@ -1,7 +1,7 @@
 """One photo's faces, computed in a worker process (or in-process for small jobs).
 
-dlib holds the GIL for the whole of a detection (40-100 ms) and a descriptor (~80 ms a
-face): in the app's threads that would freeze the window and use one core. A pool of
+dlib holds the GIL for the whole of a detection (40-100 ms): in the app's threads that
+would freeze the window and use one core. A pool of
 ``spawn``-ed processes (each loads the models once) keeps the window free and uses every
 core. Only paths go in and small results come out. (Like any ``spawn`` pool, a script
 that runs a faces pass needs the ``if __name__ == "__main__":`` guard; the app, the

@@ -4,9 +4,14 @@ That is what Lightroom, digiKam, Picasa and Immich read and write: a list of reg
 with a ``Name``, ``Type`` Face and an ``Area`` (centre x, y, width, height, normalised).
 Lookalike keeps boxes relative to the *upright* photo; MWG areas are relative to the image
 *as stored* (before the EXIF orientation), so boxes are turned on the way out and back on
-the way in. Writing is opt-in and goes to sidecars (``photo.xmp``, merged through
-:mod:`core.xmp`: other metadata and regions of other types stay); reading takes sidecars and
-XMP embedded in the photo.
+the way in. This is the MWG guidelines' rule (2.0, 5.9: "region metadata is applied to the
+stored image"; an Exif Orientation turns the regions with the pixels), what exiftool's
+``rotate_regions.config`` and digiKam follow; it was checked against exiftool-made test
+files for orientations 3, 6 and 8 (skatsubo/exif-orientation-vs-face-regions): the boxes
+come out where the orientation-1 original has them, to 1e-16. Writing is opt-in and goes to
+sidecars (``photo.xmp``, merged through :mod:`core.xmp`: other metadata and regions of other
+types stay); reading takes sidecars (``photo.xmp`` or digiKam's ``photo.jpg.xmp``) and XMP
+embedded in the photo.
 Names as keywords come with the "People" label set (``lookalike labels export --xmp``).
 """
 
@@ -75,26 +80,32 @@ def _stored_info(path: Path) -> tuple[int, tuple[int, int]]:
         return 1, (0, 0)
 
 
+def sidecars(path: Path) -> list[Path]:
+    """The sidecars of ``path`` that exist: ours (:func:`core.xmp.sidecar_path`) first,
+    then ``IMG_1.JPG.xmp`` (digiKam's and darktable's default) and ``IMG_1.xmp``
+    (Lightroom's)."""
+    names = [xmp.sidecar_path(path), path.with_name(path.name + ".xmp"), path.with_suffix(".xmp")]
+    return [name for name in dict.fromkeys(names) if name.is_file()]
+
+
 def read_face_regions(path: Path) -> list[Region]:
     """The named face regions of a photo: from its sidecar, else from its embedded XMP."""
     path = Path(path)
     records = []
-    sidecar = xmp.sidecar_path(path)
-    for read, source in ((xmp.read_sidecar, sidecar), (xmp.read_embedded, path)):
-        if source is sidecar and not sidecar.is_file():
-            continue
+    found = sidecars(path)
+    for read, source in [*((xmp.read_sidecar, s) for s in found), (xmp.read_embedded, path)]:
         try:
             records.append(read(source))
         except (OSError, xmp.XmpError) as exc:  # a damaged sidecar is worth a word
-            (log.warning if source is sidecar else log.debug)("unreadable XMP of %s: %s",
-                                                               path, exc)
+            (log.warning if source in found else log.debug)("unreadable XMP of %s: %s",
+                                                             path, exc)
     orientation = _stored_info(path)[0]
     for record in records:
-        found = [Region(r.name.strip(), to_upright((r.x - r.w / 2, r.y - r.h / 2, r.w, r.h),
-                                                   orientation))
-                 for r in record.regions if r.kind == "Face" and r.name.strip()]
-        if found:
-            return found
+        regions = [Region(r.name.strip(), to_upright((r.x - r.w / 2, r.y - r.h / 2, r.w, r.h),
+                                                     orientation))
+                   for r in record.regions if r.kind == "Face" and r.name.strip()]
+        if regions:
+            return regions
     return []
 
 

@@ -5,15 +5,17 @@ catalog (:mod:`~core.map.store`), computed in a child process for the app
 
 from core.map.layout import (
     MapParams,
+    MapPoints,
     MapResult,
     compute_map,
     initial_layout,
     is_current,
     load_map,
     map_model_path,
+    map_points,
     pca_layout,
     warm_up,
 )
 
-__all__ = ["MapParams", "MapResult", "compute_map", "initial_layout", "is_current", "load_map",
-           "map_model_path", "pca_layout", "warm_up"]
+__all__ = ["MapParams", "MapPoints", "MapResult", "compute_map", "initial_layout", "is_current",
+           "load_map", "map_model_path", "map_points", "pca_layout", "warm_up"]

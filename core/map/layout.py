@@ -4,7 +4,8 @@ Embeddings are reduced to 50 dimensions with a randomized PCA, then laid out wit
 umap-learn (cosine metric, seeded). The map is stored in the catalog with the parameters
 that made it and the catalog generation it shows, and reused until the embeddings change.
 Photos added since are placed with the fitted model's ``transform`` (the fitted PCA and
-UMAP are pickled beside the catalog); too many new photos, or ``recompute``, refit.
+UMAP are pickled beside the catalog); too many new photos, or ``recompute``, refit. A video
+clip is laid out as its kept frames, one point each (:func:`map_points`).
 
 Measured here (2 cores shared with other work, synthetic 2048-d embeddings,
 ``python -m benchmarks.map``): numba compiles umap's code for 40-110 s the first time it
@@ -31,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -55,8 +56,9 @@ from core.map.store import (
     store_map,
 )
 
-__all__ = ["MapParams", "MapResult", "compute_map", "initial_layout", "is_current",
-           "load_map", "map_model_path", "pca_layout", "warm_up", "warm_up_job"]
+__all__ = ["MapParams", "MapPoints", "MapResult", "compute_map", "initial_layout",
+           "is_current", "load_map", "map_model_path", "map_points", "pca_layout", "warm_up",
+           "warm_up_job"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,20 +109,55 @@ def compute_map(
                                             REFIT_FRACTION)
         return replace(result, seconds=time.perf_counter() - start)
     yield Progress("loading", 0, 1, "Reading embeddings")
-    ids, vectors = catalog.embeddings(model)
+    points = map_points(catalog, model)
     check_cancel(cancel)
-    if not len(ids):
+    if not len(points.keys):
         raise LookalikeError("No photo has been analysed yet: index the library first.")
-    digests = embedding_digests(vectors)
+    digests = embedding_digests(points.vectors)
     if stored is not None and stored.result.params == params and stored.result.method == "umap":
         fitted = load_fitted(map_model_path(catalog, model), stored.token)
         if fitted is not None:
-            updated = yield from _update(catalog, stored, fitted, ids, vectors, digests,
+            updated = yield from _update(catalog, stored, fitted, points, digests,
                                          generation, cancel)
             if updated is not None:
                 return replace(updated, seconds=time.perf_counter() - start)
-    result = yield from _fit(catalog, model, ids, vectors, digests, params, generation, cancel)
+    result = yield from _fit(catalog, model, points, digests, params, generation, cancel)
     return replace(result, seconds=time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class MapPoints:
+    """What a map lays out: per point its key (photo id, or ``-frames.id`` for a clip's
+    kept frame), embedding, item (photo or clip id) and time in its clip (NaN: a photo;
+    ``times`` None when there is no clip)."""
+
+    keys: NDArray[np.int64]
+    vectors: NDArray[np.float32]
+    ids: NDArray[np.int64]
+    times: NDArray[np.float64] | None
+
+
+def map_points(catalog: Catalog, model: str) -> MapPoints:
+    """The photos' embeddings and, for each clip, its kept frames' (not the clip's poster)."""
+    from core.video.search import search_data
+    from core.video.store import frame_owners
+
+    keys, half = search_data(catalog, model)
+    vectors = half.astype(np.float32)
+    frames = np.flatnonzero(keys < 0)
+    if not len(frames):
+        return MapPoints(keys, vectors, keys, None)
+    owners = frame_owners(catalog, (-keys[frames]).tolist())
+    keep = np.ones(len(keys), dtype=bool)
+    ids = keys.copy()
+    times = np.full(len(keys), np.nan)
+    for k in frames:
+        owner = owners.get(-int(keys[k]))
+        if owner is None:  # deleted since (a scan in another thread)
+            keep[k] = False
+        else:
+            ids[k], times[k] = owner
+    return MapPoints(keys[keep], vectors[keep], ids[keep], times[keep])
 
 
 def is_current(catalog: Catalog, model: str, result: MapResult) -> bool:
@@ -132,13 +169,16 @@ def pca_layout(catalog: Catalog, model: str) -> MapResult:
     """An instant map (2-D randomized PCA, no clusters) to show while UMAP computes."""
     start = time.perf_counter()
     generation = catalog.generation(model)
-    if catalog.embedded_count(model) > SAMPLED_ABOVE:
+    if catalog.embedded_count(model) > SAMPLED_ABOVE:  # no full-dimension copy
         ids, xy = sampled_pca_layout(catalog, model)
-    else:
-        ids, vectors = catalog.embeddings(model)
-        xy = _pca_2d(vectors) if len(ids) > 2 else np.zeros((len(ids), 2), np.float32)
-    return MapResult(model, ids, xy, np.full(len(ids), -1, np.int32), (), MapParams(),
-                     generation, "pca", "preview", time.perf_counter() - start)
+        return MapResult(model, ids, xy, np.full(len(ids), -1, np.int32), (), MapParams(),
+                         generation, "pca", "preview", time.perf_counter() - start)
+    points = map_points(catalog, model)
+    n = len(points.keys)
+    xy = _pca_2d(points.vectors) if n > 2 else np.zeros((n, 2), np.float32)
+    return MapResult(model, points.ids, xy, np.full(n, -1, np.int32), (), MapParams(),
+                     generation, "pca", "preview", time.perf_counter() - start,
+                     times=points.times, keys=points.keys)
 
 
 def initial_layout(catalog: Catalog, model: str) -> MapResult:
@@ -181,10 +221,10 @@ def _compile() -> None:
 # -- fitting and updating --------------------------------------------------------------------
 
 
-def _fit(catalog: Catalog, model: str, ids: NDArray[np.int64], vectors: NDArray[np.float32],
-         digests: NDArray[np.int64], params: MapParams, generation: int,
-         cancel: threading.Event | None) -> Job[MapResult]:
-    n = len(ids)
+def _fit(catalog: Catalog, model: str, points: MapPoints, digests: NDArray[np.int64],
+         params: MapParams, generation: int, cancel: threading.Event | None) -> Job[MapResult]:
+    vectors = points.vectors
+    n = len(vectors)
     dims = max(2, min(params.pca_dims, n - 1, vectors.shape[1]))
     pca, reduced = yield from _in_thread(
         lambda: _pca(vectors, dims, params.seed), "pca", f"Reducing {n:,} embeddings", cancel,
@@ -199,24 +239,26 @@ def _fit(catalog: Catalog, model: str, ids: NDArray[np.int64], vectors: NDArray[
         method, xy = "umap", np.asarray(reducer.embedding_, dtype=np.float32)
     check_cancel(cancel)
     yield Progress("clusters", 0, 1, "Finding clusters")
-    labels, info = find_clusters(ids, xy, seed=params.seed)
+    labels, info = find_clusters(points.ids, xy, seed=params.seed)
     check_cancel(cancel)
     token = uuid.uuid4().hex
     if reducer is not None:
         save_fitted(map_model_path(catalog, model),
-                     {"token": token, "pca": pca, "umap": reducer, "fit_ids": ids})
-    result = MapResult(model, ids, xy, labels, info, params, generation, method, "fitted")
+                     {"token": token, "pca": pca, "umap": reducer, "fit_ids": points.keys})
+    result = MapResult(model, points.ids, xy, labels, info, params, generation, method,
+                       "fitted", times=points.times, keys=points.keys)
     store_map(catalog, result, digests, token, fitted_at=time.time())
     yield Progress("clusters", 1, 1, f"{len(info)} clusters")
     return result
 
 
-def _update(catalog: Catalog, stored: StoredMap, fitted: dict[str, Any], ids: NDArray[np.int64],
-            vectors: NDArray[np.float32], digests: NDArray[np.int64], generation: int,
+def _update(catalog: Catalog, stored: StoredMap, fitted: dict[str, Any], points: MapPoints,
+            digests: NDArray[np.int64], generation: int,
             cancel: threading.Event | None) -> Job[MapResult | None]:
     """Keep the stored points, place new or changed photos with transform; None: refit."""
     old = stored.result
-    position = {int(i): k for k, i in enumerate(old.ids)}
+    ids, vectors = points.keys, points.vectors
+    position = {int(i): k for k, i in enumerate(old.keys if old.keys is not None else old.ids)}
     source = np.array([position.get(int(i), -1) for i in ids], dtype=np.int64)
     same = source >= 0
     same[same] = stored.digests[source[same]] == digests[same]
@@ -235,10 +277,10 @@ def _update(catalog: Catalog, stored: StoredMap, fitted: dict[str, Any], ids: ND
             f"Placing {len(new):,} new photos", cancel)
     check_cancel(cancel)
     yield Progress("clusters", 0, 1, "Finding clusters")
-    labels, info = find_clusters(ids, xy, seed=old.params.seed)
+    labels, info = find_clusters(points.ids, xy, seed=old.params.seed)
     check_cancel(cancel)
-    result = MapResult(old.model, ids, xy, labels, info, old.params, generation, "umap",
-                       "updated", placed=len(new))
+    result = MapResult(old.model, points.ids, xy, labels, info, old.params, generation, "umap",
+                       "updated", placed=len(new), times=points.times, keys=points.keys)
     store_map(catalog, result, digests, stored.token, fitted_at=stored.fitted_at)
     yield Progress("clusters", 1, 1, f"{len(info)} clusters")
     return result
@@ -281,10 +323,12 @@ def _pca_2d_axes(vectors: NDArray[np.float32], oversample: int = 10
 def _make_umap(params: MapParams, n: int, n_epochs: int | None = None) -> Any:
     import umap  # 2 s to import (numba): only when a map is made
 
+    # umap finds exact neighbours below 4,096 photos, and pynndescent's NN-descent (numba
+    # code that cannot be cached, ~36 s to compile per process) only from there on
     return umap.UMAP(
         n_components=2, metric=params.metric, n_neighbors=min(params.n_neighbors, n - 1),
         min_dist=params.min_dist, random_state=params.seed, transform_seed=params.seed,
-        n_jobs=1, force_approximation_algorithm=True, n_epochs=n_epochs, verbose=False,
+        n_jobs=1, n_epochs=n_epochs, verbose=False,
     )
 
 

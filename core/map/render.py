@@ -15,6 +15,7 @@ from core.catalog import Catalog
 from core.map.clusters import NONE_COLOUR, Colouring, by_cluster
 from core.map.layout import MapResult
 from core.map.spread import spread_on_grid
+from core.video.store import frame_thumbnail_key
 
 BACKGROUND = (27, 29, 34)  # the app's image-viewer grey
 TEXT = (225, 228, 233)
@@ -59,7 +60,7 @@ def render_png(
     if legend:
         _draw_legend(draw, colouring, (width - LEGEND_WIDTH, 56, width - 16, height - 24))
     font = ImageFont.load_default(size=20)
-    heading = title or f"{len(result):,} photos · {len(result.cluster_info)} clusters"
+    heading = title or f"{result.describe()} · {len(result.cluster_info)} clusters"
     draw.text((24, 18), heading, fill=TEXT, font=font)
     path = Path(path)
     image.save(path, "PNG", optimize=True)
@@ -89,8 +90,9 @@ def _draw_thumbnails(image: Image.Image, catalog: Catalog, result: MapResult,
     area = (plot[2] - plot[0]) * (plot[3] - plot[1])
     cell = int(max(28, min(120, math.sqrt(area / max(len(result), 1)) * 1.6)))
     hashes = {p.id: p.content_hash for p in catalog.photos(int(i) for i in result.ids)}
-    paths = {k: thumbnails.thumbnail_path(digest) for k, i in enumerate(result.ids)
-             if (digest := hashes.get(int(i)))}
+    paths = {k: thumbnails.thumbnail_path(  # a clip's point: its kept frame's own thumbnail
+                 digest if (at := result.time_at(k)) is None else frame_thumbnail_key(digest, at))
+             for k, i in enumerate(result.ids) if (digest := hashes.get(int(i)))}
     order = [k for k in np.random.default_rng(0).permutation(len(result)) if k in paths
              and paths[k].exists()][:MAX_THUMBNAILS]
     rows, centres = spread_on_grid(pixels, cell, bounds=plot, order=order)

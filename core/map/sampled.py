@@ -9,7 +9,9 @@ read from the catalog a block at a time, each block is projected with the fitted
 placed with the fitted UMAP's ``transform`` (the sample's own photos keep their fitted
 places). Memory stays at the sample, one block and the 2-D points. An update (photos added
 since, or changed) places only those photos, in the same pass; more new photos than
-:data:`~core.map.layout.REFIT_FRACTION` of the library at fit time refits.
+:data:`~core.map.layout.REFIT_FRACTION` of the library at fit time refits. Not yet done here:
+a video clip is one point (its poster embedding), not one point per kept frame as on the
+maps of smaller libraries.
 """
 
 from __future__ import annotations
@@ -114,8 +116,9 @@ def _place(catalog: Catalog, model: str, fitted: dict[str, Any], stored: StoredM
         xy = np.full((len(ids), 2), np.nan, np.float32)
         if stored is not None:
             old = stored.result
-            at = np.minimum(np.searchsorted(old.ids, ids), max(len(old.ids) - 1, 0))
-            same = (old.ids[at] == ids) & (stored.digests[at] == digests) if len(old.ids) \
+            keys = old.keys if old.keys is not None else old.ids  # sorted, as read_map reads
+            at = np.minimum(np.searchsorted(keys, ids), max(len(keys) - 1, 0))
+            same = (keys[at] == ids) & (stored.digests[at] == digests) if len(keys) \
                 else np.zeros(len(ids), bool)
             xy[same] = old.xy[at[same]]
         else:

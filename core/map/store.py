@@ -49,6 +49,10 @@ class MapParams:
 class MapResult:
     """A map: point ``i`` is photo ``ids[i]`` at ``xy[i]`` in cluster ``clusters[i]``.
 
+    A video clip is one point per kept frame: its id repeats, and ``times[i]`` is the
+    frame's time in seconds (NaN for a photo; ``times`` is None when no point is a frame).
+    ``keys[i]`` tells the points apart: a photo's id, or a frame's search id (``-frames.id``).
+
     ``method``: "umap", or "pca" (the instant preview, or a library too small for UMAP).
     ``how`` this call got it: "fitted", "updated" (new photos placed with transform),
     "cached" (stored and current), "loaded" (read as stored) or "preview".
@@ -65,14 +69,34 @@ class MapResult:
     how: str
     seconds: float = 0.0  # time this call took
     placed: int = 0  # points placed with transform by this call
+    times: NDArray[np.float64] | None = None  # per point: a clip frame's time, NaN: photo
+    keys: NDArray[np.int64] | None = None  # per point: photo id or -frame id (None: ids)
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def time_at(self, row: int) -> float | None:
+        """The time in its clip of point ``row``, or None for a photo."""
+        if self.times is None or np.isnan(self.times[row]):
+            return None
+        return float(self.times[row])
+
+    def item_count(self) -> int:
+        """Photos and clips on the map (a clip counts once, however many frames)."""
+        return len(np.unique(self.ids)) if self.times is not None else len(self.ids)
+
+    def describe(self) -> str:
+        """"1,234 photos" or "1,230 photos and clips (52 clip frames)"."""
+        if self.times is None:
+            return f"{len(self):,} photos"
+        frames = int(np.count_nonzero(~np.isnan(self.times)))
+        return f"{self.item_count():,} photos and clips ({frames:,} clip frames)"
+
 
 @dataclass(frozen=True)
 class StoredMap:
-    """A stored map, the embedding digests it was placed from, and its fit."""
+    """A stored map, the embedding digests it was placed from, and its fit (its points'
+    keys are ``result.keys``)."""
 
     result: MapResult
     digests: NDArray[np.int64]
@@ -105,9 +129,13 @@ def store_map(catalog: Catalog, result: MapResult, digests: NDArray[np.int64], t
               *, fitted_at: float) -> None:
     """Replace the stored map of ``result.model`` in one transaction."""
     model = result.model
+    keys = result.keys if result.keys is not None else result.ids
     points = [(int(i), model, float(x), float(y), int(c), int(d), int(i))
-              for i, (x, y), c, d in zip(result.ids, result.xy, result.clusters, digests,
-                                          strict=True)]
+              for i, (x, y), c, d in zip(keys, result.xy, result.clusters, digests,
+                                          strict=True) if i > 0]
+    frame_points = [(-int(i), model, float(x), float(y), int(c), int(d), -int(i))
+                    for i, (x, y), c, d in zip(keys, result.xy, result.clusters, digests,
+                                                strict=True) if i < 0]
     with catalog.transaction() as tx:
         tx.execute("DELETE FROM maps WHERE model = ?", (model,))
         tx.execute(
@@ -121,6 +149,11 @@ def store_map(catalog: Catalog, result: MapResult, digests: NDArray[np.int64], t
             "INSERT INTO map_points (photo_id, model, x, y, cluster, digest) "
             "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos WHERE id = ?)",
             points,
+        )
+        tx.executemany(  # a clip's kept frames (a frame gone meanwhile is left out)
+            "INSERT INTO map_frame_points (frame_id, model, x, y, cluster, digest) "
+            "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM frames WHERE id = ?)",
+            frame_points,
         )
         tx.executemany(
             "INSERT INTO map_clusters (model, cluster, size, x, y, representatives) "
@@ -145,17 +178,26 @@ def read_map(catalog: Catalog, model: str) -> StoredMap | None:
         "SELECT photo_id, x, y, cluster, digest FROM map_points WHERE model = ? "
         "ORDER BY photo_id", (model,),
     ).fetchall()
-    table = np.array(rows, dtype=np.float64).reshape(len(rows), 5)
+    frames = catalog.conn.execute(
+        "SELECT -p.frame_id, p.x, p.y, p.cluster, p.digest, f.photo_id, f.time "
+        "FROM map_frame_points p JOIN frames f ON f.id = p.frame_id WHERE p.model = ? "
+        "ORDER BY p.frame_id", (model,),
+    ).fetchall()
+    table = np.array(rows + [r[:5] for r in frames], dtype=np.float64).reshape(-1, 5)
     clusters = tuple(
         Cluster(number, size, (x, y), tuple(json.loads(reps)))
         for number, size, x, y, reps in catalog.conn.execute(
             "SELECT cluster, size, x, y, representatives FROM map_clusters WHERE model = ? "
             "ORDER BY cluster", (model,))
     )
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    keys = np.array([r[0] for r in rows] + [r[0] for r in frames], dtype=np.int64)
+    ids = np.array([r[0] for r in rows] + [r[5] for r in frames], dtype=np.int64)
+    times = (np.array([np.nan] * len(rows) + [r[6] for r in frames], dtype=np.float64)
+             if frames else None)
     result = MapResult(model, ids, table[:, 1:3].astype(np.float32),
-                       table[:, 3].astype(np.int32), clusters, params, row[0], row[1], "loaded")
-    digests = np.array([r[4] for r in rows], dtype=np.int64)
+                       table[:, 3].astype(np.int32), clusters, params, row[0], row[1], "loaded",
+                       times=times, keys=keys)
+    digests = np.array([r[4] for r in rows] + [r[4] for r in frames], dtype=np.int64)
     return StoredMap(result, digests, row[3], row[4])
 
 

@@ -41,7 +41,7 @@ from core.embed.models import (
     resolve_device,
 )
 from core.errors import Cancelled, UnreadableImage
-from core.files import write_bytes_atomic
+from core.files import TEMP_PREFIX, write_bytes_atomic
 from core.jobs import Job, RateMeter
 from core.similarity.learnt import SimilarityError
 from core.similarity.training import MARGIN, ordering
@@ -102,6 +102,7 @@ def finetune(catalog: Catalog, model: str, weights: str | Path | None = "default
               "triplets": len(data.train), "items": data.photo_ids.tolist()[:50]}
     tag = hashlib.blake2b(json.dumps(config, sort_keys=True).encode(), digest_size=5).hexdigest()
     checkpoint = folder / f"finetune-{tag}.ckpt"
+    _clear_leftovers(folder, model)
     images = _images(catalog, data)
     spec = get_spec(model)
     net, classifier = build_network(model, weights, seed)
@@ -120,7 +121,9 @@ def finetune(catalog: Catalog, model: str, weights: str | Path | None = "default
     optimiser = torch.optim.AdamW([
         {"params": [p for p in stage.parameters() if p.requires_grad], "lr": LEARNING_RATE},
         {"params": head.parameters(), "lr": HEAD_LEARNING_RATE}], weight_decay=1e-4)
-    start_step = _resume(checkpoint, stage, head, optimiser, generator)
+    # float16 autocast on a GPU: the loss is scaled so that small gradients survive it
+    scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")
+    start_step = _resume(checkpoint, stage, head, optimiser, generator, scaler)
     held = data.held_out if len(data.held_out) else data.train
     before = float(catalog_ordering(catalog, base_key, data, held))
     augment = _augmentation(spec.input_size, spec.mean, spec.std)
@@ -133,14 +136,14 @@ def finetune(catalog: Catalog, model: str, weights: str | Path | None = "default
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Cancelled.")
             rows = torch.randint(len(data.train), (batch,), generator=generator)
-            loss = _step(net, head, stage, optimiser, data, rows, images, augment, dev)
+            loss = _step(net, head, stage, optimiser, scaler, data, rows, images, augment, dev)
             if step % CHECKPOINT_EVERY == 0:
-                _save_checkpoint(checkpoint, stage, head, optimiser, generator, step)
+                _save_checkpoint(checkpoint, stage, head, optimiser, generator, scaler, step)
             yield meter.progress("fine-tuning", step - start_step,
                                  f"step {step}/{steps}: loss {loss:.3f} on {dev.type}")
     except Cancelled:
         if step > start_step:
-            _save_checkpoint(checkpoint, stage, head, optimiser, generator, step - 1)
+            _save_checkpoint(checkpoint, stage, head, optimiser, generator, scaler, step - 1)
         raise
     net.eval()
     after = _held_out_ordering(net, images, data, held, spec, dev)
@@ -198,8 +201,8 @@ def _embed(net: nn.Module, x: torch.Tensor, dev: torch.device) -> torch.Tensor:
 
 
 def _step(net: nn.Module, head: nn.Module, stage: nn.Module, optimiser: torch.optim.Optimizer,
-          data: TripletData, rows: torch.Tensor, images: dict[int, Image.Image], augment,
-          dev: torch.device) -> float:
+          scaler: torch.amp.GradScaler, data: TripletData, rows: torch.Tensor,
+          images: dict[int, Image.Image], augment, dev: torch.device) -> float:
     net.eval()  # batch-norm statistics stay frozen (small batches)
     stage.train()
     for module in stage.modules():
@@ -224,8 +227,9 @@ def _step(net: nn.Module, head: nn.Module, stage: nn.Module, optimiser: torch.op
             nearest = (a @ z.t()).masked_fill(~unlike, -2.0).argmax(1)
         loss = 0.5 * (loss + torch.relu(MARGIN + positive - angle(a, z[nearest])).mean())
     optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
+    scaler.scale(loss).backward()  # no scaling on a CPU (float32)
+    scaler.step(optimiser)  # skipped when a scaled gradient overflowed
+    scaler.update()
     return float(loss.detach())
 
 
@@ -248,15 +252,16 @@ def _held_out_ordering(net: nn.Module, images: dict[int, Image.Image], data: Tri
 
 def _save_checkpoint(path: Path, stage: nn.Module, head: nn.Module,
                      optimiser: torch.optim.Optimizer, generator: torch.Generator,
-                     step: int) -> None:
+                     scaler: torch.amp.GradScaler, step: int) -> None:
     buffer = io.BytesIO()
     torch.save({"step": step, "stage": stage.state_dict(), "head": head.state_dict(),
-                "optimiser": optimiser.state_dict(), "rng": generator.get_state()}, buffer)
+                "optimiser": optimiser.state_dict(), "rng": generator.get_state(),
+                "scaler": scaler.state_dict()}, buffer)
     write_bytes_atomic(path, buffer.getvalue())
 
 
 def _resume(path: Path, stage: nn.Module, head: nn.Module, optimiser: torch.optim.Optimizer,
-            generator: torch.Generator) -> int:
+            generator: torch.Generator, scaler: torch.amp.GradScaler) -> int:
     """Load a checkpoint of the same run if there is one; the step it was taken at."""
     if not path.exists():
         return 0
@@ -266,6 +271,8 @@ def _resume(path: Path, stage: nn.Module, head: nn.Module, optimiser: torch.opti
         head.load_state_dict(state["head"])
         optimiser.load_state_dict(state["optimiser"])
         generator.set_state(state["rng"])
+        if state.get("scaler"):  # a run on a GPU
+            scaler.load_state_dict(state["scaler"])
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         log.warning("starting fine-tuning afresh: checkpoint %s unusable (%s)", path, exc)
         return 0
@@ -276,11 +283,11 @@ def _save_weights(folder: Path, model: str, name: str, net: nn.Module,
                   classifier: nn.Module) -> Path:
     """The whole fine-tuned network, with its (unchanged) classifier back in place, as a
     state_dict file named by its content: what ``--weights FILE`` loads."""
-    state = dict(net.state_dict())
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}  # loads anywhere
     prefix = "fc." if hasattr(net, "fc") else "classifier."
     if model.startswith("convnext"):
         prefix = "classifier.2."
-    state.update({prefix + k: v for k, v in classifier.state_dict().items()})
+    state.update({prefix + k: v.detach().cpu() for k, v in classifier.state_dict().items()})
     buffer = io.BytesIO()
     torch.save(state, buffer)
     data = buffer.getvalue()
@@ -288,6 +295,14 @@ def _save_weights(folder: Path, model: str, name: str, net: nn.Module,
     path = folder / f"{model}-{_slug(name)}-{digest}.pt"
     write_bytes_atomic(path, data)
     return path
+
+
+def _clear_leftovers(folder: Path, model: str) -> None:
+    """Remove what a killed run was writing (a checkpoint or weights, never finished: the
+    library lock keeps a second run from writing them now)."""
+    for prefix in ("finetune-", f"{model}-"):
+        for stale in folder.glob(f"{TEMP_PREFIX}{prefix}*"):
+            stale.unlink(missing_ok=True)
 
 
 def _slug(name: str) -> str:

@@ -16,7 +16,9 @@ figures is kept:
   logistic loss.
 
 Both stop early on the held-out triplets: the fraction ordered correctly (angle to H+ below
-the angle to H-), with the held-out loss breaking ties.
+the angle to H-), with the held-out loss breaking ties. The untrained projection (the base
+similarity, epoch 0) is the first candidate: training that orders the held-out triplets no
+better keeps the base ranking (few judgements are easily overfitted).
 """
 
 from __future__ import annotations
@@ -208,7 +210,10 @@ def _fit_one(data: TripletData, x: torch.Tensor, basis: torch.Tensor, kind: str,
     optimiser = torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     rows = pairs if loss == "binary" else train
     batch_size = max(32, min(BATCH, math.ceil(min(len(rows), EPOCH_ROWS) / 8)))  # 8+ steps
-    best = (-1.0, math.inf, 0, copy.deepcopy(model.state_dict()))
+    with torch.no_grad():  # epoch 0, the base similarity: what training has to beat
+        z = model.project_reduced(reduced)
+        best = (ordering(z, held.numpy()), float(_hinge(z, held, margin).mean()), 0,
+                copy.deepcopy(model.state_dict()))
     curve: list[float] = []
     for epoch in range(1, max_epochs + 1):
         check_cancel(cancel)

@@ -146,12 +146,29 @@ def _index_clip(catalog: Catalog, embedder: Embedder, clip: Photo, options: Scen
                            f"{kept} frames kept")
     store.save_frames(catalog, clip.id, embedder.key, pending, seen_to)
     duration = max(decoder.end, seen_to)
-    if info.duration and abs(info.duration - duration) > max(1.0, 0.05 * duration):
-        log.warning("%s: the container says %.1f s, the frames end at %.1f s",
-                    clip.path, info.duration, duration)
     meta = PhotoMeta(digest, info.width, info.height, None, None)
     store.finish_clip(catalog, clip.id, embedder.key, meta, duration, info.codec)
+    reason = partial_reason(decoder.cut, info.duration, duration)
+    if reason:
+        log.info("%s: %s", clip.path, reason)
+        store.note_problem(catalog, clip.id, reason)
     return kept
+
+
+def partial_reason(cut: bool, claimed: float, decoded_to: float) -> str | None:
+    """The problem entry of a clip indexed only in part, or None: its data breaks off
+    (``cut``), or its container claims more than its frames hold (a header written for a
+    longer recording, or a lie: a file cannot tell which)."""
+    longer = claimed - decoded_to > max(1.0, 0.05 * decoded_to)
+    if cut:
+        of = f" of {clock(claimed)}" if longer else ""
+        return (f"incomplete video (truncated?): decoded to {clock(decoded_to)}{of}; "
+                "indexed as far as it goes")
+    if longer:
+        return (f"its header says it lasts {clock(claimed)} but its pictures end at "
+                f"{clock(decoded_to)} (incomplete, or a wrong header); indexed up to "
+                f"{clock(decoded_to)}")
+    return None
 
 
 def _save_thumbnails(digest: str, at: float, image: Image.Image, *, first: bool) -> None:

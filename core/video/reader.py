@@ -36,6 +36,7 @@ EMPTY = "file is empty"
 NO_VIDEO = "no video track (an audio-only file?)"
 DAMAGED = "video file is damaged or incomplete (truncated?) and cannot be decoded"
 NO_FRAMES = "no picture could be decoded from this video (damaged or incomplete?)"
+TS_PACKET_SIZES = (188, 192)  # MPEG-TS (.mts, .ts) and M2TS (.m2ts) packets
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,10 @@ class ClipDecoder:
     Keyframes only where they come often enough, else every frame is decoded and sampled.
     Packets that fail to decode are skipped (a damaged stretch); a clip from which nothing
     decodes raises UnreadableImage, as does one that cannot be opened. After the iteration,
-    :attr:`end` is where the stream's data really ends (containers may claim otherwise).
+    :attr:`end` is where the stream's data really ends (containers may claim otherwise), and
+    :attr:`cut` whether the data was seen to break off (a packet the demuxer marks corrupt,
+    one that fails to decode after good ones, an MPEG-TS file ending mid-packet): the clip
+    is incomplete, and decoded as far as it goes.
     ``fast``: decode keyframes without the deblocking filter (invisible at 256 px; the
     viewer's stills keep it).
     """
@@ -166,6 +170,7 @@ class ClipDecoder:
         self.every = every
         self.end = start
         self.keyframes_only = False
+        self.cut = False
 
     def __iter__(self) -> Iterator[VideoFrame]:
         with _reading(self.path):
@@ -196,7 +201,10 @@ class ClipDecoder:
         last = -np.inf
         decoded = bad = 0
         keyframes_only = self.keyframes_only
+        self.cut = _ts_cut_short(container, path)
         for packet in container.demux(stream):
+            if packet.is_corrupt and packet.size:
+                self.cut = True
             if packet.pts is not None and base is not None:
                 self.end = max(self.end, float((packet.pts + (packet.duration or 0)) * base))
                 if keyframes_only and (not packet.is_keyframe
@@ -208,6 +216,7 @@ class ClipDecoder:
                 break
             except av.error.FFmpegError as exc:
                 bad += 1
+                self.cut = self.cut or decoded > 0
                 log.debug("%s: skipping a damaged packet: %s", path, exc)
                 if bad > MAX_BAD_PACKETS and not decoded:
                     raise UnreadableImage(path, NO_FRAMES) from None
@@ -225,3 +234,11 @@ class ClipDecoder:
                 yield VideoFrame(t, pixels)
         if not decoded and start <= 0:
             raise UnreadableImage(path, NO_FRAMES)
+
+
+def _ts_cut_short(container: Any, path: Path) -> bool:
+    """Whether an MPEG-TS file ends inside a packet (it was cut: camera, copy)."""
+    if "mpegts" not in str(container.format.name):
+        return False
+    size = path.stat().st_size
+    return all(size % n for n in TS_PACKET_SIZES)

@@ -15,6 +15,7 @@ and frames; :func:`frame_owners` maps them back to their clip and time.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -92,6 +93,16 @@ def finish_clip(catalog: Catalog, clip_id: int, model: str, meta: PhotoMeta,
         tx.execute("DELETE FROM clip_progress WHERE photo_id = ? AND model = ?",
                    (clip_id, model))
         catalog.bump_generation(model, tx)
+
+
+def note_problem(catalog: Catalog, clip_id: int, reason: str) -> None:
+    """A problem entry for a clip that stays indexed (read in part): listed with the
+    problems, forgotten when the file changes, moves or goes."""
+    with catalog.transaction() as tx:
+        tx.execute(
+            "INSERT OR REPLACE INTO problems (path, size, mtime_ns, reason, seen_at) "
+            "SELECT path, size, mtime_ns, ?, ? FROM photos WHERE id = ?",
+            (reason, time.time(), clip_id))
 
 
 def resume_point(catalog: Catalog, clip_id: int, model: str) -> Resume | None:

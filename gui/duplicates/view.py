@@ -34,6 +34,7 @@ from core.errors import LookalikeError
 from core.paths import display
 from gui.context import AppContext
 from gui.duplicates.compare import SyncedPair, difference, to_qimage
+from gui.elided import ElidedLabel
 
 VIEW_SIDE = 1600  # longer side the photos are loaded at for comparison
 
@@ -65,7 +66,7 @@ class DuplicatesView(QWidget):
         self.find_button = QPushButton("Find duplicates", self)
         self.kind_box = QComboBox(self)
         self.kind_box.addItems(["All kinds", *KINDS])
-        self.summary = QLabel("Find groups of copies, edits and bursts in this library.", self)
+        self.summary = ElidedLabel("Find groups of copies, edits and bursts in this library.", self)
         self.diff_box = QCheckBox("Difference", self)
         self.taste_button = QPushButton("Learn my taste", self)
         self.taste_button.setToolTip("Train a small ranking head on the groups you decided "
@@ -80,7 +81,7 @@ class DuplicatesView(QWidget):
         for caption in self.captions:
             caption.setWordWrap(True)
             caption.setTextFormat(Qt.TextFormat.RichText)
-        self.help = QLabel("P pick · X reject · ←/→ photo · ↑/↓ group · Space swap · "
+        self.help = ElidedLabel("P pick · X reject · ←/→ photo · ↑/↓ group · Space swap · "
                            "wheel zooms both", self)
         self._layout()
         self.find_button.clicked.connect(self.find)

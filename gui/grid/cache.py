@@ -21,6 +21,7 @@ from gui.workers import Workers
 
 MAX_IMAGE_BYTES = 160 * 1024 * 1024  # decoded thumbnails kept in memory
 MAX_PIXMAPS = 600  # tiles scaled to the current size (a few screens' worth)
+MAX_FRAMES = 300  # clips' kept frames in memory (the map's points of clips)
 
 
 class ThumbnailCache(QObject):
@@ -33,7 +34,9 @@ class ThumbnailCache(QObject):
         super().__init__(parent)
         self._catalog: Catalog | None = None
         self._images: OrderedDict[int, QImage] = OrderedDict()
-        self._pixmaps: OrderedDict[tuple[int, int, int], QPixmap] = OrderedDict()
+        self._pixmaps: OrderedDict[tuple[int, ...], QPixmap] = OrderedDict()
+        self._frames: OrderedDict[tuple[int, int], QImage] = OrderedDict()  # (clip, ms)
+        self._missing_frames: set[tuple[int, int]] = set()
         self._names: dict[int, str] = {}
         self._dates: dict[int, str | None] = {}
         self._durations: dict[int, float] = {}  # video clips' lengths, by id
@@ -50,6 +53,8 @@ class ThumbnailCache(QObject):
         self._catalog = catalog
         self._images.clear()
         self._pixmaps.clear()
+        self._frames.clear()
+        self._missing_frames.clear()
         self._names.clear()
         self._dates.clear()
         self._durations.clear()
@@ -106,6 +111,30 @@ class ThumbnailCache(QObject):
             self._pixmaps.popitem(last=False)
         return pixmap
 
+    def frame_pixmap(self, photo_id: int, at: float, side: int) -> QPixmap | None:
+        """A clip's kept frame at ``at`` seconds, scaled to fit ``side`` px (cached), or
+        None while it loads (the map shows a clip as its kept frames)."""
+        if photo_id not in self._names:
+            self.image(photo_id)  # the clip's name (and poster) come with its tile
+        frame = (photo_id, round(at * 1000))
+        key = (*frame, side)
+        pixmap = self._pixmaps.get(key)
+        if pixmap is not None:
+            self._pixmaps.move_to_end(key)
+            return pixmap
+        image = self._frames.get(frame)
+        if image is None:
+            if frame not in self._missing_frames and self._catalog is not None:
+                self._loop.request([frame])
+            return None
+        pixmap = QPixmap.fromImage(image.scaled(
+            QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation))
+        self._pixmaps[key] = pixmap
+        while len(self._pixmaps) > MAX_PIXMAPS:
+            self._pixmaps.popitem(last=False)
+        return pixmap
+
     def name(self, photo_id: int) -> str | None:
         """The photo's file name once its tile was loaded (None before)."""
         return self._names.get(photo_id)
@@ -127,6 +156,12 @@ class ThumbnailCache(QObject):
         if catalog is None:
             return {}
         out: dict[Hashable, Any] = dict.fromkeys(keys)  # None: no such photo (any more)
+        frames = [k for k in keys if isinstance(k, tuple)]
+        for (photo_id, ms), path in zip(frames, browse.frame_thumbnails(catalog, frames),
+                                        strict=True):
+            image = QImage(str(path)) if path is not None else None
+            out[(photo_id, ms)] = None if image is None or image.isNull() else image
+        keys = [k for k in keys if not isinstance(k, tuple)]
         moments = dict(self._moments)  # replaced (never changed in place) on the GUI thread
         for photo_id, tile in browse.tiles(catalog, keys, moments).items():  # type: ignore[arg-type]
             image = QImage(str(tile.thumbnail)) if tile.thumbnail else None
@@ -139,6 +174,18 @@ class ThumbnailCache(QObject):
                    ) -> None:
         if epoch != self._loop.epoch:
             return  # loaded for a library that is no longer open
+        clips = set()
+        for frame in [k for k in results if isinstance(k, tuple)]:
+            found = results.pop(frame)  # type: ignore[call-overload]
+            if found is None:
+                self._missing_frames.add(frame)
+                continue
+            self._frames[frame] = found
+            clips.add(frame[0])
+            while len(self._frames) > MAX_FRAMES:
+                self._frames.popitem(last=False)
+        if clips:
+            self.updated.emit(sorted(clips))  # a clip's kept frames arrived (the map's)
         for photo_id, result in results.items():
             name, image, duration, taken = result if result is not None else (None,) * 4
             if name is not None:

@@ -30,6 +30,10 @@ PILL = QColor(20, 24, 31, 200)
 BADGE_COLOURS = [QColor(c) for c in ("#7c3aed", "#0f8a5f", "#c2410c", "#1d4ed8", "#be185d",
                                       "#0e7490", "#a16207", "#4d7c0f", "#b91c1c", "#475569")]
 CAPTION = QColor(15, 18, 24, 190)
+SIMILAR = QColor("#15803d")  # a result marked like the query
+NOT_SIMILAR = QColor("#b91c1c")  # ... not like it
+JUDGE_TIPS = {True: "More like this: mark as similar to the query (S)",
+              False: "Not like this: mark as not similar to the query (D)"}
 
 
 def badge_colour(text: str) -> QColor:
@@ -60,6 +64,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
         self.tile_size = tile_size
         self.cell = self.natural_cell()
         self.captions = False  # write the file name and date on each tile
+        self.judging = False  # results of a query: draw the judgement buttons on the tiles
+        self.hover: QPoint | None = None  # the mouse in the viewport (a button lights up)
 
     def set_tile_size(self, size: int) -> None:
         self.tile_size = size
@@ -106,16 +112,13 @@ class ThumbnailDelegate(QStyledItemDelegate):
         box = QRect(QPoint(0, 0), self.tile_box())
         box.moveCenter(cell.center())
         pixmap = self.cache.pixmap(photo_id, self.tile_box())
+        image_rect = self.image_rect(cell, photo_id)
         if pixmap is None:
-            image_rect = QRect(box)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(PLACEHOLDER)
             painter.drawRoundedRect(QRectF(image_rect), 4, 4)
             self._placeholder_text(painter, image_rect, index.data(Qt.ItemDataRole.DisplayRole))
         else:
-            size = pixmap.deviceIndependentSize().toSize()
-            image_rect = QRect(0, 0, size.width(), size.height())
-            image_rect.moveCenter(box.center())
             painter.drawPixmap(image_rect, pixmap)
 
         if index.data(Roles.PINNED):
@@ -139,7 +142,78 @@ class ThumbnailDelegate(QStyledItemDelegate):
             pinned = bool(index.data(Roles.PINNED))  # "Query" takes the top-left corner
             self._pill(painter, image_rect, clip_caption(duration, index.data(Roles.TIME)), PILL,
                        top=not pinned, left=True)
+        if self.judgeable(index):
+            self._judgement(painter, image_rect, index.data(Roles.JUDGED), hovered)
         painter.restore()
+
+    # -- judgement buttons -------------------------------------------------------------------
+
+    def image_rect(self, cell: QRect, photo_id: int) -> QRect:
+        """Where the photo is drawn in ``cell`` (the whole tile box while it loads)."""
+        box = QRect(QPoint(0, 0), self.tile_box())
+        box.moveCenter(cell.center())
+        pixmap = self.cache.pixmap(photo_id, self.tile_box())
+        if pixmap is None:
+            return box
+        size = pixmap.deviceIndependentSize().toSize()
+        rect = QRect(0, 0, size.width(), size.height())
+        rect.moveCenter(box.center())
+        return rect
+
+    def judgeable(self, index: QModelIndex | QPersistentModelIndex) -> bool:
+        """A result of the query (not one of its own photos) while results are shown."""
+        return (self.judging and index.data(Roles.SCORE) is not None
+                and not index.data(Roles.PINNED))
+
+    def judge_buttons(self, image_rect: QRect) -> dict[bool, QRect]:
+        """The "more like this" (True) and "not like this" (False) buttons on a tile: round,
+        at the bottom left of the photo (above the caption when captions are shown)."""
+        side = max(20, min(28, self.cell.width() // 8))
+        bottom = image_rect.bottom() - 5 - self._caption_height(image_rect)
+        similar = QRect(image_rect.left() + 5, bottom - side + 1, side, side)
+        return {True: similar, False: similar.translated(side + 5, 0)}
+
+    def judge_hit(self, cell: QRect, index: QModelIndex | QPersistentModelIndex,
+                  pos: QPoint) -> bool | None:
+        """Which judgement button of the tile in ``cell`` is at ``pos`` (None: neither)."""
+        if not index.isValid() or not self.judgeable(index):
+            return None
+        buttons = self.judge_buttons(self.image_rect(cell, int(index.data(Roles.ID))))
+        return next((kind for kind, rect in buttons.items() if rect.contains(pos)), None)
+
+    def _judgement(self, painter: QPainter, image_rect: QRect, judged: bool | None,
+                   hovered: bool) -> None:
+        """The tile's mark (a coloured frame and its button) and, under the mouse, both
+        buttons."""
+        if judged is not None:
+            painter.setPen(QPen(SIMILAR if judged else NOT_SIMILAR, 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(QRectF(image_rect).adjusted(1.5, 1.5, -1.5, -1.5))
+        font = QFont(painter.font())
+        font.setBold(True)
+        for kind, rect in self.judge_buttons(image_rect).items():
+            if not hovered and kind is not judged:
+                continue
+            lit = self.hover is not None and rect.contains(self.hover)
+            colour = QColor(SIMILAR if kind else NOT_SIMILAR) if kind is judged else QColor(PILL)
+            if lit:
+                colour = colour.lighter(135) if kind is judged else (
+                    QColor(SIMILAR if kind else NOT_SIMILAR))
+            painter.setPen(QPen(QColor(255, 255, 255, 230), 1.5))
+            painter.setBrush(colour)
+            painter.drawEllipse(QRectF(rect).adjusted(0.5, 0.5, -0.5, -0.5))
+            font.setPixelSize(round(rect.height() * 0.6))
+            painter.setFont(font)
+            painter.setPen(QColor("white"))
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "✓" if kind else "✗")
+
+    def _caption_height(self, rect: QRect) -> int:
+        if not self.captions:
+            return 0
+        font = QFont()
+        font.setPointSizeF(max(7.0, min(9.0, self.cell.width() / 20)))
+        height = QFontMetrics(font).height()
+        return (2 if rect.height() > 4 * height else 1) * height + 6
 
     def _caption(self, painter: QPainter, rect: QRect, photo_id: int) -> None:
         """The file name and capture date on a dark strip at the bottom of the image."""

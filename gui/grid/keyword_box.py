@@ -22,7 +22,7 @@ class KeywordBox(QLineEdit):
         self.setPlaceholderText("Search: dog, flower, car…")
         self.setToolTip("Show the photos whose keywords include a word (what the network sees)")
         self.setClearButtonEnabled(True)
-        self.setMinimumWidth(140)
+        self.setMinimumWidth(110)
         self.setMaximumWidth(220)
         completer = QCompleter(vocabulary().word_list(), self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import browse
+from core.faces.filter import photos_of_people
 from core.keywords import search_keywords
 from core.library import Library
 from core.paths import display
@@ -43,15 +44,18 @@ from gui.viewer import load_preview
 QUERY_THUMB_PX = 40
 
 
-def _listing(library: Library, sort: str, folder: PurePath | None, keyword: str = ""
-             ) -> tuple[np.ndarray, int, list[browse.SortKey]]:
-    """In a worker thread: the sorted ids (those with ``keyword`` if one is given), the
-    last id they include, and their sort keys."""
+def _listing(library: Library, sort: str, folder: PurePath | None, keyword: str = "",
+             person: str | None = None) -> tuple[np.ndarray, int, list[browse.SortKey]]:
+    """In a worker thread: the sorted ids (those with ``keyword`` and showing ``person``
+    if given), the last id they include, and their sort keys."""
     last = browse.last_photo_id(library.catalog)
     ids = browse.list_photos(library.catalog, sort, folder)
     if keyword:
         found = search_keywords(library.catalog, library.model_key, keyword)
         ids = ids[np.isin(ids, np.asarray(found, dtype=np.int64))]
+    if person:
+        shown = sorted(photos_of_people(library.catalog, [person]))
+        ids = ids[np.isin(ids, np.asarray(shown, dtype=np.int64))]
     keys = browse.sort_keys(library.catalog, sort)
     return ids, last, [keys[i] for i in ids.tolist() if i in keys]
 
@@ -69,6 +73,7 @@ class LibraryView(QWidget):
         self.context = context
         self.actions = actions
         self.folder: PurePath | None = None
+        self.person: str | None = None  # only this person's photos (gui.people.filter_box)
         self._sort = sort if sort in browse.SORTS else "date"
         self._last_id = -1  # photos above this id are not in the listing yet; -1: loading
         self._keys: list[browse.SortKey] = []  # the sort keys of the rows, while listing
@@ -131,7 +136,7 @@ class LibraryView(QWidget):
         self.keyword_box = KeywordBox(self.header)
         self.keyword_box.keyword_changed.connect(self._on_keyword)
         row.addWidget(self.keyword_box)
-        row.addSpacing(12)
+        row.addSpacing(8)
         self.sort_box = QComboBox(self.header)
         self.sort_box.setToolTip("Order of the photos")
         for key, text in browse.SORTS.items():
@@ -141,18 +146,36 @@ class LibraryView(QWidget):
         self.sort_box.currentIndexChanged.connect(self._on_sort_chosen)
         row.addWidget(QLabel("Sort:", self.header))
         row.addWidget(self.sort_box)
-        row.addSpacing(12)
+        row.addSpacing(8)
         self.size_slider = QSlider(Qt.Orientation.Horizontal, self.header)
         self.size_slider.setRange(*THUMBNAIL_SIZES)
         self.size_slider.setValue(tile_size)
-        self.size_slider.setFixedWidth(120)
+        self.size_slider.setMinimumWidth(64)  # narrows first, so the docks can widen
+        self.size_slider.setMaximumWidth(120)
         self.size_slider.setToolTip("Thumbnail size")
         self.size_slider.valueChanged.connect(self.set_tile_size)
         row.addWidget(self.size_slider)
-        row.addSpacing(12)
+        row.addSpacing(8)
         self.count_label = ElidedLabel("", self.header)
         self.count_label.setObjectName("gridCount")
         row.addWidget(self.count_label)
+
+    def add_filter(self, widget: QWidget) -> None:
+        """Add a filter (e.g. the person filter) to the header, after the search box."""
+        row = self.header.layout()
+        assert isinstance(row, QHBoxLayout)
+        row.insertWidget(row.indexOf(self.keyword_box) + 1, widget)
+
+    def set_person(self, name: str | None) -> None:
+        """List only the photos showing the named person (None: everyone's). A similarity
+        query is asked again by the search controller; a plain list gives way to the
+        filtered library."""
+        self.person = name or None
+        query = self.context.query
+        if query is not None and not (query.scored and (query.positives or query.file)):
+            self.actions.back_to_library.trigger()
+        self._stale = True
+        self.reload()
 
     def add_bar(self, widget: QWidget) -> None:
         """Add a row under the header (e.g. the similarity bar)."""
@@ -230,7 +253,7 @@ class LibraryView(QWidget):
         self._listing_token += 1
         token = self._listing_token
         self.context.workers.run(
-            _listing, library, self._sort, self.folder, self.keyword_box.keyword,
+            _listing, library, self._sort, self.folder, self.keyword_box.keyword, self.person,
             what="Listing the photos",
             on_result=lambda result: self._on_listing(token, library, *result))
 
@@ -278,7 +301,7 @@ class LibraryView(QWidget):
         self.grid.viewport().update()  # visible placeholders ask again for thumbnails
         if library is None or self.context.query is not None or self._last_id < 0:
             return
-        if self.keyword_box.keyword:  # new photos may have the word: list them again
+        if self.keyword_box.keyword or self.person:  # new photos may match: list again
             self.reload()
             return
         new = browse.photos_after(library.catalog, self._last_id, self.folder)

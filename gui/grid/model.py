@@ -24,6 +24,7 @@ class Roles(IntEnum):
     IMAGE = Qt.ItemDataRole.UserRole + 5  # QImage | None: the thumbnail, None while loading
     DURATION = Qt.ItemDataRole.UserRole + 6  # float | None: a video clip's length (s)
     TIME = Qt.ItemDataRole.UserRole + 7  # float | None: a clip hit's moment (s)
+    JUDGED = Qt.ItemDataRole.UserRole + 8  # bool | None: marked (not) similar to the query
 
 
 class ThumbnailModel(QStandardItemModel):
@@ -45,6 +46,7 @@ class ThumbnailModel(QStandardItemModel):
         self._times: dict[int, float] = {}
         self._pinned: frozenset[int] = frozenset()
         self._badges: dict[int, str] = {}
+        self._judged: dict[int, bool] = {}
         cache.updated.connect(self._on_thumbnails)
 
     # -- content ---------------------------------------------------------------------------
@@ -89,6 +91,16 @@ class ThumbnailModel(QStandardItemModel):
         changed = set(self._badges) | set(badges)
         self._badges = dict(badges)
         self._emit_rows(changed, [Roles.BADGE])
+
+    def set_judgements(self, judged: Mapping[int, bool]) -> None:
+        """Photo id -> marked similar (True) / not similar (False) to the query; {} clears."""
+        changed = {i for i in set(self._judged) | set(judged)
+                   if self._judged.get(i) != judged.get(i)}
+        self._judged = dict(judged)
+        self._emit_rows(changed, [Roles.JUDGED])
+
+    def judgement(self, photo_id: int) -> bool | None:
+        return self._judged.get(photo_id)
 
     def ids(self) -> list[int]:
         return list(self._ids)
@@ -137,6 +149,8 @@ class ThumbnailModel(QStandardItemModel):
             return self.cache.duration(photo_id)
         if role == Roles.TIME:
             return self._times.get(photo_id)
+        if role == Roles.JUDGED:
+            return self._judged.get(photo_id)
         return None
 
     def _on_thumbnails(self, ids: list[int]) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QResizeEvent
-from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
+from PySide6.QtCore import QEvent, QItemSelection, QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QHelpEvent, QKeyEvent, QMouseEvent, QResizeEvent
+from PySide6.QtWidgets import QAbstractItemView, QListView, QToolTip, QWidget
 
-from gui.grid.delegate import ThumbnailDelegate
+from gui.grid.delegate import JUDGE_TIPS, ThumbnailDelegate
 from gui.grid.model import Roles, ThumbnailModel
 
 GRID_MARGIN = 2  # spare pixels, so that a full row never wraps early
@@ -17,6 +17,7 @@ class GridView(QListView):
 
     photo_activated = Signal(int)  # photo id (double-click, Enter)
     photo_clicked = Signal(int)
+    judge_clicked = Signal(int, bool)  # photo id, similar: a tile's judgement button
 
     def __init__(self, model: ThumbnailModel, delegate: ThumbnailDelegate,
                  parent: QWidget | None = None) -> None:
@@ -47,6 +48,7 @@ class GridView(QListView):
         self._fit_columns()
         self.doubleClicked.connect(self._on_double_clicked)
         self.clicked.connect(lambda index: self.photo_clicked.emit(int(index.data(Roles.ID))))
+        self._pressed_button = False  # the press went to a judgement button: so does its release
 
     def photo_model(self) -> ThumbnailModel:
         model = self.model()
@@ -110,6 +112,67 @@ class GridView(QListView):
             self.photo_activated.emit(self.current_id())
             return
         super().keyPressEvent(event)
+
+    # -- judgement buttons on the tiles ---------------------------------------------------------
+
+    def set_judging(self, judging: bool) -> None:
+        """Show the judgement buttons on result tiles (while results of a query are shown)."""
+        if judging != self._delegate.judging:
+            self._delegate.judging = judging
+            self.viewport().update()
+
+    def judge_button_at(self, pos: object) -> tuple[int, bool] | None:
+        """(photo id, similar) of the judgement button at viewport ``pos``, if any."""
+        index = self.indexAt(pos)  # type: ignore[arg-type]
+        hit = self._delegate.judge_hit(self.visualRect(index), index, pos)  # type: ignore[arg-type]
+        return None if hit is None else (int(index.data(Roles.ID)), hit)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        hit = (self.judge_button_at(event.position().toPoint())
+               if event.button() == Qt.MouseButton.LeftButton else None)
+        self._pressed_button = hit is not None
+        if hit is None:
+            super().mousePressEvent(event)
+            return
+        event.accept()  # the selection stays as it is
+        self.judge_clicked.emit(*hit)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pressed_button:  # no click (nor click-to-search) on the tile under it
+            self._pressed_button = False
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        hit = self.judge_button_at(event.position().toPoint())
+        if hit is not None:  # a quick second click on a button: a click, not "open the photo"
+            self._pressed_button = True
+            event.accept()
+            self.judge_clicked.emit(*hit)
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._delegate.judging:  # the button under the mouse lights up
+            old, pos = self._delegate.hover, event.position().toPoint()
+            self._delegate.hover = pos
+            for point in (old, pos):
+                if point is not None and self.indexAt(point).isValid():
+                    self.viewport().update(self.visualRect(self.indexAt(point)))
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event: QEvent) -> None:
+        self._delegate.hover = None
+        super().leaveEvent(event)
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            hit = self.judge_button_at(event.pos())
+            if hit is not None:
+                QToolTip.showText(event.globalPos(), JUDGE_TIPS[hit[1]], self.viewport())
+                return True
+        return super().viewportEvent(event)
 
     def _on_double_clicked(self, index: QModelIndex) -> None:
         self.photo_activated.emit(int(index.data(Roles.ID)))

@@ -18,6 +18,7 @@ from superqt.utils import qdebounced, qthrottled
 
 from core.map import clusters as groups
 from core.map.spread import spread_on_grid, thumbnail_side
+from core.video import clock
 from gui.grid.cache import ThumbnailCache
 from gui.map.plot import QUERY_COLOUR, SELECTION_COLOUR
 
@@ -131,6 +132,8 @@ class PhotoOverlays(QObject):
         self.plot, self.view_box, self.cache = plot, view_box, cache
         self.ids = np.zeros(0, dtype=np.int64)
         self.xy = np.zeros((0, 2), dtype=np.float32)
+        self.times: NDArray[np.float64] | None = None
+        self._hover_row = -1
         self.colours: list[QColor] = []  # frame colour of each point's colour index
         self.colour_index = np.zeros(0, dtype=np.intp)
         self.selected = np.zeros(0, dtype=bool)
@@ -145,8 +148,12 @@ class PhotoOverlays(QObject):
         view_box.sigRangeChanged.connect(self._update_thumbnails_later)
         cache.updated.connect(self._on_thumbnails_loaded)
 
-    def set_points(self, ids: NDArray[np.int64], xy: NDArray[np.float32]) -> None:
-        self.ids, self.xy = ids, xy
+    def set_points(self, ids: NDArray[np.int64], xy: NDArray[np.float32],
+                   times: NDArray[np.float64] | None = None) -> None:
+        """Points of photos (ids, positions); a clip's kept frames have its id and their
+        ``times`` (NaN for photos)."""
+        self.ids, self.xy, self.times = ids, xy, times
+        self._hover_row = -1
         self.colour_index = np.zeros(len(ids), dtype=np.intp)
         self.selected = self.in_query = np.zeros(len(ids), dtype=bool)
         self.hover.clear()
@@ -178,23 +185,33 @@ class PhotoOverlays(QObject):
         row = self.pick(self.view_box.mapSceneToView(scene_pos))
         if row is None:
             self.hover.clear()
-        elif int(self.ids[row]) != self.hover.photo_id:
+        elif int(self.ids[row]) != self.hover.photo_id or row != self._hover_row:
             self._show_hover(row)
 
     def _show_hover(self, row: int) -> None:
         photo_id = int(self.ids[row])
-        pixmap = self.cache.pixmap(photo_id, HOVER_PX)
+        pixmap = self._pixmap(row, HOVER_PX)
         name = self.cache.name(photo_id) or "…"
+        self._hover_row = row
+        if self.times is not None and not np.isnan(self.times[row]):
+            name = f"{name} · {clock(float(self.times[row]))}"  # a clip's kept frame
         at = QPointF(float(self.xy[row, 0]), float(self.xy[row, 1]))
         scene, bounds = self.view_box.mapViewToScene(at), self.view_box.sceneBoundingRect()
         self.hover.show_photo(photo_id, at, pixmap, name,
                               (bounds.right() - scene.x(), bounds.bottom() - scene.y()))
 
+    def _pixmap(self, row: int, side: int) -> QPixmap | None:
+        """Point ``row``'s picture: its photo's thumbnail, or its clip frame's own."""
+        if self.times is not None and not np.isnan(self.times[row]):
+            return self.cache.frame_pixmap(int(self.ids[row]), float(self.times[row]), side)
+        return self.cache.pixmap(int(self.ids[row]), side)
+
     def _on_thumbnails_loaded(self, ids: list[int]) -> None:
         hovered = self.hover.photo_id
         if hovered in ids:
-            rows = np.flatnonzero(self.ids == hovered)
-            if len(rows):
+            if 0 <= self._hover_row < len(self.ids) and self.ids[self._hover_row] == hovered:
+                self._show_hover(self._hover_row)
+            elif len(rows := np.flatnonzero(self.ids == hovered)):
                 self._show_hover(int(rows[0]))
         self._update_thumbnails_later()
 
@@ -236,7 +253,7 @@ class PhotoOverlays(QObject):
             colour = SELECTION_COLOUR if self.selected[r] else QUERY_COLOUR if \
                 self.in_query[r] else self.colours[self.colour_index[r]] if self.colours else grey
             shown.append((int(self.ids[r]), float(cx), float(cy),
-                          self.cache.pixmap(int(self.ids[r]), side), colour, bool(marked[k])))
+                          self._pixmap(int(r), side), colour, bool(marked[k])))
         self.thumbnails.show(shown)
         for ring in self.rings:  # frames mark the selection while thumbnails are drawn
             ring.setVisible(not self.thumbnails.shown)

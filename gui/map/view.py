@@ -63,6 +63,7 @@ class MapView(QWidget):
         self.engine = engine or context.map_engine  # a child process: UMAP never stalls the GUI
         self.cache = ThumbnailCache(context.workers, self, max_bytes=48 * 1024 * 1024)
         self.ids = np.zeros(0, dtype=np.int64)
+        self.times: NDArray[np.float64] | None = None  # a clip frame's time per point
         self.xy = np.zeros((0, 2), dtype=np.float32)
         self.clusters = np.zeros(0, dtype=np.int32)
         self.result: MapResult | None = None
@@ -121,10 +122,10 @@ class MapView(QWidget):
         self.fit_button.setShortcut("Home")
         self.fit_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         bar.addWidget(self.fit_button)
-        bar.addSpacing(12)
-        bar.addWidget(QLabel("Colour by", self))
+        bar.addSpacing(6)
+        bar.addWidget(QLabel("Colour:", self))
         self.colour_combo = QComboBox(self)
-        self.colour_combo.setMinimumWidth(150)
+        self.colour_combo.setMinimumWidth(120)  # the bar stays narrow: the docks can widen
         bar.addWidget(self.colour_combo)
         bar.addStretch(1)
         self.status = ElidedLabel("", self)
@@ -134,9 +135,10 @@ class MapView(QWidget):
         self.progress.setMaximumHeight(10)
         self.progress.setTextVisible(False)
         self.cancel_button = QPushButton("Cancel", self)
-        self.recompute_button = QPushButton("Recompute map", self)
+        self.recompute_button = QPushButton(icon("refresh"), "Recompute", self)
         self.recompute_button.setToolTip("Lay the map out again from scratch")
-        self.export_button = QPushButton("Export PNG…", self)
+        self.export_button = QPushButton("Export…", self)
+        self.export_button.setToolTip("Save the map as a PNG image")
         for widget in (self.recompute_button, self.export_button):
             bar.addWidget(widget)
         status_row = QHBoxLayout()
@@ -185,10 +187,13 @@ class MapView(QWidget):
     # -- showing points --------------------------------------------------------------------
 
     def set_points(self, ids: NDArray[np.int64], xy: NDArray[np.float32],
-                   clusters: NDArray[np.int32] | None = None, *, fit: bool = True) -> None:
-        """Show these points (photo ids, 2-D positions, cluster numbers or -1); ``fit``
-        zooms out to all of them (else the view stays where the user left it)."""
+                   clusters: NDArray[np.int32] | None = None, *, fit: bool = True,
+                   times: NDArray[np.float64] | None = None) -> None:
+        """Show these points (photo ids, 2-D positions, cluster numbers or -1; a clip's kept
+        frames: its id with their ``times``, NaN for photos); ``fit`` zooms out to all of
+        them (else the view stays where the user left it)."""
         self.ids = np.asarray(ids, dtype=np.int64)
+        self.times = times
         self.xy = np.ascontiguousarray(xy, dtype=np.float32)
         self.clusters = (np.full(len(self.ids), -1, np.int32) if clusters is None
                          else np.asarray(clusters, dtype=np.int32))
@@ -199,7 +204,7 @@ class MapView(QWidget):
         if fit:
             self.view_box.autoRange()
         self.overlays.thumbnails_enabled = self.context.library is not None
-        self.overlays.set_points(self.ids, self.xy)
+        self.overlays.set_points(self.ids, self.xy, times)
         self._refresh_colourings()
         self._on_selection_changed(self.context.selection)
         self._on_query_changed(self.context.query)
@@ -209,7 +214,8 @@ class MapView(QWidget):
         same_layout = self.result is not None and self.result.method == result.method \
             and len(self.ids) > 0
         self.result = result
-        self.set_points(result.ids, result.xy, result.clusters, fit=not same_layout)
+        self.set_points(result.ids, result.xy, result.clusters, fit=not same_layout,
+                        times=result.times)
         self.map_shown.emit(result)
 
     def colour_by(self, colouring: groups.Colouring) -> None:
@@ -303,7 +309,7 @@ class MapView(QWidget):
         else:
             self.result = result
         unclustered = int((result.clusters < 0).sum())
-        self.status.setText(f"{len(result):,} photos · {len(result.cluster_info)} clusters"
+        self.status.setText(f"{result.describe()} · {len(result.cluster_info)} clusters"
                             + (f" · {unclustered:,} in none" if unclustered else ""))
 
     def _on_job_ended(self, job: JobHandle) -> None:
@@ -363,6 +369,8 @@ class MapView(QWidget):
         else:
             self.context.set_selection([photo_id])
         self.context.set_current(photo_id)
+        if self.times is not None and not np.isnan(self.times[row]):
+            self.context.set_moment(photo_id, float(self.times[row]))  # the viewer opens there
 
     def _select_rows(self, rows: NDArray[np.intp], modifiers: Qt.KeyboardModifier) -> None:
         ids = [int(i) for i in self.ids[rows]]

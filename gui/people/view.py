@@ -3,11 +3,13 @@
 Persons are tiles (their cover face, name, photo count), unnamed first, largest first.
 Selecting one shows its faces on the right, where a face can be moved out or marked "not a
 face"; double-clicking it (or "Show photos") lists its photos in the library grid. The logic
-is :class:`core.faces.FaceStore`; the faces pass runs as a job in worker processes.
+is :class:`core.faces.FaceStore`; the faces pass runs as a job in worker processes, and the
+tiles follow it as it commits (new faces, new people, bigger counts).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +35,7 @@ from core.faces import FacesResult, FaceStore, Person
 from core.faces.job import photos_to_scan
 from core.faces.worker import default_workers
 from core.index import Hit
+from core.jobs import Progress
 from gui.context import AppContext, Query
 from gui.workers import JobHandle
 
@@ -109,6 +112,8 @@ def _person_query(store: FaceStore, person_id: int) -> tuple[int, Query]:
 class PeopleView(QWidget):
     """People of the open library (see the module docstring)."""
 
+    REFRESH_S = 1.0  # during the faces pass, the tiles are read again at most this often
+
     photos_shown = Signal(int)  # the grid lists the photos of this person
     people_shown = Signal()  # the person tiles were (re)loaded
     faces_shown = Signal()  # the faces of the selected person were loaded
@@ -119,6 +124,7 @@ class PeopleView(QWidget):
         self.setObjectName("peopleView")
         self.setStyleSheet(STYLE)
         self.job: JobHandle | None = None
+        self._refreshed = (0, 0.0)  # (photos done, monotonic time) at the last refresh
         self._generation = self._face_generation = 0
         self._summary = ""
         self._build()
@@ -131,7 +137,7 @@ class PeopleView(QWidget):
         self.find_button = QPushButton("Find faces", self)
         self.find_button.setToolTip("Look for faces in the photos not looked at yet, "
                                     "and group them into people")
-        self.find_button.clicked.connect(self.find_faces)
+        self.find_button.clicked.connect(lambda: self.find_faces())
         self.note = QLabel(self)
         self.note.setObjectName("peopleNote")
         top = QHBoxLayout()
@@ -358,18 +364,30 @@ class PeopleView(QWidget):
 
     # -- the faces pass ----------------------------------------------------------------
 
-    def find_faces(self) -> None:
+    def find_faces(self, workers: int | None = None) -> None:
+        """Run the faces pass (``workers`` processes, default one per core; 0: in the
+        worker thread itself)."""
         library = self.context.library
         if library is None or self.running:
             return
-        workers = default_workers()
+        workers = default_workers() if workers is None else workers
         self.job = self.context.workers.start_job(
             "Finding faces", lambda cancel: library.faces(cancel, workers=workers))
-        self.job.progressed.connect(lambda p: self.note.setText(
-            p.text + (f" · {p.rate:.1f}/s" if p.rate else "")))
+        self._refreshed = (0, time.monotonic())
+        self.job.progressed.connect(self._on_progress)
         self.job.succeeded.connect(self._on_found)
         self.job.ended.connect(self._on_ended)
         self._update_buttons()
+
+    def _on_progress(self, progress: Progress) -> None:
+        """Show the pass's progress; as photos are committed, their faces and the people
+        they join or make appear (the tiles are read again, at most every REFRESH_S)."""
+        self.note.setText(progress.text + (f" · {progress.rate:.1f}/s" if progress.rate else ""))
+        done, when = self._refreshed
+        if progress.phase == "faces" and done < progress.done < progress.total and (
+                time.monotonic() - when >= self.REFRESH_S):
+            self._refreshed = (progress.done, time.monotonic())
+            self.refresh()
 
     def keep_up(self) -> None:
         """After indexing: if this library's faces were looked for before, look in the new

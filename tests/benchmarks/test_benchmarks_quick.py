@@ -13,7 +13,12 @@ import benchmarks.search
 
 def _table(out: str) -> list[dict[str, str]]:
     """The rows of the first Markdown table in `out`, as {column: cell}."""
-    lines = [line.strip() for line in out.splitlines() if line.strip().startswith("|")]
+    lines: list[str] = []
+    for line in (each.strip() for each in out.splitlines()):
+        if line.startswith("|"):
+            lines.append(line)
+        elif lines:
+            break
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
             for line in lines[2:]]
@@ -105,9 +110,14 @@ def test_app_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 def test_video_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
     import benchmarks.video
 
-    assert benchmarks.video.main(["--quick"]) == 0
+    assert benchmarks.video.main(["--quick", "--mixed", "6,1", "--megapixels", "1"]) == 0
     out = capsys.readouterr().out
     assert "a one-minute 1080p clip indexed in <= 5 s" in out
+    out, mixed = out.split("A mixed folder")
+    rows = {row["folder"]: row for row in _table(mixed)}
+    assert (rows["mixed"]["photos"], rows["mixed"]["clips"]) == ("6", "1")
+    assert float(rows["mixed"]["index s"]) > 0 and float(rows["photos alone"]["photos/s"]) > 0
+    assert " x parts: " in rows["mixed"]["mixed <= 1.05 x (photos + clips) apart"]
     tables = out.split("Indexing one clip")
     cuts = {row["keyframe to keyframe"]: row for row in _table(tables[0])}
     assert float(cuts["at a cut"]["hist min"]) > float(cuts["within a shot"]["hist max"])
@@ -211,6 +221,10 @@ def test_faces_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Pat
         assert pasted > 0 and found >= pasted * 0.8  # real faces, pasted large: found
     assert float(rows["in-process"]["CPU ms/photo"]) > 0
     assert "ms a face" in out
+    stages = {row["stage"]: float(row["CPU ms"]) for title, table in _tables(out).items()
+              if title.startswith("CPU ms of each stage") for row in table}
+    onnx = stages["128-d descriptor in ONNX Runtime (now)"]
+    assert 0 < onnx < stages["128-d descriptor in dlib (before)"] / 3  # same network
 
 
 def test_killresume_benchmark_quick() -> None:

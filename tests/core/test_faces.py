@@ -329,6 +329,66 @@ def test_face_regions_round_trip_through_xmp_sidecars(oriented: tuple[Path, Path
             LabelStore(fresh).get_set("People").id)]
 
 
+# A sidecar as exiftool writes it (digiKam writes the same structure), in its layout.
+_OTHER_TOOL_SIDECAR = """<?xpacket begin='\ufeff' id='W5M0MpCehiHzreSzNTczkc9d'?>
+<x:xmpmeta xmlns:x='adobe:ns:meta/' x:xmptk='Image::ExifTool 13.10'>
+<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>
+ <rdf:Description rdf:about=''
+  xmlns:mwg-rs='http://www.metadataworkinggroup.com/schemas/regions/'
+  xmlns:stArea='http://ns.adobe.com/xmp/sType/Area#'
+  xmlns:stDim='http://ns.adobe.com/xap/1.0/sType/Dimensions#'>
+  <mwg-rs:Regions rdf:parseType='Resource'>
+   <mwg-rs:AppliedToDimensions rdf:parseType='Resource'>
+    <stDim:h>{height}</stDim:h><stDim:unit>pixel</stDim:unit><stDim:w>{width}</stDim:w>
+   </mwg-rs:AppliedToDimensions>
+   <mwg-rs:RegionList><rdf:Bag><rdf:li rdf:parseType='Resource'>
+    <mwg-rs:Area rdf:parseType='Resource'>
+     <stArea:h>{h:.6f}</stArea:h><stArea:unit>normalized</stArea:unit>
+     <stArea:w>{w:.6f}</stArea:w><stArea:x>{x:.6f}</stArea:x><stArea:y>{y:.6f}</stArea:y>
+    </mwg-rs:Area>
+    <mwg-rs:Name>Dee</mwg-rs:Name><mwg-rs:Type>Face</mwg-rs:Type>
+   </rdf:li></rdf:Bag></mwg-rs:RegionList>
+  </mwg-rs:Regions>
+ </rdf:Description>
+</rdf:RDF>
+</x:xmpmeta>
+<?xpacket end='w'?>"""
+
+
+def test_regions_from_digikam_or_exiftool_land_on_the_faces(
+        oriented: tuple[Path, Path], shared_photos: Path, tmp_path: Path) -> None:
+    """MWG areas as the guidelines define them (centre and size, relative to the image *as
+    stored*: "region metadata is applied to the stored image"), in ``IMG.jpg.xmp`` as
+    digiKam names sidecars, come out on the upright photo over the detected face."""
+    root = tmp_path / "photos"
+    shutil.copytree(oriented[0], root)
+    shutil.copy(oriented[1], tmp_path / "catalog.sqlite")
+    upright, (left, top, side) = faces_data.source(shared_photos, "devil")
+    mask = Image.new("L", upright.size)
+    ImageDraw.Draw(mask).rectangle((left, top, left + side - 1, top + side - 1), fill=255)
+    for orientation in (3, 5, 6, 8):
+        method = _STORE[orientation]
+        stored = mask.transpose(method) if method is not None else mask
+        x0, y0, x1, y1 = stored.getbbox()
+        (root / f"o{orientation}.jpg.xmp").write_text(_OTHER_TOOL_SIDECAR.format(
+            width=stored.width, height=stored.height, w=(x1 - x0) / stored.width,
+            h=(y1 - y0) / stored.height, x=(x0 + x1) / 2 / stored.width,
+            y=(y0 + y1) / 2 / stored.height), encoding="utf-8")
+        regions = read_face_regions(root / f"o{orientation}.jpg")
+        assert [r.name for r in regions] == ["Dee"]
+        assert regions[0].box == pytest.approx(
+            (left / upright.width, top / upright.height, side / upright.width,
+             side / upright.height), abs=1e-3), orientation
+    with Catalog.open(root, tmp_path / "catalog.sqlite") as catalog:
+        store = FaceStore(catalog)
+        faces = len(store.faces())
+        assert run(import_face_regions(catalog)) == 4
+        assert len(store.faces()) == faces  # each region named a detected face: none added
+        dee = store.find_person("Dee")
+        assert sorted(p.path.name for p in catalog.photos(store.photo_ids(dee.id))) == \
+            ["o3.jpg", "o5.jpg", "o6.jpg", "o8.jpg"]
+
+
 def test_a_rebuilt_catalog_keeps_people_and_corrections(people_library: tuple,
                                                         tmp_path: Path) -> None:
     catalog = _copy(people_library, tmp_path)

@@ -163,8 +163,8 @@ def test_a_clip_with_rare_keyframes_is_decoded_whole(shared_photos: Path,
 
 def test_a_container_that_lies_about_its_duration(shared_photos: Path,
                                                   tmp_path: Path) -> None:
-    """A Matroska clip whose header claims 10 times its length: indexed, and its duration
-    is the frames' (the header would make a 9 s clip a 1:30 one)."""
+    """A Matroska clip whose header claims 10 times its length: indexed, its duration is
+    the frames' (the header would make a 9 s clip a 1:30 one), and a problem entry says so."""
     root = tmp_path / "library"
     root.mkdir()
     made = tmp_path / "made.mkv"
@@ -176,9 +176,50 @@ def test_a_container_that_lies_about_its_duration(shared_photos: Path,
                  model="resnet50") as library:
         run(library.index())
         item = library.photo_at(clip)
-        assert item is not None and library.catalog.problems() == []
-        assert durations(library.catalog)[item.id] == pytest.approx(3 * SHOT_S, abs=0.2)
+        assert item is not None
+        duration = durations(library.catalog)[item.id]
+        assert duration == pytest.approx(3 * SHOT_S, abs=0.2)
+        assert [p.reason for p in library.catalog.problems()] == [
+            f"its header says it lasts 01:30 but its pictures end at {clock(duration)} "
+            f"(incomplete, or a wrong header); indexed up to {clock(duration)}"]
         assert len(clip_frames(library.catalog, item.id, library.model_key)) == 3
+
+
+def test_a_truncated_clip_that_partly_decodes_is_indexed_so_far_with_a_problem(
+        shared_photos: Path, tmp_path: Path) -> None:
+    """Cut at 60 %: an MP4 with its index in front (its last packet broken) and an AVCHD-like
+    MPEG-TS clip (ending mid-packet) keep the frames before the cut, and each has a problem
+    entry saying how far it decoded. A whole copy put in its place is read again, and its
+    problem goes."""
+    root = tmp_path / "library"
+    root.mkdir()
+    whole: dict[str, bytes] = {}
+    for name, faststart in (("cut.mp4", True), ("cut.mts", False)):
+        made = tmp_path / name
+        shots = make_clip(made, shot_photos(shared_photos)[:3], SHOT_S, faststart=faststart)
+        whole[name] = made.read_bytes()
+        (root / name).write_bytes(whole[name][: len(whole[name]) * 6 // 10])
+    with Library(root, catalog_path=tmp_path / "c.sqlite", weights="none",
+                 model="resnet50") as library:
+        run(library.index())
+        problems = {p.path.name: p.reason for p in library.catalog.problems()}
+        for name in whole:
+            clip = library.photo_at(root / name)
+            assert clip is not None, name  # still indexed, as far as it goes
+            frames = clip_frames(library.catalog, clip.id, library.model_key)
+            assert [shot_index(shots, f.time) for f in frames] == [0, 1], name
+            decoded = durations(library.catalog)[clip.id]
+            assert SHOT_S < decoded < 2 * SHOT_S, name
+            assert problems[name].startswith(
+                f"incomplete video (truncated?): decoded to {clock(decoded)}"), problems[name]
+            assert problems[name].endswith("; indexed as far as it goes")
+        assert " of 00:09;" in problems["cut.mp4"]  # its index says 9 s
+        (root / "cut.mp4").write_bytes(whole["cut.mp4"])
+        run(library.index())
+        assert [p.path.name for p in library.catalog.problems()] == ["cut.mts"]
+        clip = library.photo_at(root / "cut.mp4")
+        assert clip is not None and len(clip_frames(library.catalog, clip.id,
+                                                    library.model_key)) == 3
 
 
 def test_a_cancelled_pass_resumes_inside_the_clip(shared_photos: Path,
@@ -267,6 +308,36 @@ def test_a_head_labels_a_clip_by_time_ranges(clip_library: ClipLibrary, tmp_path
     assert "snow 00:06–00:09" in lines[0][1]
     csv_text = (tmp_path / "ranges.csv").read_text()
     assert rows == len(ranges) and "walk.mp4,flower,3.0,6.0,00:03,00:06," in csv_text
+    _clip_labels_go_to_its_sidecar(root, tmp_path / "c.sqlite", ranges)
+
+
+def _clip_labels_go_to_its_sidecar(root: Path, catalog: Path, ranges: list) -> None:
+    """``predict --clip-xmp``: walk.xmp gets the labels as keywords and the ranges as xmpDM
+    markers in a "Lookalike: scene" track, merged (another program's track and keyword
+    stay); the clip is not touched; a second run changes nothing."""
+    from core import xmp
+    from core.video.xmp import Marker, read_tracks, set_track
+
+    sidecar = root / "walk.xmp"
+    xmp.merge_into_sidecar(sidecar, add_keywords=["holiday"], edit=lambda ex, data: (
+        set_track(ex, data, "Editor cuts", [Marker("cut 1", 1.0, 0.5)])))
+    clip_bytes = (root / "walk.mp4").read_bytes()
+    args = ["predict", str(root), "--set", "scene", "--clip-xmp", "-q", "--model", "resnet50",
+            "--weights", "none", "--catalog", str(catalog)]
+    assert main(args) == 0
+    record = xmp.read_sidecar(sidecar)
+    assert {"holiday", "flower", "snow"} <= set(record.keywords)
+    assert {"scene|flower", "scene|snow"} <= set(record.hierarchy)
+    tracks = read_tracks(record)
+    assert list(tracks) == ["Editor cuts", "Lookalike: scene"]
+    assert tracks["Editor cuts"] == [Marker("cut 1", 1.0, 0.5)]
+    assert [(m.name, m.start, m.duration) for m in tracks["Lookalike: scene"]] == [
+        (r.label, r.start, r.end - r.start) for r in ranges]
+    assert all(0.5 <= (m.probability or 0) <= 1 for m in tracks["Lookalike: scene"])
+    assert record.properties["Xmp.xmpDM.Tracks[2]/xmpDM:frameRate"] == "f1000"
+    before = sidecar.read_bytes()
+    assert main(args) == 0
+    assert sidecar.read_bytes() == before and (root / "walk.mp4").read_bytes() == clip_bytes
 
 
 def test_a_rebuilt_catalog_keeps_the_clips_frames(clip_library: ClipLibrary,
@@ -295,3 +366,44 @@ def test_the_faces_pass_leaves_clips_alone(clip_library: ClipLibrary) -> None:
     with clip_library.open() as library:
         names = {Path(path).name for _id, path, _hash in photos_to_scan(library.catalog)}
     assert names == {"church.jpg"}
+
+
+def test_the_map_shows_a_clip_as_its_kept_frames(clip_library: ClipLibrary,
+                                                 tmp_path: Path) -> None:
+    """One point per kept frame, each tied to the clip and its time; B's frame sits nearest
+    to a photo of B; the stored map reads back the same, and is current."""
+    import numpy as np
+
+    from core.map import compute_map, load_map
+
+    root = tmp_path / "library"
+    shutil.copytree(clip_library.root, root, copy_function=shutil.copy2)
+    shutil.copy2(clip_library.shots[1].photo, root / "b.jpg")
+    catalog = tmp_path / "catalog.sqlite"
+    shutil.copy2(clip_library.catalog, catalog)
+    with Library(root, catalog_path=catalog, weights="none", model="resnet50") as library:
+        run(library.index())
+        clip, b = library.photo_at(root / "walk.mp4"), library.photo_at(root / "b.jpg")
+        assert clip is not None and b is not None
+        frames = clip_frames(library.catalog, clip.id, library.model_key)
+        result = run(compute_map(library.catalog, library.model_key))
+        stored = load_map(library.catalog, library.model_key)
+        again = run(compute_map(library.catalog, library.model_key))
+    assert len(result) == 2 + len(frames) == 5  # church, b, the clip's three frames
+    rows = np.flatnonzero(result.ids == clip.id)
+    assert [result.time_at(int(k)) for k in rows] == [f.time for f in frames]
+    b_row = int(np.flatnonzero(result.ids == b.id)[0])
+    assert result.time_at(b_row) is None
+    assert result.describe() == "3 photos and clips (3 clip frames)"
+    distance = np.linalg.norm(result.xy - result.xy[b_row], axis=1)
+    distance[b_row] = np.inf
+    nearest = int(np.argmin(distance))
+    assert result.ids[nearest] == clip.id
+    assert shot_index(clip_library.shots, result.time_at(nearest)) == 1  # type: ignore[arg-type]
+    assert stored is not None and again.how == "cached"
+    order = np.argsort(result.keys)  # type: ignore[arg-type]
+    back = np.argsort(stored.keys)  # type: ignore[arg-type]
+    assert np.array_equal(result.ids[order], stored.ids[back])
+    assert np.allclose(result.xy[order], stored.xy[back])
+    assert np.array_equal(np.isnan(result.times[order]),  # type: ignore[index]
+                          np.isnan(stored.times[back]))  # type: ignore[index]

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QByteArray, QRect, Qt
+from PySide6.QtCore import QByteArray, QRect, QSettings, Qt
 from PySide6.QtWidgets import QApplication, QDockWidget, QTableWidget
 from pytestqt.qtbot import QtBot
 
@@ -69,6 +69,14 @@ def test_long_texts_never_widen_the_window(open_window: OpenWindow, qtbot: QtBot
     assert {d.windowTitle() for d in shown} == {"Folders", "Labels"}
     for dock in shown:
         assert window.rect().contains(dock.geometry())
+    problems = next(d for d in docks if d.windowTitle() == "Problems")
+    problems.raise_()  # dragging its edge is resizeDocks; long reasons need the room
+    window.resize(LAPTOP_WIDTH, 740)
+    QApplication.processEvents()
+    narrow = problems.width()
+    window.resizeDocks([problems], [narrow + 200], Qt.Orientation.Horizontal)
+    QApplication.processEvents()
+    assert problems.width() >= max(narrow + 100, 380)
 
     # Reopened with other options (as after a weights change): the Sort box works again.
     sort_box = window.library_view.sort_box
@@ -212,6 +220,9 @@ def test_small_things_in_the_grid(open_window: OpenWindow, qtbot: QtBot,
     window.actions.show_captions.setChecked(True)
     assert view.delegate.captions
     assert view.grid.viewport().grab(tile).toImage() != plain
+    window.settings.store.sync()  # remembered for the next launch
+    store = window.settings.store.fileName()
+    assert Settings(QSettings(store, QSettings.Format.IniFormat)).captions
 
     # Badges: one colour per label, whatever the confidence or review mark.
     assert badge_colour("cat 92%") == badge_colour("cat") == badge_colour("✓ cat")

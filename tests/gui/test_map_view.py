@@ -281,3 +281,30 @@ def test_map_of_an_indexed_library(qtbot: QtBot, catalog_copy: Path, photo_folde
     with Image.open(whole) as image:
         assert image.size == (1200, 840)
     context.set_library(None)
+
+
+def test_a_clip_is_a_point_per_kept_frame_linked_to_its_moment(view: MapView,
+                                                               qtbot: QtBot) -> None:
+    """A map with a clip (id 900) as three kept frames: each is a point; hovering one names
+    its time, clicking one makes the clip current at that moment (the viewer opens there),
+    and clicking a photo forgets the moment."""
+    from core.map import MapParams, MapResult
+
+    ids = np.array([500, 501, 900, 900, 900], dtype=np.int64)
+    xy = np.array([[0, 0], [4, 0], [0, 4], [4, 4], [2, 2]], dtype=np.float32)
+    times = np.array([np.nan, np.nan, 0.0, 3.0, 6.0])
+    keys = np.array([500, 501, -1, -2, -3], dtype=np.int64)
+    view.show_result(MapResult("m", ids, xy, np.full(5, -1, np.int32), (), MapParams(), 1,
+                               "pca", "preview", times=times, keys=keys))
+    assert len(view.scatter.x) == 5
+    send(view, QEvent.Type.MouseMove, to_pixel(view, 4, 4), NoButton, NoButton)
+    hover = view.overlays.hover
+    qtbot.waitUntil(lambda: hover.isVisible() and hover.photo_id == 900)
+    assert hover._text.text().endswith(" · 00:03")
+    click(view, 4, 4)
+    assert view.context.current == 900 and view.context.moment == (900, 3.0)
+    assert view.context.selection == [900]
+    click(view, 2, 2)
+    assert view.context.moment == (900, 6.0)
+    click(view, 4, 0)
+    assert view.context.current == 501 and view.context.moment is None

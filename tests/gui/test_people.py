@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from benchmarks import face_photos
 from core.faces import FaceStore
+from core.faces import job as faces_job
 from core.jobs import run
 from core.library import Library
 from gui.context import AppContext
@@ -56,9 +57,9 @@ def test_find_name_merge_move_and_show_photos(people_context: AppContext, qtbot:
     view.resize(1000, 600)
     view.show()
     qtbot.waitUntil(lambda: "press Find faces" in view.note.text())
-    with qtbot.waitSignal(view.people_shown, timeout=120_000):
-        view.find_faces()  # worker processes, from a worker thread
-    assert not view.running and "Looked at 5 photos" in view.note.text()
+    view.find_faces()  # worker processes, from a worker thread
+    qtbot.waitUntil(lambda: not view.running and "Looked at 5 photos" in view.note.text(),
+                    timeout=120_000)
     assert _tiles(view) == ["Unnamed\n2 photos", "Unnamed\n2 photos"]
     store = FaceStore(people_context.library.catalog)
     # name the first person; the completer offers the name afterwards
@@ -106,9 +107,9 @@ def test_find_name_merge_move_and_show_photos(people_context: AppContext, qtbot:
     library = people_context.library
     face_photos.variants(shared_photos, "devil", 1, seed=9)[0].image.save(library.root / "new.jpg")
     run(library.scan())
-    with qtbot.waitSignal(view.people_shown, timeout=120_000):
-        view.keep_up()
-    assert "Looked at 1 photos" in view.note.text()
+    view.keep_up()
+    qtbot.waitUntil(lambda: not view.running and "Looked at 1 photos" in view.note.text(),
+                    timeout=120_000)
     new = library.catalog.photo_by_path(library.root / "new.jpg")
     assert new is not None and new.content_hash
     person = store.faces(content_hash=new.content_hash)[0].person_id
@@ -119,6 +120,28 @@ def test_find_name_merge_move_and_show_photos(people_context: AppContext, qtbot:
     with qtbot.waitSignal(view.people_shown):
         view._apply(lambda: store.name(999, "Nobody"))
     assert "There is no person 999" in view.note.text()
+
+
+def test_people_appear_while_the_pass_commits(people_context: AppContext, qtbot: QtBot,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiles follow the faces pass: each photo committed (and grouped) at once here,
+    so the first person shows while photos are still being looked at."""
+    monkeypatch.setattr(faces_job, "COMMIT_EVERY_S", 0.0)
+    monkeypatch.setattr(faces_job, "GROUP_EVERY_S", 0.0)
+    view = PeopleView(people_context)
+    qtbot.addWidget(view)
+    view.REFRESH_S = 0.0
+    qtbot.waitUntil(lambda: "press Find faces" in view.note.text())
+    shown: list[tuple[list[str], str]] = []
+    view.people_shown.connect(lambda: shown.append((_tiles(view), view.note.text())))
+    view.find_faces(workers=0)
+    qtbot.waitUntil(lambda: not view.running and "Looked at 5 photos:" in view.note.text(),
+                    timeout=120_000)
+    during = [tiles for tiles, note in shown if note.startswith("Looked at ")
+              and " of 5 photos" in note]
+    assert during and during[0] == []  # read again as the first photos were committed
+    assert any(tiles for tiles in during)  # a person, before the pass was over
+    assert _tiles(view) == ["Unnamed\n2 photos", "Unnamed\n2 photos"]
 
 
 def test_viewer_draws_face_boxes_with_names(people_context: AppContext, qtbot: QtBot,

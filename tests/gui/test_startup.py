@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("torch", "torchvision", "umap", "sklearn", "numba", "dlib")
+HEAVY = ("torch", "torchvision", "umap", "sklearn", "numba", "dlib", "av",
+         "PySide6.QtMultimedia")  # av: PyAV; QtMultimedia: loads when a clip is played
 
 
 def test_the_app_and_its_views_import_without_torch_umap_or_sklearn() -> None:

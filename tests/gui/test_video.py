@@ -1,5 +1,6 @@
 """A video clip in the app: one tile with its duration; a search hit shows its best frame and
-moment; the viewer opens the clip at that moment and the arrow keys step its kept frames."""
+moment; the viewer plays the clip from that moment (QtMultimedia) and the arrow keys step
+its kept frames."""
 
 from __future__ import annotations
 
@@ -50,15 +51,33 @@ def test_a_clip_hit_opens_at_its_moment(open_window: OpenWindow, qtbot: QtBot,
     assert viewer is not None
     assert viewer.moment == at and viewer.strip.isVisible()
     assert viewer.strip.count() == 3 and viewer.strip.currentRow() == 1
-    qtbot.waitUntil(lambda: viewer.loaded_moment == at, timeout=10_000)
-    qtbot.keyClick(viewer, Qt.Key.Key_Right)
-    assert viewer.moment is not None and shots[2].start <= viewer.moment < shots[2].end
-    qtbot.waitUntil(lambda: viewer.loaded_moment == viewer.moment, timeout=10_000)
+    player = viewer.player  # QtMultimedia, Qt's FFmpeg backend: it plays from the moment
+    assert player is not None and player.isVisible() and not viewer.view.isVisible()
+    qtbot.waitUntil(lambda: player.is_playing() and player.position() > 0, timeout=10_000)
+    assert at - 0.1 <= player.position() < shots[1].end  # from B's moment, not the start
+    qtbot.waitUntil(lambda: player.position() > at + 0.2, timeout=10_000)  # it plays on
+    frame = player.video.videoSink().videoFrame()  # pictures reach the video widget
+    assert frame.isValid() and (frame.width(), frame.height()) == (160, 96)
+    assert viewer.moment is not None and viewer.moment > at  # "Find similar" takes this
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)  # the next kept frame: C's
+    assert viewer.strip.currentRow() == 2
+    qtbot.waitUntil(lambda: shots[2].start <= player.position() < shots[2].end,
+                    timeout=10_000)
     qtbot.keyClick(viewer, Qt.Key.Key_Left)
     qtbot.keyClick(viewer, Qt.Key.Key_Left)
-    assert viewer.strip.currentRow() == 0 and viewer.moment == viewer.strip.times[0] == 0.0
-    qtbot.waitUntil(lambda: viewer.loaded_moment == 0.0, timeout=10_000)
+    assert viewer.strip.currentRow() == 0
+    qtbot.waitUntil(lambda: player.position() < shots[0].end and player.is_playing(),
+                    timeout=10_000)
+    qtbot.keyClick(viewer, Qt.Key.Key_P)  # pause
+    qtbot.waitUntil(lambda: not player.is_playing())
+    times = list(viewer.strip.times)
     viewer.close()
+    assert player.player.source().isEmpty()  # the file is let go
+    cache = window.library_view.cache  # the map draws a clip's points as their own frames
+    qtbot.waitUntil(lambda: all(cache.frame_pixmap(clip.id, t, 64) for t in times))
+    pictures = [cache.frame_pixmap(clip.id, t, 64).toImage() for t in times]  # type: ignore[union-attr]
+    assert pictures[0] != pictures[1] and pictures[1] != pictures[2]
+    assert cache.name(clip.id) == "walk.mp4"
 
 
 def test_the_clip_settings_go_from_preferences_to_the_library(

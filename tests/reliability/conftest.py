@@ -16,6 +16,7 @@ from core.library import Library
 from tests.reliability.forkserver import ForkServer
 from tests.reliability.helpers import MODEL, library_args
 from tests.reliability.jobs import label_by_folder
+from tests.reliability.ray_cluster import RayCluster, local_cluster
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +76,18 @@ def indexed(indexed_source: Indexed, photos: Path, tmp_path: Path) -> Indexed:
     src.close()
     dst.close()
     return Indexed(photos, catalog, indexed_source.labelled)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A local Ray cluster (head node, two CPUs: two workers) for ``index --ray``."""
+    with local_cluster(cpus=2) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def camera_photos(shared_photos: Path, tmp_path: Path) -> Path:
+    """A private copy of the 70 real camera files (JPEG, HEIC, TIFF; one damaged JPEG)."""
+    root = tmp_path / "camera"
+    shutil.copytree(shared_photos / "exif-samples", root, copy_function=shutil.copy2)
+    return root

@@ -49,9 +49,10 @@ def label_by_folder(library: Library, set_name: str, per_label: int = 3) -> dict
 
 def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[dict]:
     """Every command a user runs on a library, as cli_runs cases: index, search, status,
-    label, train, predict, export, judge, learn, search in the learnt similarity, faces and
-    people (naming a person there is not, in words), map (a PNG with thumbnails) and a
-    rebuild. Results go to ``out``; ``catalog`` None: the default location."""
+    label, train, predict, export, judge, learn, fine-tune (and embed with the result),
+    search in the learnt similarity, faces and people (naming a person there is not, in
+    words), map (a PNG with thumbnails) and a rebuild. Results go to ``out``; ``catalog``
+    None: the default location."""
     options = ["--weights", "none", "--model", MODEL]
     if catalog is not None:
         options += ["--catalog", str(catalog)]
@@ -72,6 +73,7 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
          "--rejects", str(out / "rejects.txt")],
         ["judge", *lib, first[0], "--similar", first[1], "--not-similar", *second],
         ["learn", *lib, "-q"],
+        ["finetune", *lib, "--steps", "2", "--embed", "-q"],
         ["similar", *lib, first[0], "-k", "3", "--similarity", "mine", "--json"],
         ["faces", *lib, "-q", "--workers", "1"],
         ["people", *lib, "--json"],

@@ -10,19 +10,24 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import synthetic
 from benchmarks.clips import make_audio_only, make_clip, shot_photos
+from core.jobs import run
 from core.library import Library
+from core.thumbnails import thumbnail_path
 from tests.reliability.helpers import (
     MODEL,
     check_catalog,
     diff,
+    embedded_figure,
     run_restricted_python,
     snapshot,
 )
 from tests.reliability.jobs import cli_runs, workload
+from tests.reliability.ray_cluster import DAMAGED, RayCluster, catalog_records
 
 
 @pytest.fixture
@@ -143,3 +148,41 @@ def test_clips_in_a_read_only_folder_are_indexed_and_found(shared_photos: Path,
     problems = {Path(p["path"]).name: p["reason"]
                 for p in json.loads(outcomes[2]["stdout"])["problems"]}
     assert problems == {"voice.mp4": "no video track (an audio-only file?)"}
+
+
+def test_a_read_only_folder_is_indexed_on_a_ray_cluster_as_here(
+        camera_photos: Path, ray_cluster: RayCluster, tmp_path: Path) -> None:
+    """``index --ray``: without root's file privileges, on a read-only folder of real camera
+    files, the driver scans and writes its catalog while the cluster's two workers read the
+    photos; the folder is left as it was, and the catalog holds what the local pipeline's
+    holds: metadata, embeddings (to a float16 step), keywords, thumbnails and the damaged
+    file as a problem."""
+    for folder, _dirs, files in os.walk(camera_photos):
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o444)
+        os.chmod(folder, 0o555)
+    before = snapshot(camera_photos)
+    on_ray, here = tmp_path / "ray.sqlite", tmp_path / "here.sqlite"
+    cases = [{"argv": ["index", str(camera_photos), "--catalog", str(on_ray), "--ray",
+                       ray_cluster.address, "-q"]}]
+    try:
+        outcome = _run(cases, tmp_path, restricted=True)[0]
+        assert diff(before, snapshot(camera_photos)) == []
+    finally:
+        for folder, _dirs, _files in os.walk(camera_photos):
+            os.chmod(folder, 0o755)
+    assert embedded_figure(outcome["stdout"]) == 70
+    with Library(camera_photos, catalog_path=here) as library:
+        run(library.index())
+    remote, local = catalog_records(on_ray), catalog_records(here)
+    assert remote["problems"] == local["problems"] == DAMAGED
+    assert remote["unembedded"] == local["unembedded"] == 0
+    assert remote.keys() == local.keys() and len(remote) == 70 + 2
+    for rel in set(local) - {"problems", "unembedded"}:
+        a, b = remote[rel], local[rel]
+        assert a["meta"] == b["meta"], rel
+        assert a["classes"] == b["classes"] and len(a["classes"]) == 5, rel
+        va, vb = a["vector"], b["vector"]
+        assert va @ vb / np.linalg.norm(va) / np.linalg.norm(vb) > 1 - 1e-5, rel
+        assert np.abs(va - vb).max() <= 2.5e-4, rel  # at most a float16 step
+        assert thumbnail_path(a["meta"][0]).stat().st_size > 0

@@ -5,6 +5,7 @@ one) and the searched vectors complete; the next run finishes the job."""
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from core.similarity import JudgementStore, learnt
 from core.similarity.search import SimilaritySearch
 from tests.reliability.conftest import Indexed
 from tests.reliability.forkserver import ForkServer
-from tests.reliability.helpers import MODEL_KEY, check_catalog, library_args
+from tests.reliability.helpers import DIM, MODEL, MODEL_KEY, check_catalog, library_args
 from tests.reliability.test_interruptions import _timed_run, _Trials
 
 KILLS = 2
@@ -65,3 +66,61 @@ def test_killed_learning_keeps_judgements_and_a_whole_similarity(
             "SELECT count(DISTINCT model) FROM embeddings WHERE model LIKE ?",
             (f"{MODEL_KEY}~%",)).fetchone()[0]
         assert leftovers == 1  # older versions' vectors are gone
+
+
+FINETUNE_STEPS = 40  # checkpoints every 10
+
+
+def _checkpoint_step(models: Path) -> int:
+    """The step of the fine-tuning checkpoint in ``models`` (it must load), 0 if none."""
+    import torch
+
+    found = list(models.glob("finetune-*.ckpt"))
+    assert len(found) <= 1, found
+    return int(torch.load(found[0], weights_only=True)["step"]) if found else 0
+
+
+def test_killed_finetuning_resumes_from_its_checkpoint(forkserver: ForkServer,
+                                                       indexed: Indexed) -> None:
+    """SIGKILL once a checkpoint is written, and again at a random moment: each rerun goes on
+    from the last checkpoint, the catalog and judgements are whole, and the last run gives a
+    weights file that embeds photos."""
+    from core.embed.cnn import Embedder
+    from core.files import TEMP_PREFIX
+
+    root, catalog = indexed.root, indexed.catalog
+    models = catalog.parent / "models"
+    with indexed.open() as library:
+        ids = [p.id for p in library.catalog.photos()]
+        JudgementStore(library.catalog).judge(ids[0], ids[1:3], ids[-3:])
+    judged = _judgements(catalog)
+    argv = ["finetune", *library_args(root, catalog, "--steps", str(FINETUNE_STEPS), "-q")]
+    pid = forkserver.start(argv=argv)
+    while _checkpoint_step(models) == 0:  # killed as soon as there is a checkpoint
+        assert forkserver.wait(pid, timeout=0.05) is None, forkserver.output()[1]
+    assert forkserver.kill(pid) == -9
+    reached = _checkpoint_step(models)
+    assert 10 <= reached < FINETUNE_STEPS
+    pid = forkserver.start(argv=argv)  # resumes; killed again a moment after its next one
+    while _checkpoint_step(models) == reached:
+        assert forkserver.wait(pid, timeout=0.05) is None, forkserver.output()[1]
+    code = forkserver.wait(pid, timeout=random.Random(17).uniform(0, 0.5)) or forkserver.kill(pid)
+    assert code == -9, forkserver.output()[1]
+    assert _checkpoint_step(models) > reached
+    check_catalog(catalog)
+    assert _judgements(catalog) == judged
+    assert not list(models.glob("*.pt"))  # no half-made model
+
+    pid = forkserver.start(argv=argv)
+    assert forkserver.wait(pid, timeout=300) == 0, forkserver.output()[1]
+    out = forkserver.output()[0]
+    assert f"for {FINETUNE_STEPS} steps" in out and "resumed at step " in out, out
+    assert int(out.split("resumed at step ")[1].split(".")[0]) > reached
+    assert _checkpoint_step(models) == 0  # done: the checkpoint is gone
+    assert not list(models.glob(f"{TEMP_PREFIX}*"))  # nor a killed writer's leftovers
+    (weights,) = models.glob("*.pt")
+    assert f"--weights {weights}" in out
+    vector = Embedder(MODEL, weights, "cpu").embed_file(sorted(root.rglob("*.jpg"))[0])
+    assert vector.shape == (DIM,) and abs(float((vector ** 2).sum()) - 1) < 1e-3
+    check_catalog(catalog)
+    assert _judgements(catalog) == judged
