@@ -168,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"3,000 photos, steps {QUICK_STEPS} (seconds)")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--timeout", type=float, default=1200, help="seconds a step")
+    parser.add_argument("--scroll", type=int, default=100,
+                        help="app: grid jumps over the whole range, then as many pages")
     args = parser.parse_args(argv)
     sizes = [3000] if args.quick else [int(s) for s in args.sizes.split(",")]
     steps = [s for s in (QUICK_STEPS if args.quick else args.steps).split(",") if s]
@@ -188,8 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from benchmarks.scale_app import run_app
 
                 quick = n < 10_000
+                steps_ = min(args.scroll, 10) if quick else args.scroll
                 result = run_app(fixture, n, min(args.timeout, 300 if quick else 1200),
-                                 jumps=10 if quick else 100, pages=10 if quick else 100)
+                                 jumps=steps_, pages=steps_)
             else:
                 result = run_step(step, fixture, args.timeout)
             log.info("%s n=%d: %s", step, n, {k: v for k, v in result.items() if k != "gaps"})
