@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
+import math
 import random
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +41,23 @@ from benchmarks._common import PeakSampler, machine_line, print_table
 from benchmarks.search import synthetic_embeddings
 from core.catalog import Catalog
 from core.duplicates import EDIT, REENCODE, SCENE, Thresholds, find_groups, graph
-from core.duplicates.kinds import RANDOM_WEIGHTS, PairFacts, classify
-from core.duplicates.pixels import signature
+from core.duplicates.kinds import (
+    DEFAULT,
+    RANDOM_WEIGHTS,
+    PairFacts,
+    calibrated,
+    classify,
+    may_be_rotated,
+    proposed,
+    thresholds_for,
+)
+from core.duplicates.pixels import Signature, signature
 from core.jobs import run
 
 MODEL = "synthetic@bench"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
-BENCH = Thresholds(radius=0.95, scene=0.95)  # the planted pairs sit at ~0.98
+BENCH = Thresholds(radius=0.95, scene=0.95, rotated_radius=0.5)  # planted pairs at ~0.98;
+# each photo's two nearest down to 0.5 are also looked at (as rotated copies are)
 
 
 def planted_catalog(folder: Path, n: int, seed: int = 0) -> tuple[Path, list[tuple[int, int]]]:
@@ -131,7 +144,9 @@ def _edits(im: Image.Image, rng: random.Random, others: Sequence[Image.Image]
         (EDIT, im, ImageEnhance.Contrast(bright).enhance(1.15)),
         (EDIT, im, ImageEnhance.Color(im).enhance(0.3)),
         (EDIT, im, im.transpose(Image.Transpose.ROTATE_90)),
-        (None, im.crop((0, 0, vw, int(h * 0.8))),
+        (EDIT, im, im.transpose(Image.Transpose.ROTATE_180)),
+        (EDIT, im, im.transpose(Image.Transpose.ROTATE_270)),
+        (SCENE, im.crop((0, 0, vw, int(h * 0.8))),
          im.crop((int(w * shift), int(h * 0.05), int(w * shift) + vw, int(h * 0.85)))),
         (None, im, rng.choice([o for o in others if o is not im])),
     ]
@@ -167,13 +182,25 @@ def kinds_rows(n_photos: int) -> list[dict[str, object]]:
     return rows
 
 
-EDIT_NAMES = ("re-encode", "resize", "crop", "exposure", "colour", "rotate 90", "shifted view",
-              "unrelated")
+EDIT_NAMES = ("re-encode", "resize", "crop", "exposure", "colour", "rotate 90", "rotate 180",
+              "rotate 270", "shifted view", "unrelated")
+ROTATIONS = ("rotate 90", "rotate 180", "rotate 270")
 
 
-def embedding_rows(model: str, n_photos: int) -> list[dict[str, object]]:
-    """Cosine similarity of each generated pair under ``model`` (real weights): what the
-    model's ``radius`` and ``scene`` thresholds are calibrated on."""
+@dataclass
+class Calibration:
+    """Generated pairs under one model: each pair's name, true kind, similarity, whether it
+    may be rotated, and signatures; plus every pair of two different photos (negatives)."""
+
+    model_key: str
+    pairs: list[tuple[str, str | None, float, bool, Signature, Signature]]  # bool: may be
+    # rotated (shapes turned or equal; generated files have no capture time)
+    strangers: list[tuple[float, Signature, Signature]]
+
+
+def calibration_pairs(model: str, n_photos: int, weights: str = "default") -> Calibration:
+    """Index the generated pairs of ``n_photos`` photos with ``model`` and read each file's
+    signature: what :func:`similarity_rows`, :func:`suggest` and :func:`score_rows` use."""
     import shutil
 
     from core.decode import load_image
@@ -185,29 +212,98 @@ def embedding_rows(model: str, n_photos: int) -> list[dict[str, object]]:
     photos = photos[: n_photos - n_photos // 4]
     photos += [synthetic.scene(400 + s, (800, 600)) for s in range(n_photos - len(photos))]
     rng = random.Random(1)
-    sims: dict[str, list[float]] = {name: [] for name in EDIT_NAMES}
     with tempfile.TemporaryDirectory(prefix="lookalike-emb-") as tmp:
         root = Path(tmp) / "photos"
-        pairs = []
+        made = []
         for n, im in enumerate(photos):
-            for k, (_truth, a, b) in enumerate(_edits(im, rng, photos)):
+            for k, (truth, a, b) in enumerate(_edits(im, rng, photos)):
                 for side, image in (("a", a), ("b", b)):
                     path = root / f"p{n:02d}" / f"{k}{side}.jpg"
                     path.parent.mkdir(parents=True, exist_ok=True)
                     image.convert("RGB").save(path, quality=92)
-                pairs.append((root / f"p{n:02d}" / f"{k}a.jpg", root / f"p{n:02d}" / f"{k}b.jpg",
-                              EDIT_NAMES[k]))
-        with Library(root, catalog_path=Path(tmp) / "c.sqlite", model=model) as library:
+                made.append((root / f"p{n:02d}" / f"{k}a.jpg", root / f"p{n:02d}" / f"{k}b.jpg",
+                             EDIT_NAMES[k], truth))
+        with Library(root, catalog_path=Path(tmp) / "c.sqlite", model=model,
+                     weights=weights) as library:
             run(library.index())
-            ids, vectors = library.catalog.embeddings(library.model_key)
+            key = library.model_key
+            ids, vectors = library.catalog.embeddings(key)
             by_path = {library.catalog.photo(int(i)).path: v
                        for i, v in zip(ids, vectors, strict=True)}
-        for a, b, name in pairs:
-            sims[name].append(float(by_path[a] @ by_path[b]))
+        sig = {path: signature(path) for path in by_path}
+        pairs = [(name, truth, float(by_path[a] @ by_path[b]),
+                  may_be_rotated(sig[a].aspect, sig[b].aspect, None, None), sig[a], sig[b])
+                 for a, b, name, truth in made]
+        originals = [root / f"p{n:02d}" / "0a.jpg" for n in range(len(photos))]
+        strangers = [(float(by_path[a] @ by_path[b]), sig[a], sig[b])
+                     for a, b in itertools.combinations(originals, 2)]
         shutil.rmtree(root, ignore_errors=True)
+    return Calibration(key, pairs, strangers)
+
+
+def similarity_rows(cal: Calibration) -> list[dict[str, object]]:
+    """Cosine similarity of each kind of generated pair, and of two different photos."""
+    sims: dict[str, list[float]] = {name: [] for name in EDIT_NAMES}
+    for name, _truth, sim, _rotatable, _a, _b in cal.pairs:
+        sims[name].append(sim)
+    sims["two photos"] = [s for s, _a, _b in cal.strangers]
     return [{"pair": name, "n": len(v), "min": f"{min(v):.3f}",
              "p10": f"{np.percentile(v, 10):.3f}", "median": f"{np.median(v):.3f}",
-             "max": f"{max(v):.3f}"} for name, v in sims.items()]
+             "max": f"{max(v):.3f}"} for name, v in sims.items() if v]
+
+
+def suggest(cal: Calibration) -> Thresholds:
+    """Thresholds from the similarities (the rule every stored calibration follows):
+    ``radius`` 0.05 under the least similar copy or edit (re-encode, resize, crop, exposure,
+    colour); ``scene`` 0.01 over the most similar two different photos, rounded up to 0.01;
+    ``rotated_radius`` 0.05 under the least similar rotated copy, not above ``radius``."""
+    copies = [s for name, _t, s, _u, _a, _b in cal.pairs
+              if name not in ROTATIONS and name not in ("shifted view", "unrelated")]
+    quarter = [s for name, _t, s, _u, _a, _b in cal.pairs if name in ROTATIONS]
+    strangers = [s for s, _a, _b in cal.strangers]
+    radius = round(min(copies) - 0.05, 2)
+    scene = math.ceil((max(strangers) + 0.01) * 100) / 100
+    return replace(DEFAULT, radius=radius, scene=min(scene, 0.99),
+                   rotated_radius=min(radius, round(min(quarter) - 0.05, 2)))
+
+
+def score_rows(cal: Calibration, th: Thresholds) -> list[dict[str, object]]:
+    """Precision and recall of each kind as the product finds it: a pair is a candidate only
+    when :func:`core.duplicates.kinds.proposed` says so, then :func:`classify` names it.
+    Same-scene truth: the shifted views (two framings of one scene, as two shots are); every
+    pair of two different source photos is a negative for every kind. (The finder also keeps
+    only each photo's two nearest below ``radius``; scored pair by pair here.)"""
+    outcomes: list[tuple[str, str | None, str | None]] = []
+    for name, truth, sim, rotatable, a, b in cal.pairs:
+        got = (classify(PairFacts(False, sim, False), a, b, th)
+               if proposed(sim, th, rotatable) else None)
+        outcomes.append((name, truth, got))
+    for sim, a, b in cal.strangers:
+        got = (classify(PairFacts(False, sim, False), a, b, th)
+               if proposed(sim, th, may_be_rotated(a.aspect, b.aspect, None, None)) else None)
+        outcomes.append(("two photos", None, got))
+    rows = []
+    for kind, target in ((REENCODE, ">= 0.98"), (EDIT, ">= 0.95"), (SCENE, "")):
+        said = [t for _n, t, g in outcomes if g == kind]
+        true = [g for _n, t, g in outcomes if t == kind]
+        precision = sum(1 for t in said if t == kind) / max(len(said), 1)
+        recall = sum(1 for g in true if g == kind) / max(len(true), 1)
+        rows.append({"kind": kind, "pairs": len(true), "said": len(said),
+                     "precision": f"{precision:.3f}", "recall": f"{recall:.3f}",
+                     "target precision": target})
+    for name in ROTATIONS:  # recall only: found as a copy or edit
+        got = [g for n, _t, g in outcomes if n == name]
+        found = sum(1 for g in got if g in (EDIT, REENCODE))
+        plain = sum(1 for n, _t, s, _r, a, b in cal.pairs if n == name and s >= th.radius
+                    and classify(PairFacts(False, s, False), a, b, th) in (EDIT, REENCODE))
+        rows.append({"kind": f"{name} in pixels", "pairs": len(got), "said": found,
+                     "precision": "", "recall": f"{found / max(len(got), 1):.3f}",
+                     "target precision": f"(radius only: {plain / max(len(got), 1):.3f})"})
+    return rows
+
+
+def _thresholds_line(th: Thresholds) -> str:
+    return f"radius {th.radius}, scene {th.scene}, rotated radius {th.rotated_radius}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -216,14 +312,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--kinds-photos", type=int, default=20)
     parser.add_argument("--embeddings", metavar="MODEL",
-                        help="only print the similarity of each kind of pair under MODEL "
-                        "(real weights, e.g. efficientnet_lite0): the threshold calibration")
+                        help="calibration: the similarity of each kind of pair under MODEL "
+                        "(real weights, e.g. efficientnet_lite1), the thresholds they suggest, "
+                        "and each kind's precision and recall with the stored and suggested "
+                        "thresholds")
+    parser.add_argument("--weights", default="default",
+                        help="with --embeddings: 'none' for random weights")
     args = parser.parse_args(argv)
     if args.embeddings:
         print(machine_line())
-        rows = embedding_rows(args.embeddings, args.kinds_photos)
+        cal = calibration_pairs(args.embeddings, args.kinds_photos, args.weights)
+        rows = similarity_rows(cal)
         print_table(list(rows[0]), [list(r.values()) for r in rows],
-                    title=f"Cosine similarity of generated pairs, {args.embeddings}")
+                    title=f"Cosine similarity of generated pairs, {cal.model_key}")
+        stored, suggested = thresholds_for(cal.model_key), suggest(cal)
+        print(f"stored:    {_thresholds_line(stored)}"
+              f"{'' if calibrated(cal.model_key) else ' (no calibration: the fallback)'}")
+        print(f"suggested: {_thresholds_line(suggested)}")
+        for label, th in (("stored", stored), ("suggested", suggested)):
+            rows = score_rows(cal, th)
+            print_table(list(rows[0]), [list(r.values()) for r in rows],
+                        title=f"Kinds with the {label} thresholds, {cal.model_key}, "
+                        f"{args.kinds_photos} photos")
         return 0
     sizes = [2000] if args.quick else [int(s) for s in args.sizes.split(",")]
     n_kinds = 4 if args.quick else args.kinds_photos
@@ -233,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 title="Grouping (embeddings, hashes, times; no pixels read)")
     rows = kinds_rows(n_kinds)
     print_table(list(rows[0]), [list(r.values()) for r in rows],
-                title=f"Pair kinds from pixel checks, {n_kinds} photos x 8 pairs")
+                title=f"Pair kinds from pixel checks, {n_kinds} photos x {len(EDIT_NAMES)} pairs")
     return 0
 
 

@@ -184,3 +184,20 @@ def apply_edit(image: Image.Image, kind: str, seed: int = 0) -> Image.Image:
         raise KeyError(f"unknown edit {kind!r}; choose one of: {', '.join(EDITS)}") from None
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     return edit.apply(rgb, np.random.default_rng(seed))
+
+
+def paste(target: Image.Image, obj: Image.Image, seed: int, scale: tuple[float, float] = (0.2, 0.4)
+          ) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """``target`` with ``obj`` pasted at a random place, its longer side a random fraction
+    (``scale``) of the target's shorter side; and where it is: ``(x, y, w, h)`` relative to
+    the target. A new RGB image; both inputs are untouched. Deterministic in ``seed``."""
+    rng = np.random.default_rng(seed)
+    out = target.convert("RGB")
+    tw, th = out.size
+    side = rng.uniform(*scale) * min(tw, th)
+    ow, oh = obj.size
+    factor = side / max(ow, oh)
+    w, h = max(1, round(ow * factor)), max(1, round(oh * factor))
+    x, y = int(rng.integers(0, tw - w + 1)), int(rng.integers(0, th - h + 1))
+    out.paste(obj.convert("RGB").resize((w, h), Image.Resampling.LANCZOS), (x, y))
+    return out, (x / tw, y / th, w / tw, h / th)

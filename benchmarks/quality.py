@@ -18,12 +18,14 @@ Photos: ``../shared/photos`` and Debian's wallpaper packages, fetched once into
 
 Compared in one run: each packaged model, random-init ResNet-50, a perceptual hash
 (imagehash pHash), imagededup's CNN, ResNet-50 with ``--weights FILE`` when given; then, for
-the default model, GeM pooling, two input scales, the whole frame instead of the centre
-square, and PCA whitening learned on the library (for every CNN). Every vector is cached per
-descriptor and picture (``--cache``), so a second run, or one that adds a descriptor,
-computes only what is new. ``--quick`` (under a minute, offline): the shared photos only, 10
-originals, 6 edits, generated scenes (:mod:`benchmarks.synthetic`) as distractors, the
-default model and pHash (few-shot: 2 draws).
+the default model, GeM pooling, the global embedding aggregated from the region descriptors
+(R-MAC: the sum of the 30 unit regions of :mod:`core.regions`), two input scales, the whole
+frame instead of the centre square, and PCA whitening learned on the library (for every
+CNN). Every vector is cached per descriptor and picture (``--cache``), so a second run, or
+one that adds a descriptor, computes only what is new. ``--quick`` (under a minute,
+offline): the shared photos only, 10 originals, 6 edits, generated scenes
+(:mod:`benchmarks.synthetic`) as distractors, the default model and pHash (few-shot: 2
+draws).
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ def methods(quick: bool, models: Sequence[str], weights: str | None,
     if experiments:
         base = models[0]
         out += [cnn(base, pooling="gem", label=f"{base} + GeM (p=3)"),
+                cnn(base, pooling="rmac", label=f"{base} + aggregated regions"),
                 cnn(base, scales=(1.0, 1.5), label=f"{base} + 2 scales (1, 1.5)"),
                 cnn(base, frame="whole", label=f"{base} + whole frame")]
     return out

@@ -76,8 +76,10 @@ def use_gem(net: Any, p: float = GEM_P) -> None:
 
 def cnn(model: str, weights: str = "default", *, label: str | None = None, pooling: str = "avg",
         scales: tuple[float, ...] = (1.0,), frame: str = "crop") -> Method:
-    """A product model as a descriptor; ``pooling`` "gem", several ``scales`` (of the model's
-    input size, descriptors summed) or ``frame`` "whole" vary how it is applied."""
+    """A product model as a descriptor; ``pooling`` "gem", "rmac" (the sum of the unit
+    region descriptors of :mod:`core.regions`, the global embedding aggregated from the
+    regions), several ``scales`` (of the model's input size, descriptors summed) or ``frame``
+    "whole" vary how it is applied."""
     # a weights file is keyed by its content (the catalog's tag), so a new file is new vectors
     tag = ("random" if weights == "none" else "" if weights == "default"
            else weights_tag(weights, get_spec(model)))
@@ -95,12 +97,14 @@ def cnn(model: str, weights: str = "default", *, label: str | None = None, pooli
 
         # the product's engine (ONNX Runtime for the Lite models on a CPU); the experiments
         # change the network or its input shape: PyTorch
-        plain = pooling == "avg" and scales == (1.0,) and frame == "crop"
+        plain = pooling in ("avg", "rmac") and scales == (1.0,) and frame == "crop"
         embedder = Embedder(model, weights, device="cpu", engine="auto" if plain else "torch")
         if pooling == "gem":
             use_gem(embedder._net)  # the benchmark's experiment: the product keeps its pooling
 
         def describe(images: Sequence[Image.Image]) -> NDArray[np.float32]:
+            if pooling == "rmac":
+                return _aggregated(embedder, images)
             total = np.zeros((len(images), embedder.dim), np.float32)
             for scale in scales:
                 size = round(embedder.input_size * scale)
@@ -115,6 +119,18 @@ def cnn(model: str, weights: str = "default", *, label: str | None = None, pooli
         return describe
 
     return Method(label or key, key, build, model)
+
+
+def _aggregated(embedder: Any, images: Sequence[Image.Image]) -> NDArray[np.float32]:
+    """R-MAC's aggregation over the product's region grid: the sum of the unit region
+    descriptors of each picture, normalised."""
+    from core.regions.grid import grid_cells, pool
+    from core.regions.pca import unit_rows
+
+    maps = embedder.run_arrays([decode.model_input(im, embedder.input_size) for im in images],
+                               classify=False, maps=True).maps
+    regions = unit_rows(pool(maps, grid_cells(*maps.shape[2:])))
+    return _normalise(regions.sum(axis=1))
 
 
 def _by_shape(embed: Callable[[list[NDArray[np.uint8]]], NDArray[np.float32]],

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from cli.options import add_library_arguments, open_library
 from cli.progress import run_with_bars
-from core.duplicates import KINDS, decide, find_groups
+from core.duplicates import KINDS, find_groups
 from core.duplicates import export as dup_export
+from core.duplicates.store import decide_groups
 from core.errors import LookalikeError
 from core.paths import display
 
@@ -57,19 +58,21 @@ def run(args: argparse.Namespace) -> int:
                 agreed = ("no held-out group yet" if taste.agreement is None else
                           f"agreed with {taste.agreement:.0%} of {taste.held_out} held-out picks")
                 print(f"Learned your taste from {taste.trained_on // 2} decided pairs; {agreed}.")
+        accepted = 0
         report = run_with_bars(find_groups(catalog, library.model_key, kinds=args.kind,
                                            taste=taste), quiet=args.quiet or args.json)
         groups = list(report.groups)
-        if args.accept:
-            for group in groups:
-                if not group.decided:
-                    decide(catalog, group.key, {p.content_hash or "": group.decisions[p.id]
-                                                for p in group.photos}, source="auto")
+        if args.accept:  # one transaction per 500 groups: each group whole or undecided
+            accepted = decide_groups(catalog, ((g.key, {p.content_hash or "": g.decisions[p.id]
+                                                        for p in g.photos})
+                                               for g in groups if not g.decided), source="auto")
     failed = 0
     if args.json:
         print(json.dumps(dup_export.to_json(groups), ensure_ascii=False))
     else:
         _print_groups(groups, report.photos)
+        if args.accept:
+            print(f"\nAccepted the proposal of {accepted} undecided groups as decisions.")
     if args.csv:
         n = dup_export.write_csv(groups, args.csv)
         print(f"Wrote {n} rows to {display(args.csv)}")

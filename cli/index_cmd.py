@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_with_bars(_index_job(library, args), quiet=args.quiet)
         # A big library's approximate search index, so that `similar` need not build it.
         run_with_bars(library.searcher.build_index(), quiet=args.quiet)
+        run_with_bars(library.regions.build_index(), quiet=args.quiet)
         s, e = result.scan, result.embed
         total = library.catalog.photo_count()
         embedded = library.catalog.embedded_count(library.model_key)

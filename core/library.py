@@ -21,12 +21,13 @@ from core import thumbnails as thumbcache
 from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing, torch_loader
 from core.embed.models import DEFAULT_MODEL, MODELS, model_key
-from core.errors import FolderNotFound
+from core.errors import FolderNotFound, UnreadableImage
 from core.faces import FacesResult, FaceStore, find_faces
 from core.files import why_not_a_folder
 from core.index import Hit, rocchio
 from core.jobs import Job
 from core.labels import LabelStore
+from core.regions import Box, RegionSearch, missing_regions
 from core.scan import ScanResult, scan
 from core.search import Searcher
 from core.video import SceneOptions, index_clips, is_video
@@ -34,6 +35,8 @@ from core.video import store as clip_store
 from core.video.indexer import moment_pixels
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
     from core.embed.cnn import Embedder
 
 MODEL_META, WEIGHTS_META = "model", "weights"  # catalog meta keys: what it was indexed with
@@ -173,6 +176,11 @@ class Library:
                 self._embedder = Embedder(self.model_name, self.weights, self.device)
             return self._embedder
 
+    @functools.cached_property
+    def regions(self) -> RegionSearch:
+        """Search by a region of a photo over the library's stored regions."""
+        return RegionSearch(self.catalog, self.model_key)
+
     @property
     def people(self) -> FaceStore:
         """The people of this library (faces, persons, corrections)."""
@@ -194,7 +202,8 @@ class Library:
         library's commands use them unless told otherwise."""
         with self.catalog.faults():
             remember_model(self.catalog, self.model_name, self.weights)
-            if self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count():
+            if (self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count()
+                    and not missing_regions(self.catalog, self.model_key)):
                 return EmbedResult(0, 0, 0.0)
             embedder = self.embedder
             photos = yield from embed_missing(self.catalog, embedder, cancel, **options)
@@ -277,6 +286,42 @@ class Library:
             exclude = set(negatives) | ({photo.id} if photo else set())
             return (photo.id if photo else None), self.searcher.by_vector(query, k,
                                                                           exclude=exclude)
+
+    def similar_to_region(self, path: Path, box: Box, k: int = 20, *, refine: int = 10
+                          ) -> tuple[int | None, list[Hit]]:
+        """Photos ranked by their region most like ``box`` (x, y, w, h relative to the
+        upright photo) of the image file at ``path`` (inside the library or not), best first;
+        each hit's ``box`` is its best-matching region, found again finely (and anywhere in
+        the photo) for the first ``refine`` hits, which are read for it (core.regions).
+
+        Returns the file's own photo id when it is one of the library's photos (it is left out
+        of the hits), and the hits. Raises ValueError for an empty box, LookupError before
+        any region is stored, UnreadableImage, ModelUnavailable or CatalogError.
+        """
+        from core.regions.search import image_of
+
+        photo = self.photo_at(path)
+        with self.catalog.faults():
+            self.regions.reduction()  # LookupError before anything is loaded
+        embedder = self.embedder
+        image = image_of(Path(path), embedder)
+        with self.catalog.faults():
+            hits = self.regions.by_image(embedder, image, box, k,
+                                         exclude={photo.id} if photo else set(),
+                                         open_photo=self._region_image, refine=refine)
+        return (photo.id if photo else None), hits
+
+    def _region_image(self, photo_id: int) -> Image | None:
+        """A library photo's upright image for region search, or None if it cannot be read."""
+        from core.regions.search import image_of
+
+        found = self.catalog.photo(photo_id)
+        if found is None:
+            return None
+        try:
+            return image_of(found.path, self.embedder)
+        except UnreadableImage:
+            return None
 
     def similar_to_moment(self, clip_id: int, at: float, k: int = 20) -> list[Hit]:
         """Photos and clips most like a library clip at ``at`` seconds (its nearest kept

@@ -174,6 +174,7 @@ def scan(catalog: Catalog, cancel: threading.Event | None = None) -> Job[ScanRes
                         (entry.size, entry.mtime_ns, old[0]),
                     )
                     tx.execute("DELETE FROM embeddings WHERE photo_id = ?", (old[0],))
+                    tx.execute("DELETE FROM regions WHERE photo_id = ?", (old[0],))
                     forget_frames(tx, old[0])  # a changed clip is read again from its start
                     tx.execute("DELETE FROM problems WHERE path = ?", (stored,))  # read in part
                     catalog.bump_generation(None, tx)

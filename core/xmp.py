@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -353,7 +354,9 @@ def _set_regions(exiv2: Any, data: Any, regions: Sequence[FaceRegion],
 
 
 def _write_atomically(path: Path, packet: bytes) -> None:
-    """Write ``packet`` to ``path`` through a short temporary name in the same folder."""
+    """Write ``packet`` to ``path`` through a short temporary name in the same folder (the
+    temporaries a killed writer left there go first)."""
+    _sweep_stale(path.parent)
     tmp = path.with_name(f".lookalike-{os.getpid()}-{threading.get_ident() % 10**6}.tmp")
     try:
         with open(tmp, "wb") as f:
@@ -364,3 +367,37 @@ def _write_atomically(path: Path, packet: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+_TEMP_NAME = re.compile(r"\.lookalike-(\d+)-\d+\.tmp")
+_swept: set[Path] = set()  # folders already swept by this process
+
+
+def _sweep_stale(folder: Path) -> None:
+    """Remove the sidecar temporaries (``.lookalike-PID-N.tmp``, never any other file) that
+    a process no longer running left in ``folder``; once per folder per process."""
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        found = _TEMP_NAME.fullmatch(name)
+        if found and not _alive(int(found.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(folder / name)
+                log.info("removed %s, left by a killed writer", folder / name)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True

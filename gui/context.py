@@ -32,6 +32,7 @@ class Query:
     file: str | None = None  # the image file searched by, when it was one (drag and drop)
     scored: bool = True  # show each hit's score on its tile (False for plain listings)
     noun: str = "similar"  # the count's wording, e.g. "38 similar", "12 to review"
+    region: tuple[float, float, float, float] | None = None  # searched by this part of a photo
 
 
 class AppContext(QObject):

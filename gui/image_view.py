@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QPainter, QPixmap, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
@@ -12,6 +12,8 @@ NAVIGATION_KEYS = {Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_PageUp, Qt.Key.
 
 class ImageView(QGraphicsView):
     """One image: fit to the window, or zoomed (wheel, +/-) and panned by dragging."""
+
+    image_changed = Signal()  # a new pixmap (its overlays are laid out again)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -34,6 +36,7 @@ class ImageView(QGraphicsView):
         self.scene().setSceneRect(self._item.sceneBoundingRect())
         if self.fitting:
             self.fit()
+        self.image_changed.emit()
 
     def fit(self) -> None:
         self.fitting = True

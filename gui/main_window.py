@@ -294,9 +294,11 @@ class MainWindow(QMainWindow):
         if self.context.moment is not None and self.context.moment[0] == photo_id:
             at = self.context.moment[1]  # a clip's frame picked on the map
         viewer = ViewerWindow(self.context, self.library_view.cache, ids, ids.index(photo_id),
-                              self, at=at)
+                              self, at=at,
+                              boxes=self.library_view.model.boxes(matched_only=True))
         viewer.find_similar_requested.connect(lambda pid: self.search.find_similar([pid]))
         viewer.find_similar_moment.connect(self.search.find_similar_moment)
+        viewer.find_region_requested.connect(self.search.find_region)
         viewer.show()
         return viewer
 

@@ -21,12 +21,16 @@ SIMILAR_LIMIT = 1000  # results shown for a query (the grid's worth of lookalike
 def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[int, ...],
                file: str | None, similarity: str | None = None,
                searches: SimilaritySearches | None = None, moment: float | None = None,
-               person: str | None = None) -> Query:
+               person: str | None = None,
+               region: tuple[float, float, float, float] | None = None) -> Query:
     """In a worker thread: the query's hits and its caption (``similarity``: rank by that
     learnt similarity, through ``searches``, instead of the embedding's own; ``moment``: by
     a video clip at that time, its kept frame there; ``person``: among the photos showing
-    that named person only)."""
+    that named person only; ``region``: by that part of the photo ``positives[0]``, the
+    photos ranked by their best-matching region)."""
     k = max(1, min(SIMILAR_LIMIT, library.catalog.embedded_count(library.model_key)))
+    if region is not None:
+        return _region_query(library, positives[0], region, k)
     within = photos_of_people(library.catalog, [person]) if person else None
     if within is not None and moment is None and similarity is None:
         own, hits = similar_among(library, within, positives, negatives,
@@ -66,6 +70,19 @@ def _run_query(library: Library, positives: tuple[int, ...], negatives: tuple[in
         hits = [h for h in hits if h.photo_id in within]
         label += f" · with {person}"
     return Query(positives, negatives, tuple(hits), label, file)
+
+
+def _region_query(library: Library, photo_id: int, region: tuple[float, float, float, float],
+                  k: int) -> Query:
+    """In a worker thread: the photos with a region like ``region`` of the photo."""
+    photo = library.catalog.photo(photo_id)
+    if photo is None:
+        raise KeyError(photo_id)
+    _, hits = library.similar_to_region(photo.path, region, k)
+    hits = [h for h in hits if h.photo_id != photo_id]
+    name = display(photo.path.name)
+    return Query((photo_id,), (), tuple(hits), f"Region of {name}", noun="matches",
+                 region=region)
 
 
 def _record_feedback(library: Library, positives: tuple[int, ...],
@@ -113,10 +130,18 @@ class SearchController(QObject):
         """Rank the library by similarity to a clip at ``at`` seconds (its kept frame)."""
         self._start((int(clip_id),), (), None, at)
 
+    def find_region(self, photo_id: int, box: tuple[float, float, float, float]) -> None:
+        """Rank the library by its photos' best region like ``box`` of ``photo_id``."""
+        x, y, w, h = (float(v) for v in box)
+        self._start((int(photo_id),), (), None, region=(x, y, w, h))
+
     def not_like(self, ids: Sequence[int]) -> None:
         """Refine the current query: ``ids`` are examples of what is not wanted."""
         query = self.context.query
         if query is None or not ids:
+            return
+        if query.region is not None:
+            self.message.emit("A region search cannot be refined with “Not like this”.")
             return
         negatives = tuple(dict.fromkeys([*query.negatives, *(int(i) for i in ids)]))
         positives = tuple(i for i in query.positives if i not in negatives)
@@ -133,7 +158,8 @@ class SearchController(QObject):
             return
         self.similarity = name
         query = self.context.query
-        if query is not None and query.scored and (query.positives or query.file):
+        if (query is not None and query.scored and query.region is None
+                and (query.positives or query.file)):
             self._start(query.positives if query.file is None else (), query.negatives,
                         query.file)
 
@@ -144,7 +170,8 @@ class SearchController(QObject):
             return
         self.person = name
         query = self.context.query
-        if query is not None and query.scored and (query.positives or query.file):
+        if (query is not None and query.scored and query.region is None
+                and (query.positives or query.file)):
             self._start(query.positives if query.file is None else (), query.negatives,
                         query.file)
 
@@ -189,7 +216,8 @@ class SearchController(QObject):
     # -- running ---------------------------------------------------------------------------
 
     def _start(self, positives: tuple[int, ...], negatives: tuple[int, ...],
-               file: str | None, moment: float | None = None) -> None:
+               file: str | None, moment: float | None = None,
+               region: tuple[float, float, float, float] | None = None) -> None:
         library = self.context.library
         if library is None:
             return
@@ -200,7 +228,7 @@ class SearchController(QObject):
             self._searches = SimilaritySearches(library.catalog, library.model_key)
         self.context.workers.run(
             _run_query, library, positives, negatives, file, self.similarity, self._searches,
-            moment, self.person,
+            moment, self.person, region,
             on_result=lambda query: self._on_result(token, library, query),
             on_error=lambda exc: self._on_error(token, exc),
         )
@@ -218,6 +246,9 @@ class SearchController(QObject):
         self._set_busy(False)
         if isinstance(exc, KeyError):  # a photo without an embedding yet
             self.message.emit("That photo has not been analysed yet; try again in a moment.")
+        elif isinstance(exc, LookupError):  # a region search before any region is stored
+            self.message.emit("The photos' regions are not analysed yet; try again once the "
+                              "library is indexed.")
         else:  # LookalikeError (unreadable file, model missing) or a bug: one dialog
             self.context.workers.failed.emit("Search", exc)
 

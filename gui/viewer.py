@@ -30,6 +30,8 @@ from gui.context import AppContext
 from gui.grid.cache import ThumbnailCache
 from gui.image_view import ImageView
 from gui.people.boxes import FaceBoxes, people_query
+from gui.regions.overlay import Box
+from gui.regions.tools import RegionTools
 
 PREVIEW_SIDE = 2560  # longest side decoded for viewing (enough for a 4K screen)
 
@@ -60,9 +62,12 @@ class ViewerWindow(QDialog):
 
     find_similar_requested = Signal(int)
     find_similar_moment = Signal(int, float)  # a clip, at the moment shown
+    find_region_requested = Signal(int, tuple)  # a photo and a region of it (relative box)
 
     def __init__(self, context: AppContext, cache: ThumbnailCache, ids: list[int], start: int,
-                 parent: QWidget | None = None, at: float | None = None) -> None:
+                 parent: QWidget | None = None, at: float | None = None,
+                 boxes: dict[int, Box] | None = None) -> None:
+        """``boxes``: a region search's matched box per photo, drawn on it."""
         super().__init__(parent)
         self.setObjectName("viewer")
         self.setWindowFlag(Qt.WindowType.Window)
@@ -85,14 +90,13 @@ class ViewerWindow(QDialog):
         self.strip.moment_chosen.connect(self.show_moment)
         self.strip.hide()
         self.face_boxes = FaceBoxes(self.view.photo_item, self.find_face)
+        self.boxes = dict(boxes or {})
         self.details = QFormLayout()
         self.details.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         side = QWidget(self)
         side.setObjectName("viewerDetails")
         side.setFixedWidth(280)
         side_layout = QVBoxLayout(side)
-        side_layout.addLayout(self.details)
-        side_layout.addStretch(1)
         toolbar = QToolBar(self)
         toolbar.setIconSize(QSize(20, 20))
         for name, text, slot in (
@@ -111,6 +115,12 @@ class ViewerWindow(QDialog):
                 self.lock_zoom.setCheckable(True)
             else:
                 toolbar.addAction(icon(name), text, slot)
+        self.regions = RegionTools(context, self.view, toolbar, self)
+        self.regions.find_region.connect(self._find_region)
+        self.view.image_changed.connect(self.regions.relayout)
+        side_layout.addWidget(self.regions.note)
+        side_layout.addLayout(self.details)
+        side_layout.addStretch(1)
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
         stage = QVBoxLayout()
@@ -153,8 +163,11 @@ class ViewerWindow(QDialog):
             self.view.set_image(QPixmap.fromImage(thumb), photo.width or thumb.width())
         self._draw_faces(photo_id)
         self.context.set_selection([photo_id])
+        is_clip = bool(durations(library.catalog, [photo_id]))
+        self.regions.show_photo(photo_id, self.boxes.get(photo_id),
+                                (photo.height or 3) / (photo.width or 4), not is_clip)
         at, self._open_at = self._open_at, None
-        if durations(library.catalog, [photo_id]):  # a video clip: stills and the strip
+        if is_clip:  # a video clip: stills and the strip
             self._clip_labels = []
             self.context.workers.run(  # heads load torch: off the GUI thread
                 clip_label_lines, library.catalog, library.model_key, photo_id,
@@ -329,6 +342,10 @@ class ViewerWindow(QDialog):
             self.find_similar_moment.emit(self.photo_id, self.moment)
         else:
             self.find_similar_requested.emit(self.photo_id)
+        self.close()
+
+    def _find_region(self, box: Box) -> None:
+        self.find_region_requested.emit(self.photo_id, box)
         self.close()
 
     def hideEvent(self, event: QHideEvent) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from core.map.engine import MapEngine
+from tests import pasted
+from tests.pasted import PastedCatalog
 
 SHARED_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 _USER_DIRS: Path | None = None
@@ -53,3 +55,10 @@ def shared_photos() -> Path:
     if not SHARED_PHOTOS.is_dir():
         pytest.skip("../shared/photos not found (a user's own clone)")
     return SHARED_PHOTOS
+
+
+@pytest.fixture(scope="session")
+def pasted_catalog(tmp_path_factory: pytest.TempPathFactory) -> PastedCatalog:
+    """Photos with a pasted object (one EXIF-rotated), indexed with real weights and regions,
+    and a head trained to find the object (tests/pasted.py)."""
+    return pasted.indexed(tmp_path_factory.mktemp("pasted"))

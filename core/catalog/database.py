@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -175,14 +176,15 @@ class Catalog(VectorReads):
                 f"this one knows {latest}). Update Lookalike, or rebuild the catalog with "
                 f"`{self.rebuild_command}` (labels are kept; your photos are not affected)."
             )
-        if version == latest:
+        todo = sorted(n for n in MIGRATIONS if n > version) + _skipped(conn, version)
+        if not todo:
             return
         try:
             with self.transaction() as tx:
-                for number in sorted(n for n in MIGRATIONS if n > version):
+                for number in sorted(todo):
                     for statement in _split_sql(MIGRATIONS[number]):
                         tx.execute(statement)
-                    tx.execute(f"PRAGMA user_version = {int(number)}")
+                    tx.execute(f"PRAGMA user_version = {int(max(number, version))}")
                 tx.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('root', ?)",
                     (os.fsdecode(self.root).encode("utf-8", "surrogateescape").decode(
@@ -445,6 +447,19 @@ _ELSEWHERE = "Make it writable, or choose another place for the catalog with --c
 
 def _os_reason(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
+
+
+def _skipped(conn: sqlite3.Connection, version: int) -> list[int]:
+    """Migrations numbered below ``version`` that a catalog lacks: features are numbered as
+    they are planned, not as they are merged, so a catalog written at 9 may predate 5.
+    A migration is there if the first table it creates is."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    out = []
+    for number, script in MIGRATIONS.items():
+        created = re.search(r"CREATE TABLE (\w+)", script)
+        if 1 < number < version and created and created.group(1) not in tables:
+            out.append(number)
+    return out
 
 
 def _split_sql(script: str) -> list[str]:

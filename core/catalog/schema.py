@@ -139,6 +139,28 @@ MIGRATIONS: dict[int, str] = {
     ) WITHOUT ROWID;
     CREATE INDEX keywords_class ON keywords(model, class);
     """,
+    5: """
+    -- Region descriptors (issue 16): each photo's regions (an R-MAC-style grid of squares on
+    -- the last feature map, core.regions), from the pass that embeds it, keyed like its
+    -- embedding (a move keeps them, a changed file is embedded again).
+    CREATE TABLE regions (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model    TEXT NOT NULL,                -- the embedding model key
+        boxes    BLOB NOT NULL,                -- float16 (R, 4): x, y, w, h on the upright photo
+        vectors  BLOB NOT NULL,                -- float16 (R, dim): whitened PCA codes
+        PRIMARY KEY (photo_id, model)
+    ) WITHOUT ROWID;
+    CREATE INDEX regions_model ON regions(model);
+    -- The whitened PCA that reduces a model's raw region descriptors, learned on the library.
+    CREATE TABLE region_reductions (
+        model      TEXT PRIMARY KEY,
+        mean       BLOB NOT NULL,              -- float32 (channels,)
+        axes       BLOB NOT NULL,              -- float32 (dim, channels)
+        scales     BLOB NOT NULL,              -- float32 (dim,)
+        photos     INTEGER NOT NULL,           -- photos it was learned on
+        fitted_at  REAL NOT NULL
+    );
+    """,
     7: """
     -- Duplicate culling: a pick or reject per photo, keyed by content hash (it survives
     -- re-scans and moves), with the key of the group it was decided in (core.duplicates.store).

@@ -1,6 +1,8 @@
 """Decisions out to where other tools read them: XMP sidecars, a CSV or JSON report, a plain
 list of reject paths. Nothing here touches a photo file: sidecars are separate files,
 written (merged) with the labels' XMP code (:func:`core.labels.export.merge_sidecar`).
+Every file is written through a temporary name and renamed: a killed run leaves each one
+whole, old or new.
 
 A reject gets ``xmp:Rating`` -1 (Lightroom, darktable and digiKam read it as rejected) and the
 keyword "Duplicates|Reject"; a pick the keyword "Duplicates|Pick" and its rating kept (a -1
@@ -21,6 +23,7 @@ from core import xmp
 from core.csvcells import safe_row
 from core.duplicates.finder import Group
 from core.duplicates.store import PICK, REJECT
+from core.files import atomic_write, write_bytes_atomic
 from core.jobs import Job, RateMeter, check_cancel
 from core.labels.export import SidecarResult, merge_sidecar, sidecar_path
 from core.paths import display
@@ -40,7 +43,7 @@ def rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
         for photo in group.photos:
             out.append({
                 "group": n, "path": display(photo.path), "decision": group.decisions[photo.id],
-                "decided_by": "user" if group.decided else "proposal",
+                "decided_by": (group.decided_by or "user") if group.decided else "proposal",
                 "kinds": " ".join(group.kinds), "width": photo.width, "height": photo.height,
                 "size": photo.size, "captured_at": photo.captured_at, "camera": photo.camera,
                 "score": group.scores.get(photo.id),
@@ -72,10 +75,13 @@ def to_json(groups: Sequence[Group]) -> list[dict[str, Any]]:
 def write_csv(groups: Sequence[Group], path: Path) -> int:
     """Write the CSV report; returns the rows written."""
     data = rows(groups)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        writer.writerows(safe_row(row.get(c, "") for c in CSV_COLUMNS) for row in data)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(CSV_COLUMNS)
+            writer.writerows(safe_row(row.get(c, "") for c in CSV_COLUMNS) for row in data)
+    atomic_write(Path(path), write)
     return len(data)
 
 
@@ -86,7 +92,8 @@ def write_rejects(groups: Sequence[Group], path: Path) -> int:
         for photo in group.rejects():
             lines.append(str(photo.path))
             lines.extend(str(c) for c in group.companions.get(photo.id, ()))
-    Path(path).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    write_bytes_atomic(Path(path), "".join(f"{line}\n" for line in lines).encode("utf-8",
+                                                                              "surrogateescape"))
     return len(lines)
 
 
@@ -129,5 +136,5 @@ def read_rating(path: Path) -> int | None:
 
 
 def write_json(groups: Sequence[Group], path: Path) -> None:
-    Path(path).write_text(json.dumps(to_json(groups), ensure_ascii=False, indent=1),
-                          encoding="utf-8")
+    write_bytes_atomic(Path(path), json.dumps(to_json(groups), ensure_ascii=False,
+                                              indent=1).encode("utf-8"))

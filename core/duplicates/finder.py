@@ -3,7 +3,9 @@
 1. Items: a RAW file and a JPEG of the same name in one folder are one shot, one item (the
    JPEG stands for it; the RAW is its companion), never a duplicate pair.
 2. Candidate pairs: the neighbour graph of the embeddings at the model's radius
-   (:func:`core.duplicates.graph.radius_pairs`), plus photos with one content hash, plus
+   (:func:`core.duplicates.graph.radius_pairs`), plus each photo's two nearest down to the
+   model's ``rotated_radius`` where the pair may be a copy rotated in its pixels (shapes
+   turned or equal, not two shots by their times), plus photos with one content hash, plus
    frames of one camera within the burst window (capture times, a sort: no n^2).
 3. Each candidate is classified (:func:`core.duplicates.kinds.classify`) from cheap checks;
    the photos' pixels are read once each, at low resolution, only for candidates.
@@ -78,6 +80,7 @@ class Group:
     scores: dict[int, float] = field(default_factory=dict)
     quality: dict[int, Quality] = field(default_factory=dict)
     companions: dict[int, tuple[Path, ...]] = field(default_factory=dict)
+    decided_by: str = ""  # "user", or "auto" (proposals stored with --accept); "" undecided
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -115,10 +118,17 @@ def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
     check_cancel(cancel)
     candidates: dict[tuple[int, int], float] = {}
     if len(emb_ids) > 1:
-        rows_a, rows_b, sims = radius_pairs(vectors, th.radius)
-        for a, b, s in zip(emb_ids[rows_a].tolist(), emb_ids[rows_b].tolist(), sims.tolist(),
-                           strict=True):
+        # without pixels a rotated copy cannot be confirmed: no low band then
+        rows_a, rows_b, sims = radius_pairs(vectors, th.radius, max_per_row=th.neighbours,
+                                            low=th.rotated_radius if pixels else None)
+        high = sims >= th.radius
+        for a, b, s in zip(emb_ids[rows_a[high]].tolist(), emb_ids[rows_b[high]].tolist(),
+                           sims[high].tolist(), strict=True):
             candidates[(min(a, b), max(a, b))] = s
+        if not high.all():
+            low = _may_be_rotated(by_id, emb_ids, rows_a[~high], rows_b[~high])
+            candidates.update(_rescored(emb_ids, vectors, rows_a[~high][low],
+                                        rows_b[~high][low], th.rotated_radius))
     sim_of = _similarity(emb_ids, vectors)
     for a, b in _hash_pairs(items) + _time_pairs(items, th):
         if (a, b) not in candidates:
@@ -160,12 +170,14 @@ class _Row(NamedTuple):
     content_hash: str
     captured_at: str | None
     camera: str | None
+    width: int | None
+    height: int | None
 
 
 def _selected(catalog: Catalog, folder: Path | None, ids: Iterable[int] | None) -> list[_Row]:
     """The read photos (they have a hash), or those of ``ids``, or under ``folder``."""
     rows = [_Row(*r) for r in catalog.conn.execute(
-        "SELECT id, path, content_hash, captured_at, camera FROM photos "
+        "SELECT id, path, content_hash, captured_at, camera, width, height FROM photos "
         "WHERE content_hash IS NOT NULL ORDER BY id")]
     if ids is not None:
         wanted = {int(i) for i in ids}
@@ -201,6 +213,45 @@ def _items(catalog: Catalog, rows: list[_Row]) -> tuple[list[_Row], dict[int, tu
 
 def _same_hash(by_id: dict[int, _Row], a: int, b: int) -> bool:
     return by_id[a].content_hash == by_id[b].content_hash
+
+
+def _may_be_rotated(by_id: dict[int, _Row], ids: np.ndarray, ra: np.ndarray, rb: np.ndarray
+                    ) -> np.ndarray:
+    """Which pairs of rows (ra, rb) below the radius stay candidates: those that may be a copy
+    rotated in its pixels (:func:`core.duplicates.kinds.may_be_rotated`, vectorised; the
+    32-px check tries the turns)."""
+    if not len(ra):
+        return np.zeros(0, bool)
+    rows = [by_id[int(i)] for i in ids]
+    aspect = np.array([r.width / r.height if r.width and r.height else 0.0 for r in rows])
+    moments = sorted({r.captured_at for r in rows if r.captured_at})
+    code = {m: n + 1 for n, m in enumerate(moments)}
+    taken = np.array([code.get(r.captured_at or "", 0) for r in rows])
+    xa, xb = aspect[ra], aspect[rb]
+    known = (xa > 0) & (xb > 0)
+    turned = np.abs(xa * xb - 1) < 0.02
+    same = np.abs(xa - xb) < 0.02 * np.maximum(np.maximum(xa, xb), 1e-9)
+    ta, tb = taken[ra], taken[rb]
+    one_shot = (ta == 0) | (tb == 0) | (ta == tb)
+    return known & (turned | same) & one_shot
+
+
+def _rescored(ids: np.ndarray, vectors: np.ndarray, ra: np.ndarray, rb: np.ndarray,
+              floor: float | None) -> dict[tuple[int, int], float]:
+    """The pairs of rows (ra, rb) (the graph's low band, whose scores may be approximate)
+    whose exact similarity is at least ``floor``, by photo ids."""
+    out: dict[tuple[int, int], float] = {}
+    if floor is None:
+        return out
+    for start in range(0, len(ra), 4096):
+        a, b = ra[start:start + 4096], rb[start:start + 4096]
+        exact = np.einsum("ij,ij->i", np.asarray(vectors[a], np.float32),
+                          np.asarray(vectors[b], np.float32))
+        keep = exact >= floor
+        for x, y, s in zip(ids[a[keep]].tolist(), ids[b[keep]].tolist(),
+                           exact[keep].tolist(), strict=True):
+            out[(min(x, y), max(x, y))] = s
+    return out
 
 
 def _similarity(ids: np.ndarray, vectors: np.ndarray) -> Callable[[int, int], float]:
@@ -288,9 +339,11 @@ def _group(stored_all: dict[str, store.Decision], photos: tuple[Photo, ...],
                   for p in photos)
     decisions = _decisions(photos, stored if decided else {}, chosen.photo_id)
     pick = next((p.id for p in photos if decisions[p.id] == store.PICK), chosen.photo_id)
+    by = ("user" if any(d.source == "user" for d in stored.values()) else "auto") \
+        if decided else ""
     return Group(key, photos, pairs, pick, chosen.reasons, decisions, decided,
                  chosen.scores, quality, {p.id: companions[p.id] for p in photos
-                                          if p.id in companions})
+                                          if p.id in companions}, by)
 
 
 def _with_taste(catalog: Catalog, model: str, groups: list[Group], taste: Taste) -> list[Group]:

@@ -33,25 +33,54 @@ _SAMPLE = 512  # rows that fit the projection
 
 
 def radius_pairs(vectors: NDArray[np.floating], radius: float, *, max_per_row: int = 16,
-                 seed: int = 0) -> tuple[NDArray[np.int64], NDArray[np.int64],
-                                         NDArray[np.float32]]:
+                 seed: int = 0, low: float | None = None, low_per_row: int = 2
+                 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
     """Pairs (i, j), i < j, of rows of L2-normalised ``vectors`` with cosine >= ``radius``.
 
     Each row keeps at most its ``max_per_row`` most similar partners (a burst of 200 frames
-    does not make 20,000 pairs). Returns (i, j, similarity) arrays sorted by similarity,
-    highest first.
+    does not make 20,000 pairs). ``low`` (below ``radius``): also each row's ``low_per_row``
+    most similar partners with a cosine in [low, radius) (where rotated copies sit, which the
+    caller checks further; above EXACT_MAX rows their similarity is the projection's
+    approximation, to be re-scored by the caller). Returns (i, j, similarity) arrays sorted
+    by similarity, highest first.
     """
     n = len(vectors)
     if n < 2:
         empty = np.zeros(0, np.int64)
         return empty, empty.copy(), np.zeros(0, np.float32)
+    low = None if low is None or low >= radius else low
     with _one_blas_thread():
         if n <= EXACT_MAX:
-            blocks = _exact_blocks(vectors, radius)
+            blocks = _exact_blocks(vectors, radius, low, low_per_row)
         else:
-            blocks = _listed_blocks(vectors, radius, seed)
+            blocks = _listed_blocks(vectors, radius, seed, low, low_per_row)
         i, j, s = _collect(blocks)
-    return _strongest(i, j, s, n, max_per_row)
+    if low is None:
+        return _strongest(i, j, s, n, max_per_row)
+    high = s >= radius
+    hi, hj, hs = _strongest(i[high], j[high], s[high], n, max_per_row)
+    li, lj, ls = _strongest(i[~high], j[~high], s[~high], n, low_per_row)
+    order = np.argsort(-np.concatenate([hs, ls]), kind="stable")
+    return (np.concatenate([hi, li])[order], np.concatenate([hj, lj])[order],
+            np.concatenate([hs, ls])[order])
+
+
+def _top_low(scores: NDArray[np.float32], radius: float, low: float, k: int
+             ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(row, column) of each row's ``k`` best scores in [low, radius) (``scores`` is
+    modified: taken ones are set to -inf)."""
+    scores[scores >= radius] = -np.inf
+    rows_out, cols_out = [], []
+    everyone = np.arange(len(scores))
+    for _ in range(min(k, scores.shape[1])):
+        cols = scores.argmax(axis=1)
+        best = scores[everyone, cols]
+        keep = best >= low
+        rows_out.append(everyone[keep])
+        cols_out.append(cols[keep])
+        scores[everyone, cols] = -np.inf
+    return (np.concatenate(rows_out).astype(np.int64),
+            np.concatenate(cols_out).astype(np.int64))
 
 
 def _one_blas_thread() -> AbstractContextManager[object]:
@@ -64,18 +93,26 @@ def _one_blas_thread() -> AbstractContextManager[object]:
     return threadpool_limits(1, user_api="blas")
 
 
-def _exact_blocks(vectors: NDArray[np.floating], radius: float
+def _exact_blocks(vectors: NDArray[np.floating], radius: float, low: float | None = None,
+                  low_per_row: int = 2
                   ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]]:
     full = np.asarray(vectors, dtype=np.float32)
     for start in range(0, len(full), _BLOCK):
         scores = full[start:start + _BLOCK] @ full.T
+        diagonal = np.arange(len(scores))
+        scores[diagonal, start + diagonal] = -np.inf  # not its own partner
         rows, cols = np.nonzero(scores >= radius)
+        sims = scores[rows, cols]
+        if low is not None:
+            low_rows, low_cols = _top_low(scores.copy(), radius, low, low_per_row)
+            rows, cols = np.concatenate([rows, low_rows]), np.concatenate([cols, low_cols])
+            sims = np.concatenate([sims, scores[low_rows, low_cols]])
         rows_abs = rows + start
-        keep = rows_abs < cols
-        yield rows_abs[keep], cols[keep], scores[rows[keep], cols[keep]]
+        yield np.minimum(rows_abs, cols), np.maximum(rows_abs, cols), sims
 
 
-def _listed_blocks(vectors: NDArray[np.floating], radius: float, seed: int
+def _listed_blocks(vectors: NDArray[np.floating], radius: float, seed: int,
+                   low: float | None = None, low_per_row: int = 2
                    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]]:
     rng = np.random.default_rng(seed)
     n, dim = vectors.shape
@@ -96,7 +133,7 @@ def _listed_blocks(vectors: NDArray[np.floating], radius: float, seed: int
     centroids = kmeans(reduced, n_lists, rng)
     for members, queries in _file_in_lists(reduced, centroids):
         yield from _list_pairs(vectors if full is None else full, reduced, members, queries,
-                               radius)
+                               radius, low, low_per_row)
 
 
 def _principal_axes(sample: NDArray[np.float32], r: int) -> NDArray[np.float32]:
@@ -145,25 +182,31 @@ def _file_in_lists(reduced: NDArray[np.float32], centroids: NDArray[np.float32]
 
 
 def _list_pairs(full: NDArray[np.floating], reduced: NDArray[np.float32],
-                members: NDArray[np.int64], queries: NDArray[np.int64], radius: float
+                members: NDArray[np.int64], queries: NDArray[np.int64], radius: float,
+                low: float | None = None, low_per_row: int = 2
                 ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]]:
     """The pairs at the radius between a list's queries and its members: reduced scores,
-    then exact re-scores of those near the radius."""
+    then exact re-scores of those near the radius; and each query's ``low_per_row`` best
+    reduced scores down to ``low`` with their reduced (approximate) scores."""
     if not len(members) or not len(queries):
         return
     local = reduced[members]
     for start in range(0, len(queries), _BLOCK):
         q = queries[start:start + _BLOCK]
         scores = reduced[q] @ local.T
+        scores[q[:, None] == members[None, :]] = -np.inf  # not its own partner
+        scores_copy = scores.copy() if low is not None else scores
         a, b = np.nonzero(scores >= radius - MARGIN)
         i, j = q[a], members[b]
-        keep = i != j
-        i, j = i[keep], j[keep]
-        if not len(i):
-            continue
-        exact = _rowwise_dots(full, i, j)
-        good = exact >= radius
-        yield np.minimum(i, j)[good], np.maximum(i, j)[good], exact[good]
+        if len(i):
+            exact = _rowwise_dots(full, i, j)
+            good = exact >= radius
+            yield np.minimum(i, j)[good], np.maximum(i, j)[good], exact[good]
+        if low is not None:  # reduced scores, not re-scored: the caller checks the few kept
+            low_a, low_b = _top_low(scores, radius - MARGIN, low - MARGIN, low_per_row)
+            approx = np.minimum(scores_copy[low_a, low_b], radius - 1e-4)
+            i, j = q[low_a], members[low_b]
+            yield np.minimum(i, j), np.maximum(i, j), approx.astype(np.float32)
 
 
 def _rowwise_dots(full: NDArray[np.floating], i: NDArray[np.int64], j: NDArray[np.int64]

@@ -38,37 +38,82 @@ class Thresholds:
     scene_layout: float = 0.80  # aligned correlation a same-scene pair needs without semantics
     reencode_corr: float = 0.97  # aligned correlation of a re-encode or resize
     reencode_diff: float = 0.035  # and its mean absolute pixel difference (0..1)
+    reencode_colour: float = 0.012  # and of its 8 x 8 colour thumbnails (re-encodes and
+    # resizes measured <= 0.002, the mildest colour edit 0.032)
     edit_corr: float = 0.88  # aligned correlation of an exposure/colour/rotation edit
     crop_corr: float = 0.88  # correlation of one picture found inside the other
     burst_gap_s: float = 2.0  # most seconds between two frames of one burst
     burst_corr: float = 0.45  # aligned correlation two burst frames need at least
     scene_window_s: float = 86_400.0  # distinct shots further apart are not "one scene"
+    neighbours: int = 16  # pairs a photo is proposed in by the graph, at most
+    rotated_radius: float | None = None  # similarity from which a pair that may be a copy
+    # rotated in its pixels (by 90, 180 or 270 degrees, which the CNN sees as less alike:
+    # see :func:`may_be_rotated`) is proposed, among each photo's two nearest; None: only
+    # ``radius``
 
 
 DEFAULT = Thresholds()
-RANDOM_WEIGHTS = replace(DEFAULT, radius=-1.0, scene=None)
-# Per model key prefix (see core.embed.models.model_key); calibrated with
-# `python -m benchmarks.duplicates --kinds` where the weights are available.
-# efficientnet_lite0 (real weights), `python -m benchmarks.duplicates --embeddings
-# efficientnet_lite0 --kinds-photos 22` (22 photos, 2026-12-02): re-encodes >= 0.935, resizes
-# >= 0.979, exposure/colour edits >= 0.919, crops (60-90%) >= 0.786; shifted views of one
-# scene 0.748-0.909 (p10 0.800), unrelated photos 0.207-0.808 (the top ones: two generated
-# scenes, which share a style). radius 0.74 keeps every copy and edit but pixel-rotated ones
-# (0.44-0.90: the CNN is not rotation-invariant); scene 0.82 gives up a third of the shifted
-# views to keep lookalike strangers (0.80-0.81 in a test library) out of duplicate groups.
+RANDOM_WEIGHTS = replace(DEFAULT, radius=-1.0, scene=None, neighbours=6)
+# Models with no calibration: the similarity scale of an unknown model (torchvision's, a
+# fine-tuned file, random weights) says nothing, so the graph proposes each photo's nearest
+# neighbours at any similarity (radius -1, the 6 nearest of each) and the pixel checks alone
+# decide; "same scene" then needs the pixel layout to agree. Correct for any model, but
+# every photo with a neighbour is read once: calibrate a model to make it fast.
+UNCALIBRATED = RANDOM_WEIGHTS
+# Per model key (see core.embed.models.model_key), from `python -m benchmarks.duplicates
+# --embeddings MODEL --kinds-photos 22` (22 photos: 16 real, 6 generated scenes; 10 pairs
+# each and the 231 pairs of two different photos; figures in benchmarks/README.md, issue
+# 18). The rule (benchmarks.duplicates.suggest): radius 0.05 under the least similar copy
+# or edit; scene 0.01 over the most similar two different photos; rotated_radius 0.05 under
+# the least similar rotated copy.
 MODEL_THRESHOLDS: dict[str, Thresholds] = {
-    "efficientnet_lite0@": replace(DEFAULT, radius=0.74, scene=0.82),
+    "efficientnet_lite0@imagenet": replace(DEFAULT, radius=0.74, scene=0.82,
+                                           rotated_radius=0.39),
+    "efficientnet_lite1@imagenet": replace(DEFAULT, radius=0.73, scene=0.86,
+                                           rotated_radius=0.55),
+    "efficientnet_lite2@imagenet": replace(DEFAULT, radius=0.70, scene=0.84,
+                                           rotated_radius=0.43),
 }
 
 
 def thresholds_for(model_key: str) -> Thresholds:
-    """The thresholds of an embedding model key such as ``resnet50@IMAGENET1K_V2``."""
-    if "@random" in model_key:
-        return RANDOM_WEIGHTS
-    for prefix, found in MODEL_THRESHOLDS.items():
-        if model_key.startswith(prefix):
-            return found
-    return DEFAULT
+    """The thresholds of an embedding model key such as ``efficientnet_lite1@imagenet``:
+    its calibration, else :data:`UNCALIBRATED`."""
+    return MODEL_THRESHOLDS.get(model_key, UNCALIBRATED)
+
+
+def calibrated(model_key: str) -> bool:
+    """Whether the model key has thresholds of its own."""
+    return model_key in MODEL_THRESHOLDS
+
+
+def same_shape(aspect_a: float, aspect_b: float) -> bool:
+    """Whether two shapes (width / height) are equal within 2 %."""
+    return abs(aspect_a - aspect_b) / max(aspect_a, aspect_b, 1e-9) < 0.02
+
+
+def turned(aspect_a: float, aspect_b: float) -> bool:
+    """Whether two shapes (width / height) are one another turned by a quarter: width and
+    height swapped, within 2 %."""
+    return aspect_a > 0 and aspect_b > 0 and abs(aspect_a * aspect_b - 1) < 0.02
+
+
+def may_be_rotated(aspect_a: float, aspect_b: float, taken_a: str | None,
+                   taken_b: str | None) -> bool:
+    """Whether two photos could be one picture rotated in its pixels: their shapes are
+    turned (90, 270 degrees) or equal (180), and their capture times do not say they are two
+    shots (one is unknown, as when a rotating tool dropped the EXIF, or they are equal)."""
+    if taken_a and taken_b and taken_a != taken_b:
+        return False
+    return turned(aspect_a, aspect_b) or same_shape(aspect_a, aspect_b)
+
+
+def proposed(similarity: float, th: Thresholds, rotatable: bool = False) -> bool:
+    """Whether an embedding similarity makes a pair a candidate: at least ``radius``, or
+    for a pair that :func:`may_be_rotated`, at least ``rotated_radius``."""
+    if similarity >= th.radius:
+        return True
+    return rotatable and th.rotated_radius is not None and similarity >= th.rotated_radius
 
 
 @dataclass(frozen=True)
@@ -95,19 +140,24 @@ def classify(facts: PairFacts, a: Signature | None, b: Signature | None,
             return None  # lookalikes from other days are not duplicates of any kind
         if th.scene is not None:
             return SCENE if facts.similarity >= th.scene else None
-        alike = corr >= th.scene_layout or max(contained(a, b), contained(b, a)) >= th.crop_corr
+        alike = corr >= th.scene_layout or _crop(a, b, th)
         return SCENE if alike else None
     same_aspect = abs(a.aspect - b.aspect) / max(a.aspect, b.aspect) < 0.02
     if (same_aspect and corr >= th.reencode_corr and diff <= th.reencode_diff
-            and colour_difference(a, b) <= th.reencode_diff):
+            and colour_difference(a, b) <= th.reencode_colour):
         return REENCODE
     if corr >= th.edit_corr:
         return EDIT
-    if max(contained(a, b), contained(b, a)) >= th.crop_corr:
+    if _crop(a, b, th):
         return EDIT
     if th.scene is not None:
         return SCENE if facts.similarity >= th.scene else None
     return SCENE if corr >= th.scene_layout else None
+
+
+def _crop(a: Signature, b: Signature, th: Thresholds) -> bool:
+    """One picture is found inside the other (the second search only if the first fails)."""
+    return contained(a, b) >= th.crop_corr or contained(b, a) >= th.crop_corr
 
 
 def _shot_apart(a: Signature, b: Signature) -> bool:

@@ -160,24 +160,41 @@ def _pixel_difference(a: Signature, b: Signature) -> float:
 
 
 def contained(outer: Signature, inner: Signature,
-              scales: tuple[float, ...] = tuple(np.arange(0.5, 0.99, 0.05))) -> float:
+              scales: tuple[float, ...] = tuple(np.arange(0.5, 0.99, 0.05)),
+              enough: float = 0.8) -> float:
     """How well ``inner`` matches a region of ``outer`` (best normalised cross-correlation
-    over scales and positions, stride 2): near 1 when ``inner`` is a crop of ``outer``."""
-    big = outer.small
+    over scales and positions): near 1 when ``inner`` is a crop of ``outer``. Searched at
+    half resolution and every other scale first (over 10 times cheaper); only where that
+    reaches ``enough`` is the full-resolution search (stride 2) done, else the coarse value
+    is returned."""
+    coarse = _search(_half(outer.small), _half(inner.small), inner.aspect, scales[::2], 1)
+    if coarse < enough:
+        return coarse
+    return _search(outer.small, inner.small, inner.aspect, scales, 2)
+
+
+def _half(image: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The image at half its size (2 x 2 block means)."""
+    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+    return image[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+
+def _search(big: NDArray[np.float32], small: NDArray[np.float32], aspect: float,
+            scales: tuple[float, ...], stride: int) -> float:
     bh, bw = big.shape
     best = -1.0
     for scale in scales:
         w = round(bw * scale)
-        h = round(w / inner.aspect)
+        h = round(w / aspect)
         if h > bh:
             h = round(bh * scale)
-            w = round(h * inner.aspect)
-        if w < 8 or h < 8 or w > bw or h > bh:
+            w = round(h * aspect)
+        if w < 6 or h < 6 or w > bw or h > bh:
             continue
-        tmpl = np.asarray(Image.fromarray(inner.small).resize((w, h), Image.Resampling.BOX),
+        tmpl = np.asarray(Image.fromarray(small).resize((w, h), Image.Resampling.BOX),
                           dtype=np.float32)
         tmpl = _unit(tmpl)
-        windows = np.lib.stride_tricks.sliding_window_view(big, (h, w))[::2, ::2]
+        windows = np.lib.stride_tricks.sliding_window_view(big, (h, w))[::stride, ::stride]
         flat = windows.reshape(windows.shape[0] * windows.shape[1], -1)
         flat = flat - flat.mean(axis=1, keepdims=True)
         norms = np.linalg.norm(flat, axis=1)

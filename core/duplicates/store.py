@@ -53,17 +53,38 @@ def decisions(catalog: Catalog, hashes: Iterable[str]) -> dict[str, Decision]:
 
 def decide(catalog: Catalog, key: str, choices: Mapping[str, str], source: str = "user") -> None:
     """Store ``{content_hash: "pick" | "reject"}`` for the group ``key`` (one transaction)."""
-    for value in choices.values():
-        if value not in DECISIONS:
-            raise ValueError(f"a decision is one of {DECISIONS}, not {value!r}")
-    now = time.time()
+    decide_groups(catalog, [(key, choices)], source)
+
+
+def decide_groups(catalog: Catalog, groups: Iterable[tuple[str, Mapping[str, str]]],
+                  source: str = "user", per_transaction: int = 500) -> int:
+    """Store the decisions of many groups, ``per_transaction`` groups a transaction: a group
+    is stored whole or not at all (a killed run leaves the rest undecided, and the next run
+    decides them). Returns the groups stored."""
+    batch: list[tuple[str, str, str, str, float]] = []
+    stored = pending = 0
+    for key, choices in groups:
+        for value in choices.values():
+            if value not in DECISIONS:
+                raise ValueError(f"a decision is one of {DECISIONS}, not {value!r}")
+        now = time.time()
+        batch.extend((h, d, key, source, now) for h, d in choices.items())
+        pending += 1
+        if pending >= per_transaction:
+            _store(catalog, batch)
+            stored, batch, pending = stored + pending, [], 0
+    if pending:
+        _store(catalog, batch)
+    return stored + pending
+
+
+def _store(catalog: Catalog, rows: list[tuple[str, str, str, str, float]]) -> None:
     with catalog.transaction() as conn:
         conn.executemany(
             "INSERT INTO duplicate_decisions (content_hash, decision, group_key, source, "
             "decided_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(content_hash) DO UPDATE SET "
             "decision = excluded.decision, group_key = excluded.group_key, "
-            "source = excluded.source, decided_at = excluded.decided_at",
-            [(h, d, key, source, now) for h, d in choices.items()])
+            "source = excluded.source, decided_at = excluded.decided_at", rows)
 
 
 def forget(catalog: Catalog, hashes: Iterable[str]) -> None:

@@ -13,6 +13,8 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from core import decode
+from core.decode.pixels import to_rgb
+from core.embed.feature_map import capture_map
 from core.embed.lite import LITE_MODELS
 from core.embed.models import (
     DEFAULT_MODEL,
@@ -80,19 +82,21 @@ class Embedder:
         """Embed model inputs (``(size, size, 3)`` uint8 arrays) -> ``(n, dim)`` float32."""
         return self.run_arrays(arrays, classify=False).vectors
 
-    def run_arrays(self, arrays: Sequence[NDArray[np.uint8]], classify: bool = True) -> Outputs:
+    def run_arrays(self, arrays: Sequence[NDArray[np.uint8]], classify: bool = True,
+                   maps: bool = False) -> Outputs:
         """Embed model inputs and, if ``classify`` and :attr:`classifies`, take the top
-        ImageNet classes from the same features (one forward pass)."""
+        ImageNet classes from the same features; if ``maps``, keep the feature maps too
+        (one forward pass)."""
         if not arrays:
             return Outputs(np.zeros((0, self.dim), dtype=np.float32))
         if self._onnx is not None:
-            return self._run_onnx(self._onnx, arrays, classify)
+            return self._run_onnx(self._onnx, arrays, classify, maps)
         if self._threads is not None:
             torch.set_num_threads(self._threads)  # OpenMP: this thread's setting only
         classes = probs = None
         batch = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
         x = batch.permute(0, 3, 1, 2)  # NHWC memory viewed as NCHW: channels_last already
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), capture_map(self._net) as captured:
             x = (x.float() - self._mean) / self._std
             x = x.contiguous(memory_format=torch.channels_last)
             if self.device.type == "cuda":
@@ -101,16 +105,18 @@ class Embedder:
             else:
                 out = self._net(x)
             features = out.float().flatten(1)
+            fmap = captured[0].float().contiguous().cpu().numpy() if maps else None
             if classify and self._head is not None:
                 top = self._head(features).softmax(dim=1).topk(TOP_CLASSES, dim=1)
                 classes, probs = top.indices.cpu().numpy(), top.values.cpu().numpy()
             out = torch.nn.functional.normalize(features, dim=1)
-        return Outputs(out.cpu().numpy(), classes, probs)
+        return Outputs(out.cpu().numpy(), classes, probs, fmap)
 
     def _run_onnx(self, net: OnnxNet, arrays: Sequence[NDArray[np.uint8]],
-                  classify: bool) -> Outputs:
+                  classify: bool, maps: bool) -> Outputs:
         with self._lock:
-            return onnx_outputs(net, self.spec, arrays, classify and self._head is not None)
+            return onnx_outputs(net, self.spec, arrays, classify and self._head is not None,
+                                maps)
 
     @property
     def engine(self) -> str:
@@ -120,6 +126,18 @@ class Embedder:
     def embed_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         """Embed PIL images (any size; resized and centre-cropped like the library's)."""
         return self.embed_arrays([decode.model_input(im, self.input_size) for im in images])
+
+    def map_of(self, image: Image.Image) -> NDArray[np.float32]:
+        """The feature map ``(channels, h, w)`` of a whole image as it is (any size, no crop
+        or resize): for region queries (:mod:`core.regions`)."""
+        pixels = np.asarray(to_rgb(image), dtype=np.uint8)
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
+        x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
+        with self._lock, torch.inference_mode(), capture_map(self._net) as captured:
+            x = (x.float() - self._mean) / self._std
+            self._net(x)
+            return captured[0][0].float().cpu().numpy()
 
     def embed_file(self, path: Path) -> NDArray[np.float32]:
         """Embed one image file (e.g. a query photo outside the library)."""

@@ -5,8 +5,8 @@ Measured on this project's 2-core machine (busy; ``/tmp`` scripts of the i15 wor
 channels_last 37 (2 intra-op threads: 123 - depthwise convolutions scale badly), contiguous
 51, TorchScript frozen 98 (2 threads), ONNX Runtime 14 with one thread (27 with two). So on
 the CPU the Lite models run under ONNX Runtime, exported once from the PyTorch network
-(features and logits in one graph) into the user's cache; where that cannot be done (no
-onnxruntime, an export error) they run in PyTorch, with the same results.
+(features, logits and the feature map in one graph) into the user's cache; where that cannot
+be done (no onnxruntime, an export error) they run in PyTorch, with the same results.
 
 The CNN gets half the cores (at least one): the other half decodes photos meanwhile
 (:mod:`core.embed.pipeline`), which is what keeps the pipeline within D + C.
@@ -50,9 +50,16 @@ def cnn_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+# Bumped whenever the exported graph changes, so that an old export in the cache is replaced.
+# 2: the last convolutional feature map is a third output (region descriptors, core.regions).
+EXPORT_VERSION = 2
+
+
 class OnnxNet:
-    """An exported network that maps ``(n, 3, s, s)`` float32 to (features, logits); from
-    its file, or from the file's bytes (sent to a cluster's workers, see core.cluster)."""
+    """An exported network that maps ``(n, 3, s, s)`` float32 to (features, logits, map):
+    the pooled features, the ImageNet logits and the last convolutional feature map
+    ``(n, channels, h, w)`` they were pooled from; from its file, or from the file's bytes
+    (sent to a cluster's workers, see core.cluster)."""
 
     def __init__(self, path: Path | bytes, threads: int) -> None:
         import onnxruntime as ort
@@ -64,25 +71,27 @@ class OnnxNet:
         self._session = ort.InferenceSession(path if isinstance(path, bytes) else str(path),
                                              options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        features, logits = self._session.run(None, {"pixels": np.ascontiguousarray(x)})
-        return features, logits
+    def __call__(self, x: NDArray[np.float32]
+                 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+        features, logits, fmap = self._session.run(None, {"pixels": np.ascontiguousarray(x)})
+        return features, logits, fmap
 
 
 def onnx_outputs(net: OnnxNet, spec: ModelSpec, arrays: Sequence[NDArray[np.uint8]],
-                 classify: bool) -> Outputs:
+                 classify: bool, maps: bool = False) -> Outputs:
     """Model inputs (``(size, size, 3)`` uint8) through ``net``: normalised as ``spec`` says,
-    then embeddings and (if ``classify``) the top classes."""
+    then embeddings, (if ``classify``) the top classes and (if ``maps``) the feature maps."""
     mean = np.asarray(spec.mean, np.float32).reshape(1, 3, 1, 1) * 255
     std = np.asarray(spec.std, np.float32).reshape(1, 3, 1, 1) * 255
     x = (np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32) - mean) / std
-    features, logits = net(x)
-    return from_numpy(features, logits if classify else None)
+    features, logits, fmap = net(x)
+    return from_numpy(features, logits if classify else None, fmap if maps else None)
 
 
 def model_path(key: str, input_size: int) -> Path:
     """Where the export of model ``key`` is cached (one per torch version: the exporter's)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{key}-{input_size}-torch{torch_version()}")
+    name = f"{key}-{input_size}-v{EXPORT_VERSION}-torch{torch_version()}"
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
     return paths.cache_dir() / "models" / f"{safe}.onnx"
 
 
@@ -127,20 +136,23 @@ def _export(body: nn.Module, head: nn.Module, input_size: int, path: Path) -> No
 
     import torch
 
+    from core.embed.feature_map import capture_map
+
     class Both(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.body, self.head = body, head
 
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            features = self.body(x).flatten(1)
-            return features, self.head(features)
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            with capture_map(self.body) as maps:
+                features = self.body(x).flatten(1)
+            return features, self.head(features), maps[0]
 
     example = torch.zeros(1, 3, input_size, input_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
         torch.onnx.export(
             Both().eval(), (example,), str(path), input_names=["pixels"],
-            output_names=["features", "logits"], dynamic_axes={"pixels": {0: "batch"}},
+            output_names=["features", "logits", "map"], dynamic_axes={"pixels": {0: "batch"}},
             dynamo=False,
         )

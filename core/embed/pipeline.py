@@ -30,6 +30,8 @@ from core.catalog import Catalog, Photo, PhotoMeta
 from core.errors import UnreadableImage
 from core.jobs import Job, RateMeter, check_cancel
 from core.keywords.store import write_keywords
+from core.regions.describe import RegionWriter
+from core.regions.store import missing_regions
 from core.video import is_video
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ class _Prepared:
     photo: Photo
     meta: PhotoMeta
     pixels: NDArray[np.uint8]
+    size: tuple[int, int]  # of the decoded upright image: where its regions are
 
 
 def decode_workers() -> int:
@@ -94,7 +97,7 @@ def prepare(photo: Photo, input_size: int) -> _Prepared:
         thumbnails.save(decoded.content_hash, decoded.image)
     except OSError as exc:  # cache full or read-only: the photo is fine, the grid
         log.warning("no thumbnail for %s: %s", photo.path, exc)  # remakes it later
-    return _Prepared(photo, meta, pixels)
+    return _Prepared(photo, meta, pixels, decoded.image.size)
 
 
 
@@ -108,12 +111,16 @@ def embed_missing(
     batch_size: int | None = None,
 ) -> Job[EmbedResult]:
     """Embed every photo of the catalog that has no embedding for ``embedder.key`` yet, and
-    store its top ImageNet classes (keywords) from the same forward pass when the model has
-    real weights (video clips are left to :func:`core.video.index_clips`).
+    store its top ImageNet classes (keywords) and its region descriptors
+    (:mod:`core.regions`) from the same forward pass (keywords when the model has real
+    weights; video clips are left to :func:`core.video.index_clips`). Photos embedded before
+    regions existed (or on a cluster, which keeps no regions) are run again for them.
 
     Files that cannot be read move to the problems table with the reason; the pass goes on.
     """
     todo = [p for p in catalog.missing_embeddings(embedder.key) if not is_video(p.path)]
+    todo = sorted(todo + missing_regions(catalog, embedder.key), key=lambda p: p.id)
+    regions = RegionWriter(catalog, embedder.key)
     meter = RateMeter(len(todo))
     start = time.perf_counter()
     batch_size = batch_size or embedder.batch_size
@@ -148,21 +155,40 @@ def embed_missing(
                     else:
                         ready.append(result)
                     refill()
-                out = embedder.run_arrays([p.pixels for p in ready])
+                out = embedder.run_arrays([p.pixels for p in ready], maps=True)
                 catalog.store_results(
                     embedder.key,
                     [(p.photo.id, p.meta, v) for p, v in zip(ready, out.vectors, strict=True)],
                     errors,
-                    keyword_writer(embedder.key, [p.meta.content_hash for p in ready], out),
+                    _together(keyword_writer(embedder.key, [p.meta.content_hash for p in ready],
+                                             out),
+                              regions.batch([p.photo.id for p in ready],
+                                            [p.size for p in ready], out.maps)),
                 )
+                regions.flush()
                 embedded += len(ready)
                 failed += len(errors)
                 done = embedded + failed
                 yield meter.progress("embedding", done, f"Embedded {done} of {len(todo)}")
+            regions.flush(final=True)
         finally:
             for _photo, future in pending:
                 future.cancel()
     return EmbedResult(embedded, failed, time.perf_counter() - start)
+
+
+def _together(*writers: Callable[[sqlite3.Connection], None] | None
+              ) -> Callable[[sqlite3.Connection], None] | None:
+    """One writer doing ``writers`` (those not None) in order, or None."""
+    todo = [w for w in writers if w is not None]
+    if not todo:
+        return None
+
+    def write(conn: sqlite3.Connection) -> None:
+        for w in todo:
+            w(conn)
+
+    return write
 
 
 def keyword_writer(

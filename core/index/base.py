@@ -22,11 +22,13 @@ CHUNK = 16_384  # rows converted / scored at a time, bounds temporary memory (~1
 @dataclass(frozen=True)
 class Hit:
     """One search result: a photo and its cosine similarity to the query; for a video clip,
-    ``time`` is the moment (seconds) of its best-matching kept frame."""
+    ``time`` is the moment (seconds) of its best-matching kept frame; for a region search,
+    ``box`` is its best-matching region (x, y, w, h relative to the upright photo)."""
 
     photo_id: int
     score: float
     time: float | None = None
+    box: tuple[float, float, float, float] | None = None
 
 
 class Index(Protocol):

@@ -33,6 +33,7 @@ from core.errors import LookalikeError
 from core.files import why_not_a_file
 from core.jobs import Job, RateMeter, check_cancel
 from core.labels.heads import head_info
+from core.labels.localise import Box
 from core.labels.review import load_predictions
 from core.labels.store import SOURCE_USER, SOURCES, Assignment, LabelSet, LabelStore
 from core.paths import display
@@ -125,7 +126,7 @@ def export_json(catalog: Catalog, path: Path, model: str,
             entry["predictions"] = [
                 {"path": path, "predicted": predicted, "confidence": confidence,
                  "probabilities": dict(zip(columns, probs, strict=True))}
-                for path, predicted, confidence, columns, probs
+                for path, predicted, confidence, columns, probs, _
                 in _prediction_rows(catalog, label_set.id, model)]
         sets.append(entry)
     document = {"library": display(catalog.root), "exported_at": _iso(datetime.now().timestamp()),
@@ -136,7 +137,7 @@ def export_json(catalog: Catalog, path: Path, model: str,
 
 
 def _prediction_rows(catalog: Catalog, set_id: int, model: str
-                     ) -> list[tuple[str, str, float, list[str], list[float]]]:
+                     ) -> list[tuple[str, str, float, list[str], list[float], int]]:
     predictions = load_predictions(catalog, set_id, model)
     if predictions is None:
         name = LabelStore(catalog).get_set(set_id).name
@@ -150,20 +151,30 @@ def _prediction_rows(catalog: Catalog, set_id: int, model: str
         if pid in photos:
             out.append((display(photos[pid].path), columns[top[row]],
                         round(float(confidence[row]), 6), columns,
-                        [round(float(p), 6) for p in predictions.probs[row]]))
+                        [round(float(p), 6) for p in predictions.probs[row]], pid))
     return sorted(out)
 
 
-def export_predictions_csv(catalog: Catalog, path: Path, set_id: int, model: str) -> int:
-    """Columns ``path``, ``predicted``, ``confidence``, then one probability per label."""
+def export_predictions_csv(catalog: Catalog, path: Path, set_id: int, model: str,
+                           boxes: Mapping[int, tuple[Box, float]] | None = None) -> int:
+    """Columns ``path``, ``predicted``, ``confidence``, then one probability per label;
+    with ``boxes`` (see :func:`core.labels.localise.predicted_boxes`) also the best box of the
+    predicted label, ``box_x``, ``box_y``, ``box_w``, ``box_h`` (relative to the upright photo)
+    and its ``box_score`` (empty for a photo without regions)."""
     rows = _prediction_rows(catalog, set_id, model)
     with _writing(path) as f:
         writer = csv.writer(f)
         header = rows[0][3] if rows else [
             label.name for label in LabelStore(catalog).labels(set_id)]
-        writer.writerow(safe_row(["path", "predicted", "confidence", *header]))
-        for photo_path, predicted, confidence, _, probs in rows:
-            writer.writerow(safe_row([photo_path, predicted, confidence, *probs]))
+        extra = ["box_x", "box_y", "box_w", "box_h", "box_score"] if boxes is not None else []
+        writer.writerow(safe_row(["path", "predicted", "confidence", *header, *extra]))
+        for photo_path, predicted, confidence, _, probs, pid in rows:
+            found = boxes.get(pid) if boxes is not None else None
+            cells: list[object] = []
+            if boxes is not None:
+                cells = (["", "", "", "", ""] if found is None else
+                         [*(round(v, 4) for v in found[0]), round(found[1], 6)])
+            writer.writerow(safe_row([photo_path, predicted, confidence, *probs, *cells]))
     return len(rows)
 
 

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from core.labels.store import Examples
 
 HEAD_KINDS = ("linear", "mlp")
+TOP_K = 3  # regions averaged by Oquab's aggregation (the few best patches)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class TrainingData:
     targets: NDArray[np.float32]
     known: NDArray[np.bool_]
     multi: bool
+    photo_ids: tuple[int, ...] = ()  # the photo of each row, when known
 
     @classmethod
     def from_examples(cls, examples: Examples, label_ids: list[int], ids: NDArray[np.int64],
@@ -56,13 +58,16 @@ class TrainingData:
         return cls(vectors[keep] if n else np.zeros((0, vectors.shape[1] if vectors.size else 0),
                                                     np.float32),
                    np.array(targets, np.float32).reshape(n, n_labels),
-                   np.array(known, bool).reshape(n, n_labels), multi)
+                   np.array(known, bool).reshape(n, n_labels), multi,
+                   tuple(int(ids[row]) for row in keep))
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def subset(self, rows: NDArray[np.intp]) -> TrainingData:
-        return TrainingData(self.vectors[rows], self.targets[rows], self.known[rows], self.multi)
+        photo_ids = tuple(self.photo_ids[r] for r in rows) if self.photo_ids else ()
+        return TrainingData(self.vectors[rows], self.targets[rows], self.known[rows], self.multi,
+                            photo_ids)
 
     def strata(self) -> NDArray[np.int64]:
         """One class per row for stratified splits: its first positive label, or "none"."""
@@ -90,6 +95,34 @@ class Validation:
     validated: int
     accuracy: float  # single-choice: top-1; multi-label: of all label decisions
     per_label: tuple[LabelMetrics, ...]
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """Oquab et al.'s aggregation (each label's score: the mean of its ``top_k`` best region
+    scores) against the whole photo's score, on the same validation photos (those with
+    regions); ``used``: predictions aggregate regions (it was more accurate)."""
+
+    top_k: int
+    validated: int
+    photo_accuracy: float
+    regions_accuracy: float
+    used: bool
+
+    def describe(self) -> str:
+        verdict = ("used for predictions" if self.used else
+                   "not used: the whole photo does as well")
+        return (f"regions (mean of the top {self.top_k}): accuracy {self.regions_accuracy:.1%}"
+                f" vs {self.photo_accuracy:.1%} for the whole photo on {self.validated} "
+                f"validation photos; {verdict}")
+
+
+def top_k_mean(scores: NDArray[np.floating], k: int = TOP_K) -> NDArray[np.float32]:
+    """Oquab's aggregation: the mean of the ``k`` best region scores, along the first axis
+    (``scores`` (R,) or (R, labels); fewer than ``k`` regions: all of them)."""
+    scores = np.asarray(scores, np.float32)
+    k = max(1, min(k, len(scores)))
+    return np.sort(scores, axis=0)[-k:].mean(axis=0).astype(np.float32)
 
 
 def validation_figures(data: TrainingData, probs: NDArray[np.float32], names: list[str],
@@ -123,3 +156,18 @@ def validation_figures(data: TrainingData, probs: NDArray[np.float32], names: li
         validated = int(rows.sum())
         accuracy = float((decided & truth).any(1).mean()) if validated else 0.0
     return Validation(method, validated, accuracy, tuple(per_label))
+
+
+def compare_aggregation(data: TrainingData, probs: NDArray[np.float32],
+                        aggregated: NDArray[np.float32], label_names: list[str], method: str,
+                        top_k: int) -> Aggregation | None:
+    """Whole photo (``probs``) vs aggregated regions (``aggregated``), on the validation rows
+    that have both (NaN rows: not validated, or no regions); None if there are none."""
+    rows = np.flatnonzero(~np.isnan(probs[:, 0]) & ~np.isnan(aggregated[:, 0]))
+    if not len(rows):
+        return None
+    subset, examples = data.subset(rows), data.targets.sum(0)
+    photo = validation_figures(subset, probs[rows], label_names, method, examples)
+    regions = validation_figures(subset, aggregated[rows], label_names, method, examples)
+    return Aggregation(top_k, photo.validated, photo.accuracy, regions.accuracy,
+                       regions.accuracy > photo.accuracy)

@@ -17,17 +17,20 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+from numpy.typing import NDArray
+
 from core.catalog import Catalog
 from core.embed import torch_loader
 from core.jobs import Job
-from core.labels.head_data import HEAD_KINDS, LabelMetrics, TrainingData, Validation
+from core.labels.head_data import HEAD_KINDS, Aggregation, LabelMetrics, TrainingData, Validation
 from core.labels.store import Label, LabelError, LabelSet, LabelStore
 
 if TYPE_CHECKING:  # torch: imported by the functions that train or load a head
     from core.labels.training import Head
 
-__all__ = ["HEAD_KINDS", "HeadInfo", "LabelMetrics", "TrainingData", "Validation", "describe",
-           "head_info", "load_head", "train", "trained_models"]
+__all__ = ["HEAD_KINDS", "Aggregation", "HeadInfo", "LabelMetrics", "TrainingData", "Validation",
+           "describe", "head_info", "load_head", "train", "trained_models"]
 
 
 # -- heads in the catalog ------------------------------------------------------------------
@@ -48,6 +51,7 @@ class HeadInfo:
     epochs: int
     seconds: float
     validation: Validation
+    aggregation: Aggregation | None = None  # regions vs whole photo (None: no regions)
 
 
 def train(catalog: Catalog, set_id: int, model: str, kind: str = "linear", *,
@@ -70,7 +74,7 @@ def train(catalog: Catalog, set_id: int, model: str, kind: str = "linear", *,
     data = TrainingData.from_examples(examples, label_ids, ids, vectors, label_set.multi)
     _check_enough(data, labels, label_set, len(examples.photo_ids), model)
     fitted = yield from fit(data, [label.name for label in labels], kind, cancel=cancel,
-                            seed=seed)
+                            seed=seed, regions=_regions(catalog, data.photo_ids, model))
     buffer = io.BytesIO()
     torch.save(fitted.head.state_dict(), buffer)
     architecture = {**fitted.head.architecture(), "label_ids": label_ids,
@@ -84,13 +88,26 @@ def train(catalog: Catalog, set_id: int, model: str, kind: str = "linear", *,
             " revision, trained_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (set_id, model, version, json.dumps(architecture), buffer.getvalue(),
              json.dumps({"validation": asdict(fitted.validation), "examples": len(data),
-                         "epochs": fitted.epochs, "seconds": fitted.seconds}),
+                         "epochs": fitted.epochs, "seconds": fitted.seconds,
+                         "aggregation": fitted.aggregation and asdict(fitted.aggregation)}),
              label_set.revision, now),
         )
     catalog.changed.emit("predictions")
     return HeadInfo(set_id, model, version, kind, tuple(label_ids), label_set.multi,
                     label_set.revision, now, len(data), fitted.epochs, fitted.seconds,
-                    fitted.validation)
+                    fitted.validation, fitted.aggregation)
+
+
+def _regions(catalog: Catalog, photo_ids: tuple[int, ...], model: str
+             ) -> list[NDArray[np.float32] | None] | None:
+    """Each training photo's region vectors (None where it has none; None for all: no
+    regions stored for ``model``)."""
+    from core.regions import region_vectors
+
+    found = [region_vectors(catalog, pid, model) for pid in photo_ids]
+    if all(f is None for f in found):
+        return None
+    return [f[1] if f is not None else None for f in found]
 
 
 def head_info(catalog: Catalog, set_id: int, model: str) -> HeadInfo | None:
@@ -113,9 +130,11 @@ def load_head(catalog: Catalog, set_id: int, model: str, *, with_state: bool = T
     v = metrics["validation"]
     validation = Validation(v["method"], v["validated"], v["accuracy"],
                             tuple(LabelMetrics(**m) for m in v["per_label"]))
+    aggregation = metrics.get("aggregation")  # absent before region aggregation existed
     info = HeadInfo(set_id, model, row[0], arch["kind"], tuple(arch["label_ids"]),
                     arch["multi"], row[3], row[4], metrics["examples"], metrics["epochs"],
-                    metrics["seconds"], validation)
+                    metrics["seconds"], validation,
+                    Aggregation(**aggregation) if aggregation else None)
     if not with_state:
         return info, None
     torch_loader.ensure_torch()
@@ -147,6 +166,8 @@ def describe(info: HeadInfo, names: dict[int, str] | None = None) -> list[str]:
     for m in v.per_label:
         lines.append(f"{m.label[:20]:<20} {m.examples:>6} {m.precision:>9.1%} "
                      f"{m.recall:>7.1%} {m.accuracy:>8.1%}")
+    if info.aggregation is not None:
+        lines.append(f"Photos with many objects: {info.aggregation.describe()}")
     return lines
 
 

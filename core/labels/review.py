@@ -124,6 +124,11 @@ def predict_library(catalog: Catalog, set_id: int, model: str, *,
     n_labels = len(info.label_ids)
     ids = np.concatenate(ids_out) if ids_out else np.zeros(0, np.int64)
     probs = np.concatenate(probs_out) if probs_out else np.zeros((0, n_labels), np.float32)
+    if info.aggregation is not None and info.aggregation.used:  # it validated better
+        from core.labels.localise import aggregate_regions
+
+        probs = yield from aggregate_regions(catalog, head, info.multi, model, ids, probs,
+                                             top_k=info.aggregation.top_k, cancel=cancel)
     predictions = Predictions(set_id, model, info.version, info.label_ids, info.multi, ids,
                               probs)
     _store(catalog, predictions)

@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,9 +36,13 @@ from torch import nn
 from core.jobs import Job, Progress, check_cancel
 from core.labels.head_data import (
     HEAD_KINDS,
+    TOP_K,
+    Aggregation,
     LabelMetrics,
     TrainingData,
     Validation,
+    compare_aggregation,
+    top_k_mean,
     validation_figures,
 )
 
@@ -129,13 +133,20 @@ class Fitted:
     epochs: int
     validation: Validation
     seconds: float
+    aggregation: Aggregation | None = None  # None: no validation photo had regions
 
 
 def fit(data: TrainingData, label_names: list[str], kind: str = "linear", *,
         cancel: threading.Event | None = None, seed: int = 0,
-        hidden: int = HIDDEN_UNITS) -> Job[Fitted]:
+        hidden: int = HIDDEN_UNITS,
+        regions: Sequence[NDArray[np.float32] | None] | None = None,
+        top_k: int = TOP_K) -> Job[Fitted]:
     """Train a head on ``data`` with validation and early stopping (a job: one Progress/epoch).
 
+    ``regions``: each row's region vectors (None: the photo has none); each validation photo
+    with regions is then also predicted by Oquab's aggregation (the mean of its ``top_k``
+    best region scores, by the head of the fold that did not see it), and the aggregation is
+    kept (``Fitted.aggregation.used``) where it is more accurate than the whole photo.
     Raises ValueError if there are too few examples to validate anything.
     """
     start = time.perf_counter()
@@ -144,6 +155,7 @@ def fit(data: TrainingData, label_names: list[str], kind: str = "linear", *,
         raise ValueError("at least 4 labelled photos are needed")
     splits, method = _splits(data.strata(), seed)
     probs = np.full(data.targets.shape, np.nan, np.float32)
+    aggregated = np.full(data.targets.shape, np.nan, np.float32)
     best_epochs, done = [], 0
     total = (sum(_max_epochs(len(rows), kind) for rows, _ in splits)
              + _max_epochs(n, kind) * (len(splits) > 1))
@@ -155,16 +167,21 @@ def fit(data: TrainingData, label_names: list[str], kind: str = "linear", *,
         done += _max_epochs(len(train_rows), kind)
         probs[val_rows] = val_probs
         best_epochs.append(epochs)
+        for row in val_rows if regions is not None else ():
+            found = regions[row]  # type: ignore[index]  # not None here
+            if found is not None and len(found):
+                aggregated[row] = top_k_mean(probabilities(head, found, data.multi), top_k)
     validated = np.flatnonzero(~np.isnan(probs[:, 0]))
     validation = validation_figures(data.subset(validated), probs[validated], label_names,
                                     method, data.targets.sum(0))
+    aggregation = compare_aggregation(data, probs, aggregated, label_names, method, top_k)
     if len(splits) > 1:  # cross-validation: the final head learns from every example
         epochs = max(1, round(float(np.median(best_epochs))))
         head, _, _ = yield from _train(data, np.arange(n), None, kind, seed, cancel, "final",
                                        done, total, fixed_epochs=epochs, hidden=hidden)
     yield Progress("training", total, total, "trained")
     return Fitted(head, best_epochs[0] if len(splits) == 1 else epochs, validation,
-                  time.perf_counter() - start)
+                  time.perf_counter() - start, aggregation)
 
 
 def probabilities(head: Head, vectors: NDArray[np.floating], multi: bool,

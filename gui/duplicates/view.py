@@ -3,7 +3,8 @@ one zoom and position, with each side's kind, size, resolution, date and camera.
 
 Keys: P picks the left photo (the rest of its group are rejected), X rejects it, Left/Right
 step through the group's photos, Up/Down through the groups, Space swaps the two sides to
-compare. Decisions go to the catalog (never to the photos).
+compare. Under the pair, a strip shows every photo of the group (the pick marked); a click
+compares that photo with the pick. Decisions go to the catalog (never to the photos).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from core.errors import LookalikeError
 from core.paths import display
 from gui.context import AppContext
 from gui.duplicates.compare import SyncedPair, difference, to_qimage
+from gui.duplicates.strip import GroupStrip, load_thumbnails
 from gui.elided import ElidedLabel
 
 VIEW_SIDE = 1600  # longer side the photos are loaded at for comparison
@@ -81,12 +83,14 @@ class DuplicatesView(QWidget):
         for caption in self.captions:
             caption.setWordWrap(True)
             caption.setTextFormat(Qt.TextFormat.RichText)
+        self.strip = GroupStrip(self)
         self.help = ElidedLabel("P pick · X reject · ←/→ photo · ↑/↓ group · Space swap · "
-                           "wheel zooms both", self)
+                                "wheel zooms both · click a photo below to compare it", self)
         self._layout()
         self.find_button.clicked.connect(self.find)
         self.taste_button.clicked.connect(self.learn_taste)
         self.group_list.currentRowChanged.connect(self._on_group)
+        self.strip.photo_clicked.connect(self.show_photo)
         self.diff_box.toggled.connect(lambda _on: self._show_images())
         context.library_changed.connect(self._on_library)
 
@@ -105,6 +109,7 @@ class DuplicatesView(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.pair, 1)
         column.addLayout(captions)
+        column.addWidget(self.strip)
         column.addWidget(self.help)
         split = QSplitter(self)
         split.addWidget(self.group_list)
@@ -174,6 +179,8 @@ class DuplicatesView(QWidget):
         self.group_list.clear()
         self.pair.left.set_image(None)
         self.pair.right.set_image(None)
+        self.strip.clear()
+        self.strip.group = None
 
     @staticmethod
     def _group_text(n: int, group: Group) -> str:
@@ -199,6 +206,22 @@ class DuplicatesView(QWidget):
 
     def _on_group(self, row: int) -> None:
         self.group_row, self.photo_row, self.swapped = row, 0, False
+        group = self.group
+        if group is not None:
+            self.strip.show_group(group, self.sides())
+            wanted = [(p.id, p.content_hash or "", p.path) for p in group.photos]
+            self.context.workers.run(
+                load_thumbnails, wanted, what="loading the group's thumbnails",
+                on_result=lambda images, key=group.key: self.strip.set_thumbnails(
+                    key, images, self.sides() if self.group is not None else ()))
+        self._show_pair()
+
+    def show_photo(self, index: int) -> None:
+        """Compare the group's photo at ``index`` with the pick (a click in the strip)."""
+        group = self.group
+        if group is None or not 0 <= index < len(group.photos):
+            return
+        self.photo_row, self.swapped = index, False
         self._show_pair()
 
     def _show_pair(self) -> None:
@@ -206,6 +229,7 @@ class DuplicatesView(QWidget):
         if group is None:
             return
         left, right = self.sides()
+        self.strip.refresh((left, right))
         photos = {p.id: p for p in group.photos}
         for caption, pid, other in ((self.captions[0], left, right),
                                     (self.captions[1], right, left)):
@@ -282,9 +306,11 @@ class DuplicatesView(QWidget):
         else:
             decisions[current] = REJECT
         pick = next((pid for pid, d in decisions.items() if d == PICK), group.pick)
-        updated = replace(group, decisions=decisions, decided=True, pick=pick)
+        updated = replace(group, decisions=decisions, decided=True, pick=pick,
+                          decided_by="user")
         self.groups[self.group_row] = updated
         self.group_list.item(self.group_row).setText(self._group_text(self.group_row, updated))
+        self.strip.group = updated
         choices = {p.content_hash or "": decisions[p.id] for p in group.photos}
         self.context.workers.run(decide, library.catalog, group.key, choices,
                                  what="saving the decision")

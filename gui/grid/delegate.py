@@ -30,6 +30,7 @@ PILL = QColor(20, 24, 31, 200)
 BADGE_COLOURS = [QColor(c) for c in ("#7c3aed", "#0f8a5f", "#c2410c", "#1d4ed8", "#be185d",
                                       "#0e7490", "#a16207", "#4d7c0f", "#b91c1c", "#475569")]
 CAPTION = QColor(15, 18, 24, 190)
+MATCH_BOX = QColor("#ffb020")  # a region hit's matched box (as in the viewer)
 SIMILAR = QColor("#15803d")  # a result marked like the query
 NOT_SIMILAR = QColor("#b91c1c")  # ... not like it
 JUDGE_TIPS = {True: "More like this: mark as similar to the query (S)",
@@ -121,6 +122,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
         else:
             painter.drawPixmap(image_rect, pixmap)
 
+        region = index.data(Roles.BOX)
+        if region is not None and pixmap is not None:
+            self._box(painter, image_rect, region, ACCENT if index.data(Roles.PINNED)
+                      else MATCH_BOX)
         if index.data(Roles.PINNED):
             painter.setPen(QPen(ACCENT, 3))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -145,6 +150,21 @@ class ThumbnailDelegate(QStyledItemDelegate):
         if self.judgeable(index):
             self._judgement(painter, image_rect, index.data(Roles.JUDGED), hovered)
         painter.restore()
+
+    @staticmethod
+    def _box(painter: QPainter, rect: QRect, box: tuple[float, float, float, float],
+             colour: QColor) -> None:
+        """A region (relative to the upright photo) on the tile's image, over a dark edge so
+        that it shows on light and dark photos alike."""
+        x, y, w, h = box
+        r = QRectF(rect.left() + x * rect.width(), rect.top() + y * rect.height(),
+                   max(2.0, w * rect.width()), max(2.0, h * rect.height()))
+        r = r.intersected(QRectF(rect).adjusted(1, 1, -1, -1))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(0, 0, 0, 150), 4))
+        painter.drawRect(r)
+        painter.setPen(QPen(colour, 2))
+        painter.drawRect(r)
 
     # -- judgement buttons -------------------------------------------------------------------
 

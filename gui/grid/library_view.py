@@ -270,9 +270,10 @@ class LibraryView(QWidget):
         self.listed.set()
 
     def _show(self, ids: list[int], scores: dict[int, float] | None = None,
-              pinned: tuple[int, ...] = (), times: dict[int, float] | None = None) -> None:
+              pinned: tuple[int, ...] = (), times: dict[int, float] | None = None,
+              boxes: dict[int, tuple[float, float, float, float]] | None = None) -> None:
         current = self.grid.current_id()
-        self.model.set_photos(ids, scores, pinned, times)
+        self.model.set_photos(ids, scores, pinned, times, boxes)
         self._syncing = True
         try:
             self.grid.select_ids(self.context.selection, scroll=False)
@@ -360,7 +361,10 @@ class LibraryView(QWidget):
         ids = [*query.positives, *(h.photo_id for h in query.hits)]
         scores = {h.photo_id: h.score for h in query.hits} if query.scored else None
         times = {h.photo_id: h.time for h in query.hits if h.time is not None}
-        self._show(ids, scores, query.positives, times)
+        boxes = {h.photo_id: h.box for h in query.hits if h.box is not None}
+        if query.region is not None and query.positives:  # the query's own region
+            boxes[query.positives[0]] = query.region
+        self._show(ids, scores, query.positives, times, boxes)
         self.grid.scrollToTop()
         self._update_count()
 

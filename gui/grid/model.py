@@ -25,6 +25,7 @@ class Roles(IntEnum):
     DURATION = Qt.ItemDataRole.UserRole + 6  # float | None: a video clip's length (s)
     TIME = Qt.ItemDataRole.UserRole + 7  # float | None: a clip hit's moment (s)
     JUDGED = Qt.ItemDataRole.UserRole + 8  # bool | None: marked (not) similar to the query
+    BOX = Qt.ItemDataRole.UserRole + 9  # (x, y, w, h) | None: a region hit's box (relative)
 
 
 class ThumbnailModel(QStandardItemModel):
@@ -44,6 +45,7 @@ class ThumbnailModel(QStandardItemModel):
         self._rows: dict[int, int] = {}
         self._scores: dict[int, float] = {}
         self._times: dict[int, float] = {}
+        self._boxes: dict[int, tuple[float, float, float, float]] = {}
         self._pinned: frozenset[int] = frozenset()
         self._badges: dict[int, str] = {}
         self._judged: dict[int, bool] = {}
@@ -53,14 +55,17 @@ class ThumbnailModel(QStandardItemModel):
 
     def set_photos(self, ids: Iterable[int], scores: Mapping[int, float] | None = None,
                    pinned: Iterable[int] = (), times: Mapping[int, float] | None = None,
+                   boxes: Mapping[int, tuple[float, float, float, float]] | None = None,
                    ) -> None:
         """Show ``ids`` in this order (a model reset): a new listing or new results
-        (``times``: the moment of each clip hit's best frame, shown on its tile)."""
+        (``times``: the moment of each clip hit's best frame, shown on its tile; ``boxes``:
+        each region hit's matched box, drawn on it)."""
         self.beginResetModel()
         self._ids = [int(i) for i in ids]
         self._rows = {photo_id: row for row, photo_id in enumerate(self._ids)}
         self._scores = dict(scores or {})
         self._times = dict(times or {})
+        self._boxes = dict(boxes or {})
         self.cache.set_moments(self._times)
         self._pinned = frozenset(pinned)
         blocked = self.blockSignals(True)  # inside the reset: no row signals
@@ -119,6 +124,12 @@ class ThumbnailModel(QStandardItemModel):
         """The moment of a clip hit's best frame (None: a photo, or no query)."""
         return self._times.get(photo_id)
 
+    def boxes(self, matched_only: bool = False) -> dict[int, tuple[float, float, float, float]]:
+        """The box drawn on each tile of a region search's results and its query's region
+        (``matched_only``: the results' only)."""
+        return {k: v for k, v in self._boxes.items()
+                if not (matched_only and k in self._pinned)}
+
     @property
     def pinned(self) -> frozenset[int]:
         return self._pinned
@@ -151,6 +162,8 @@ class ThumbnailModel(QStandardItemModel):
             return self._times.get(photo_id)
         if role == Roles.JUDGED:
             return self._judged.get(photo_id)
+        if role == Roles.BOX:
+            return self._boxes.get(photo_id)
         return None
 
     def _on_thumbnails(self, ids: list[int]) -> None:

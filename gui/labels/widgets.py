@@ -222,7 +222,19 @@ def validation_html(info: HeadInfo) -> str:
             "<table cellspacing=0 cellpadding=2 width='100%' style='margin-top:4px'>"
             "<tr style='color:#5b6270'><td>label</td><td align=right>photos</td>"
             "<td align=right>precision</td><td align=right>recall</td></tr>"
-            f"{rows}</table>")
+            f"{rows}</table>{aggregation_html(info)}")
+
+
+def aggregation_html(info: HeadInfo) -> str:
+    """One line: whether predictions aggregate region scores (photos with many objects)."""
+    a = info.aggregation
+    if a is None:
+        return ""
+    verdict = ("<b>used</b>: predictions take the best regions" if a.used
+               else "not used: the whole photo does as well")
+    return (f"<div style='color:#5b6270; margin-top:4px'>Photos with many objects: mean of "
+            f"the top {a.top_k} regions {a.regions_accuracy:.0%} vs whole photo "
+            f"{a.photo_accuracy:.0%} ({a.validated} photos); {verdict}.</div>")
 
 
 def compact_combo(parent: QWidget) -> QComboBox:

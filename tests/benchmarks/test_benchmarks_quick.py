@@ -260,3 +260,23 @@ def test_scale_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     # the library was built once, through the scan, and is re-used by the next run
     assert len(list((tmp_path / "n3000" / "photos").rglob("*.jpg"))) == 3000
     assert (tmp_path / "n3000" / "ready").exists()
+
+
+def test_regions_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import benchmarks.regions
+    from benchmarks.quality_data import SHARED_PHOTOS
+
+    if not SHARED_PHOTOS.is_dir():
+        pytest.skip(f"the real photos of {SHARED_PHOTOS} are not here (a user's own clone)")
+    assert benchmarks.regions.main(["--quick", "--cache", str(tmp_path)]) == 0
+    tables = _tables(capsys.readouterr().out)
+    pasted = {row["search"]: row for row in next(
+        rows for title, rows in tables.items() if title.startswith("Pasted objects"))}
+    region = pasted["region (similar --region)"]
+    assert 0.0 <= float(region["recall@10"]) <= 1.0
+    # the crop finds photos that hold it, better than the whole-photo search does
+    assert float(region["recall@10"]) >= float(pasted["whole photo (similar)"]["recall@10"])
+    assert float(region["recall@10"]) > 0.3
+    speed = next(rows for title, rows in tables.items() if title.startswith("Region search"))
+    assert speed[0]["index"] == "FaissIndex" and speed[0]["photos"] == "3,000"
+    assert float(speed[0]["recall@10 vs exact (>= 0.9)"].split()[0]) >= 0.8

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from core.duplicates import (
     graph,
 )
 from core.duplicates import export as dup_export
+from core.duplicates.kinds import RANDOM_WEIGHTS, Thresholds, may_be_rotated
 from core.jobs import run
 from core.library import Library
 
@@ -245,6 +246,41 @@ def test_the_listed_graph_finds_the_pairs_brute_force_finds(monkeypatch: pytest.
     assert len(exact) > 1000 and listed <= exact
     assert len(listed) / len(exact) >= 0.95
     assert np.all(np.diff(s) <= 0) and np.all(s >= 0.9)
+
+
+def test_copies_rotated_in_their_pixels_are_found_below_the_radius(tmp_path: Path) -> None:
+    """A copy turned by 90 or 180 degrees in its pixels, its EXIF dropped, is less alike to
+    the CNN than the radius; the rotated radius proposes it and the 32-px check finds it."""
+    root = tmp_path / "photos"
+    original = synthetic.scene(31, (800, 600))
+    synthetic.write_jpeg(root / "orig.jpg", original, exif=_exif("2021:08:01 12:00:00"))
+    synthetic.write_jpeg(root / "turned.jpg", original.transpose(Image.Transpose.ROTATE_90))
+    synthetic.write_jpeg(root / "upside.jpg", original.transpose(Image.Transpose.ROTATE_180))
+    synthetic.write_jpeg(root / "other.jpg", synthetic.scene(32, (800, 600)))
+    with Library(root, catalog_path=tmp_path / "c.sqlite", model=MODEL,
+                 weights="none") as library:
+        run(library.index())
+        ids, vectors = library.catalog.embeddings(library.model_key)
+        by_name = {library.catalog.photo(int(i)).path.name: v
+                   for i, v in zip(ids, vectors, strict=True)}
+        rotated = [float(by_name["orig.jpg"] @ by_name[n]) for n in ("turned.jpg", "upside.jpg")]
+        th = replace(RANDOM_WEIGHTS, radius=max(rotated) + 1e-4, rotated_radius=min(rotated) - 1e-3)
+
+        def kinds(thresholds: Thresholds) -> dict[str, str]:
+            report = run(find_groups(library.catalog, library.model_key, thresholds=thresholds))
+            out = {}
+            for group in report.groups:
+                names = {p.id: p.path.name for p in group.photos}
+                for pair in group.pairs:
+                    out.update({names[pair.a]: pair.kind, names[pair.b]: pair.kind})
+            return out
+
+        assert kinds(replace(th, rotated_radius=None)) == {}  # the radius alone misses both
+        found = kinds(th)
+    assert found == {"orig.jpg": EDIT, "turned.jpg": EDIT, "upside.jpg": EDIT}
+    assert may_be_rotated(4 / 3, 3 / 4, "2021-08-01T12:00:00", None)
+    assert may_be_rotated(4 / 3, 4 / 3, None, None) and not may_be_rotated(4 / 3, 1.0, None, None)
+    assert not may_be_rotated(4 / 3, 3 / 4, "2021-08-01T12:00:00", "2021-08-01T12:00:05")
 
 
 def test_groups_never_pass_the_cap() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from PIL import ImageFilter
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, QSize, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -17,18 +17,21 @@ from core.jobs import run
 from core.library import Library
 from gui.context import AppContext
 from gui.duplicates import DuplicatesView
+from gui.duplicates.strip import THUMB
 
 CAMERA = {"Make": "Canon", "Model": "Canon EOS 40D"}
 
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A sharp photo and its blurred copy, a two-frame burst and an unrelated photo."""
+    """A sharp photo, its blurred copy and a half-size copy, a two-frame burst and an
+    unrelated photo."""
     tmp_path = tmp_path_factory.mktemp("dupview")
     root = tmp_path / "photos"
     sharp = synthetic.scene(88, (800, 600))
     synthetic.write_jpeg(root / "a/sharp.jpg", sharp, quality=95)
     synthetic.write_jpeg(root / "a/blurred.jpg", sharp.filter(ImageFilter.GaussianBlur(3)))
+    synthetic.write_jpeg(root / "a/small.jpg", sharp.resize((400, 300)), quality=80)
     big = synthetic.scene(77, (960, 720))
     for k, sub in enumerate(["10", "60"]):
         synthetic.write_jpeg(root / "b" / f"IMG_{k}.jpg",
@@ -70,6 +73,33 @@ def test_groups_are_listed_with_their_kinds_and_shown_side_by_side(view: Duplica
     qtbot.waitUntil(lambda: _loaded(view), timeout=20_000)
     left, right = (c.text() for c in view.captions)
     assert "MB" in left and "×" in left and ("PICK" in left or "PICK" in right)
+
+
+def test_the_strip_shows_the_whole_group_marks_the_pick_and_compares_a_click(
+        view: DuplicatesView, qtbot: QtBot) -> None:
+    """(Before the keys' test: the group is still as proposed.)"""
+    row, group = next((n, g) for n, g in enumerate(view.groups) if len(g.photos) == 3)
+    view.group_list.setCurrentRow(row)
+    strip = view.strip
+    assert strip.count() == 3
+    qtbot.waitUntil(lambda: len(strip.images) == 3, timeout=20_000)  # every thumbnail
+    ids = [p.id for p in group.photos]
+    picked = [n for n in range(3) if "PICK" in strip.item(n).text()]
+    assert [ids[n] for n in picked] == [group.pick]
+    assert all("reject" in strip.item(n).text() for n in range(3) if n not in picked)
+    frame = strip.item(picked[0]).icon().pixmap(QSize(THUMB, THUMB)).toImage().pixelColor(
+        1, THUMB // 2)
+    assert frame.green() > 120 and frame.red() < 90  # the pick is framed in green
+    reject = next(n for n in range(3) if ids[n] not in view.sides())  # not compared yet
+    assert not strip.item(reject).isSelected()
+    qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton,
+                     pos=strip.visualItemRect(strip.item(reject)).center())
+    assert set(view.sides()) == {ids[reject], group.pick}  # beside the pick
+    assert [n for n in range(3) if strip.item(n).isSelected()] == sorted([reject, picked[0]])
+    names = {p.id: p.path.name for p in group.photos}
+    assert names[ids[reject]] in view.captions[0].text()
+    assert names[group.pick] in view.captions[1].text()
+    qtbot.waitUntil(lambda: _loaded(view), timeout=20_000)
 
 
 def test_zoom_and_pan_follow_on_the_other_side(view: DuplicatesView, qtbot: QtBot) -> None:
@@ -130,3 +160,4 @@ def test_learning_taste_needs_decisions_and_says_so(view: DuplicatesView, qtbot:
     qtbot.mouseClick(view.taste_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "decide at least" in view.summary.text(), timeout=20_000)
     assert view.taste is None and view.taste_button.isEnabled()
+

@@ -36,6 +36,7 @@ PRELOAD = ("cli", "cli.index_cmd", "cli.status_cmd", "core.library", "core.embed
            "torchvision", "core.embed.cnn", "core.labels", "core.labels.heads",
            "core.labels.training", "core.labels.review", "core.map", "cli.map_cmd")
 PRELOAD += ("core.similarity.learnt", "core.similarity.training", "cli.learn_cmd")
+PRELOAD += ("cli.duplicates_cmd", "core.duplicates.export", "exiv2")
 
 
 def _serve() -> None:

@@ -49,10 +49,10 @@ def label_by_folder(library: Library, set_name: str, per_label: int = 3) -> dict
 
 def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[dict]:
     """Every command a user runs on a library, as cli_runs cases: index, search, status,
-    label, train, predict, export, judge, learn, fine-tune (and embed with the result),
-    search in the learnt similarity, faces and people (naming a person there is not, in
-    words), map (a PNG with thumbnails) and a rebuild. Results go to ``out``; ``catalog``
-    None: the default location."""
+    label, train, predict (with boxes), export, judge, learn, fine-tune (and embed with the
+    result), search in the learnt similarity and by a region, faces and people (naming a
+    person there is not, in words), map (a PNG with thumbnails) and a rebuild. Results go to
+    ``out``; ``catalog`` None: the default location."""
     options = ["--weights", "none", "--model", MODEL]
     if catalog is not None:
         options += ["--catalog", str(catalog)]
@@ -66,7 +66,8 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
         ["status", *lib, "--json"],
         ["label", *lib, "--set", "scene", "--add", "first", *first, "--add", "second", *second],
         ["train", *lib, "--set", "scene", "-q"],
-        ["predict", *lib, "--set", "scene", "--csv", str(out / "predictions.csv"), "-q"],
+        ["predict", *lib, "--set", "scene", "--csv", str(out / "predictions.csv"), "--boxes",
+         "-q"],
         ["labels", "export", *lib, "--csv", str(out / "labels.csv")],
         ["labels", "export", *lib, "--json", str(out / "labels.json")],
         ["duplicates", *lib, "-q", "--csv", str(out / "duplicates.csv"),
@@ -75,6 +76,7 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
         ["learn", *lib, "-q"],
         ["finetune", *lib, "--steps", "2", "--embed", "-q"],
         ["similar", *lib, first[0], "-k", "3", "--similarity", "mine", "--json"],
+        ["similar", *lib, first[0], "-k", "3", "--region", "0.2,0.2,0.5,0.5", "--json"],
         ["faces", *lib, "-q", "--workers", "1"],
         ["people", *lib, "--json"],
         ["map", *lib, "--png", str(out / "map.png"), "--thumbnails", "-q"],
@@ -114,3 +116,55 @@ def cli_runs(spec: str, results: str) -> int:
 
 if __name__ == "__main__":  # python -m tests.reliability.jobs FUNCTION ARGS...
     sys.exit(globals()[sys.argv[1]](*sys.argv[2:]))
+
+
+def duplicates_killed_at(point: str, n: int, *argv: str) -> int:
+    """Run ``lookalike ARGV`` (a ``duplicates --accept --xmp`` run) in this process and
+    SIGKILL it at the ``n``-th ``point``: "commit" (a transaction of decisions written, not
+    yet committed; two groups a transaction), "sidecar" (half of a sidecar's temporary file
+    written) or "rename" (a sidecar's temporary file whole, before it replaces the sidecar).
+    The product's code runs unchanged up to the kill."""
+    import signal
+
+    from cli import duplicates_cmd, main
+    from core import xmp
+    from core.duplicates import store
+
+    seen = 0
+
+    def hit() -> None:
+        nonlocal seen
+        seen += 1
+        if seen == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "commit":
+        def decide_groups(catalog, groups, source="user", per_transaction=500):
+            catalog.conn.set_trace_callback(lambda sql: hit() if sql == "COMMIT" else None)
+            return store.decide_groups(catalog, groups, source, per_transaction=2)
+        duplicates_cmd.decide_groups = decide_groups  # type: ignore[assignment]
+    elif point == "sidecar":
+        class Dying(io.BufferedWriter):
+            def write(self, data) -> int:
+                super().write(bytes(data)[:len(data) // 2])
+                self.flush()
+                os.fsync(self.fileno())
+                hit()
+                return super().write(bytes(data)[len(data) // 2:])
+
+        def opener(file, mode="r", *args, **kwargs):
+            if mode == "wb" and os.path.basename(file).startswith(".lookalike-"):
+                return Dying(io.FileIO(file, "w"))
+            return open(file, mode, *args, **kwargs)
+        xmp.open = opener  # type: ignore[attr-defined]
+    elif point == "rename":
+        real_replace = os.replace
+
+        def replace(src, dst, *args, **kwargs) -> None:
+            if os.path.basename(src).startswith(".lookalike-"):
+                hit()
+            real_replace(src, dst, *args, **kwargs)
+        os.replace = replace  # type: ignore[assignment]
+    else:
+        raise ValueError(point)
+    return main(list(argv))

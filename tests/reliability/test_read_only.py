@@ -70,6 +70,10 @@ def test_every_command_leaves_the_photo_folder_as_it_was(small: tuple[Path, Path
     assert json.loads(outcomes[3]["stdout"])["embedded"] == 12
     assert (query.parent / "map.png").stat().st_size > 0
     assert "first" in (query.parent / "labels.csv").read_text()
+    predicted = (query.parent / "predictions.csv").read_text().splitlines()
+    assert predicted[0].endswith("box_x,box_y,box_w,box_h,box_score") and len(predicted) == 13
+    regions = json.loads(next(o["stdout"] for o in outcomes if '"box"' in o["stdout"]))
+    assert len(regions) == 3 and all(len(hit["box"]) == 4 for hit in regions)
     people = json.loads(next(o["stdout"] for o in outcomes if '"people"' in o["stdout"]))
     assert people["people"] == [] and people["faces_in_no_person"] == 0  # scenes, no faces
 

@@ -1,0 +1,44 @@
+"""The last convolutional feature map of a backbone, taken from the pass that embeds a photo.
+
+Every backbone of :mod:`core.embed.models` ends in a global average pooling (timm's
+``global_pool``, torchvision's ``avgpool``): its input is the feature map the embedding is the
+mean of. A forward hook on that module hands the map out of the same forward pass (the region
+descriptors of :mod:`core.regions` pool it over boxes; nothing is run twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+POOL_NAMES = ("global_pool", "avgpool")
+
+
+def pooling_module(body: nn.Module) -> nn.Module:
+    """The global pooling module of ``body``; ValueError if it has none we know."""
+    for name in POOL_NAMES:
+        module = getattr(body, name, None)
+        if module is not None:
+            return module  # type: ignore[no-any-return]
+    raise ValueError(f"{type(body).__name__} has no global pooling module ({POOL_NAMES})")
+
+
+@contextmanager
+def capture_map(body: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Within the block, each forward pass of ``body`` appends its feature map
+    ``(n, channels, h, w)`` (the input of its global pooling) to the yielded list."""
+    maps: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        maps.append(inputs[0])
+
+    handle = pooling_module(body).register_forward_pre_hook(hook)
+    try:
+        yield maps
+    finally:
+        handle.remove()

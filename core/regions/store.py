@@ -1,0 +1,107 @@
+"""The catalog's region descriptors and their reduction (tables ``regions`` and
+``region_reductions``, migration 5)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from core.catalog import Catalog, Photo
+from core.regions.grid import MAX_REGIONS
+from core.regions.pca import RegionReduction
+from core.video import is_video
+
+
+def generation_key(model: str) -> str:
+    """The catalog generation that changes whenever the regions of ``model`` change."""
+    return f"{model}#regions"
+
+
+def load_reduction(catalog: Catalog, model: str) -> RegionReduction | None:
+    """The reduction learned for ``model``, or None before the first regions are stored."""
+    row = catalog.conn.execute(
+        "SELECT mean, axes, scales, photos FROM region_reductions WHERE model = ?", (model,)
+    ).fetchone()
+    if row is None:
+        return None
+    mean = np.frombuffer(row[0], np.float32)
+    scales = np.frombuffer(row[2], np.float32)
+    axes = np.frombuffer(row[1], np.float32).reshape(len(scales), len(mean))
+    return RegionReduction(mean, axes, scales, int(row[3]))
+
+
+def save_reduction(tx: sqlite3.Connection, model: str, reduction: RegionReduction) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO region_reductions (model, mean, axes, scales, photos, fitted_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (model, reduction.mean.tobytes(), reduction.axes.tobytes(), reduction.scales.tobytes(),
+         reduction.photos, time.time()))
+
+
+def write_regions(catalog: Catalog, tx: sqlite3.Connection, model: str,
+                  rows: Sequence[tuple[int, NDArray[np.float32], NDArray[np.float32]]]) -> None:
+    """Store ``(photo id, boxes (R, 4), codes (R, dim))`` rows in transaction ``tx``."""
+    for photo_id, boxes, codes in rows:
+        tx.execute(
+            "INSERT OR REPLACE INTO regions (photo_id, model, boxes, vectors) "
+            "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos WHERE id = ?)",
+            (int(photo_id), model, np.asarray(boxes, np.float16).tobytes(),
+             np.asarray(codes, np.float16).tobytes(), int(photo_id)))
+    if rows:
+        catalog.bump_generation(generation_key(model), tx)
+
+
+def missing_regions(catalog: Catalog, model: str) -> list[Photo]:
+    """Photos (not clips) embedded with ``model`` whose regions are not stored (a library
+    indexed before regions existed, or a pass stopped before the reduction was learned)."""
+    rows = catalog.conn.execute(
+        "SELECT p.id FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model = ? "
+        "WHERE NOT EXISTS (SELECT 1 FROM regions r WHERE r.photo_id = p.id AND r.model = ?) "
+        "ORDER BY p.id", (model, model))
+    photos = catalog.photos([r[0] for r in rows])
+    return [p for p in photos if not is_video(p.path)]
+
+
+def region_count(catalog: Catalog, model: str) -> int:
+    """How many photos have regions stored for ``model``."""
+    return int(catalog.conn.execute(
+        "SELECT count(*) FROM regions WHERE model = ?", (model,)).fetchone()[0])
+
+
+def photo_regions(catalog: Catalog, photo_id: int, model: str
+                  ) -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
+    """(boxes (R, 4), codes (R, dim)) of one photo, or None."""
+    row = catalog.conn.execute(
+        "SELECT boxes, vectors FROM regions WHERE photo_id = ? AND model = ?",
+        (int(photo_id), model)).fetchone()
+    if row is None:
+        return None
+    boxes = np.frombuffer(row[0], np.float16).reshape(-1, 4).astype(np.float32)
+    codes = np.frombuffer(row[1], np.float16).reshape(len(boxes), -1).astype(np.float32)
+    return boxes, codes
+
+
+def all_regions(catalog: Catalog, model: str
+                ) -> tuple[NDArray[np.int64], NDArray[np.float16], NDArray[np.float16]]:
+    """Every stored region of ``model``: (region ids ``photo_id * MAX_REGIONS + r``,
+    boxes (n, 4), codes (n, dim)), float16 as stored, in id order."""
+    ids: list[NDArray[np.int64]] = []
+    boxes: list[NDArray[np.float16]] = []
+    codes: list[NDArray[np.float16]] = []
+    cursor = catalog.conn.execute(
+        "SELECT photo_id, boxes, vectors FROM regions WHERE model = ? ORDER BY photo_id",
+        (model,))
+    while rows := cursor.fetchmany(2048):
+        for photo_id, box_blob, code_blob in rows:
+            b = np.frombuffer(box_blob, np.float16).reshape(-1, 4)
+            ids.append(photo_id * MAX_REGIONS + np.arange(len(b), dtype=np.int64))
+            boxes.append(b)
+            codes.append(np.frombuffer(code_blob, np.float16).reshape(len(b), -1))
+    if not ids:
+        return (np.zeros(0, np.int64), np.zeros((0, 4), np.float16),
+                np.zeros((0, 0), np.float16))
+    return np.concatenate(ids), np.concatenate(boxes), np.concatenate(codes)
