@@ -7,6 +7,9 @@ for large ones. Building that one takes seconds to a minute, so while it is miss
 a query is answered by exact search (tens of milliseconds at 100k photos) and the
 approximate index is built by :meth:`Searcher.build_index`, a job that the app runs in a
 worker and the CLI after indexing, then used once it is current (it owns no thread itself).
+Above :data:`EXACT_STAND_IN_MAX` photos no exact search stands in (it would hold every
+vector in memory): the index is built from the catalog a block at a time, straight into its
+files, and a query waits for that build.
 Queries: by one or several photos ("more like these"), with negative examples ("less like
 those", Rocchio), or by a vector (an image from outside the library).
 """
@@ -25,8 +28,9 @@ from numpy.typing import NDArray
 
 from core.catalog import Catalog
 from core.index import Hit, Index, choose_index, make_index, rocchio
+from core.index.reduced import ReRankedIndex
 from core.jobs import Job, Progress, check_cancel
-from core.video.search import expand_exclude, query_collapsed, search_data
+from core.video.search import expand_exclude, query_collapsed, search_blocks, search_data
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ class Searcher:
         # that comes meanwhile stands in with exact search over them instead of reading again.
         self._shared: tuple[int, NDArray[np.int64], NDArray[np.float16]] | None = None
         self._lock = threading.Lock()
+        self._build_ended = threading.Condition(self._lock)  # a build_index job ended
 
     @property
     def index_path(self) -> Path:
@@ -89,6 +94,11 @@ class Searcher:
         if saved is not None:
             return saved, False
         if self.kind is not None or n > EXACT_STAND_IN_MAX:  # a chosen backend: wait for it
+            while self._building == generation:  # built in the background: wait for that one
+                self._build_ended.wait()
+            saved = self._load_saved(kind, generation)
+            if saved is not None:
+                return saved, False
             return self._build_and_save(kind, generation), False
         shared = self._shared
         if shared is not None and shared[0] == generation:
@@ -102,9 +112,8 @@ class Searcher:
         """The approximate backend this library wants built in the background, or None."""
         if self.kind is not None:
             return None
-        n = self.catalog.embedded_count(self.model)
-        kind = choose_index(n)
-        return None if kind == "exact" or n > EXACT_STAND_IN_MAX else kind
+        kind = choose_index(self.catalog.embedded_count(self.model))
+        return None if kind == "exact" else kind
 
     def build_index(self, cancel: threading.Event | None = None) -> Job[bool]:
         """Build and save the approximate index of the current embeddings if the library
@@ -125,12 +134,14 @@ class Searcher:
             yield Progress("search index", 0, 2, f"Reading {n:,} embeddings")
             with self._lock:
                 shared = self._shared
+            data: tuple[NDArray[np.int64], NDArray[np.float16]] | None = None
             if shared is not None and shared[0] == generation:
                 data = shared[1], shared[2]
-            else:
+            elif n <= EXACT_STAND_IN_MAX:  # read once: exact search stands in meanwhile
                 data = self._read()
                 with self._lock:
                     self._shared = (generation, *data)
+            # else built from the catalog a block at a time (no exact stand-in to share with)
             check_cancel(cancel)
             yield Progress("search index", 1, 2, f"Building the search index of {n:,} photos")
             index = self._build_and_save(kind, generation, data)
@@ -140,6 +151,7 @@ class Searcher:
                 self._shared = None
                 if self._building == generation:
                     self._building = None
+                self._build_ended.notify_all()
         with self._lock:
             if current == generation and (self._index is None or self._exact):
                 self._index, self._exact, self._generation = index, False, generation
@@ -178,14 +190,29 @@ class Searcher:
 
     def _build_and_save(self, kind: str, generation: int,
                         data: tuple[NDArray[np.int64], NDArray[np.float16]] | None = None) -> Index:
-        index = self._build(kind, data)
-        if len(index):
-            stamp = self.index_path.with_suffix(".json")
+        """Build ``kind`` and save it beside the catalog. Without ``data`` (no exact search
+        stands in, above :data:`EXACT_STAND_IN_MAX`) an approximate index is built from the
+        catalog a block at a time into its files: the vectors are never all in memory."""
+        stamp = self.index_path.with_suffix(".json")
+        index = make_index(kind)
+        if data is None and isinstance(index, ReRankedIndex):
+            stamp.unlink(missing_ok=True)
+            try:
+                index.build_streamed(search_blocks(self.catalog, self.model), self.index_path)
+            except OSError as exc:  # e.g. a full disk: build it in memory, unsaved
+                log.warning("could not save the search index: %s", exc)
+                return self._build(kind, data)
+        else:
+            index = self._build(kind, data)
+            if not len(index):
+                return index
             try:
                 index.save(self.index_path)
-                stamp.write_text(json.dumps({"generation": generation, "kind": kind}))
             except OSError as exc:
                 log.warning("could not save the search index: %s", exc)
+                return index
+        if len(index):
+            stamp.write_text(json.dumps({"generation": generation, "kind": kind}))
         return index
 
     def vectors(self, ids: Sequence[int]) -> NDArray[np.float32]:

@@ -267,6 +267,13 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (photo_id, model)
     ) WITHOUT ROWID;
     """,
+    # Issue 20 (a million photos): the grid's date order and the folder panel's counts read
+    # these instead of sorting or grouping every photo (at 1M: 1.8 s and 1.6 s of CPU each
+    # without them). The expressions are those of core.browse's queries, word for word.
+    12: """
+    CREATE INDEX photos_by_date ON photos(captured_at IS NULL, captured_at, path, id);
+    CREATE INDEX photos_folder ON photos(CAST(rtrim(path, replace(path, '/', '')) AS BLOB));
+    """,
     15: """
     -- The map's points of video clips (issue 22): one per kept frame (so a clip of a beach
     -- sits with the beach photos), tied to its frame, hence to its clip and time.

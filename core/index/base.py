@@ -4,7 +4,9 @@ input checks, top-k selection and atomic saves. Import the public names from :mo
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+import mmap
+import struct
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
@@ -155,3 +157,43 @@ def load_npy(path: Path, shape: tuple[int, int], dtype: type[np.generic]) -> NDA
     if not shape[0]:
         return np.empty(shape, dtype=dtype)
     return np.asarray(np.load(path, mmap_mode="r"))
+
+
+_NPY_HEADER = 128  # bytes: room for any 2-D shape, so the header can be rewritten in place
+
+
+def _npy_header(shape: tuple[int, int], descr: str) -> bytes:
+    """A .npy (version 1.0) header of exactly :data:`_NPY_HEADER` bytes."""
+    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({shape[0]}, {shape[1]}), }}"
+    body = text.ljust(_NPY_HEADER - 11) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin1")
+
+
+def stream_npy(path: Path | str, blocks: Iterable[NDArray[Any]], dtype: type[np.generic]
+               ) -> Iterator[NDArray[Any]]:
+    """Write ``blocks`` (rows of one width) to ``path`` as one .npy array as they pass
+    through (each block is yielded after it is written, converted to ``dtype``); the file
+    holds the whole array once the iteration ends. Only one block is ever in memory."""
+    descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
+    rows, width = 0, 0
+    with open(path, "wb") as f:
+        f.write(_npy_header((0, 0), descr))
+        for block in blocks:
+            block = np.ascontiguousarray(block, dtype=dtype)
+            if len(block):
+                width = block.shape[1]
+                f.write(block.tobytes())
+                rows += len(block)
+            yield block
+        f.seek(0)
+        f.write(_npy_header((rows, width), descr))
+
+
+def release_pages(array: NDArray[Any]) -> None:
+    """Drop the pages of a memory-mapped array from this process's resident memory (the
+    file stays cached by the system; a later read maps them back). No-op for others."""
+    base: object = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "_mmap", None) or getattr(base, "base", None)
+    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)

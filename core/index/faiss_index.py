@@ -63,22 +63,19 @@ class FaissIndex(ReRankedIndex):
     def _index_reduced(self, n: int, width: int, chunks: Iterator[NDArray[np.float32]],
                        rng: np.random.Generator) -> None:
         faiss = _faiss()
-        reduced = np.empty((n, width), dtype=np.float32)
-        start = 0
-        for block in chunks:
-            reduced[start : start + len(block)] = block
-            start += len(block)
         self.n_lists = min(self.n_lists or _default_n_lists(n), max(n, 1))
         if n == 0:  # nothing to train on: an empty flat index answers nothing
             self._index = faiss.IndexFlatIP(max(width, 1))
             return
         index = faiss.index_factory(width, f"IVF{self.n_lists},{_CODEC}",
                                     faiss.METRIC_INNER_PRODUCT)
-        sample = reduced[np.sort(rng.choice(n, min(n, _TRAIN_PER_LIST * self.n_lists),
-                                            replace=False))]
+        # The training sample is read on its own and the rows are added a block at a time:
+        # the reduced vectors of the whole library (1 GB at 1M) are never held at once.
+        sample = np.sort(rng.choice(n, min(n, _TRAIN_PER_LIST * self.n_lists), replace=False))
         index.cp.seed = self.seed
-        index.train(sample)
-        index.add(reduced)
+        index.train(np.ascontiguousarray(self._reduced_rows(sample), dtype=np.float32))
+        for block in chunks:
+            index.add(np.ascontiguousarray(block, dtype=np.float32))
         self._index = index
 
     def _candidates(self, q: NDArray[np.float32], want: int, effort: int) -> NDArray[np.int64]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -23,8 +23,10 @@ from core.index.base import (
     hits,
     load_npy,
     matvec,
+    release_pages,
     save_npy,
     save_npz,
+    stream_npy,
     top,
 )
 
@@ -148,18 +150,82 @@ class ReRankedIndex:
                 raise ValueError("vectors contain a zero, NaN or infinite row")
             inv_norms[sl] = 1.0 / norms
         self._ids, self._vectors, self._inv_norms = ids, store, inv_norms
+        self._index_all(rng)
+
+    def build_streamed(self, blocks: Iterable[tuple[NDArray[np.int64], NDArray[np.floating]]],
+                       path: Path) -> None:
+        """Build from ``(ids, vectors)`` blocks and save to ``path`` (as :meth:`save`), never
+        holding the library's full vectors in memory: they are written to the vectors file
+        as they come, then memory-mapped, and each pass over them releases the pages it
+        read. What stays in memory is the backend's own structure (256 bytes a photo for
+        faiss), the ids and the norms. Raises ValueError on bad input."""
+        path = Path(path)
+        meta_path, vec_path = self._sidecars(path)
+        id_blocks: list[NDArray[np.int64]] = []
+        norm_blocks: list[NDArray[np.float32]] = []
+
+        def checked() -> Iterator[NDArray[np.floating]]:
+            for block_ids, block in blocks:
+                ids = check_build(block_ids, block)
+                norms = np.linalg.norm(np.asarray(block, dtype=np.float32), axis=1)
+                if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+                    raise ValueError("vectors contain a zero, NaN or infinite row")
+                id_blocks.append(ids)
+                norm_blocks.append((1.0 / norms).astype(np.float32))
+                yield block
+
+        def write(tmp: str) -> None:
+            for _ in stream_npy(tmp, checked(), np.float16):
+                pass
+            ids = np.concatenate(id_blocks) if id_blocks else np.empty(0, np.int64)
+            if len(np.unique(ids)) != len(ids):
+                raise ValueError("ids must be unique")
+            self._ids = ids
+            self._inv_norms = (np.concatenate(norm_blocks) if norm_blocks
+                               else np.empty(0, np.float32))
+            dim = int(np.load(tmp, mmap_mode="r").shape[1]) if len(ids) else 0
+            self._vectors = load_npy(Path(tmp), (len(ids), dim), np.float16)
+            self._index_all(np.random.default_rng(self.seed))
+            self._save_meta(meta_path)
+
+        atomic_write(vec_path, write)
+        atomic_write(path, self._save_main)
+
+    def _index_all(self, rng: np.random.Generator) -> None:
+        """Fit the projection, index the reduced vectors, tune the search effort."""
+        n, dim = self._vectors.shape
         self._projection = None
         if self.reduced_dim is not None and dim > self.reduced_dim and n:
             sample = np.sort(rng.choice(n, min(n, _PCA_SAMPLE), replace=False))
             self._projection = top_axes(self._rows(sample), self.reduced_dim, rng)
         projection = self._projection
         width = dim if projection is None else len(projection)
-        blocks = (self._rows(np.arange(sl.start, sl.stop)) for sl in chunks(n))
-        self._index_reduced(
-            n, width, blocks if projection is None else (b @ projection.T for b in blocks), rng)
+        self._index_reduced(n, width, self._reduced_blocks(), rng)
+        release_pages(self._vectors)
         if getattr(self, self._EFFORT) is None:
             setattr(self, self._EFFORT, self._tune_effort(rng))
+            release_pages(self._vectors)
         log.info("%s index: %d items, %s", self.name, n, self._settings())
+
+    def _reduced_blocks(self) -> Iterator[NDArray[np.float32]]:
+        """Every stored vector, normalised and projected, a chunk at a time; the pages of
+        memory-mapped vectors are released after each chunk (resident memory stays at a
+        chunk, not the library)."""
+        for sl in chunks(len(self._ids)):
+            rows = self._rows(np.arange(sl.start, sl.stop))
+            yield rows if self._projection is None else rows @ self._projection.T
+            release_pages(self._vectors)
+
+    def _reduced_rows(self, positions: NDArray[np.integer]) -> NDArray[np.float32]:
+        """Stored vectors at `positions`, normalised and projected, a chunk at a time (a
+        backend's training sample, read without a pass over the whole library)."""
+        width = len(self._projection) if self._projection is not None else self.dim
+        out = np.empty((len(positions), width), dtype=np.float32)
+        for sl in chunks(len(positions)):
+            rows = self._rows(positions[sl])
+            out[sl] = rows if self._projection is None else rows @ self._projection.T
+        release_pages(self._vectors)
+        return out
 
     def _rows(self, positions: NDArray[np.integer]) -> NDArray[np.float32]:
         """Stored vectors at `positions`, upcast and normalised."""
@@ -226,6 +292,7 @@ class ReRankedIndex:
         best_p = np.empty((len(qs), 0), dtype=np.int64)
         for sl in chunks(len(self)):
             s = qs @ self._rows(np.arange(sl.start, sl.stop)).T
+            release_pages(self._vectors)
             own = (self_pos >= sl.start) & (self_pos < sl.stop)
             s[np.nonzero(own)[0], self_pos[own] - sl.start] = -np.inf
             cat_s = np.concatenate([best_s, s], axis=1)
@@ -245,13 +312,16 @@ class ReRankedIndex:
         settings) and `<path>.vectors.npy` (float16 vectors for re-ranking), each atomically."""
         path = Path(path)
         meta_path, vec_path = self._sidecars(path)
+        self._save_meta(meta_path)
+        atomic_write(vec_path, lambda tmp: save_npy(tmp, self._vectors))
+        atomic_write(path, self._save_main)
+
+    def _save_meta(self, meta_path: Path) -> None:
         projection = self._projection if self._projection is not None else np.empty((0, 0))
         settings = json.dumps({"settings": self._settings(), "dim": self.dim})
         save_npz(meta_path, {"ids": self._ids, "inv_norms": self._inv_norms,
                              "projection": projection, "settings": np.array(settings),
                              **self._meta_arrays()})
-        atomic_write(vec_path, lambda tmp: save_npy(tmp, self._vectors))
-        atomic_write(path, self._save_main)
 
     @classmethod
     def load(cls, path: Path) -> Self:

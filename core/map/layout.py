@@ -42,6 +42,7 @@ from core.catalog import Catalog
 from core.errors import LookalikeError
 from core.jobs import Job, Progress, check_cancel
 from core.map.clusters import find_clusters
+from core.map.sampled import SAMPLED_ABOVE, compute_sampled, sampled_pca_layout
 from core.map.store import (
     MapParams,
     MapResult,
@@ -103,6 +104,10 @@ def compute_map(
             and stored.result.generation == generation:
         yield Progress("loading", 1, 1, "The map is up to date")
         return replace(stored.result, how="cached", seconds=time.perf_counter() - start)
+    if catalog.embedded_count(model) > SAMPLED_ABOVE:
+        result = yield from compute_sampled(catalog, model, params, generation, stored, cancel,
+                                            REFIT_FRACTION)
+        return replace(result, seconds=time.perf_counter() - start)
     yield Progress("loading", 0, 1, "Reading embeddings")
     points = map_points(catalog, model)
     check_cancel(cancel)
@@ -164,6 +169,10 @@ def pca_layout(catalog: Catalog, model: str) -> MapResult:
     """An instant map (2-D randomized PCA, no clusters) to show while UMAP computes."""
     start = time.perf_counter()
     generation = catalog.generation(model)
+    if catalog.embedded_count(model) > SAMPLED_ABOVE:  # no full-dimension copy
+        ids, xy = sampled_pca_layout(catalog, model)
+        return MapResult(model, ids, xy, np.full(len(ids), -1, np.int32), (), MapParams(),
+                         generation, "pca", "preview", time.perf_counter() - start)
     points = map_points(catalog, model)
     n = len(points.keys)
     xy = _pca_2d(points.vectors) if n > 2 else np.zeros((n, 2), np.float32)
@@ -287,9 +296,16 @@ def _pca(vectors: NDArray[np.float32], dims: int, seed: int) -> tuple[Any, NDArr
     return pca, np.ascontiguousarray(pca.fit_transform(vectors), dtype=np.float32)
 
 
-def _pca_2d(vectors: NDArray[np.float32], oversample: int = 10) -> NDArray[np.float32]:
+def _pca_2d(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
     """A 2-D randomized PCA in plain numpy, for the preview in an app thread: numpy's BLAS
     and LAPACK calls release the GIL (sklearn's go through scipy, which holds it)."""
+    mean, components = _pca_2d_axes(vectors)
+    return np.ascontiguousarray(vectors @ components - mean @ components, dtype=np.float32)
+
+
+def _pca_2d_axes(vectors: NDArray[np.float32], oversample: int = 10
+                 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """(mean, (dim, 2) principal axes) of ``vectors``, by randomized PCA."""
     mean = vectors.mean(axis=0)
     rng = np.random.default_rng(0)
     basis = rng.standard_normal((vectors.shape[1], oversample)).astype(np.float32)
@@ -301,7 +317,7 @@ def _pca_2d(vectors: NDArray[np.float32], oversample: int = 10) -> NDArray[np.fl
     q = np.linalg.qr(y)[0]
     small = q.T @ vectors - np.outer(q.sum(axis=0), mean)  # q.T @ (vectors - mean)
     components = np.linalg.svd(small, full_matrices=False)[2][:2].T
-    return np.ascontiguousarray(vectors @ components - mean @ components, dtype=np.float32)
+    return mean, components
 
 
 def _make_umap(params: MapParams, n: int, n_epochs: int | None = None) -> Any:

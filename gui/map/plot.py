@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
-from pyqtgraph import functions as fn
 from pyqtgraph.Qt.internals import PrimitiveArray
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
@@ -108,6 +107,36 @@ def point_size(n: int) -> int:
     return 9 if n < 1000 else 6 if n < 20_000 else 4
 
 
+DEDUPE_ABOVE = 50_000  # visible points: above, one dot per screen cell is drawn
+
+
+def _topmost_per_cell(points: NDArray[np.float32], values: NDArray[np.float32], cell: float
+                      ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Of the points (screen coordinates, 2 x m, in drawing order, with a value each) that
+    fall in the same ``cell`` x ``cell`` pixel square, only the last drawn (the one on top),
+    in drawing order.
+
+    Measured here: drawing 1,000,000 dots took 235 ms of CPU a frame, most of it in Qt
+    drawing dots that other dots cover. With cells of half a dot, a frame draws one dot a
+    cell (at most ~1366 x 768 / 4 of them), each at most half its radius from its place.
+    """
+    col = np.floor(points[0] / cell)
+    row = np.floor(points[1] / cell)
+    x0, y0 = col.min(), row.min()
+    width = int(col.max() - x0) + 1
+    height = int(row.max() - y0) + 1
+    if width * height > 16 * len(values):  # spread far beyond the view: keep them all
+        return points, values
+    key = ((row - y0) * width + (col - x0)).astype(np.intp)
+    owner = np.full(width * height, -1, dtype=np.intp)
+    # numpy writes repeated indices in order, so a cell keeps its last point (any point of
+    # the cell would do: the last is the one that would be drawn on top)
+    owner[key] = np.arange(len(key))
+    keep = np.zeros(len(key), dtype=bool)
+    keep[owner[owner >= 0]] = True
+    return points[:, keep], values[keep]
+
+
 class PointCloud(pg.GraphicsObject):
     """Dots of one pixel size, coloured from a small palette by an index per point.
 
@@ -140,6 +169,7 @@ class PointCloud(pg.GraphicsObject):
                         float(self.y.max())) if len(self.x) else None
         if size is not None and size != self.size:
             self.size, self._atlas = size, None
+        self._arrange()
         self.informViewBoundsChanged()
         self.update()
 
@@ -149,7 +179,15 @@ class PointCloud(pg.GraphicsObject):
         self.order = np.argsort(self.colour, kind="stable")
         self.palette = palette
         self._atlas = None
+        self._arrange()
         self.update()
+
+    def _arrange(self) -> None:
+        """Coordinates and atlas offsets in drawing order, float32: what a frame reads (at
+        1M points, gathering them anew every frame cost 20 ms)."""
+        self._xs = self.x[self.order].astype(np.float32)
+        self._ys = self.y[self.order].astype(np.float32)
+        self._offsets = self.colour[self.order].astype(np.float32)
 
     # -- QGraphicsItem / pyqtgraph protocol ------------------------------------------------
 
@@ -181,26 +219,35 @@ class PointCloud(pg.GraphicsObject):
         dpr = widget.devicePixelRatioF() if widget is not None else 1.0  # type: ignore
         if self._atlas is None or dpr != self._atlas_dpr:
             self._build_atlas(dpr)
-        rows = self.order
+        xs, ys, offsets = self._xs, self._ys, self._offsets * self._cell
         view = self.viewRect()
-        if view is not None:
-            visible = (self.x >= view.left()) & (self.x <= view.right()) \
-                & (self.y >= view.top()) & (self.y <= view.bottom())
-            rows = rows[visible[rows]]
-        if not len(rows):
+        x0, x1, y0, y1 = self._bounds or (0.0, 0.0, 0.0, 0.0)
+        if view is not None and not (view.left() <= x0 and x1 <= view.right()
+                                     and view.top() <= y0 and y1 <= view.bottom()):
+            visible = np.flatnonzero((xs >= view.left()) & (xs <= view.right())
+                                     & (ys >= view.top()) & (ys <= view.bottom()))
+            xs, ys, offsets = xs[visible], ys[visible], offsets[visible]
+        if not len(xs):
             return
-        points = fn.transformCoordinates(painter.transform(), np.vstack([self.x[rows],
-                                                                         self.y[rows]]))
+        t = painter.transform()  # affine: map units to device pixels
+        points = np.empty((2, len(xs)), np.float32)
+        np.multiply(xs, t.m11(), out=points[0])
+        points[0] += t.m21() * ys + t.dx()
+        np.multiply(xs, t.m12(), out=points[1])
+        points[1] += t.m22() * ys + t.dy()
         painter.resetTransform()
+        if len(xs) > DEDUPE_ABOVE:
+            points, offsets = _topmost_per_cell(points, offsets, max(1.0, self.size / 2))
         cell = self._cell
-        self._fragments.resize(len(rows))
+        self._fragments.resize(points.shape[1])
         frags = self._fragments.ndarray()
         frags[:, 0:2] = np.clip(points.T, -2**30, 2**30)
-        frags[:, 2] = self.colour[rows] * cell
+        frags[:, 2] = offsets
         frags[:, 3] = 0
         frags[:, 4:6] = cell
         frags[:, 6:10] = [1 / dpr, 1 / dpr, 0.0, 1.0]
         painter.drawPixmapFragments(*self._fragments.drawargs(), self._atlas)
+        self.drawn = points.shape[1]
 
     def _build_atlas(self, dpr: float) -> None:
         """One glyph per palette colour, side by side, at the screen's pixel ratio."""

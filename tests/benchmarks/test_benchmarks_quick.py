@@ -241,6 +241,27 @@ def test_killresume_benchmark_quick() -> None:
     assert "no failures: integrity_check ok" in proc.stdout
 
 
+def test_scale_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import benchmarks.scale
+
+    assert benchmarks.scale.main(["--quick", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "uptime:" in out
+    rows = {row["figure"]: row for row in _table(out)}
+    assert {"catalog open s", "list (folder order) s", "sort by date s", "folder counts s",
+            "catalog bytes a photo beyond vectors", "search index build s", "search p95 ms",
+            "duplicate grouping s"} <= set(rows)
+    for row in rows.values():
+        assert row["photos"] == "3,000" and row["status"] in ("met", "MISSED")
+        assert float(row["measured"].replace(",", "")) >= 0
+    assert "recall@10 1.000" in rows["search p95 ms"]["notes"]  # exact search below 10k
+    assert 500 < float(rows["catalog bytes a photo beyond vectors"]["measured"]
+                       .replace(",", "")) < 5000
+    # the library was built once, through the scan, and is re-used by the next run
+    assert len(list((tmp_path / "n3000" / "photos").rglob("*.jpg"))) == 3000
+    assert (tmp_path / "n3000" / "ready").exists()
+
+
 def test_regions_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     import benchmarks.regions
     from benchmarks.quality_data import SHARED_PHOTOS

@@ -245,3 +245,41 @@ def test_rocchio() -> None:
         rocchio(np.empty((0, 2), np.float32))
     with pytest.raises(ValueError, match="shape"):
         rocchio(pos, np.ones((1, 3), np.float32))
+
+
+@pytest.mark.parametrize("name", ["faiss", "ivf", "pca", "annoy"])
+def test_streamed_build_matches_the_in_memory_build(name: str, data: Any,
+                                                    tmp_path: Path) -> None:
+    """A build from blocks (the vectors written to disk as they come, never all in memory)
+    gives the index an in-memory build of the same rows gives, saved and mmapped."""
+    from core.index.reduced import ReRankedIndex
+
+    ids, vectors, _ = data
+    kwargs = {"reduced_dim": 32}
+    memory = make_index(name, **kwargs)
+    memory.build(ids, vectors)
+    streamed = make_index(name, **kwargs)
+    assert isinstance(streamed, ReRankedIndex)
+    path = tmp_path / "streamed.index"
+    streamed.build_streamed(((ids[s:s + 700], vectors[s:s + 700].astype(np.float16))
+                             for s in range(0, len(ids), 700)), path)
+    loaded = type(streamed).load(path)
+    assert len(streamed) == len(loaded) == len(ids)
+    assert streamed._settings() == memory._settings()  # the same tuned effort
+    for pos in (0, 1234, len(ids) - 1):
+        want = hit_ids(memory.query(vectors[pos], K))
+        assert hit_ids(streamed.query(vectors[pos], K)) == want
+        assert hit_ids(loaded.query(vectors[pos], K)) == want
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_streamed_build_rejects_bad_rows(data: Any, tmp_path: Path) -> None:
+    ids, vectors, _ = data
+    bad = vectors[:100].astype(np.float16)
+    bad[5] = 0
+    with pytest.raises(ValueError, match="zero"):
+        make_index("faiss").build_streamed([(ids[:100], bad)], tmp_path / "x.index")
+    with pytest.raises(ValueError, match="unique"):
+        make_index("faiss").build_streamed(
+            [(ids[:100], vectors[:100]), (ids[:100], vectors[:100])], tmp_path / "x.index")
+    assert not list(tmp_path.iterdir())  # nothing half-written is left

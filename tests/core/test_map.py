@@ -344,3 +344,43 @@ def test_cli_map(library_copy, tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert png.is_file()
     assert main([*argv[:6], "-q"]) == 0
     assert "map cached" in capsys.readouterr().out
+
+
+def test_a_large_library_is_mapped_from_a_fitted_sample(
+        library: SyntheticLibrary, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above SAMPLED_ABOVE photos UMAP is fitted on a sample and every other photo is placed
+    with transform, a block of embeddings at a time (never the whole library in memory)."""
+    from core.map import layout, sampled
+
+    monkeypatch.setattr(layout, "SAMPLED_ABOVE", 100)
+    monkeypatch.setattr(sampled, "FIT_SAMPLE", 120)
+    monkeypatch.setattr(sampled, "PLACE_BLOCK", 50)
+    monkeypatch.setattr(library.catalog, "embeddings", _whole_library_guard(library.catalog))
+    first = library.compute()
+    assert first.how == "fitted" and first.method == "umap" and len(first) == 240
+    assert first.placed == 120  # the sample keeps its fitted places
+    assert _nearest_agreement(first, library.cluster_of) >= 0.8
+    assert library.compute().how == "cached"
+    preview = core_map.pca_layout(library.catalog, MODEL)
+    assert len(preview) == 240 and np.isfinite(preview.xy).all()
+    new_ids = library.add(30, folder="b")
+    updated = library.compute()
+    assert updated.how == "updated" and updated.placed == 30 and len(updated) == 270
+    position = {int(i): k for k, i in enumerate(updated.ids)}
+    old_rows = np.array([position[int(i)] for i in first.ids])
+    np.testing.assert_array_equal(updated.xy[old_rows], first.xy)  # old points stay put
+    new_rows = np.array([position[i] for i in new_ids])
+    assert _nearest_agreement(updated, library.cluster_of, new_rows, old_rows) >= 0.8
+    library.add(150, folder="c")  # more than half the library at fit time: refit
+    assert library.compute().how == "fitted"
+
+
+def _whole_library_guard(catalog: Catalog) -> object:
+    """catalog.embeddings that fails when asked for every photo's vectors at once."""
+    real = catalog.embeddings
+
+    def embeddings(model: str, ids: object = None) -> object:
+        assert ids is not None, "the whole library's embeddings were read at once"
+        return real(model, ids)
+
+    return embeddings

@@ -83,3 +83,46 @@ def test_a_query_during_the_background_build_is_answered_exactly(catalog: Catalo
     assert run(job)
     assert len(set(during) & set(expected)) >= 8
     assert isinstance(searcher.index(), APPROXIMATE_INDEX)
+
+
+def test_a_large_library_builds_its_index_from_the_catalog_a_block_at_a_time(
+        catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above EXACT_STAND_IN_MAX no exact search stands in: the index is built straight
+    from the catalog's blocks into its files and answers from its memory-mapped vectors."""
+    import core.search
+    import core.video.search
+
+    monkeypatch.setattr(core.search, "EXACT_STAND_IN_MAX", 300)
+    monkeypatch.setattr(core.search.Searcher, "_read", lambda self: pytest.fail(
+        "the whole library's vectors were read into memory"))
+    blocks = []
+    real = core.video.search.search_blocks
+
+    def counted(*args: object) -> object:
+        for block in real(*args):  # type: ignore[arg-type]
+            blocks.append(len(block[0]))
+            yield block
+
+    monkeypatch.setattr(core.search, "search_blocks", counted)
+    searcher = Searcher(catalog, MODEL)
+    assert searcher.build_pending  # built in the background, as the app runs the job
+    assert run(searcher.build_index())
+    assert sum(blocks) == 600 and not searcher.build_pending
+    query = int(catalog.photo_ids()[7])
+    hits = searcher.similar([query], k=10)
+    index = searcher.index()
+    assert isinstance(index, APPROXIMATE_INDEX)
+    assert not index._vectors.flags.writeable  # the vectors file, mapped read-only
+    exact = ExactIndex()
+    exact.build(*catalog.stored_embeddings(MODEL))
+    exact = exact.query(searcher.vectors([query])[0], 10, exclude={query})
+    assert len({h.photo_id for h in hits} & {h.photo_id for h in exact}) >= 8
+    # Saved with its stamp: a new searcher loads it instead of building again.
+    blocks.clear()
+    assert isinstance(Searcher(catalog, MODEL).index(), APPROXIMATE_INDEX) and not blocks
+    # Without the job, the first query builds it (from blocks too) and waits for it.
+    for path in searcher.index_path.parent.glob(searcher.index_path.name + "*"):
+        path.unlink()
+    fresh = Searcher(catalog, MODEL)
+    assert [h.photo_id for h in fresh.similar([query], k=10)] == [h.photo_id for h in hits]
+    assert sum(blocks) == 600
