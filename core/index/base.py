@@ -174,7 +174,7 @@ def stream_npy(path: Path | str, blocks: Iterable[NDArray[Any]], dtype: type[np.
     """Write ``blocks`` (rows of one width) to ``path`` as one .npy array as they pass
     through (each block is yielded after it is written, converted to ``dtype``); the file
     holds the whole array once the iteration ends. Only one block is ever in memory."""
-    descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
+    descr = str(np.lib.format.dtype_to_descr(np.dtype(dtype)))  # a plain dtype: a str
     rows, width = 0, 0
     with open(path, "wb") as f:
         f.write(_npy_header((0, 0), descr))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -129,8 +130,9 @@ def _place(catalog: Catalog, model: str, fitted: dict[str, Any], stored: StoredM
         if len(new):
             reduced = np.ascontiguousarray(
                 fitted["pca"].transform(block[new].astype(np.float32)), dtype=np.float32)
+            umap_model = fitted["umap"]
             xy[new] = yield from _in_thread(
-                lambda r=reduced: fitted["umap"].transform(r), "umap",
+                partial(umap_model.transform, reduced), "umap",
                 f"Placing photos: {done:,} of {total:,}", cancel)
             placed += len(new)
         done += len(ids)

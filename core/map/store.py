@@ -116,7 +116,7 @@ def map_model_path(catalog: Catalog, model: str) -> Path:
     return catalog.path.parent / f"map-{slug}.pkl"
 
 
-def embedding_digests(vectors: NDArray[np.float32]) -> NDArray[np.int64]:
+def embedding_digests(vectors: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
     """crc32 of each embedding as stored (float16): tells a changed photo from a kept one."""
     half = np.ascontiguousarray(vectors, dtype=np.float16)
     return np.fromiter((zlib.crc32(row) for row in half), dtype=np.int64, count=len(half))
