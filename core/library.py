@@ -28,6 +28,7 @@ from core.index import Hit, rocchio
 from core.jobs import Job
 from core.labels import LabelStore
 from core.regions import Box, RegionSearch, missing_regions
+from core.regions.store import pending_count
 from core.scan import ScanResult, scan
 from core.search import Searcher
 from core.video import SceneOptions, index_clips, is_video
@@ -203,13 +204,15 @@ class Library:
         with self.catalog.faults():
             remember_model(self.catalog, self.model_name, self.weights)
             if (self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count()
-                    and not missing_regions(self.catalog, self.model_key)):
+                    and not missing_regions(self.catalog, self.model_key)
+                    and not pending_count(self.catalog, self.model_key)):
                 return EmbedResult(0, 0, 0.0)
             embedder = self.embedder
             photos = yield from embed_missing(self.catalog, embedder, cancel, **options)
             clips = yield from index_clips(self.catalog, embedder, cancel, self.video_options)
         result = EmbedResult(photos.embedded + clips.clips, photos.failed + clips.failed,
-                             photos.seconds + clips.seconds, clips.clips, clips.frames)
+                             photos.seconds + clips.seconds, clips.clips, clips.frames,
+                             photos.described)
         if result.embedded:
             thumbcache.prune()
         return result

@@ -38,7 +38,9 @@ PEOPLE_TABLES = ("persons", "faces", "face_rejections", "face_scans")  # keyed b
 WORK_TABLES = ("photos", "embeddings", "problems")
 # copied when the old catalog has them (keywords: schema 4 on; duplicate decisions: 7 on;
 # video clips, their kept frames and resume points: 9 on)
-LATER_TABLES = ("keywords", "duplicate_decisions", "clips", "frames", "clip_progress")
+LATER_TABLES: tuple[str, ...] = ("keywords", "duplicate_decisions", "clips", "frames",
+                               "clip_progress")
+LATER_TABLES += ("region_reductions", "regions", "region_pending")  # 5 and 16 on
 REMEMBERED = ("model", "weights")  # meta keys: what the library was indexed with
 
 

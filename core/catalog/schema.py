@@ -288,6 +288,18 @@ MIGRATIONS: dict[int, str] = {
     ) WITHOUT ROWID;
     CREATE INDEX map_frame_points_model ON map_frame_points(model);
     """,
+    16: """
+    -- Raw region descriptors waiting for their model's reduction to be learned (issue 16):
+    -- written with the embedding in the batch's transaction, so a stopped pass redoes
+    -- nothing. They become regions (and are deleted) once enough photos wait (core.regions).
+    CREATE TABLE region_pending (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model    TEXT NOT NULL,
+        boxes    BLOB NOT NULL,                -- float16 (R, 4), as in regions
+        raw      BLOB NOT NULL,                -- float16 (R, channels): pooled feature map
+        PRIMARY KEY (photo_id, model)
+    ) WITHOUT ROWID;
+    """,
 }
 
 

@@ -49,6 +49,7 @@ class EmbedResult:
     seconds: float
     clips: int = 0  # of ``embedded``, video clips (core.video)
     frames: int = 0  # the clips' kept frames
+    described: int = 0  # photos embedded before that were run again for their regions only
 
     @property
     def rate(self) -> float:
@@ -119,15 +120,17 @@ def embed_missing(
     Files that cannot be read move to the problems table with the reason; the pass goes on.
     """
     todo = [p for p in catalog.missing_embeddings(embedder.key) if not is_video(p.path)]
-    todo = sorted(todo + missing_regions(catalog, embedder.key), key=lambda p: p.id)
+    regions_only = {p.id for p in missing_regions(catalog, embedder.key)}
+    todo = sorted(todo + catalog.photos(sorted(regions_only)), key=lambda p: p.id)
     regions = RegionWriter(catalog, embedder.key)
     meter = RateMeter(len(todo))
     start = time.perf_counter()
     batch_size = batch_size or embedder.batch_size
     workers = workers or decode_workers()
-    embedded = failed = 0
+    embedded = failed = described = 0
     yield meter.progress("embedding", 0, f"Embedding {len(todo)} photos")
     if not todo:
+        regions.flush(final=True)  # a pass stopped after its last batch left some waiting
         return EmbedResult(0, 0, 0.0)
     pending: deque[tuple[Photo, Future[_Prepared]]] = deque()
     queue = iter(todo)
@@ -166,15 +169,17 @@ def embed_missing(
                                             [p.size for p in ready], out.maps)),
                 )
                 regions.flush()
-                embedded += len(ready)
+                again = sum(p.photo.id in regions_only for p in ready)
+                embedded += len(ready) - again
+                described += again
                 failed += len(errors)
-                done = embedded + failed
+                done = embedded + described + failed
                 yield meter.progress("embedding", done, f"Embedded {done} of {len(todo)}")
             regions.flush(final=True)
         finally:
             for _photo, future in pending:
                 future.cancel()
-    return EmbedResult(embedded, failed, time.perf_counter() - start)
+    return EmbedResult(embedded, failed, time.perf_counter() - start, described=described)
 
 
 def _together(*writers: Callable[[sqlite3.Connection], None] | None

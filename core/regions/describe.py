@@ -3,9 +3,9 @@
 (:mod:`~core.regions.store`) in the batch's own transaction.
 
 The reduction is learned on the library: until it is, the raw descriptors of the first
-:data:`LEARN_ON` photos wait in memory (about 40 MB), then it is fitted and they are written
-in one transaction. A pass stopped before that leaves those photos without regions: the next
-pass describes them again (:func:`~core.regions.store.missing_regions`).
+:data:`LEARN_ON` photos wait in the catalog (table ``region_pending``, float16, written with
+each batch's embeddings), then it is learned from them block by block and they become regions
+in one transaction. A pass stopped before that loses nothing: the next one goes on counting.
 """
 
 from __future__ import annotations
@@ -19,8 +19,15 @@ from numpy.typing import NDArray
 
 from core.catalog import Catalog
 from core.regions.grid import crop_boxes, grid_cells, pool
-from core.regions.pca import RegionReduction, fit_reduction
-from core.regions.store import load_reduction, save_reduction, write_regions
+from core.regions.pca import Moments, RegionReduction
+from core.regions.store import (
+    load_reduction,
+    pending_blocks,
+    pending_count,
+    save_reduction,
+    write_pending,
+    write_regions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,37 +54,40 @@ class RegionWriter:
         self.model = model
         self.learn_on = learn_on
         self.reduction: RegionReduction | None = load_reduction(catalog, model)
-        self._waiting: list[Raw] = []
 
     def batch(self, ids: Sequence[int], sizes: Sequence[tuple[int, int]],
               maps: NDArray[np.float32] | None) -> Callable[[sqlite3.Connection], None] | None:
-        """The writes of one batch's regions, for the batch's transaction; None while the
-        reduction is still being learned (they wait; call :meth:`flush` after the commit)."""
+        """The writes of one batch's regions, for the batch's transaction: regions, or raw
+        descriptors waiting while the reduction is still to learn (call :meth:`flush`
+        after the commit)."""
         if maps is None or not len(ids):
             return None
         raw, boxes = describe(maps, sizes)
         rows = [(int(i), b, r) for i, b, r in zip(ids, boxes, raw, strict=True)]
         reduction = self.reduction
         if reduction is None:
-            self._waiting += rows
-            return None
+            return lambda tx: write_pending(tx, self.model, rows)
         return lambda tx: write_regions(self.catalog, tx, self.model, _reduced(rows, reduction))
 
     def flush(self, final: bool = False) -> None:
         """Learn the reduction once :attr:`learn_on` photos wait (or, ``final``, any), then
-        store theirs."""
-        if self.reduction is not None or not self._waiting:
+        turn theirs into regions, in one transaction."""
+        if self.reduction is not None:
             return
-        if len(self._waiting) < self.learn_on and not final:
+        waiting = pending_count(self.catalog, self.model)
+        if not waiting or (waiting < self.learn_on and not final):
             return
-        raw = np.concatenate([r for _i, _b, r in self._waiting])
-        reduction = fit_reduction(raw, len(self._waiting))
+        moments = Moments()
+        for block in pending_blocks(self.catalog, self.model):
+            moments.add(np.concatenate([r for _i, _b, r in block]), len(block))
+        reduction = moments.fit()
         with self.catalog.transaction() as tx:
             save_reduction(tx, self.model, reduction)
-            write_regions(self.catalog, tx, self.model, _reduced(self._waiting, reduction))
-        log.info("region reduction of %s learned on %d photos", self.model, len(self._waiting))
+            for block in pending_blocks(self.catalog, self.model, tx):
+                write_regions(self.catalog, tx, self.model, _reduced(block, reduction))
+            tx.execute("DELETE FROM region_pending WHERE model = ?", (self.model,))
+        log.info("region reduction of %s learned on %d photos", self.model, moments.photos)
         self.reduction = reduction
-        self._waiting = []
 
 
 def _reduced(rows: list[Raw], reduction: RegionReduction

@@ -64,16 +64,44 @@ def unit_rows(x: NDArray[np.floating]) -> NDArray[np.float32]:
     return x / np.maximum(norms, 1e-12)
 
 
+class Moments:
+    """Running mean and covariance of unit-normalised raw descriptors, fed in blocks (so
+    learning a reduction holds one block, whatever the number of photos)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.photos = 0
+        self.total: NDArray[np.float64] | None = None
+        self.outer: NDArray[np.float64] | None = None
+
+    def add(self, raw: NDArray[np.floating], photos: int) -> None:
+        """Add raw descriptors ``(n, channels)`` of ``photos`` photos."""
+        x = unit_rows(raw).astype(np.float64)
+        if self.total is None or self.outer is None:
+            self.total = np.zeros(x.shape[1])
+            self.outer = np.zeros((x.shape[1], x.shape[1]))
+        self.total += x.sum(axis=0)
+        self.outer += x.T @ x
+        self.n += len(x)
+        self.photos += photos
+
+    def fit(self, dim: int = DIM) -> RegionReduction:
+        """The whitened PCA of what was added."""
+        if self.total is None or self.outer is None or not self.n:
+            raise ValueError("no descriptors to learn a reduction from")
+        mean = self.total / self.n
+        cov = (self.outer - self.n * np.outer(mean, mean)) / max(1, self.n - 1)
+        eigvals, eigvecs = np.linalg.eigh(cov)  # ascending
+        keep = max(1, min(dim, self.n - 1, len(mean)))
+        order = np.argsort(eigvals)[::-1][:keep]
+        values = np.maximum(eigvals[order], 0.0)
+        scales = 1.0 / np.sqrt(values + SHRINK * max(float(values.mean()), 1e-12))
+        return RegionReduction(mean.astype(np.float32), eigvecs[:, order].T.astype(np.float32),
+                               scales.astype(np.float32), self.photos)
+
+
 def fit_reduction(raw: NDArray[np.float32], photos: int, dim: int = DIM) -> RegionReduction:
     """Learn the reduction from raw descriptors ``(n, channels)`` of ``photos`` photos."""
-    x = unit_rows(raw).astype(np.float64)
-    mean = x.mean(axis=0)
-    centred = x - mean
-    cov = centred.T @ centred / max(1, len(x) - 1)
-    eigvals, eigvecs = np.linalg.eigh(cov)  # ascending
-    keep = max(1, min(dim, len(x) - 1, x.shape[1]))
-    order = np.argsort(eigvals)[::-1][:keep]
-    values = np.maximum(eigvals[order], 0.0)
-    scales = 1.0 / np.sqrt(values + SHRINK * max(float(values.mean()), 1e-12))
-    return RegionReduction(mean.astype(np.float32), eigvecs[:, order].T.astype(np.float32),
-                           scales.astype(np.float32), photos)
+    moments = Moments()
+    moments.add(raw, photos)
+    return moments.fit(dim)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,13 +55,53 @@ def write_regions(catalog: Catalog, tx: sqlite3.Connection, model: str,
         catalog.bump_generation(generation_key(model), tx)
 
 
+PENDING_BLOCK = 8  # photos read at a time while learning the reduction (~1 MB)
+
+
+def write_pending(tx: sqlite3.Connection, model: str,
+                  rows: Sequence[tuple[int, NDArray[np.float32], NDArray[np.float32]]]) -> None:
+    """Keep ``(photo id, boxes, raw descriptors)`` rows until the reduction is learned."""
+    tx.executemany(
+        "INSERT OR REPLACE INTO region_pending (photo_id, model, boxes, raw) "
+        "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos WHERE id = ?)",
+        [(int(i), model, np.asarray(b, np.float16).tobytes(),
+          np.asarray(r, np.float16).tobytes(), int(i)) for i, b, r in rows])
+
+
+def pending_count(catalog: Catalog, model: str) -> int:
+    """Photos whose raw descriptors wait for ``model``'s reduction."""
+    return int(catalog.conn.execute(
+        "SELECT count(*) FROM region_pending WHERE model = ?", (model,)).fetchone()[0])
+
+
+def pending_blocks(catalog: Catalog, model: str, conn: sqlite3.Connection | None = None
+                   ) -> Iterator[list[tuple[int, NDArray[np.float32], NDArray[np.float32]]]]:
+    """The waiting rows, :data:`PENDING_BLOCK` photos at a time, as float32."""
+    conn = conn or catalog.conn
+    last = -1
+    while True:
+        rows = conn.execute(
+            "SELECT photo_id, boxes, raw FROM region_pending WHERE model = ? AND photo_id > ? "
+            "ORDER BY photo_id LIMIT ?", (model, last, PENDING_BLOCK)).fetchall()
+        if not rows:
+            return
+        block = []
+        for photo_id, boxes, raw in rows:
+            b = np.frombuffer(boxes, np.float16).astype(np.float32).reshape(-1, 4)
+            r = np.frombuffer(raw, np.float16).astype(np.float32).reshape(len(b), -1)
+            block.append((int(photo_id), b, r))
+        yield block
+        last = rows[-1][0]
+
+
 def missing_regions(catalog: Catalog, model: str) -> list[Photo]:
-    """Photos (not clips) embedded with ``model`` whose regions are not stored (a library
-    indexed before regions existed, or a pass stopped before the reduction was learned)."""
+    """Photos (not clips) embedded with ``model`` with no regions stored or waiting (a
+    library indexed before regions existed, a rebuild that lost them, or a cluster pass)."""
     rows = catalog.conn.execute(
         "SELECT p.id FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model = ? "
         "WHERE NOT EXISTS (SELECT 1 FROM regions r WHERE r.photo_id = p.id AND r.model = ?) "
-        "ORDER BY p.id", (model, model))
+        "AND NOT EXISTS (SELECT 1 FROM region_pending w WHERE w.photo_id = p.id AND "
+        "w.model = ?) ORDER BY p.id", (model, model, model))
     photos = catalog.photos([r[0] for r in rows])
     return [p for p in photos if not is_video(p.path)]
 
