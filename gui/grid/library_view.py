@@ -144,14 +144,15 @@ class LibraryView(QWidget):
         self.sort_box.addItem("Similarity", "similarity")
         self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))
         self.sort_box.currentIndexChanged.connect(self._on_sort_chosen)
-        row.addWidget(QLabel("Sort:", self.header))
+        self.sort_label = QLabel("Sort:", self.header)
+        row.addWidget(self.sort_label)
         row.addWidget(self.sort_box)
         row.addSpacing(8)
         self.size_slider = QSlider(Qt.Orientation.Horizontal, self.header)
         self.size_slider.setRange(*THUMBNAIL_SIZES)
         self.size_slider.setValue(tile_size)
         self.size_slider.setMinimumWidth(64)  # narrows first, so the docks can widen
-        self.size_slider.setMaximumWidth(120)
+        self.size_slider.setMaximumWidth(100)
         self.size_slider.setToolTip("Thumbnail size")
         self.size_slider.valueChanged.connect(self.set_tile_size)
         row.addWidget(self.size_slider)
@@ -176,6 +177,13 @@ class LibraryView(QWidget):
             self.actions.back_to_library.trigger()
         self._stale = True
         self.reload()
+
+    def _set_sortable(self, sortable: bool) -> None:
+        """Search results are in similarity order: the Sort box is off and out of the way
+        (its room goes to the query's title)."""
+        self.sort_box.setEnabled(sortable)
+        self.sort_box.setVisible(sortable)
+        self.sort_label.setVisible(sortable)
 
     def add_bar(self, widget: QWidget) -> None:
         """Add a row under the header (e.g. the similarity bar)."""
@@ -291,7 +299,7 @@ class LibraryView(QWidget):
         self._last_id = -1
         self._keys = []
         self.model.set_photos([])
-        self.sort_box.setEnabled(True)  # no query in a newly opened library
+        self._set_sortable(True)  # no query in a newly opened library
         self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))
         self.reload()
 
@@ -348,7 +356,7 @@ class LibraryView(QWidget):
     def _on_query_changed(self, query: Query | None) -> None:
         if query is None:
             self.query_thumb.hide()
-            self.sort_box.setEnabled(True)
+            self._set_sortable(True)
             self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))
             self._last_id = -1
             self._stale = True
@@ -357,7 +365,7 @@ class LibraryView(QWidget):
         self._keys = []
         self._show_query_file(query.file)
         self.sort_box.setCurrentIndex(self.sort_box.findData("similarity"))
-        self.sort_box.setEnabled(False)
+        self._set_sortable(False)
         ids = [*query.positives, *(h.photo_id for h in query.hits)]
         scores = {h.photo_id: h.score for h in query.hits} if query.scored else None
         times = {h.photo_id: h.time for h in query.hits if h.time is not None}

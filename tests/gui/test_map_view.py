@@ -266,6 +266,8 @@ def test_map_of_an_indexed_library(qtbot: QtBot, catalog_copy: Path, photo_folde
     # A small library is all "in view" at once: its thumbnails replace the dots.
     qtbot.waitUntil(lambda: len(view.overlays.thumbnails.shown) == n, timeout=30_000)
     assert overlapping(thumbnail_rects(view)) == 0  # spread on a grid: none hides another
+    view.fit_button.click()  # the legend may have filled in after the first range
+    view.overlays.update_thumbnails()
     full = view.overlays.layout_side
     view.view_box.scaleBy((5, 5))  # zoomed well out: smaller thumbnails, still apart
     view.overlays.update_thumbnails()
