@@ -109,6 +109,18 @@ def failure_reason(sidecar: Path, exc: Exception) -> str:
     return str(exc).replace(f"{sidecar}: ", "") or type(exc).__name__
 
 
+def write_or_reason(sidecar: Path, write: Callable[[], object]) -> str | None:
+    """Run ``write`` (which writes ``sidecar``); None when it worked, else why not, in plain
+    words, logged (the sidecar writers list it and go on with the others)."""
+    try:
+        write()
+    except (OSError, XmpError) as exc:
+        reason = failure_reason(sidecar, exc)
+        log.warning("XMP sidecar %s: %s", sidecar, reason)
+        return reason
+    return None
+
+
 def sidecar_path(photo: Path, siblings: Collection[str] | None = None) -> Path:
     """The sidecar of ``photo``: ``IMG_1.xmp`` (the name Lightroom, darktable and digiKam
     read) when no other photo in its folder has the stem ``IMG_1``. In a pair such as

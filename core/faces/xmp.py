@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -127,13 +128,12 @@ def write_face_regions(catalog: Catalog, cancel: threading.Event | None = None
     for n, photo in enumerate(photos, 1):
         check_cancel(cancel)
         sidecar = xmp.sidecar_path(photo.path)
-        try:
-            _merge(photo.path, sidecar, by_hash[photo.content_hash or ""], names)
+        reason = xmp.write_or_reason(sidecar, partial(
+            _merge, photo.path, sidecar, by_hash[photo.content_hash or ""], names))
+        if reason is None:
             written += 1
-        except (OSError, xmp.XmpError) as exc:
-            reason = xmp.failure_reason(sidecar, exc)
+        else:
             failed.append((sidecar, reason))
-            log.warning("XMP sidecar %s: %s", sidecar, reason)
         yield meter.progress("writing face regions", n, display(photo.path.name))
     return SidecarResult(written, tuple(failed))
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -318,14 +319,13 @@ def write_sidecars(catalog: Catalog, set_ids: Iterable[int] | None = None, *,
             except OSError:
                 listings[folder] = []
         target = xmp.sidecar_path(photo.path, listings[folder])
-        try:
-            xmp.merge_into_sidecar(target, add_keywords=sorted(wanted[photo.id]),
-                                   remove_keywords=managed - wanted[photo.id])
+        reason = xmp.write_or_reason(target, partial(
+            xmp.merge_into_sidecar, target, add_keywords=sorted(wanted[photo.id]),
+            remove_keywords=managed - wanted[photo.id]))
+        if reason is None:
             written += 1
-        except (OSError, xmp.XmpError) as exc:
-            reason = xmp.failure_reason(target, exc)
+        else:
             failed.append((target, reason))
-            log.warning("XMP sidecar %s: %s", target, reason)
         yield meter.progress("writing sidecars", n, display(photo.path.name))
     return SidecarResult(written, tuple(failed))
 # -- the older helpers of the other exporters (keywords, duplicates), over core.xmp ------------

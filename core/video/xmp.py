@@ -123,15 +123,14 @@ def write_clip_sidecars(catalog: Catalog, set_id: int, model: str,
                    if i in names}
         markers = [Marker(r.label, r.start, r.end - r.start, r.probability) for r in ranges]
         target = xmp.sidecar_path(clip.path)
-        try:
-            xmp.merge_into_sidecar(
-                target, add_keywords=sorted(wanted), remove_keywords=managed - wanted,
-                edit=partial(set_track, name=TRACK_PREFIX + label_set.name, markers=markers))
+        reason = xmp.write_or_reason(target, partial(
+            xmp.merge_into_sidecar, target, add_keywords=sorted(wanted),
+            remove_keywords=managed - wanted,
+            edit=partial(set_track, name=TRACK_PREFIX + label_set.name, markers=markers)))
+        if reason is None:
             written += 1
-        except (OSError, xmp.XmpError) as exc:
-            reason = xmp.failure_reason(target, exc)
+        else:
             failed.append((target, reason))
-            log.warning("XMP sidecar %s: %s", target, reason)
         yield meter.progress("writing clip sidecars", n, display(clip.path.name))
     return SidecarResult(written, tuple(failed))
 
