@@ -279,11 +279,14 @@ def _rescored(vectors: Vectors, ra: np.ndarray, rb: np.ndarray, floor: float | N
     return out
 
 
+HOLD_BYTES = 512 << 20  # float16 vectors held in memory at most (200k photos at 1280-d)
+
+
 class Vectors:
     """The embeddings of the photos ``wanted`` (those that have one, ``ids``, sorted), for
-    the neighbour graph: up to :data:`graph.EXACT_MAX` photos held in memory; above, read
-    from the catalog a block at a time (the graph holds only their projection) and the few
-    rows the exact scores need read again by id."""
+    the neighbour graph: held in memory up to :data:`HOLD_BYTES`; above, read from the
+    catalog a block at a time (the graph holds only their projection) and the few rows the
+    exact scores need read again by id."""
 
     def __init__(self, catalog: Catalog, model: str, wanted: list[int]) -> None:
         self.catalog, self.model = catalog, model
@@ -294,6 +297,17 @@ class Vectors:
         if len(self.ids) <= graph.EXACT_MAX:
             ids, held = catalog.stored_embeddings(model, self.ids.tolist())
             self.ids, self._held = ids, held  # ids: those still there when read
+            return
+        row = catalog.conn.execute("SELECT length(vector) FROM embeddings WHERE model = ? "
+                                   "LIMIT 1", (model,)).fetchone()
+        if row is not None and len(self.ids) * row[0] <= HOLD_BYTES:
+            # read once, in one pass; the exact scores then need no second read
+            held = np.empty((len(self.ids), row[0] // 2), np.float16)
+            done = 0
+            for block in self._blocks():
+                held[done:done + len(block)] = block
+                done += len(block)
+            self._held = held[:done]
 
     def radius_pairs(self, radius: float, **options: Any) -> graph.Pairs:
         """:func:`graph.radius_pairs` over these vectors (rows: positions in ``ids``)."""
