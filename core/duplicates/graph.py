@@ -100,7 +100,7 @@ def radius_pairs_streamed(n: int, sample: NDArray[np.floating],
     with _one_blas_thread():
         reduced = _Reduced.project(n, np.asarray(sample, np.float32), blocks)
         near, approx = _collect(reduced.pairs(radius, seed, low, low_per_row))
-        i, j, s = _unique(*near, n)
+        i, j, s = _unique(near[0], near[1], near[2], n)
         log.debug("%d pairs near the radius to score exactly", len(i))
         exact_s = np.asarray(exact(i, j), np.float32) if len(i) else s
         good = exact_s >= radius
