@@ -172,6 +172,10 @@ def test_quality_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
     chance = sum(float(r["chance"]) for r in groups) / len(groups)
     assert value(ours["semantic mAP@10"]) > 2 * chance
     assert value(ours["few-shot acc (3/group)"]) > value(phash["few-shot acc (3/group)"])
+    # the visual layer (--layer visual) has its own row, and finds edited copies as well
+    visual = summary[f"{model} (visual layer)"]
+    assert value(visual["mild mAP (>=0.95)"]) >= 0.95 and visual["ahead of pHash"] == "yes"
+    assert visual["semantic mAP@10"] != ours["semantic mAP@10"]
 
 
 def test_duplicates_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:

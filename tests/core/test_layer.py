@@ -182,6 +182,17 @@ def test_region_search_works_on_a_visual_library(visual) -> None:
         assert hits[0].photo_id in scene and hits[0].box is not None
 
 
+def test_a_rebuilt_catalog_keeps_the_layer_and_both_sets(visual, tmp_path, capsys) -> None:
+    root, catalog, _scenes = visual
+    copy = tmp_path / "catalog.sqlite"
+    with Library(root, catalog_path=catalog) as library:
+        library.catalog.conn.execute("VACUUM INTO ?", (str(copy),))
+    assert main(["index", str(root), "--catalog", str(copy), "--rebuild", "-q"]) == 0
+    assert "Embedded 0 in" in capsys.readouterr().out  # the visual vectors were recovered
+    state = _status(root, copy, capsys)
+    assert (state["layer"], state["embeddings"]) == ("visual", {VISUAL_KEY: 16})
+
+
 def test_ray_refuses_the_visual_layer(visual, capsys) -> None:
     root, catalog, _scenes = visual
     shutil.copy(catalog, catalog.with_name("ray.sqlite"))
