@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from core.catalog.faults import CatalogDamaged
 from core.catalog.rebuild import rebuild
+from core.embed.models import SEMANTIC
 from core.embed.offline import offline_models
 from core.errors import LookalikeError, ModelUnavailable
 from core.library import Library
@@ -82,7 +83,7 @@ class MainWindow(QMainWindow):
         self.similarity = SimilarityBar(context, self.search, self)
         self.library_view.add_bar(self.similarity)
         self.similarity.attach_grid(self.library_view.grid)
-        self.similarity.finetuned.connect(self._use_weights_file)
+        self.similarity.finetuned.connect(self._use_finetuned)
         next(a.menu() for a in self.menuBar().actions() if a.text() == "&Search").addAction(
             self.similarity.finetune)
         self.library_view.menu_extras += [self.similarity.mark_similar,
@@ -273,6 +274,12 @@ class MainWindow(QMainWindow):
         self.options = replace(self.options, weights=path)
         self.model_chosen = True
         self._reopen()
+
+    def _use_finetuned(self, path: str) -> None:
+        """Search with fine-tuned weights: their semantic layer (fine-tuning trains the last
+        stage; an earlier, visual layer is the same as before), embedded by the dialog."""
+        self._layer = SEMANTIC
+        self._use_weights_file(path)
 
     def show_preferences(self) -> None:
         library = self.context.library
