@@ -81,3 +81,27 @@ def test_without_a_library_the_descriptor_cannot_be_chosen(qtbot: QtBot) -> None
     chosen = PreferencesDialog(ModelChoice("resnet50", "none", "cpu"), layer="visual")
     qtbot.addWidget(chosen)
     assert chosen.layer_box.isEnabled() and chosen.layer() == "visual"
+
+
+def test_searching_with_fine_tuned_weights_goes_back_to_the_semantic_layer(
+        open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder,
+        catalog_copy: Path, tmp_path: Path) -> None:
+    """Fine-tuning trains the last stage: on a visual library, "Search With It" opens the
+    library with the new weights in the semantic layer (the visual one would not change)."""
+    import torch
+
+    from core.embed.models import build_model
+
+    window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
+    window.layers.switch("visual")
+    qtbot.waitUntil(lambda: window.context.library is not None
+                    and window.context.library.layer == "visual", timeout=120_000)
+    weights = tmp_path / "tuned.pth"
+    torch.save(build_model("resnet50", "none", seed=3).state_dict(), weights)
+    window.similarity.finetuned.emit(str(weights))  # what the dialog's Search With It sends
+    qtbot.waitUntil(lambda: window.context.library is not None
+                    and window.context.library.weights == str(weights), timeout=30_000)
+    library = window.context.library
+    assert library is not None and library.layer == "semantic"
+    assert library.model_key.startswith("resnet50@file-") and ":" not in library.model_key
+
