@@ -79,7 +79,8 @@ def remembered_model(
     the defaults. Remembered weights go with the remembered model only."""
     known_model = catalog.get_meta(MODEL_META)
     known_weights = catalog.get_meta(WEIGHTS_META) or "default"
-    if known_model is None:  # a catalog from before: the model most of its embeddings are from
+    if known_model is None and (model is None or weights is None):
+        # a catalog from before: the model most of its embeddings are from
         known_model, known_weights = _most_embedded(catalog) or (None, "default")
     if model is None:
         if known_model in MODELS:
