@@ -76,6 +76,9 @@ def test_every_command_leaves_the_photo_folder_as_it_was(small: tuple[Path, Path
     assert len(regions) == 3 and all(len(hit["box"]) == 4 for hit in regions)
     people = json.loads(next(o["stdout"] for o in outcomes if '"people"' in o["stdout"]))
     assert people["people"] == [] and people["faces_in_no_person"] == 0  # scenes, no faces
+    visual = next(o for c, o in zip(cases, outcomes, strict=True)
+                  if c["argv"][0] == "similar" and "visual" in c["argv"])
+    assert len(json.loads(visual["stdout"])) == 3  # searched in the visual layer's own set
 
 
 def test_a_read_only_folder_is_indexed_labelled_and_mapped(small: tuple[Path, Path],
