@@ -71,7 +71,7 @@ def bench_training(n_triplets: int) -> list[list[object]]:
                  max_triplets=int(n_triplets / 0.8))
     start, cpu = time.perf_counter(), time.process_time()
     basis = principal_basis(x, 256)
-    fitted = run(fit(data, x[data.photo_ids], basis))
+    fitted = run(fit(data, x[data.photo_ids], basis, library=x[:4000]))
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return [[f"{len(data.train):,}", f"{len(data.held_out):,}", f"{seconds:.1f}", f"{cpu:.1f}",
              fitted.loss, fitted.epochs, f"{fitted.before:.3f}", f"{fitted.after:.3f}",
