@@ -15,10 +15,22 @@ figures is kept:
 - ``binary``: same / different pairs, ``p(same) = sigmoid(s · cos(H, H') + b)`` with a
   logistic loss.
 
-Both stop early on the held-out triplets: the fraction ordered correctly (angle to H+ below
-the angle to H-), with the held-out loss breaking ties. The untrained projection (the base
-similarity, epoch 0) is the first candidate: training that orders the held-out triplets no
-better keeps the base ranking (few judgements are easily overfitted).
+A few judgements are easily memorised, so training is held to the base similarity
+(:data:`RESTRAINTS`): ``W`` decays towards the identity (not towards zero), ``V`` towards
+zero, and the cosines of random pairs of library photos (most of which nobody judged) are
+kept near their base values. Only when the restrained projection cannot beat the base
+similarity on the held-out triplets is a free one tried (a notion of "alike" far from the
+base one, e.g. colour against black and white).
+
+The searched similarity blends the two: ``(1 - b) cos(x, x') + b cos(Wx, Wx')``, as the unit
+vector ``[sqrt(1 - b) x, sqrt(b) W x]`` (so the same index code searches it), with ``b``
+chosen on the held-out triplets.
+
+Both stop early on the held-out triplets (split by photo: they hold photos the training
+never saw): the fraction ordered correctly (angle to H+ below the angle to H-), with the
+held-out loss breaking ties. The untrained projection (the base similarity, epoch 0) is the
+first candidate: training that orders the held-out triplets no better keeps the plain
+ranking (``b = 0``).
 """
 
 from __future__ import annotations
@@ -181,7 +193,8 @@ def fit(data: TripletData, vectors: NDArray[np.floating], basis: torch.Tensor, *
     before = ordering(x, held)
     losses = ("triplet", "binary") if loss == "auto" else (loss,)
     tries = [(name, r) for r in RESTRAINTS for name in losses]
-    results = []
+    results: list[tuple[str, tuple[float, float], Projection, int, float, float,
+                        list[float]]] = []
     for n, (name, restraint) in enumerate(tries):
         if restraint != RESTRAINTS[0] and any(r[3] for r in results):
             break  # a more restrained projection already beats the base similarity
@@ -202,7 +215,7 @@ def fit(data: TripletData, vectors: NDArray[np.floating], basis: torch.Tensor, *
         if best[3]:
             break
     name, _, projection, epochs, after, _, curve = best
-    others = {r[0] if r[1] == RESTRAINTS[0] else f"{r[0]} (restraint {r[1]})": r[4]
+    others = {r[0] if r[1] == RESTRAINTS[0] else f"{r[0]} unrestrained": r[4]
               for r in results}
     projection.eval()
     with torch.no_grad():

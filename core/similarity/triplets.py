@@ -169,10 +169,10 @@ def _split(triplets: NDArray[np.int64], fraction: float, rng: np.random.Generato
         mask[held_rows] = True
         return triplets[~mask], triplets[mask]
     held = rng.choice(photos, max(1, round(len(photos) * fraction)), replace=False)
-    mask = np.isin(triplets, held).any(1)
-    if mask.all():  # every triplet holds a held-out photo: keep the anchors' rule
-        mask = np.isin(triplets[:, 0], held)
-    return triplets[~mask], triplets[mask]
+    holds = np.asarray(np.isin(triplets, held).any(1), bool)
+    if holds.all():  # every triplet holds a held-out photo: hold out those anchors' only
+        holds = np.asarray(np.isin(triplets[:, 0], held), bool)
+    return triplets[~holds], triplets[holds]
 
 
 def _pairs(rel: Relations, index: dict[int, int], triplets: NDArray[np.int64],
