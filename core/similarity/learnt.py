@@ -242,6 +242,9 @@ def describe(sim: SimilarityInfo, stale: bool = False) -> list[str]:
         f"held-out triplets ordered correctly: {sim.before:.1%} before, {sim.after:.1%} "
         f"after (on {sim.held_out} held-out triplets)",
     ]
+    if not sim.epochs:
+        lines.append("training did not order photos it never saw better than the base "
+                     "similarity: searching with it keeps the plain ranking")
     if stale:
         lines.append("judgements or labels changed since: retrain to use them")
     return lines
