@@ -290,12 +290,13 @@ class Library:
             return (photo.id if photo else None), self.searcher.by_vector(query, k,
                                                                           exclude=exclude)
 
-    def similar_to_region(self, path: Path, box: Box, k: int = 20, *, refine: int = 10
+    def similar_to_region(self, path: Path, box: Box, k: int = 20, *, refine: int = 30
                           ) -> tuple[int | None, list[Hit]]:
         """Photos ranked by their region most like ``box`` (x, y, w, h relative to the
         upright photo) of the image file at ``path`` (inside the library or not), best first;
-        each hit's ``box`` is its best-matching region, found again finely (and anywhere in
-        the photo) for the first ``refine`` hits, which are read for it (core.regions).
+        each hit's ``box`` is its best-matching region. The best ``refine`` photos are read
+        and ranked again on their visual maps, with finer boxes anywhere in the photo
+        (core.regions.refine).
 
         Returns the file's own photo id when it is one of the library's photos (it is left out
         of the hits), and the hits. Raises ValueError for an empty box, LookupError before

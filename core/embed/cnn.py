@@ -63,6 +63,7 @@ class Embedder:
         self._mean = torch.tensor(self.spec.mean, device=self.device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(self.spec.std, device=self.device).view(1, 3, 1, 1) * 255
         self._lock = threading.Lock()  # one batch at a time through the network
+        self._visual: torch.nn.Module | None = None  # found on first use (maps_of)
 
     @property
     def batch_size(self) -> int:
@@ -130,14 +131,25 @@ class Embedder:
     def map_of(self, image: Image.Image) -> NDArray[np.float32]:
         """The feature map ``(channels, h, w)`` of a whole image as it is (any size, no crop
         or resize): for region queries (:mod:`core.regions`)."""
+        return self.maps_of(image)[0]
+
+    def maps_of(self, image: Image.Image) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """The last feature map and the visual one (the last at 1/16 of the input, see
+        :func:`core.embed.feature_map.visual_module`) of a whole image as it is, from one
+        pass: ``(channels, h, w)`` each."""
+        from core.embed.feature_map import capture_visual, visual_module
+
         pixels = np.asarray(to_rgb(image), dtype=np.uint8)
         if self._threads is not None:
             torch.set_num_threads(self._threads)
         x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
-        with self._lock, torch.inference_mode(), capture_map(self._net) as captured:
-            x = (x.float() - self._mean) / self._std
-            self._net(x)
-            return captured[0][0].float().cpu().numpy()
+        with self._lock, torch.inference_mode():
+            if self._visual is None:
+                self._visual = visual_module(self._net, self.input_size)
+            with capture_map(self._net) as captured, capture_visual(self._visual) as visual:
+                x = (x.float() - self._mean) / self._std
+                self._net(x)
+            return (captured[0][0].float().cpu().numpy(), visual[0][0].float().cpu().numpy())
 
     def embed_file(self, path: Path) -> NDArray[np.float32]:
         """Embed one image file (e.g. a query photo outside the library)."""

@@ -163,10 +163,10 @@ def embed_missing(
                     embedder.key,
                     [(p.photo.id, p.meta, v) for p, v in zip(ready, out.vectors, strict=True)],
                     errors,
-                    _together(keyword_writer(embedder.key, [p.meta.content_hash for p in ready],
-                                             out),
-                              regions.batch([p.photo.id for p in ready],
-                                            [p.size for p in ready], out.maps)),
+                    writers_together(
+                        keyword_writer(embedder.key, [p.meta.content_hash for p in ready], out),
+                        regions.batch([p.photo.id for p in ready], [p.size for p in ready],
+                                      out.maps)),
                 )
                 regions.flush()
                 again = sum(p.photo.id in regions_only for p in ready)
@@ -182,7 +182,7 @@ def embed_missing(
     return EmbedResult(embedded, failed, time.perf_counter() - start, described=described)
 
 
-def _together(*writers: Callable[[sqlite3.Connection], None] | None
+def writers_together(*writers: Callable[[sqlite3.Connection], None] | None
               ) -> Callable[[sqlite3.Connection], None] | None:
     """One writer doing ``writers`` (those not None) in order, or None."""
     todo = [w for w in writers if w is not None]
