@@ -300,14 +300,6 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (photo_id, model)
     ) WITHOUT ROWID;
     """,
-    18: """
-    -- Region codes are 128-d int8 now (issue 16: a pasted object's photos are found more
-    -- often): the 64-d float16 regions of older catalogs go, with their reductions and any raw
-    -- descriptors waiting, and the next index describes those photos again (core.regions).
-    DELETE FROM regions;
-    DELETE FROM region_reductions;
-    DELETE FROM region_pending;
-    """,
 }
 
 

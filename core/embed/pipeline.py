@@ -119,10 +119,10 @@ def embed_missing(
 
     Files that cannot be read move to the problems table with the reason; the pass goes on.
     """
+    regions = RegionWriter(catalog, embedder.key)  # first: it may drop an older format's
     todo = [p for p in catalog.missing_embeddings(embedder.key) if not is_video(p.path)]
     regions_only = {p.id for p in missing_regions(catalog, embedder.key)}
     todo = sorted(todo + catalog.photos(sorted(regions_only)), key=lambda p: p.id)
-    regions = RegionWriter(catalog, embedder.key)
     meter = RateMeter(len(todo))
     start = time.perf_counter()
     batch_size = batch_size or embedder.batch_size

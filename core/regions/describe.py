@@ -28,6 +28,7 @@ from core.regions.grid import crop_boxes, grid_cells, pool
 from core.regions.pca import CodeMoments, Moments, RegionReduction, relearn
 from core.regions.store import (
     code_blocks,
+    drop_older_format,
     load_reduction,
     pending_blocks,
     pending_count,
@@ -63,6 +64,8 @@ class RegionWriter:
         self.catalog = catalog
         self.model = model
         self.learn_on = learn_on
+        if drop_older_format(catalog, model):
+            log.info("regions of %s are of an older format: described again", model)
         self.reduction: RegionReduction | None = load_reduction(catalog, model)
         self.stored = region_count(catalog, model) if self.reduction is not None else 0
 

@@ -183,3 +183,21 @@ def recode_regions(catalog: Catalog, tx: sqlite3.Connection, model: str,
                        [(new[sizes[j]:sizes[j + 1]].tobytes(), i, model)
                         for j, i in enumerate(ids)])
     catalog.bump_generation(generation_key(model), tx)
+
+
+def drop_older_format(catalog: Catalog, model: str) -> bool:
+    """Drop ``model``'s regions, reduction and waiting descriptors if its codes are of the
+    older format (float16, before int8: see :func:`core.regions.pca.decode_codes`), so that
+    the indexing pass describes those photos again; until then they are searched as they
+    are. Returns whether it dropped them."""
+    reduction = load_reduction(catalog, model)
+    row = catalog.conn.execute(
+        "SELECT length(boxes), length(vectors) FROM regions WHERE model = ? LIMIT 1",
+        (model,)).fetchone()
+    if reduction is None or row is None or row[1] == row[0] // 8 * reduction.dim:
+        return False
+    with catalog.transaction() as tx:
+        for table in ("regions", "region_reductions", "region_pending"):
+            tx.execute(f"DELETE FROM {table} WHERE model = ?", (model,))
+        catalog.bump_generation(generation_key(model), tx)
+    return True
