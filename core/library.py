@@ -28,7 +28,7 @@ from core.index import Hit, rocchio
 from core.jobs import Job
 from core.labels import LabelStore
 from core.regions import Box, RegionSearch, missing_regions
-from core.regions.store import pending_count
+from core.regions.store import drop_older_format, pending_count
 from core.scan import ScanResult, scan
 from core.search import Searcher
 from core.video import SceneOptions, index_clips, is_video
@@ -203,6 +203,7 @@ class Library:
         library's commands use them unless told otherwise."""
         with self.catalog.faults():
             remember_model(self.catalog, self.model_name, self.weights)
+            drop_older_format(self.catalog, self.model_key)  # then described again below
             if (self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count()
                     and not missing_regions(self.catalog, self.model_key)
                     and not pending_count(self.catalog, self.model_key)):
