@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from core.embed.cnn import Embedder
 
 WHITEN_DIM = 64  # axes of the candidates' whitening (the visual map has 112 channels for Lite0)
+SCALE = 1.5  # the photos at 1.5x the library's scale (cells of ~11 px of it): on the benchmark,
+# recall@10 0.73 and boxes with IoU >= 0.5 0.77, against 0.67 and 0.60 at 1x (2.25x the cost)
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,10 @@ class Query:
 
 
 def visual_map(embedder: Embedder, image: Image.Image) -> NDArray[np.float32]:
-    """The visual feature map ``(channels, h, w)`` of the whole upright ``image`` at the
-    library's scale (its shorter side the model input's)."""
+    """The visual feature map ``(channels, h, w)`` of the whole upright ``image`` at
+    :data:`SCALE` times the library's scale (its shorter side the model input's)."""
     w, h = image.size
-    factor = embedder.input_size / min(w, h)
+    factor = SCALE * embedder.input_size / min(w, h)
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
     return embedder.maps_of(image.resize(size, Image.Resampling.BILINEAR))[1]
 

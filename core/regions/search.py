@@ -23,7 +23,7 @@ from core.index import Hit, Index, choose_index, make_index
 from core.jobs import Job, Progress, check_cancel
 from core.regions.grid import MAX_REGIONS, Box, box_cells, check_box, pool
 from core.regions.pca import RegionReduction, unit_rows
-from core.regions.refine import Query, refined
+from core.regions.refine import SCALE, Query, refined
 from core.regions.store import all_regions, generation_key, load_reduction, region_count
 
 if TYPE_CHECKING:
@@ -55,10 +55,11 @@ def query_descriptors(embedder: Embedder, image: Image.Image, box: Box
     return last, sides
 
 
-def query_maps(embedder: Embedder, image: Image.Image, box: Box
+def query_maps(embedder: Embedder, image: Image.Image, box: Box, visual_scale: float = 1.0
                ) -> tuple[NDArray[np.float32], NDArray[np.float32], list[float]]:
-    """As :func:`query_descriptors`, with the visual map's descriptors of the box too (from
-    the same passes): (last ``(S, channels)``, visual ``(S, visual channels)``, scales)."""
+    """As :func:`query_descriptors`, with the visual map's descriptors of the box too, at
+    ``visual_scale`` times each scale (from the same passes if 1): (last ``(S, channels)``,
+    visual ``(S, visual channels)``, scales)."""
     box = check_box(box)
     w, h = image.size
     box_side = max(box[2] * w, box[3] * h)
@@ -73,12 +74,19 @@ def query_maps(embedder: Embedder, image: Image.Image, box: Box
     if not factors:  # a tiny box on a huge image: the largest scale allowed
         factors = [MAX_QUERY_SIDE / max(w, h)]
     for factor in factors:
-        size = (max(MIN_QUERY_SIDE, round(w * factor)), max(MIN_QUERY_SIDE, round(h * factor)))
-        maps = embedder.maps_of(image.resize(size, Image.Resampling.BILINEAR))
+        maps = embedder.maps_of(_scaled(image, factor))
         last.append(pool(maps[0][None], [box_cells(box, *maps[0].shape[1:])])[0, 0])
+        if visual_scale != 1:  # the photos are ranked again at another scale
+            maps = embedder.maps_of(_scaled(image, factor * visual_scale))
         visual.append(pool(maps[1][None], [box_cells(box, *maps[1].shape[1:])])[0, 0])
         sides.append(box_side * factor)
     return np.stack(last), np.stack(visual), sides
+
+
+def _scaled(image: Image.Image, factor: float) -> Image.Image:
+    w, h = image.size
+    size = (max(MIN_QUERY_SIDE, round(w * factor)), max(MIN_QUERY_SIDE, round(h * factor)))
+    return image.resize(size, Image.Resampling.BILINEAR)
 
 
 def region_sides(input_size: int) -> list[int]:
@@ -218,7 +226,8 @@ class RegionSearch:
         boxes, on their images' visual maps (:mod:`core.regions.refine`; ``open_photo``:
         photo id -> upright image, or None)."""
         reduction = self.reduction()
-        raw, visual, _sides = query_maps(embedder, image, box)
+        raw, visual, _sides = query_maps(embedder, image, box,
+                                         SCALE if refine and open_photo is not None else 1.0)
         codes = reduction.reduce(raw)
         wanted = max(k, refine if open_photo is not None else 0)
         best: dict[int, Hit] = {}
@@ -283,8 +292,9 @@ def region_vectors(catalog: Catalog, photo_id: int, model_key: str
 
 
 def image_of(path: Path, embedder: Embedder) -> Image.Image:
-    """The upright image of ``path``, decoded at the size the region query needs."""
+    """The upright image of ``path``, decoded at the size the region query needs (its
+    shorter side at least the refining scale's, :data:`core.regions.refine.SCALE`)."""
     from core import decode, thumbnails
 
-    return decode.decode_file(path, min_side=max(embedder.input_size,
-                                                 thumbnails.THUMBNAIL_SIZE)).image
+    side = max(round(SCALE * embedder.input_size), thumbnails.THUMBNAIL_SIZE)
+    return decode.decode_file(path, min_side=side).image
