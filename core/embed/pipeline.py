@@ -115,7 +115,7 @@ def embed_missing(
     store its top ImageNet classes (keywords) and its region descriptors
     (:mod:`core.regions`) from the same forward pass (keywords when the model has real
     weights; video clips are left to :func:`core.video.index_clips`). Photos embedded before
-    regions existed (or on a cluster, which keeps no regions) are run again for them.
+    regions existed (or with their regions dropped, core.regions.store) are run again for them.
 
     Files that cannot be read move to the problems table with the reason; the pass goes on.
     """

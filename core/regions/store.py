@@ -96,7 +96,8 @@ def pending_blocks(catalog: Catalog, model: str, conn: sqlite3.Connection | None
 
 def missing_regions(catalog: Catalog, model: str) -> list[Photo]:
     """Photos (not clips) embedded with ``model`` with no regions stored or waiting (a
-    library indexed before regions existed, a rebuild that lost them, or a cluster pass)."""
+    library indexed before regions existed, a rebuild that lost them, a cluster pass of an
+    older version, or regions of an older format dropped)."""
     rows = catalog.conn.execute(
         "SELECT p.id FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model = ? "
         "WHERE NOT EXISTS (SELECT 1 FROM regions r WHERE r.photo_id = p.id AND r.model = ?) "
