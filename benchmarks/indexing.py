@@ -129,10 +129,12 @@ def fresh_user_dirs() -> Any:
 
 
 def open_library(folder: Path, model: str, device: str, tmp: Path) -> tuple[Library, float]:
-    """A Library on a fresh catalog with its model loaded and warmed up; load seconds."""
-    weights = "default" if MODELS[model].packaged else "none"
-    library = Library(folder, catalog_path=tmp / "catalog.sqlite", model=model,
-                      weights=weights, device=device, create=True)
+    """A Library on a fresh catalog with its model loaded and warmed up; load seconds.
+    ``model``: a name, or NAME:LAYER (e.g. ``efficientnet_lite0:visual``)."""
+    name, _, layer = model.partition(":")
+    weights = "default" if MODELS[name].packaged else "none"
+    library = Library(folder, catalog_path=tmp / "catalog.sqlite", model=name,
+                      weights=weights, device=device, create=True, layer=layer or None)
     start = time.perf_counter()
     embedder = library.embedder
     warm = np.zeros((embedder.input_size, embedder.input_size, 3), np.uint8)
@@ -300,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=48, help="photos per size (%(default)s)")
     parser.add_argument("--sizes", default="12,24", help="megapixels (default: %(default)s)")
     parser.add_argument("--models", default=f"{DEFAULT_MODEL},resnet50",
-                        help="default: %(default)s")
+                        help="NAME or NAME:LAYER (e.g. efficientnet_lite0:visual), "
+                        "comma-separated; default: %(default)s")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
     parser.add_argument("--workers", type=int, default=None,

@@ -1,7 +1,8 @@
 """Retrieval quality on real photographs: near-duplicates (Copydays-like) and everyday groups.
 
     python -m benchmarks.quality [--quick] [--models efficientnet_lite0,...] [--weights FILE]
-                                 [--originals N] [--sources N] [--no-experiments] [--only WORDS]
+                                 [--layers semantic,visual] [--originals N] [--sources N]
+                                 [--no-experiments] [--only WORDS]
 
 Photos: ``../shared/photos`` and Debian's wallpaper packages, fetched once into
 ``~/.cache/lookalike-bench/quality`` (``apt-get download`` + ``dpkg-deb -x``; see
@@ -16,16 +17,17 @@ Photos: ``../shared/photos`` and Debian's wallpaper packages, fetched once into
    over groups), and the accuracy of the product's linear head trained on 3 labelled photos
    per group (mean of 5 draws).
 
-Compared in one run: each packaged model, random-init ResNet-50, a perceptual hash
-(imagehash pHash), imagededup's CNN, ResNet-50 with ``--weights FILE`` when given; then, for
-the default model, GeM pooling, the global embedding aggregated from the region descriptors
-(R-MAC: the sum of the 30 unit regions of :mod:`core.regions`), two input scales, the whole
-frame instead of the centre square, and PCA whitening learned on the library (for every
-CNN). Every vector is cached per descriptor and picture (``--cache``), so a second run, or
-one that adds a descriptor, computes only what is new. ``--quick`` (under a minute,
+Compared in one run: each packaged model (each of ``--layers``: the semantic layer, the
+product's default, and the visual layer, an earlier stage pooled), random-init ResNet-50, a
+perceptual hash (imagehash pHash), imagededup's CNN, ResNet-50 with ``--weights FILE`` when
+given; then, for the default model, GeM pooling, the global embedding aggregated from the
+region descriptors (R-MAC: the sum of the 30 unit regions of :mod:`core.regions`), two input
+scales, the whole frame instead of the centre square, and PCA whitening learned on the
+library (for every CNN). Every vector is cached per descriptor and picture (``--cache``), so
+a second run, or one that adds a descriptor, computes only what is new. ``--quick`` (under a minute,
 offline): the shared photos only, 10 originals, 6 edits, generated scenes
-(:mod:`benchmarks.synthetic`) as distractors, the default model and pHash (few-shot: 2
-draws).
+(:mod:`benchmarks.synthetic`) as distractors, the default model (both layers) and pHash
+(few-shot: 2 draws).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from benchmarks._common import machine_line, print_table
 from benchmarks.edits import EDITS, MILD, apply_edit
 from benchmarks.quality_methods import Method, VectorCache, cnn, imagededup_cnn, phash
 from benchmarks.synthetic import scene
-from core.embed.models import DEFAULT_MODEL, MODELS
+from core.embed.models import DEFAULT_MODEL, LAYERS, MODELS, SEMANTIC, VISUAL, check_layer
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +132,14 @@ def build_protocol(cache: Path, *, quick: bool, kinds: Sequence[str], n_original
                     semantic)
 
 
+def layer_label(model: str, layer: str) -> str:
+    """A product model's row: its name, and the layer when it is not the semantic one."""
+    return model if layer == SEMANTIC else f"{model} ({layer} layer)"
+
+
 def methods(quick: bool, models: Sequence[str], weights: str | None,
-            experiments: bool) -> list[Method]:
-    out = [cnn(m) for m in models]
+            experiments: bool, layers: Sequence[str] = (SEMANTIC, VISUAL)) -> list[Method]:
+    out = [cnn(m, layer=layer, label=layer_label(m, layer)) for m in models for layer in layers]
     if quick:
         return [*out, phash()]
     out += [cnn("resnet50", "none", label=RANDOM_LABEL), phash(), imagededup_cnn()]
@@ -243,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", help="product models, comma-separated (default: the "
                         "packaged ones, else the default model)")
     parser.add_argument("--weights", help="a ResNet-50 state_dict file to compare as well")
+    parser.add_argument("--layers", default=",".join(LAYERS),
+                        help="the product models' layers, comma-separated (default: "
+                        f"{','.join(LAYERS)}: a row each)")
     parser.add_argument("--originals", type=int, help="use only N originals (default: all)")
     parser.add_argument("--sources", type=int, help="use only N tile sources (default: all)")
     parser.add_argument("--kinds", help="edits, comma-separated (default: all)")
@@ -271,7 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     experiments = not args.quick and not args.no_experiments
     whiten = not args.quick and not args.no_whitening
     results = []
-    chosen = methods(args.quick, models, args.weights, experiments)
+    layers = [check_layer(layer) for layer in args.layers.split(",")]
+    chosen = methods(args.quick, models, args.weights, experiments, layers)
     if args.only:
         chosen = [m for m in chosen if any(word in m.key for word in args.only.split(","))]
     for method in chosen:

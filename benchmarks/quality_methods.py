@@ -75,15 +75,19 @@ def use_gem(net: Any, p: float = GEM_P) -> None:
 
 
 def cnn(model: str, weights: str = "default", *, label: str | None = None, pooling: str = "avg",
-        scales: tuple[float, ...] = (1.0,), frame: str = "crop") -> Method:
-    """A product model as a descriptor; ``pooling`` "gem", "rmac" (the sum of the unit
-    region descriptors of :mod:`core.regions`, the global embedding aggregated from the
-    regions), several ``scales`` (of the model's input size, descriptors summed) or ``frame``
-    "whole" vary how it is applied."""
+        scales: tuple[float, ...] = (1.0,), frame: str = "crop", layer: str = "semantic"
+        ) -> Method:
+    """A product model as a descriptor; ``layer`` "visual" takes the product's visual layer
+    (an earlier stage, pooled: ``lookalike index --layer visual``); ``pooling`` "gem", "rmac"
+    (the sum of the unit region descriptors of :mod:`core.regions`, the global embedding
+    aggregated from the regions), several ``scales`` (of the model's input size, descriptors
+    summed) or ``frame`` "whole" vary how it is applied."""
     # a weights file is keyed by its content (the catalog's tag), so a new file is new vectors
     tag = ("random" if weights == "none" else "" if weights == "default"
            else weights_tag(weights, get_spec(model)))
     parts = [model] + [t for t in (tag,) if t]
+    if layer != "semantic":  # the stage in the key: another stage is other vectors
+        parts.append(f"{layer}-{get_spec(model).visual}")
     if pooling != "avg":
         parts.append(pooling)
     if scales != (1.0,):
@@ -98,7 +102,8 @@ def cnn(model: str, weights: str = "default", *, label: str | None = None, pooli
         # the product's engine (ONNX Runtime for the Lite models on a CPU); the experiments
         # change the network or its input shape: PyTorch
         plain = pooling in ("avg", "rmac") and scales == (1.0,) and frame == "crop"
-        embedder = Embedder(model, weights, device="cpu", engine="auto" if plain else "torch")
+        embedder = Embedder(model, weights, device="cpu", engine="auto" if plain else "torch",
+                            layer=layer)
         if pooling == "gem":
             use_gem(embedder._net)  # the benchmark's experiment: the product keeps its pooling
 

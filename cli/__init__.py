@@ -24,18 +24,20 @@ from collections.abc import Sequence
 
 from core.errors import LookalikeError
 
-# Each module defines NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMAND_MODULES = ["cli.index_cmd", "cli.similar_cmd", "cli.status_cmd", "cli.map_cmd"]
-COMMAND_MODULES += ["cli.label_cmd", "cli.train_cmd", "cli.predict_cmd", "cli.labels_io_cmd"]
-COMMAND_MODULES += ["cli.duplicates_cmd"]
-COMMAND_MODULES += ["cli.judge_cmd", "cli.learn_cmd", "cli.finetune_cmd"]
-COMMAND_MODULES += ["cli.faces_cmd", "cli.people_cmd"]
-COMMAND_MODULES += ["cli.keywords_cmd"]
+# Each command's module defines NAME (its key here), HELP, add_arguments(parser) and
+# run(args) -> int. Opening the app imports none of them (the window shows sooner).
+COMMANDS: dict[str, str] = {
+    "index": "cli.index_cmd", "similar": "cli.similar_cmd", "status": "cli.status_cmd",
+    "map": "cli.map_cmd", "label": "cli.label_cmd", "train": "cli.train_cmd",
+    "predict": "cli.predict_cmd", "labels": "cli.labels_io_cmd",
+    "duplicates": "cli.duplicates_cmd", "judge": "cli.judge_cmd", "learn": "cli.learn_cmd",
+    "finetune": "cli.finetune_cmd", "faces": "cli.faces_cmd", "people": "cli.people_cmd",
+    "keywords": "cli.keywords_cmd",
+}
 
 
 def _commands() -> dict[str, object]:
-    modules = [importlib.import_module(name) for name in COMMAND_MODULES]
-    return {module.NAME: module for module in modules}
+    return {name: importlib.import_module(module) for name, module in COMMANDS.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,11 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = _commands()
-    if not any(arg in commands for arg in argv[:2]) and not {"-h", "--help"} & set(argv):
+    if not any(arg in COMMANDS for arg in argv[:2]) and not {"-h", "--help"} & set(argv):
         from cli.app_cmd import run_app  # the GUI, only when asked for
 
         return run_app(argv)
+    commands = _commands()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

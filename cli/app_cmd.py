@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lookalike", description="Open the Lookalike photo browser.")
     parser.add_argument("folder", type=Path, nargs="?", metavar="FOLDER",
                         help="the photo folder to open (default: the last one)")
-    add_library_arguments(parser, folder=False)
+    add_library_arguments(parser, folder=False, layer=False)  # the layer: Preferences
     # None: not given on the command line, so the Preferences decide.
     parser.set_defaults(model=None, weights=None, device=None)
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")

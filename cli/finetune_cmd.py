@@ -8,7 +8,7 @@ import argparse
 from cli.options import add_library_arguments, open_library
 from cli.progress import run_with_bars
 from core.embed import embed_missing, torch_loader
-from core.embed.models import model_key
+from core.embed.models import SEMANTIC, model_key
 
 NAME = "finetune"
 HELP = ("fine-tune the CNN's last stage on the judgements and labels (slow on a CPU; "
@@ -47,5 +47,7 @@ def run(args: argparse.Namespace) -> int:
             assert embedder.key == model_key(args.model, result.weights)
             done = run_with_bars(embed_missing(library.catalog, embedder), quiet=args.quiet)
             print(f"Embedded {done.embedded} photos with it.")
-        print(f"Use it with --weights {result.weights}")
+        # it changes the last stage: the visual layer (an earlier one) would be the same
+        layer = "" if library.layer == SEMANTIC else f" --layer {SEMANTIC}"
+        print(f"Use it with --weights {result.weights}{layer}")
     return 0

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.embed.models import DEFAULT_MODEL, MODELS
+from core.embed.models import DEFAULT_LAYER, DEFAULT_MODEL, LAYERS, MODELS
 from core.errors import FolderNotFound
 from core.files import why_not_a_folder
 from core.library import Library
 
 
-def add_library_arguments(parser: argparse.ArgumentParser, *, folder: bool = True) -> None:
-    """FOLDER, --model, --weights, --device and --catalog."""
+def add_library_arguments(parser: argparse.ArgumentParser, *, folder: bool = True,
+                          layer: bool = True) -> None:
+    """FOLDER, --model, --weights, --layer (unless ``layer`` is False), --device and
+    --catalog."""
     if folder:
         parser.add_argument("folder", type=Path, metavar="FOLDER", help="the photo folder")
     parser.add_argument(
@@ -26,6 +28,14 @@ def add_library_arguments(parser: argparse.ArgumentParser, *, folder: bool = Tru
         "models, downloaded once for the others), 'none' (random init, for tests) or a local "
         "state_dict FILE (default: those the library was indexed with)",
     )
+    if layer:
+        parser.add_argument(
+            "--layer", default=None, choices=list(LAYERS),
+            help="the descriptor: 'semantic' (the network's last layer: what a photo shows) "
+            "or 'visual' (an earlier stage: how it looks; best for near-duplicates), each "
+            "its own set of embeddings (default: the layer the library was indexed with, "
+            f"else {DEFAULT_LAYER})",
+        )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
     parser.add_argument(
         "--catalog", type=Path, default=None, metavar="PATH",
@@ -41,5 +51,5 @@ def open_library(args: argparse.Namespace, *, create: bool, lock: bool = False) 
         raise FolderNotFound(folder, why)
     return Library(
         folder, catalog_path=args.catalog, model=args.model, weights=args.weights,
-        device=args.device, create=create, lock=lock,
+        device=args.device, create=create, lock=lock, layer=getattr(args, "layer", None),
     )

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from cli.options import add_library_arguments, open_library
+from core.embed.models import key_layer
 from core.keywords import keyword_photo_count
 from core.paths import display
 
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
             "folder": display(library.root),
             "catalog": display(catalog.path),
             "model": library.model_key,
+            "layer": library.layer,
             "photos": catalog.photo_count(),
             "embedded": catalog.embedded_count(library.model_key),
             "embeddings": catalog.embedding_counts(),
@@ -41,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"Photos   {state['photos']} ({state['embedded']} embedded with {state['model']}, "
           f"{state['keywords']} with keywords)")
     for key, count in sorted(state["embeddings"].items()):
-        print(f"  {count:>7} embeddings from {key}")
+        base, layer = key_layer(key)
+        used = " (in use)" if key == state["model"] else ""
+        print(f"  {count:>7} embeddings from {base}, {layer} layer{used}")
     problems = state["problems"]
     print(f"Problems {len(problems)}")
     for problem in problems:

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from core import decode, thumbnails
 from core.catalog import Catalog, Photo
+from core.catalog.schema import FOLDER_ORDER
 from core.decode import SUPPORTED_EXTENSIONS
 from core.errors import UnreadableImage
 from core.paths import display
@@ -73,17 +74,14 @@ def list_photos(
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
     where, params = _folder_range(catalog, folder)
-    if sort == "date":  # sorted by SQLite, which lets other threads run meanwhile
+    if sort != "name":  # sorted by SQLite along an index, which lets other threads run
+        order = ("captured_at IS NULL, captured_at, path" if sort == "date"
+                 else ", ".join(FOLDER_ORDER))
         rows = catalog.conn.execute(
-            f"SELECT id FROM photos WHERE {where}"
-            " ORDER BY captured_at IS NULL, captured_at, path", params
-        ).fetchall()
+            f"SELECT id FROM photos WHERE {where} ORDER BY {order}", params).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     rows = catalog.conn.execute(f"SELECT id, path FROM photos WHERE {where}", params).fetchall()
-    if sort == "name":
-        rows.sort(key=lambda r: (_name(r[1]).casefold(), r[1]))
-    else:
-        rows.sort(key=lambda r: (os.path.dirname(r[1]), _name(r[1]).casefold(), r[1]))
+    rows.sort(key=lambda r: (_name(r[1]).casefold(), r[1]))
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
 
@@ -109,7 +107,14 @@ def sort_keys(catalog: Catalog, sort: str, ids: Sequence[int] | None = None
         return {r[0]: (r[1] is None, r[1] or "", bytes(r[2])) for r in rows}
     if sort == "name":
         return {r[0]: (_name(r[2]).casefold(), bytes(r[2])) for r in rows}
-    return {r[0]: (os.path.dirname(r[2]), _name(r[2]).casefold(), bytes(r[2])) for r in rows}
+    return {r[0]: _folder_key(bytes(r[2])) for r in rows}
+
+
+def _folder_key(stored: bytes) -> SortKey:
+    """The folder order's key, as SQLite computes it (schema.FOLDER_ORDER): the folder, then
+    the name with ASCII letters folded (SQLite's ``lower``), then the path, all as bytes."""
+    folder, _, name = stored.rpartition(b"/")
+    return (folder, name.lower(), stored)
 
 
 def _name(stored: bytes) -> str:

@@ -20,7 +20,14 @@ from numpy.typing import NDArray
 from core import thumbnails as thumbcache
 from core.catalog import Catalog, Photo
 from core.embed import EmbedResult, embed_missing, torch_loader
-from core.embed.models import DEFAULT_MODEL, MODELS, model_key
+from core.embed.models import (
+    DEFAULT_LAYER,
+    DEFAULT_MODEL,
+    MODELS,
+    check_layer,
+    key_layer,
+    model_key,
+)
 from core.errors import FolderNotFound, UnreadableImage
 from core.faces import FacesResult, FaceStore, find_faces
 from core.files import why_not_a_folder
@@ -40,7 +47,8 @@ if TYPE_CHECKING:
 
     from core.embed.cnn import Embedder
 
-MODEL_META, WEIGHTS_META = "model", "weights"  # catalog meta keys: what it was indexed with
+# catalog meta keys: what it was indexed with (no "layer": the semantic layer)
+MODEL_META, WEIGHTS_META, LAYER_META = "model", "weights", "layer"
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,8 @@ def remembered_model(
     the defaults. Remembered weights go with the remembered model only."""
     known_model = catalog.get_meta(MODEL_META)
     known_weights = catalog.get_meta(WEIGHTS_META) or "default"
-    if known_model is None:  # a catalog from before: the model most of its embeddings are from
+    if known_model is None and (model is None or weights is None):
+        # a catalog from before: the model most of its embeddings are from
         known_model, known_weights = _most_embedded(catalog) or (None, "default")
     if model is None:
         if known_model in MODELS:
@@ -85,11 +94,17 @@ def remembered_model(
     return model, weights
 
 
+def remembered_layer(catalog: Catalog, layer: str | None) -> str:
+    """The layer to use: the one asked for, else the one the catalog remembers, else the
+    semantic layer. ModelUnavailable names the layers for an unknown one."""
+    return check_layer(layer or catalog.get_meta(LAYER_META) or DEFAULT_LAYER)
+
+
 def _most_embedded(catalog: Catalog) -> tuple[str, str] | None:
     """(model, weights) of the model key with the most embeddings, if its weights can be
     named again (pretrained or random; a file's path is not in its key)."""
     for key, _count in sorted(catalog.embedding_counts().items(), key=lambda kv: -kv[1]):
-        name, _, tag = key.partition("@")
+        name, _, tag = key_layer(key)[0].partition("@")
         if name in MODELS and tag == MODELS[name].weights:
             return name, "default"
         if name in MODELS and tag == "random0":
@@ -97,24 +112,29 @@ def _most_embedded(catalog: Catalog) -> tuple[str, str] | None:
     return None
 
 
-def remember_model(catalog: Catalog, model: str, weights: str | Path | None) -> None:
-    """Record ``model`` and ``weights`` as the ones the library is indexed with."""
+def remember_model(catalog: Catalog, model: str, weights: str | Path | None,
+                   layer: str = DEFAULT_LAYER) -> None:
+    """Record ``model``, ``weights`` and ``layer`` as the ones the library is indexed with."""
     if weights is not None and str(weights).lower() not in ("default", "pretrained", "none"):
         weights = os.path.abspath(weights)  # a file: valid from any working directory
-    wanted = (model, str(weights or "default"))
-    if (catalog.get_meta(MODEL_META), catalog.get_meta(WEIGHTS_META)) == wanted:
+    wanted = (model, str(weights or "default"), layer)
+    known = (catalog.get_meta(MODEL_META), catalog.get_meta(WEIGHTS_META),
+             catalog.get_meta(LAYER_META) or DEFAULT_LAYER)
+    if known == wanted:
         return  # nothing to write (a read-only catalog stays readable)
     with catalog.transaction() as tx:
         catalog.set_meta(MODEL_META, model, tx)
         catalog.set_meta(WEIGHTS_META, str(weights or "default"), tx)
+        catalog.set_meta(LAYER_META, layer, tx)
 
 
 class Library:
     """A library folder opened with one model. Close it (or use ``with``) when done.
 
-    The catalog remembers the model and weights it was last indexed with (:meth:`index`):
-    ``model=None`` uses those (else ``default_model``/``default_weights``), and
-    ``weights=None`` the remembered weights when ``model`` is the remembered model.
+    The catalog remembers the model, weights and layer it was last indexed with
+    (:meth:`index`): ``model=None`` uses those (else ``default_model``/``default_weights``),
+    ``weights=None`` the remembered weights when ``model`` is the remembered model, and
+    ``layer=None`` the remembered layer (else "semantic"; see core.embed.models.LAYERS).
     """
 
     def __init__(
@@ -129,6 +149,7 @@ class Library:
         lock: bool = False,
         default_model: str = DEFAULT_MODEL,
         default_weights: str | Path = "default",
+        layer: str | None = None,
     ) -> None:
         root = Path(root).expanduser()
         why = why_not_a_folder(root)
@@ -139,12 +160,14 @@ class Library:
             with self.catalog.faults():
                 model, weights = remembered_model(self.catalog, model, weights,
                                                   default_model, default_weights)
-            self.model_key = model_key(model, weights)
+                layer = remembered_layer(self.catalog, layer)
+            self.model_key = model_key(model, weights, layer=layer)
         except BaseException:
             self.catalog.close()
             raise
         self.model_name = model
         self.weights = weights
+        self.layer = layer
         self.device = device
         self.root = self.catalog.root
         self.searcher = Searcher(self.catalog, self.model_key)
@@ -174,7 +197,8 @@ class Library:
                 torch_loader.ensure_torch()  # seconds: only when needed, GIL mostly free
                 from core.embed.cnn import Embedder
 
-                self._embedder = Embedder(self.model_name, self.weights, self.device)
+                self._embedder = Embedder(self.model_name, self.weights, self.device,
+                                          layer=self.layer)
             return self._embedder
 
     @functools.cached_property
@@ -202,7 +226,7 @@ class Library:
         its size limit (core.thumbnails). The catalog remembers the model and weights: the
         library's commands use them unless told otherwise."""
         with self.catalog.faults():
-            remember_model(self.catalog, self.model_name, self.weights)
+            remember_model(self.catalog, self.model_name, self.weights, self.layer)
             drop_older_format(self.catalog, self.model_key)  # then described again below
             if (self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count()
                     and not missing_regions(self.catalog, self.model_key)
@@ -217,6 +241,26 @@ class Library:
         if result.embedded:
             thumbcache.prune()
         return result
+
+    def embed_layer(self, layer: str, cancel: threading.Event | None = None
+                    ) -> Job[EmbedResult]:
+        """Embed every photo with ``layer`` of the library's model (its own embedding set;
+        the library's current vectors stay in use meanwhile), then remember ``layer`` as the
+        library's: a library opened afterwards searches with it. Cancelled, it keeps what
+        is done and remembers nothing."""
+        check_layer(layer)
+        torch_loader.ensure_torch()
+        from core.embed.cnn import Embedder
+
+        embedder = (self.embedder if layer == self.layer
+                    else Embedder(self.model_name, self.weights, self.device, layer=layer))
+        with self.catalog.faults():
+            photos = yield from embed_missing(self.catalog, embedder, cancel)
+            clips = yield from index_clips(self.catalog, embedder, cancel, self.video_options)
+            remember_model(self.catalog, self.model_name, self.weights, layer)
+        return EmbedResult(photos.embedded + clips.clips, photos.failed + clips.failed,
+                           photos.seconds + clips.seconds, clips.clips, clips.frames,
+                           photos.described)
 
     def index(self, cancel: threading.Event | None = None) -> Job[IndexResult]:
         """Scan the folder, then embed what is new or changed."""

@@ -10,6 +10,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from core import browse
+from core.embed.models import SEMANTIC
 from core.library import Library
 from gui.context import AppContext
 from gui.dialogs import files
@@ -78,8 +79,10 @@ def dropped_path(mime: QMimeData) -> Path | None:
 
 
 def describe_model(library: Library) -> str:
-    """The model in use, for the status bar: "resnet50 · pretrained"."""
+    """The model in use, for the status bar: "resnet50 · pretrained" (and " · visual layer"
+    when the library describes photos by the visual layer)."""
     weights = str(library.weights)
     kind = {"default": "pretrained", "none": "random weights: for testing"}.get(
         weights, Path(weights).name)
-    return f"{library.model_name} · {kind}"
+    layer = "" if library.layer == SEMANTIC else f" · {library.layer} layer"
+    return f"{library.model_name} · {kind}{layer}"

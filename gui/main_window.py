@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from core.catalog.faults import CatalogDamaged
 from core.catalog.rebuild import rebuild
+from core.embed.models import SEMANTIC
 from core.embed.offline import offline_models
 from core.errors import LookalikeError, ModelUnavailable
 from core.library import Library
@@ -37,6 +38,7 @@ from gui.dialogs.weights import WeightsMissingDialog
 from gui.elided import clamp_to_screen
 from gui.grid import LibraryView
 from gui.indexing import Indexer
+from gui.layer import LayerSwitcher
 from gui.panels.empty import EmptyState
 from gui.panels.folders import FolderPanel
 from gui.panels.problems import ProblemsPanel
@@ -64,6 +66,8 @@ class MainWindow(QMainWindow):
         self.recent_menu, self.view_menu = build_menus(self, self.actions)
         self.search = SearchController(context, self)
         self.indexer = Indexer(context, self)
+        self.layers = LayerSwitcher(context, self)
+        self._layer: str | None = None  # a layer to open the next library with (Preferences)
         self.library_view = LibraryView(context, self.actions, settings.thumbnail_size,
                                         settings.sort, self)
         self.views = QTabWidget(self)
@@ -79,7 +83,7 @@ class MainWindow(QMainWindow):
         self.similarity = SimilarityBar(context, self.search, self)
         self.library_view.add_bar(self.similarity)
         self.similarity.attach_grid(self.library_view.grid)
-        self.similarity.finetuned.connect(self._use_weights_file)
+        self.similarity.finetuned.connect(self._use_finetuned)
         next(a.menu() for a in self.menuBar().actions() if a.text() == "&Search").addAction(
             self.similarity.finetune)
         self.library_view.menu_extras += [self.similarity.mark_similar,
@@ -158,6 +162,9 @@ class MainWindow(QMainWindow):
         self.indexer.progressed.connect(self.status.show_progress)
         self.indexer.finished.connect(self.status.show_message)
         self.indexer.model_unavailable.connect(self._offer_weights)
+        self.layers.progressed.connect(self.status.show_progress)
+        self.layers.message.connect(self.status.show_message)
+        self.layers.switched.connect(lambda _layer: self._reopen())
         self.search.history_changed.connect(self._update_actions)
         self.search.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.search.busy_changed.connect(
@@ -194,17 +201,19 @@ class MainWindow(QMainWindow):
 
         A running scan is cancelled first; the library opens once it has stopped.
         """
-        if self.indexer.running:
+        if self.indexer.running or self.layers.running:
             self.status.show_cancelling()
-            self.indexer.cancel_then(lambda: self.open_library(folder, catalog))
+            self.indexer.cancel_then(lambda: self.layers.cancel_then(
+                lambda: self.open_library(folder, catalog)))
             return True
         self.context.set_library(None)
         o, told = self.options, self.model_chosen  # else: the model the library remembers
+        layer, self._layer = self._layer, None  # else: the layer the library remembers
         self.model_chosen = False
         try:
             library = Library(Path(folder), catalog_path=catalog, model=o.model if told else None,
                               weights=o.weights if told else None, device=o.device, lock=True,
-                              default_model=o.model, default_weights=o.weights)
+                              default_model=o.model, default_weights=o.weights, layer=layer)
         except ModelUnavailable as exc:  # a weights file that cannot be read
             self._pending = (Path(folder), catalog)
             self._offer_weights(exc.plain)
@@ -242,6 +251,7 @@ class MainWindow(QMainWindow):
     def _cancel_indexing(self) -> None:
         self.status.show_cancelling()
         self.indexer.cancel()
+        self.layers.cancel_then(lambda: None)
 
     def _offer_weights(self, message: str) -> None:
         dialog = WeightsMissingDialog(message, self)
@@ -265,16 +275,27 @@ class MainWindow(QMainWindow):
         self.model_chosen = True
         self._reopen()
 
+    def _use_finetuned(self, path: str) -> None:
+        """Search with fine-tuned weights: their semantic layer (fine-tuning trains the last
+        stage; an earlier, visual layer is the same as before), embedded by the dialog."""
+        self._layer = SEMANTIC
+        self._use_weights_file(path)
+
     def show_preferences(self) -> None:
-        choice, video = ask_preferences(self, self.options, self.settings.video_options)
+        library = self.context.library
+        choice, video, layer = ask_preferences(self, self.options, self.settings.video_options,
+                                               library.layer if library else None)
         if video is not None:  # for the clips indexed from now on
             self.settings.video_options = video
             if self.context.library is not None:
                 self.context.library.video_options = video
-        if choice is not None:
+        if choice is not None:  # another model: indexing it embeds the chosen layer
             self.settings.model_choice = self.options = choice
             self.model_chosen = True
+            self._layer = layer
             self._reopen()
+        elif layer is not None:  # the current vectors serve until the new layer's are made
+            self.layers.switch(layer)
 
     def _fill_recent(self) -> None:
         recent = self.settings.recent_libraries

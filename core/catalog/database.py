@@ -452,12 +452,13 @@ def _os_reason(exc: OSError) -> str:
 def _skipped(conn: sqlite3.Connection, version: int) -> list[int]:
     """Migrations numbered below ``version`` that a catalog lacks: features are numbered as
     they are planned, not as they are merged, so a catalog written at 9 may predate 5.
-    A migration is there if the first table it creates is."""
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    A migration is there if the first table (or else index) it creates is."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     out = []
     for number, script in MIGRATIONS.items():
-        created = re.search(r"CREATE TABLE (\w+)", script)
-        if 1 < number < version and created and created.group(1) not in tables:
+        created = (re.search(r"CREATE TABLE (\w+)", script)
+                   or re.search(r"CREATE INDEX (\w+)", script))
+        if 1 < number < version and created and created.group(1) not in names:
             out.append(number)
     return out
 

@@ -41,7 +41,7 @@ WORK_TABLES = ("photos", "embeddings", "problems")
 LATER_TABLES: tuple[str, ...] = ("keywords", "duplicate_decisions", "clips", "frames",
                                "clip_progress")
 LATER_TABLES += ("region_reductions", "regions", "region_pending")  # 5 and 16 on
-REMEMBERED = ("model", "weights")  # meta keys: what the library was indexed with
+REMEMBERED = ("model", "weights", "layer")  # meta keys: what the library was indexed with
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def _present(source: sqlite3.Connection, tables: tuple[str, ...]) -> tuple[str, 
 
 
 def _copy_remembered(source: sqlite3.Connection, catalog: Catalog) -> None:
-    """The model and weights the library was indexed with, if they can be read."""
+    """The model, weights and layer the library was indexed with, if they can be read."""
     try:
         marks = ",".join("?" * len(REMEMBERED))
         found = source.execute(

@@ -8,6 +8,18 @@ problems; 2: labels and heads; 3: maps; 4+: next).
 
 from __future__ import annotations
 
+# Folder order (core.browse): the folder (the path up to its last "/"), then the file name with
+# ASCII letters folded, then the path. As SQL expressions of ``path`` so that an index on them
+# (migration 21) lists a million photos in that order without sorting. A trailing "/" must not
+# stay on the folder: "a b" sorts before "a" + "/" would, but "a" < "a b" by folder.
+_DIR_SLASH = "rtrim(path, replace(path, '/', ''))"
+_DIR_BYTES = f"length(CAST({_DIR_SLASH} AS BLOB))"
+FOLDER_ORDER: tuple[str, str, str] = (
+    f"substr(CAST({_DIR_SLASH} AS BLOB), 1, {_DIR_BYTES} - 1)",
+    f"lower(substr(path, {_DIR_BYTES} + 1))",
+    "path",
+)
+
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE meta (
@@ -299,6 +311,10 @@ MIGRATIONS: dict[int, str] = {
         raw      BLOB NOT NULL,                -- float16 (R, channels): pooled feature map
         PRIMARY KEY (photo_id, model)
     ) WITHOUT ROWID;
+    """,
+    21: f"""
+    -- Folder order without sorting (issue 20: a million photos listed in < 1 s).
+    CREATE INDEX photos_folder_order ON photos({", ".join(FOLDER_ORDER)});
     """,
 }
 

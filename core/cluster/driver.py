@@ -28,9 +28,10 @@ from core.cluster.connect import ClusterUnavailable, joined
 from core.cluster.worker import Batch, EmbedBatch, decode_batch
 from core.embed import EmbedResult
 from core.embed.lite import LITE_MODELS
-from core.embed.models import get_spec, model_key
+from core.embed.models import SEMANTIC, get_spec, model_key
 from core.embed.onnx_engine import model_path
 from core.embed.pipeline import writers_together
+from core.errors import BadArgument
 from core.jobs import Job, RateMeter, check_cancel
 from core.keywords.store import write_keywords
 from core.regions.describe import RegionWriter
@@ -198,6 +199,9 @@ def index_on_ray(library: Library, options: RayOptions,
     thumbnail cache within its limit."""
     from core.library import IndexResult, remember_model
 
+    if library.layer != SEMANTIC:
+        raise BadArgument(f"--ray embeds the semantic layer only; index the {library.layer} "
+                          "layer without --ray.")
     scanned = yield from library.scan(cancel)
     catalog = library.catalog
     with catalog.faults():

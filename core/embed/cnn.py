@@ -17,8 +17,11 @@ from core.decode.pixels import to_rgb
 from core.embed.feature_map import capture_map
 from core.embed.lite import LITE_MODELS
 from core.embed.models import (
+    DEFAULT_LAYER,
     DEFAULT_MODEL,
+    VISUAL,
     build_network,
+    check_layer,
     get_spec,
     is_pretrained,
     model_key,
@@ -36,6 +39,9 @@ class Embedder:
     Building it loads the weights (see :func:`core.embed.models.build_network`) and may raise
     :class:`~core.errors.ModelUnavailable`. ``engine``: "auto" (ONNX Runtime for the Lite
     models on a CPU, see :mod:`core.embed.onnx_engine`; PyTorch otherwise) or "torch".
+    ``layer``: "semantic" (the pooled final features) or "visual" (an earlier stage, pooled,
+    from the same forward pass; see :data:`core.embed.models.LAYERS`); the feature maps
+    handed out for regions are that layer's.
     """
 
     def __init__(
@@ -45,18 +51,22 @@ class Embedder:
         device: str | None = "auto",
         seed: int = 0,
         engine: str = "auto",
+        layer: str = DEFAULT_LAYER,
     ) -> None:
         self.spec = get_spec(model)
-        self.key = model_key(model, weights, seed)
+        self.layer = check_layer(layer)
+        self.key = model_key(model, weights, seed, layer)
         self.device = resolve_device(device)
         self.input_size = self.spec.input_size
-        self.dim = self.spec.dim
+        self.dim = self.spec.layer_dim(layer)
+        self._stage = self.spec.visual if layer == VISUAL else ""
         net, head = build_network(model, weights, seed)
         # The Lite models on a CPU: ONNX Runtime, fewer threads (see core.embed.onnx_engine).
         light = self.spec.name in LITE_MODELS and self.device.type == "cpu"
         self._threads = cnn_threads() if light else None
         use_onnx = light and engine != "torch"
-        self._onnx = load_onnx(self.key, net, head, self.input_size) if use_onnx else None
+        self._onnx = (load_onnx(self.key, net, head, self.input_size, self._stage)
+                      if use_onnx else None)
         self._net = net.to(self.device).to(memory_format=torch.channels_last)
         # Random or unknown weights name no real classes: no keywords from them.
         self._head = head.to(self.device) if is_pretrained(weights) else None
@@ -97,7 +107,8 @@ class Embedder:
         classes = probs = None
         batch = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
         x = batch.permute(0, 3, 1, 2)  # NHWC memory viewed as NCHW: channels_last already
-        with self._lock, torch.inference_mode(), capture_map(self._net) as captured:
+        with (self._lock, torch.inference_mode(),
+              capture_map(self._net, self._stage) as captured):
             x = (x.float() - self._mean) / self._std
             x = x.contiguous(memory_format=torch.channels_last)
             if self.device.type == "cuda":
@@ -110,6 +121,8 @@ class Embedder:
             if classify and self._head is not None:
                 top = self._head(features).softmax(dim=1).topk(TOP_CLASSES, dim=1)
                 classes, probs = top.indices.cpu().numpy(), top.values.cpu().numpy()
+            if self._stage:  # the visual layer: the earlier stage's map, pooled
+                features = captured[0].float().mean((2, 3))
             out = torch.nn.functional.normalize(features, dim=1)
         return Outputs(out.cpu().numpy(), classes, probs, fmap)
 
@@ -146,7 +159,8 @@ class Embedder:
         with self._lock, torch.inference_mode():
             if self._visual is None:
                 self._visual = visual_module(self._net, self.input_size)
-            with capture_map(self._net) as captured, capture_visual(self._visual) as visual:
+            with (capture_map(self._net, self._stage) as captured,
+                  capture_visual(self._visual) as visual):
                 x = (x.float() - self._mean) / self._std
                 self._net(x)
             return (captured[0][0].float().cpu().numpy(), visual[0][0].float().cpu().numpy())

@@ -4,6 +4,10 @@ Every backbone of :mod:`core.embed.models` ends in a global average pooling (tim
 ``global_pool``, torchvision's ``avgpool``): its input is the feature map the embedding is the
 mean of. A forward hook on that module hands the map out of the same forward pass (the region
 descriptors of :mod:`core.regions` pool it over boxes; nothing is run twice).
+
+For the ``visual`` layer (:data:`core.embed.models.LAYERS`) the map is the output of an
+earlier stage instead (:attr:`~core.embed.models.ModelSpec.visual`): its mean is that layer's
+embedding, and the regions are pooled from it, so that they stay in its embedding space.
 """
 
 from __future__ import annotations
@@ -29,15 +33,23 @@ def pooling_module(body: nn.Module) -> nn.Module:
 
 
 @contextmanager
-def capture_map(body: nn.Module) -> Iterator[list[torch.Tensor]]:
+def capture_map(body: nn.Module, stage: str = "") -> Iterator[list[torch.Tensor]]:
     """Within the block, each forward pass of ``body`` appends its feature map
-    ``(n, channels, h, w)`` (the input of its global pooling) to the yielded list."""
+    ``(n, channels, h, w)`` (the input of its global pooling, or the output of its submodule
+    named ``stage``) to the yielded list."""
     maps: list[torch.Tensor] = []
 
     def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         maps.append(inputs[0])
 
-    handle = pooling_module(body).register_forward_pre_hook(hook)
+    def after(_module: nn.Module, _inputs: tuple[torch.Tensor, ...],
+              output: torch.Tensor) -> None:
+        maps.append(output)
+
+    if stage:
+        handle = body.get_submodule(stage).register_forward_hook(after)
+    else:
+        handle = pooling_module(body).register_forward_pre_hook(hook)
     try:
         yield maps
     finally:

@@ -1,7 +1,11 @@
 """The registry of backbones and how each becomes an embedding network.
 
-Each model's embedding is its global-pooled penultimate activation (the "similarity
-hash"): the classifier is cut off and what feeds it is the vector; the classifier is kept
+Each model's embedding is, by default, its global-pooled penultimate activation (the
+``semantic`` layer, the "similarity hash"): the classifier is cut off and what feeds it is
+the vector. The ``visual`` layer is an earlier stage of the same network, average-pooled
+(:data:`LAYERS`; "a layer closer to the output is more semantic, one further back more
+visual"): it comes from the same forward pass and is stored as its own embedding set (its
+own model key, :func:`model_key`). The classifier is kept
 aside (when the weights are the real ImageNet ones) to name what a photo shows
 (:mod:`core.keywords`). The EfficientNet-Lite models' ImageNet weights install with Lookalike
 (:mod:`core.embed.lite`); torchvision's come from its weights API (downloaded once, with a
@@ -67,9 +71,19 @@ def _convnext_head(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     return model, layers[-1]
 
 
+SEMANTIC, VISUAL = "semantic", "visual"
+LAYERS = {
+    SEMANTIC: "the penultimate layer (global-pooled final features): what the photo shows",
+    VISUAL: "an earlier stage, pooled: how the photo looks (textures, colours, layout)",
+}
+DEFAULT_LAYER = SEMANTIC
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """A backbone: its name, pretrained weights, embedding layer and input scaling."""
+    """A backbone: its name, pretrained weights, embedding layer and input scaling;
+    ``visual`` names the module whose output, average-pooled, is the ``visual`` layer
+    (``visual_dim`` values)."""
 
     name: str
     dim: int
@@ -80,28 +94,42 @@ class ModelSpec:
     packaged: bool = False  # True: the weights install with Lookalike (no download)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    visual: str = ""
+    visual_dim: int = 0
 
+    def layer_dim(self, layer: str) -> int:
+        """The length of the embedding of ``layer``."""
+        return self.visual_dim if check_layer(layer) == VISUAL else self.dim
+
+
+# The visual layer of the Lite models: the output of their sixth stage (192 channels, 7 x 7;
+# the stages compared in benchmarks/README.md, "Which layer"): (module, values).
+LITE_VISUAL = ("blocks.5", 192)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec("efficientnet_lite0", 1280, "imagenet",
                   "EfficientNet-Lite0: the default, installed with Lookalike, fast on a laptop",
-                  _drop_classifier, 224, True, LITE_MEAN, LITE_STD),
+                  _drop_classifier, 224, True, LITE_MEAN, LITE_STD, *LITE_VISUAL),
         ModelSpec("efficientnet_lite1", 1280, "imagenet",
                   "EfficientNet-Lite1: installed with Lookalike, 240 px", _drop_classifier,
-                  240, True, LITE_MEAN, LITE_STD),
+                  240, True, LITE_MEAN, LITE_STD, *LITE_VISUAL),
         ModelSpec("efficientnet_lite2", 1280, "imagenet",
                   "EfficientNet-Lite2: installed with Lookalike, 260 px, slower", _drop_classifier,
-                  260, True, LITE_MEAN, LITE_STD),
+                  260, True, LITE_MEAN, LITE_STD, *LITE_VISUAL),
         ModelSpec("resnet50", 2048, "IMAGENET1K_V2",
-                  "ResNet-50: good all-round similarity (weights downloaded once)", _drop_fc),
+                  "ResNet-50: good all-round similarity (weights downloaded once)", _drop_fc,
+                  visual="layer3", visual_dim=1024),
         ModelSpec("mobilenet_v3_large", 960, "IMAGENET1K_V2",
-                  "MobileNet V3 large: fast, for laptops", _drop_classifier),
+                  "MobileNet V3 large: fast, for laptops", _drop_classifier,
+                  visual="features.12", visual_dim=112),
         ModelSpec("mobilenet_v3_small", 576, "IMAGENET1K_V1",
-                  "MobileNet V3 small: fastest, lowest quality", _drop_classifier),
+                  "MobileNet V3 small: fastest, lowest quality", _drop_classifier,
+                  visual="features.8", visual_dim=48),
         ModelSpec("convnext_base", 1024, "IMAGENET1K_V1",
-                  "ConvNeXt base: best quality, slowest", _convnext_head),
+                  "ConvNeXt base: best quality, slowest", _convnext_head,
+                  visual="features.5", visual_dim=512),
     )
 }
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -136,13 +164,32 @@ def weights_tag(weights: str | Path | None, spec: ModelSpec, seed: int = 0) -> s
     return f"file-{digest}"
 
 
-def model_key(name: str, weights: str | Path | None = "default", seed: int = 0) -> str:
-    """The key under which the catalog stores this model's embeddings, e.g. ``resnet50@random0``.
+def check_layer(layer: str) -> str:
+    """``layer`` if it is one of :data:`LAYERS`; ModelUnavailable naming them otherwise."""
+    if layer not in LAYERS:
+        raise ModelUnavailable(f"Unknown layer {layer!r}; choose one of: {', '.join(LAYERS)}.")
+    return layer
 
-    Embeddings from different weights are never mixed: they live under different keys.
+
+def model_key(name: str, weights: str | Path | None = "default", seed: int = 0,
+              layer: str = DEFAULT_LAYER) -> str:
+    """The key under which the catalog stores this model's embeddings, e.g. ``resnet50@random0``
+    (the semantic layer) or ``efficientnet_lite0@imagenet:visual``.
+
+    Embeddings from different weights or layers are never mixed: they live under different
+    keys.
     """
     spec = get_spec(name)
-    return f"{spec.name}@{weights_tag(weights, spec, seed)}"
+    base = f"{spec.name}@{weights_tag(weights, spec, seed)}"
+    return base if check_layer(layer) == SEMANTIC else f"{base}:{layer}"
+
+
+def key_layer(key: str) -> tuple[str, str]:
+    """(the key of the semantic layer, the layer) of a model key."""
+    base, _, layer = key.rpartition(":")
+    if layer in LAYERS and base:
+        return base, layer
+    return key, SEMANTIC
 
 
 def is_pretrained(weights: str | Path | None) -> bool:

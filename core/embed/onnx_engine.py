@@ -114,8 +114,12 @@ def torch_version() -> str:
     return str(torch.__version__)
 
 
-def load_onnx(key: str, body: nn.Module, head: nn.Module, input_size: int) -> OnnxNet | None:
-    """The network under ONNX Runtime (exported on first use), or None where it cannot run."""
+def load_onnx(key: str, body: nn.Module, head: nn.Module, input_size: int, stage: str = ""
+              ) -> OnnxNet | None:
+    """The network under ONNX Runtime (exported on first use), or None where it cannot run.
+    With ``stage`` (the visual layer, see core.embed.models), its "features" are that
+    submodule's output average-pooled and its "map" that output (``key`` names the layer, so
+    each layer has its own export)."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -124,14 +128,15 @@ def load_onnx(key: str, body: nn.Module, head: nn.Module, input_size: int) -> On
     path = model_path(key, input_size)
     try:
         if not path.is_file():
-            atomic_write(path, lambda tmp: _export(body, head, input_size, Path(tmp)))
+            atomic_write(path, lambda tmp: _export(body, head, input_size, Path(tmp), stage))
         return OnnxNet(path, cnn_threads())
     except Exception as exc:  # noqa: BLE001 - an optimisation: PyTorch gives the same results
         log.warning("cannot run %s under ONNX Runtime (%s): using PyTorch", key, exc)
         return None
 
 
-def _export(body: nn.Module, head: nn.Module, input_size: int, path: Path) -> None:
+def _export(body: nn.Module, head: nn.Module, input_size: int, path: Path, stage: str = ""
+            ) -> None:
     import warnings
 
     import torch
@@ -144,9 +149,12 @@ def _export(body: nn.Module, head: nn.Module, input_size: int, path: Path) -> No
             self.body, self.head = body, head
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            with capture_map(self.body) as maps:
+            with capture_map(self.body, stage) as maps:
                 features = self.body(x).flatten(1)
-            return features, self.head(features), maps[0]
+            logits = self.head(features)
+            if stage:  # the visual layer: the stage's map pooled (the same forward pass)
+                features = maps[0].mean((2, 3))
+            return features, logits, maps[0]
 
     example = torch.zeros(1, 3, input_size, input_size)
     with warnings.catch_warnings():

@@ -7,7 +7,6 @@ keeps its selection in step with the context's.
 
 from __future__ import annotations
 
-import bisect
 import threading
 from pathlib import Path, PurePath
 
@@ -45,9 +44,10 @@ QUERY_THUMB_PX = 40
 
 
 def _listing(library: Library, sort: str, folder: PurePath | None, keyword: str = "",
-             person: str | None = None) -> tuple[np.ndarray, int, list[browse.SortKey]]:
+             person: str | None = None) -> tuple[list[int], int, dict[int, int]]:
     """In a worker thread: the sorted ids (those with ``keyword`` and showing ``person``
-    if given), the last id they include, and their sort keys."""
+    if given), the last id they include, and each id's row (for the grid's model: at a
+    million photos, Python lists and dicts are built here rather than on the GUI thread)."""
     last = browse.last_photo_id(library.catalog)
     ids = browse.list_photos(library.catalog, sort, folder)
     if keyword:
@@ -56,8 +56,8 @@ def _listing(library: Library, sort: str, folder: PurePath | None, keyword: str 
     if person:
         shown = sorted(photos_of_people(library.catalog, [person]))
         ids = ids[np.isin(ids, np.asarray(shown, dtype=np.int64))]
-    keys = browse.sort_keys(library.catalog, sort)
-    return ids, last, [keys[i] for i in ids.tolist() if i in keys]
+    listed = ids.tolist()
+    return listed, last, {photo_id: row for row, photo_id in enumerate(listed)}
 
 
 class LibraryView(QWidget):
@@ -76,7 +76,6 @@ class LibraryView(QWidget):
         self.person: str | None = None  # only this person's photos (gui.people.filter_box)
         self._sort = sort if sort in browse.SORTS else "date"
         self._last_id = -1  # photos above this id are not in the listing yet; -1: loading
-        self._keys: list[browse.SortKey] = []  # the sort keys of the rows, while listing
         self._listing_token = 0
         # Set once the grid lists the open library (a worker may wait for it: see Indexer).
         self.listed = threading.Event()
@@ -265,23 +264,23 @@ class LibraryView(QWidget):
             what="Listing the photos",
             on_result=lambda result: self._on_listing(token, library, *result))
 
-    def _on_listing(self, token: int, library: Library, ids: np.ndarray, last: int,
-                    keys: list[browse.SortKey]) -> None:
+    def _on_listing(self, token: int, library: Library, ids: list[int], last: int,
+                    rows: dict[int, int]) -> None:
         if token != self._listing_token or library is not self.context.library:
             return
-        self._keys = keys if len(keys) == len(ids) else []
-        if self.context.query is None and (ids.tolist() != self.model.ids() or self._stale):
+        if self.context.query is None and (self._stale or not self.model.has_ids(ids)):
             self._stale = False
-            self._show(ids.tolist())
+            self._show(ids, rows=rows)
         self._last_id = last
         self._on_photos_changed()  # photos committed while the listing ran
         self.listed.set()
 
     def _show(self, ids: list[int], scores: dict[int, float] | None = None,
               pinned: tuple[int, ...] = (), times: dict[int, float] | None = None,
-              boxes: dict[int, tuple[float, float, float, float]] | None = None) -> None:
+              boxes: dict[int, tuple[float, float, float, float]] | None = None,
+              rows: dict[int, int] | None = None) -> None:
         current = self.grid.current_id()
-        self.model.set_photos(ids, scores, pinned, times, boxes)
+        self.model.set_photos(ids, scores, pinned, times, boxes, rows)
         self._syncing = True
         try:
             self.grid.select_ids(self.context.selection, scroll=False)
@@ -297,7 +296,6 @@ class LibraryView(QWidget):
         self.listed = threading.Event()
         self.folder = None
         self._last_id = -1
-        self._keys = []
         self.model.set_photos([])
         self._set_sortable(True)  # no query in a newly opened library
         self.sort_box.setCurrentIndex(self.sort_box.findData(self._sort))
@@ -317,16 +315,17 @@ class LibraryView(QWidget):
         if not len(new):
             return
         self._last_id = int(new[-1])
-        if len(self._keys) != self.model.rowCount():  # no keys for this listing
-            self.model.append(new.tolist())
-            return
-        # Each in its sorted place, so that the listing at the scan's end changes nothing.
-        keys = browse.sort_keys(library.catalog, self._sort, new.tolist())
-        for photo_id in new.tolist():
-            if photo_id in keys and self.model.row_of(photo_id) < 0:
-                row = bisect.bisect_right(self._keys, keys[photo_id])
-                self._keys.insert(row, keys[photo_id])
-                self.model.insert(row, photo_id)
+        # Each in its sorted place, so that the listing at the scan's end changes nothing;
+        # the rows' keys are read as the search for each place needs them (~20 a photo).
+        catalog, sort = library.catalog, self._sort
+        keys = browse.sort_keys(catalog, sort, new.tolist())
+
+        def key(photo_id: int) -> browse.SortKey:
+            if photo_id not in keys:
+                keys.update(browse.sort_keys(catalog, sort, [photo_id]))
+            return keys.get(photo_id, ())  # () if gone: sorts first, moved at the next listing
+
+        self.model.insert_sorted([i for i in new.tolist() if i in keys], key)
 
     def _show_query_file(self, file: str | None) -> None:
         """Show the image file searched by (not one of the library's photos) in the header."""
@@ -362,7 +361,6 @@ class LibraryView(QWidget):
             self._stale = True
             self.reload()  # the listing replaces the results when it arrives
             return
-        self._keys = []
         self._show_query_file(query.file)
         self.sort_box.setCurrentIndex(self.sort_box.findData("similarity"))
         self._set_sortable(False)

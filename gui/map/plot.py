@@ -110,11 +110,10 @@ def point_size(n: int) -> int:
 DEDUPE_ABOVE = 50_000  # visible points: above, one dot per screen cell is drawn
 
 
-def _topmost_per_cell(points: NDArray[np.float32], values: NDArray[np.float32], cell: float
-                      ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Of the points (screen coordinates, 2 x m, in drawing order, with a value each) that
-    fall in the same ``cell`` x ``cell`` pixel square, only the last drawn (the one on top),
-    in drawing order.
+def _topmost_per_cell(points: NDArray[np.floating], cell: float) -> NDArray[np.bool_] | None:
+    """Which of the points (screen coordinates, 2 x m, in drawing order) to draw so that
+    each ``cell`` x ``cell`` pixel square keeps one: the last drawn (the one on top). None
+    when the points spread so far beyond a screen that a grid would not pay.
 
     Measured here: drawing 1,000,000 dots took 235 ms of CPU a frame, most of it in Qt
     drawing dots that other dots cover. With cells of half a dot, a frame draws one dot a
@@ -125,8 +124,8 @@ def _topmost_per_cell(points: NDArray[np.float32], values: NDArray[np.float32], 
     x0, y0 = col.min(), row.min()
     width = int(col.max() - x0) + 1
     height = int(row.max() - y0) + 1
-    if width * height > 16 * len(values):  # spread far beyond the view: keep them all
-        return points, values
+    if width * height > 16 * points.shape[1]:
+        return None
     key = ((row - y0) * width + (col - x0)).astype(np.intp)
     owner = np.full(width * height, -1, dtype=np.intp)
     # numpy writes repeated indices in order, so a cell keeps its last point (any point of
@@ -134,7 +133,7 @@ def _topmost_per_cell(points: NDArray[np.float32], values: NDArray[np.float32], 
     owner[key] = np.arange(len(key))
     keep = np.zeros(len(key), dtype=bool)
     keep[owner[owner >= 0]] = True
-    return points[:, keep], values[keep]
+    return keep
 
 
 class PointCloud(pg.GraphicsObject):
@@ -157,6 +156,9 @@ class PointCloud(pg.GraphicsObject):
         self._atlas: QPixmap | None = None
         self._atlas_dpr = 0.0
         self._fragments = PrimitiveArray(QPainter.PixmapFragment, 10)
+        self._thinned: tuple[tuple[float, float, int], NDArray[np.float32], NDArray[np.float32],
+                             NDArray[np.float32]] | None = None
+        self.drawn = 0
 
     def set_points(self, xy: NDArray[np.float32], size: int | None = None) -> None:
         """Show these points, all in the first palette colour."""
@@ -188,6 +190,26 @@ class PointCloud(pg.GraphicsObject):
         self._xs = self.x[self.order].astype(np.float32)
         self._ys = self.y[self.order].astype(np.float32)
         self._offsets = self.colour[self.order].astype(np.float32)
+        self._thinned = None
+
+    def _thin(self, sx: float, sy: float
+              ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+        """Above DEDUPE_ABOVE points, the topmost point of each cell of a grid fixed to the
+        map, its cells half a dot wide on screen at this zoom: worked out once a zoom level,
+        so a frame while panning handles the thinned points only (at 1M points, thinning
+        every frame anew cost most of its ~55 ms)."""
+        key = (sx, sy, self.size)
+        old = self._thinned[0] if self._thinned is not None else None
+        if old is None or old[2] != key[2] or not np.allclose(old[:2], key[:2], rtol=1e-6,
+                                                             atol=0.0):
+            xs, ys, offsets = self._xs, self._ys, self._offsets
+            if len(xs) > DEDUPE_ABOVE:
+                scaled = np.stack([xs * np.float64(abs(sx)), ys * np.float64(abs(sy))])
+                keep = _topmost_per_cell(scaled, max(1.0, self.size / 2))
+                if keep is not None:
+                    xs, ys, offsets = xs[keep], ys[keep], offsets[keep]
+            self._thinned = (key, xs, ys, offsets)
+        return self._thinned[1], self._thinned[2], self._thinned[3]
 
     # -- QGraphicsItem / pyqtgraph protocol ------------------------------------------------
 
@@ -219,7 +241,11 @@ class PointCloud(pg.GraphicsObject):
         dpr = widget.devicePixelRatioF() if widget is not None else 1.0  # type: ignore
         if self._atlas is None or dpr != self._atlas_dpr:
             self._build_atlas(dpr)
-        xs, ys, offsets = self._xs, self._ys, self._offsets * self._cell
+        t = painter.transform()  # affine: map units to device pixels
+        xs, ys, offsets = self._xs, self._ys, self._offsets
+        if t.m12() == t.m21() == 0:  # not rotated: as every map is drawn
+            xs, ys, offsets = self._thin(t.m11(), t.m22())
+        thinned = len(xs) < len(self._xs)
         view = self.viewRect()
         x0, x1, y0, y1 = self._bounds or (0.0, 0.0, 0.0, 0.0)
         if view is not None and not (view.left() <= x0 and x1 <= view.right()
@@ -229,15 +255,17 @@ class PointCloud(pg.GraphicsObject):
             xs, ys, offsets = xs[visible], ys[visible], offsets[visible]
         if not len(xs):
             return
-        t = painter.transform()  # affine: map units to device pixels
+        offsets = offsets * self._cell
         points = np.empty((2, len(xs)), np.float32)
         np.multiply(xs, t.m11(), out=points[0])
         points[0] += t.m21() * ys + t.dx()
         np.multiply(xs, t.m12(), out=points[1])
         points[1] += t.m22() * ys + t.dy()
         painter.resetTransform()
-        if len(xs) > DEDUPE_ABOVE:
-            points, offsets = _topmost_per_cell(points, offsets, max(1.0, self.size / 2))
+        if len(xs) > DEDUPE_ABOVE and not thinned:  # a map rotated, or spread far beyond
+            keep = _topmost_per_cell(points, max(1.0, self.size / 2))
+            if keep is not None:
+                points, offsets = points[:, keep], offsets[keep]
         cell = self._cell
         self._fragments.resize(points.shape[1])
         frags = self._fragments.ndarray()

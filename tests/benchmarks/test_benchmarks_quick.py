@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import benchmarks.search
@@ -172,6 +173,10 @@ def test_quality_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
     chance = sum(float(r["chance"]) for r in groups) / len(groups)
     assert value(ours["semantic mAP@10"]) > 2 * chance
     assert value(ours["few-shot acc (3/group)"]) > value(phash["few-shot acc (3/group)"])
+    # the visual layer (--layer visual) has its own row, and finds edited copies as well
+    visual = summary[f"{model} (visual layer)"]
+    assert value(visual["mild mAP (>=0.95)"]) >= 0.95 and visual["ahead of pHash"] == "yes"
+    assert visual["semantic mAP@10"] != ours["semantic mAP@10"]
 
 
 def test_duplicates_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
@@ -281,3 +286,24 @@ def test_regions_benchmark_quick(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert speed[0]["index"] == "FaissIndex" and speed[0]["photos"] == "3,000"
     # the faiss path works; its target (>= 0.9) is the 100k run's (benchmarks/README.md)
     assert float(speed[0]["recall@10 vs exact (>= 0.9)"].split()[0]) >= 0.6
+
+
+def test_quality_layers_measures_the_products_two_layers() -> None:
+    """benchmarks.quality_layers pools every candidate stage of one pass; the chosen stage and
+    the last one are exactly the product's visual and semantic embeddings."""
+    from benchmarks.quality_data import Item
+    from benchmarks.quality_layers import STAGES, describe_stages
+    from benchmarks.synthetic import scene
+    from core import decode
+    from core.embed.cnn import Embedder
+    from core.embed.models import get_spec
+
+    model = "efficientnet_lite0"
+    items = [Item(f"s:{i}", lambda i=i: scene(300 + i)) for i in range(3)]
+    pooled = describe_stages(model, "default", STAGES[model], items)
+    assert [pooled[s].shape[1] for s in STAGES[model]] == [80, 112, 192, 320, 1280]
+    arrays = [decode.model_input(item.make(), 224) for item in items]
+    for layer, stage in (("semantic", STAGES[model][-1]), ("visual", get_spec(model).visual)):
+        ours = pooled[stage] / np.linalg.norm(pooled[stage], axis=1, keepdims=True)
+        product = Embedder(model, device="cpu", layer=layer).embed_arrays(arrays)
+        np.testing.assert_allclose(ours, product, atol=1e-4)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from benchmarks import synthetic
 from core import browse, thumbnails
-from core.catalog import Catalog
+from core.catalog import Catalog, schema
 from core.jobs import run
 from core.library import Library
 
@@ -191,3 +191,29 @@ def test_folder_tree_splits_names_that_are_not_utf8(tmp_path: Path,
     assert tree.find(PurePath(os.fsdecode(b"caf\xe9"))).count == 1  # type: ignore[union-attr]
     assert tree.find(PurePath("Eté")).count == 1  # type: ignore[union-attr]
     assert (tree.count, tree.total) == (1, 6)
+
+
+def test_folder_order_comes_from_an_index_and_matches_the_views_keys(tmp_path: Path) -> None:
+    """SQLite lists folder order along an index (a million photos without sorting), in
+    the order the grid's keys give photos that arrive later: folder, then the name with
+    its letters' case folded, folders' own files before their subfolders'."""
+    names = ["top.jpg", "a/zeta.jpg", "a/B.jpg", "a/b/x.jpg", "a b/c.jpg", "a/apple.JPG",
+             "é/Z.jpg", "é/a.jpg"]
+    root = tmp_path / "photos"
+    catalog = Catalog.open(root, tmp_path / "catalog.sqlite")
+    with catalog, catalog.conn:
+        catalog.conn.executemany(
+            "INSERT INTO photos (path, size, mtime_ns, added_at) VALUES (?, 1, 1, 0)",
+            [(catalog.encode_path(root / n),) for n in names])
+    with catalog:
+        ids = browse.list_photos(catalog, "folder").tolist()
+        keys = browse.sort_keys(catalog, "folder")
+        plan = " ".join(str(r) for r in catalog.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM photos ORDER BY "
+            + ", ".join(schema.FOLDER_ORDER)))
+        listed = [os.fsdecode(catalog.conn.execute(
+            "SELECT path FROM photos WHERE id = ?", (i,)).fetchone()[0]) for i in ids]
+    assert listed == ["top.jpg", "a/apple.JPG", "a/B.jpg", "a/zeta.jpg", "a b/c.jpg",
+                      "a/b/x.jpg", "é/a.jpg", "é/Z.jpg"]
+    assert ids == sorted(keys, key=keys.__getitem__)
+    assert "COVERING INDEX photos_folder_order" in plan

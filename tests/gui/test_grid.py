@@ -144,3 +144,25 @@ def test_a_hundred_thousand_rows_stay_fast(open_window: OpenWindow, qtbot: QtBot
     assert view.model.rowCount() == 100_500
     assert elapsed < 2.0
     assert len(view.cache) <= 24  # only real photos were loaded; memory stays bounded
+
+
+def test_new_photos_go_to_their_sorted_places_in_one_pass(qtbot: QtBot) -> None:
+    """A scan's new photos are placed by bisecting the rows with their keys: rows already
+    shown keep their order, each new one lands after equal keys, and every row is known
+    (row_of) afterwards; one rowsInserted a photo, no reset."""
+    from gui.context import AppContext
+    from gui.grid.model import ThumbnailModel
+
+    context = AppContext()
+    model = ThumbnailModel(ThumbnailCache(context.workers))
+    key = {i: (i // 10,) for i in range(1, 200_001)}.__getitem__  # ties within tens
+    model.set_photos(range(10, 200_001, 10))  # one photo a key, in key order
+    inserted: list[int] = []
+    model.rowsInserted.connect(lambda _parent, first, _last: inserted.append(first))
+    model.modelReset.connect(lambda: inserted.append(-1))
+    model.insert_sorted([15, 11, 20, 199_999, 10], key)  # 20 and 10 are shown already
+    ids = model.ids()
+    assert ids[:5] == [10, 11, 15, 20, 30]
+    assert ids[-3:] == [199_990, 199_999, 200_000] and model.rowCount() == 20_003
+    assert sorted(inserted) == inserted and len(inserted) == 3 and -1 not in inserted
+    assert [model.row_of(i) for i in (11, 15, 199_999, 5)] == [1, 2, 20_001, -1]

@@ -242,6 +242,31 @@ def test_stays_responsive_with_100000_points(view: MapView) -> None:
     assert len(view.context.selection) == 1
 
 
+def test_many_points_are_thinned_once_a_zoom_and_panning_reuses_it(view: MapView) -> None:
+    """Above DEDUPE_ABOVE points a frame draws one dot a cell of a grid fixed to the map (the
+    topmost): worked out at a zoom, kept while panning, made anew when zooming."""
+    rng = np.random.default_rng(1)
+    xy = rng.normal(0, 1, (120_000, 2)).astype(np.float32)
+    view.set_points(np.arange(1, 120_001, dtype=np.int64), xy,
+                    rng.integers(0, 4, 120_000).astype(np.int32))
+    cloud = view.scatter
+    (x0, x1), _ = view.view_box.viewRange()
+    view.view_box.translateBy(x=(x1 - x0) * 0.1)  # the first pan ends the fit to the points
+    view.plot.grab()
+    thinned = cloud._thinned
+    assert thinned is not None and 0 < len(thinned[1]) < len(xy) // 2
+    assert 0 < cloud.drawn <= len(thinned[1])
+    kept = set(zip(thinned[1].tolist(), thinned[2].tolist(), strict=True))  # real points
+    assert kept <= set(zip(xy[:, 0].tolist(), xy[:, 1].tolist(), strict=True))
+    (x0, x1), _ = view.view_box.viewRange()
+    view.view_box.translateBy(x=(x1 - x0) * 0.1)
+    view.plot.grab()
+    assert cloud._thinned is thinned  # panning: the same thinned points
+    view.view_box.scaleBy((0.5, 0.5))
+    view.plot.grab()
+    assert cloud._thinned is not thinned and len(cloud._thinned[1]) > len(thinned[1])
+
+
 def test_map_of_an_indexed_library(qtbot: QtBot, catalog_copy: Path, photo_folder,
                                    tmp_path: Path, stall_meter: StallMeter,
                                    map_engine: MapEngine) -> None:

@@ -14,7 +14,7 @@ def test_the_app_and_its_views_import_without_torch_umap_or_sklearn() -> None:
     """torch (2-5 s), umap/numba and sklearn (1-2 s) load in workers, when first needed."""
     code = (
         "import sys, gui.app, gui.map.view, gui.labels.panel, gui.people, cli\n"
-        "cli._commands()  # what `lookalike` imports before it opens the window\n"
+        "cli._commands()  # what `lookalike --help` imports\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
@@ -22,3 +22,10 @@ def test_the_app_and_its_views_import_without_torch_umap_or_sklearn() -> None:
                           timeout=120, check=True, env=env)
     assert done.stdout.strip() == ""
 
+
+
+def test_each_command_module_has_the_name_it_is_listed_under() -> None:
+    import cli
+
+    assert {name: module.NAME for name, module in cli._commands().items()} == {  # type: ignore
+        name: name for name in cli.COMMANDS}

@@ -48,10 +48,11 @@ def label_by_folder(library: Library, set_name: str, per_label: int = 3) -> dict
 
 
 def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[dict]:
-    """Every command a user runs on a library, as cli_runs cases: index, search, status,
-    label, train, predict (with boxes), export, judge, learn, fine-tune (and embed with the
-    result), search in the learnt similarity and by a region, faces and people (naming a
-    person there is not, in words), map (a PNG with thumbnails) and a rebuild. Results go to
+    """Every command a user runs on a library, as cli_runs cases: index, search, status, label,
+    train, predict (with boxes; clips' ranges and sidecars), export, judge, learn, fine-tune
+    (and embed with the result), search in the learnt similarity and by a region, faces and
+    people (naming a person there is not, in words), map (a PNG with thumbnails), the visual
+    layer (index and search it, then back to the semantic one) and a rebuild. Results go to
     ``out``; ``catalog`` None: the default location."""
     options = ["--weights", "none", "--model", MODEL]
     if catalog is not None:
@@ -68,6 +69,8 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
         ["train", *lib, "--set", "scene", "-q"],
         ["predict", *lib, "--set", "scene", "--csv", str(out / "predictions.csv"), "--boxes",
          "-q"],
+        ["predict", *lib, "--set", "scene", "--clip-ranges", str(out / "ranges.csv"),
+         "--clip-xmp", "-q"],
         ["labels", "export", *lib, "--csv", str(out / "labels.csv")],
         ["labels", "export", *lib, "--json", str(out / "labels.json")],
         ["duplicates", *lib, "-q", "--csv", str(out / "duplicates.csv"),
@@ -82,6 +85,9 @@ def workload(root: Path, catalog: Path | None, out: Path, query: Path) -> list[d
         ["map", *lib, "--png", str(out / "map.png"), "--thumbnails", "-q"],
         ["keywords", *lib, "--csv", str(out / "keywords.csv")],
         ["keywords", *lib, "--find", "dog"],
+        ["index", *lib, "--layer", "visual", "-q"],
+        ["similar", *lib, first[0], "-k", "3", "--layer", "visual", "--json"],
+        ["index", *lib, "--layer", "semantic", "-q"],
         ["index", *lib, "--rebuild", "-q"],
     )]
     cases.insert(-2, {"argv": ["people", "name", *lib[:1], "1", "Ann", *options], "expect": 1})

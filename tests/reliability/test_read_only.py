@@ -77,6 +77,9 @@ def test_every_command_leaves_the_photo_folder_as_it_was(small: tuple[Path, Path
     assert len(regions) == 3 and all(len(hit["box"]) == 4 for hit in regions)
     people = json.loads(next(o["stdout"] for o in outcomes if '"people"' in o["stdout"]))
     assert people["people"] == [] and people["faces_in_no_person"] == 0  # scenes, no faces
+    visual = next(o for c, o in zip(cases, outcomes, strict=True)
+                  if c["argv"][0] == "similar" and "visual" in c["argv"])
+    assert len(json.loads(visual["stdout"])) == 3  # searched in the visual layer's own set
 
 
 def test_a_read_only_folder_is_indexed_labelled_and_mapped(small: tuple[Path, Path],
@@ -130,6 +133,8 @@ def test_clips_in_a_read_only_folder_are_indexed_and_found(shared_photos: Path,
     make_clip(root / "walk.mp4", [a, b, c], 2.0)
     make_audio_only(root / "voice.mp4")
     shutil.copy2(d, root / "church.jpg")
+    for n, photo in enumerate((a, b, c)):
+        shutil.copy2(photo, root / f"photo{n}.jpg")
     query = tmp_path / "out" / "b.jpg"
     query.parent.mkdir()
     shutil.copy2(b, query)
@@ -139,16 +144,28 @@ def test_clips_in_a_read_only_folder_are_indexed_and_found(shared_photos: Path,
     before = snapshot(root)
     lib = [str(root), "--weights", "none", "--model", MODEL,
            "--catalog", str(tmp_path / "catalog.sqlite")]
-    cases = [{"argv": argv} for argv in (["index", *lib, "-q"],
-                                         ["similar", *lib, str(query), "--json"],
-                                         ["status", *lib, "--json"])]
+    cases = [{"argv": argv} for argv in (
+        ["index", *lib, "-q"],
+        ["similar", *lib, str(query), "--json"],
+        ["status", *lib, "--json"],
+        ["label", *lib, "--set", "s", "--add", "walk", str(root / "walk.mp4"),
+         str(root / "photo0.jpg"), "--add", "still", str(root / "church.jpg"),
+         str(root / "photo1.jpg"), str(root / "photo2.jpg")],
+        ["train", *lib, "--set", "s", "-q"],
+    )]
+    # the clip's labels into its XMP sidecar: the one opt-in write, refused here in words
+    cases.append({"argv": ["predict", *lib, "--set", "s", "--clip-ranges",
+                           str(tmp_path / "out" / "ranges.csv"), "--clip-xmp", "-q"],
+                  "expect": 1})
     try:
         outcomes = _run(cases, tmp_path, restricted=True)
         assert diff(before, snapshot(root)) == []
     finally:
         root.chmod(0o755)
+    assert "walk.xmp: permission denied" in outcomes[-1]["stdout"]
+    assert "walk.mp4" in (tmp_path / "out" / "ranges.csv").read_text()
     hits = {Path(h["path"]).name: h for h in json.loads(outcomes[1]["stdout"])}
-    assert set(hits) == {"walk.mp4", "church.jpg"}
+    assert {"walk.mp4", "church.jpg"} <= set(hits)
     assert isinstance(hits["walk.mp4"]["time"], float) and "time" not in hits["church.jpg"]
     problems = {Path(p["path"]).name: p["reason"]
                 for p in json.loads(outcomes[2]["stdout"])["problems"]}
