@@ -165,7 +165,40 @@ class Embedder:
                 self._net(x)
             return (captured[0][0].float().cpu().numpy(), visual[0][0].float().cpu().numpy())
 
+    def visual_of(self, image: Image.Image) -> NDArray[np.float32]:
+        """The visual feature map ``(channels, h, w)`` of :meth:`maps_of` alone: the pass
+        stops there (the later stages are a fifth of the work)."""
+        from core.embed.feature_map import visual_module
+
+        pixels = np.asarray(to_rgb(image), dtype=np.uint8)
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
+        x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
+
+        def stop(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:
+            raise _Reached(output)
+
+        with self._lock, torch.inference_mode():
+            if self._visual is None:
+                self._visual = visual_module(self._net, self.input_size)
+            handle = self._visual.register_forward_hook(stop)
+            try:
+                self._net((x.float() - self._mean) / self._std)
+            except _Reached as reached:
+                return reached.output[0].float().cpu().numpy()
+            finally:
+                handle.remove()
+        raise RuntimeError("the visual stage was not reached")  # pragma: no cover
+
     def embed_file(self, path: Path) -> NDArray[np.float32]:
         """Embed one image file (e.g. a query photo outside the library)."""
         decoded = decode.decode_file(path, min_side=max(self.input_size, THUMBNAIL_SIZE))
         return self.embed_images([decoded.image])[0]
+
+
+class _Reached(Exception):
+    """Raised by a hook to end a forward pass at the module it was reached at."""
+
+    def __init__(self, output: torch.Tensor) -> None:
+        super().__init__("reached")
+        self.output = output

@@ -46,7 +46,7 @@ def visual_map(embedder: Embedder, image: Image.Image) -> NDArray[np.float32]:
     w, h = image.size
     factor = SCALE * embedder.input_size / min(w, h)
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    return embedder.maps_of(image.resize(size, Image.Resampling.BILINEAR))[1]
+    return embedder.visual_of(image.resize(size, Image.Resampling.BILINEAR))
 
 
 def windows(h: int, w: int, aspect: float) -> NDArray[np.int64]:

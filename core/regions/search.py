@@ -76,9 +76,10 @@ def query_maps(embedder: Embedder, image: Image.Image, box: Box, visual_scale: f
     for factor in factors:
         maps = embedder.maps_of(_scaled(image, factor))
         last.append(pool(maps[0][None], [box_cells(box, *maps[0].shape[1:])])[0, 0])
+        fine = maps[1]
         if visual_scale != 1:  # the photos are ranked again at another scale
-            maps = embedder.maps_of(_scaled(image, factor * visual_scale))
-        visual.append(pool(maps[1][None], [box_cells(box, *maps[1].shape[1:])])[0, 0])
+            fine = embedder.visual_of(_scaled(image, factor * visual_scale))
+        visual.append(pool(fine[None], [box_cells(box, *fine.shape[1:])])[0, 0])
         sides.append(box_side * factor)
     return np.stack(last), np.stack(visual), sides
 
