@@ -335,7 +335,7 @@ class Library:
             return (photo.id if photo else None), self.searcher.by_vector(query, k,
                                                                           exclude=exclude)
 
-    def similar_to_region(self, path: Path, box: Box, k: int = 20, *, refine: int = 30
+    def similar_to_region(self, path: Path, box: Box, k: int = 20, *, refine: int = 50
                           ) -> tuple[int | None, list[Hit]]:
         """Photos ranked by their region most like ``box`` (x, y, w, h relative to the
         upright photo) of the image file at ``path`` (inside the library or not), best first;
