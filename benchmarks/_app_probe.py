@@ -53,7 +53,8 @@ class Probe:
         if self.phase == "starting":
             return  # the first beats wait for the event loop: start-up, measured apart
         if self.stacks is not None:  # C watchdog: dumps every thread's stack if we stall
-            faulthandler.dump_traceback_later(0.12, file=self.stacks)
+            after = float(os.environ.get("LOOKALIKE_BENCH_STALL_S", "0.12"))  # seconds
+            faulthandler.dump_traceback_later(after, file=self.stacks)
         gaps = self.result["gaps"].setdefault(self.phase, [0.0, 0])
         gaps[0], gaps[1] = max(gaps[0], gap_ms), gaps[1] + 1
         if gap_ms > 50:  # with the UI thread's own CPU time: work, or waiting for a core/GIL

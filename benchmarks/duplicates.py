@@ -112,7 +112,10 @@ def scale_row(n: int) -> dict[str, object]:
                 _, vectors = catalog.stored_embeddings(MODEL)
                 exact = graph._collect(graph._exact_blocks(vectors, BENCH.radius))
                 truth = set(zip(exact[0].tolist(), exact[1].tolist(), strict=True))
-                found = graph._collect(graph._listed_blocks(vectors, BENCH.radius, 0))
+                found = graph.radius_pairs_streamed(  # the inverted lists' path
+                    len(vectors), vectors[graph.sample_positions(len(vectors))], [vectors],
+                    lambda i, j: graph._rowwise_dots(vectors, i, j), BENCH.radius,
+                    max_per_row=n)
                 got = set(zip(found[0].tolist(), found[1].tolist(), strict=True))
                 recall = len(got & truth) / max(len(truth), 1)
     group_of = {p.id: k for k, g in enumerate(report.groups) for p in g.photos}

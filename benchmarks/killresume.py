@@ -181,7 +181,8 @@ def check(bench: Bench, op: str, *, resumed: bool) -> list[str]:
         wrong.append(f"after resume: {files} files, {photos} photos, {embedded} embedded")
     if op == "train":
         heads, predicted = _sql(bench.catalog, "SELECT (SELECT count(*) FROM heads), "
-                                               "(SELECT count(*) FROM predictions)")[0]
+                                               "(SELECT coalesce(sum(length(photo_ids)), 0) / 8 "
+                                               "FROM prediction_blocks)")[0]
         if heads != 1 or predicted != photos:
             wrong.append(f"after resume: {heads} heads, {predicted} of {photos} predicted")
     if op == "labels import" and imported != expected_import:

@@ -19,7 +19,7 @@ import resources
 from gui.actions import icon
 from gui.context import AppContext
 from gui.main_window import MainWindow
-from gui.refcount_guard import guard_none
+from gui.refcount_guard import guard_singletons
 from gui.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def main(args: AppOptions) -> int:
     # Worker threads holding the GIL give it up every GIL_SWITCH_S when the UI thread asks
     # for it (Python's default is 5 ms, and a busy UI thread asks many times per frame).
     sys.setswitchinterval(GIL_SWITCH_S)
-    guard_none()  # PySide6 6.12 on Python 3.11 loses references to None (gui.refcount_guard)
+    guard_singletons()  # PySide6 6.12 on Python 3.11 loses references to None and True
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
     app.setWindowIcon(icon("lookalike"))

@@ -60,6 +60,9 @@ class AppContext(QObject):
         self.moment: tuple[int, float] | None = None  # (clip, time) picked on the map
         self.query: Query | None = None
         self.indexing = False
+        # whether the last indexing job may have changed the listing (new, changed, moved or
+        # removed photos, dates read): if not, the grid is not listed again when it ends
+        self.indexing_changed_photos = True
         self.workers = Workers(self)  # every background thread goes through this
         self._search_build: JobHandle | None = None
         self._catalog_changed.connect(self._on_catalog_changed)  # queued to this thread

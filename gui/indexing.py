@@ -92,6 +92,7 @@ class Indexer(QObject):
         job.failed.connect(lambda exc: self._on_failed(job, exc))
         job.ended.connect(lambda: self._on_ended(job))
         self.job = job
+        self.context.indexing_changed_photos = True  # until it ends without changes
         self.context.set_indexing(True)
 
     def cancel(self) -> None:
@@ -129,6 +130,10 @@ class Indexer(QObject):
 
     def _on_succeeded(self, job: JobHandle, result: IndexResult) -> None:
         library = self.context.library
+        if job is self.job:
+            scan = result.scan
+            self.context.indexing_changed_photos = bool(
+                scan.new or scan.changed or scan.removed or scan.moved or result.embed.embedded)
         if job is self.job and library is not None:
             self.finished.emit(summary(result, library.catalog.photo_count()))
             # A big library's search index is built now, in the background, rather than

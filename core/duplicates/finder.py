@@ -15,23 +15,24 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from core.catalog import Catalog, Photo
 from core.decode.reader import RAW_EXTENSIONS
-from core.duplicates import store
-from core.duplicates.graph import CappedUnion, radius_pairs
+from core.duplicates import graph, store
+from core.duplicates.graph import CappedUnion
 from core.duplicates.kinds import (
     EXACT,
     REENCODE,
@@ -114,25 +115,27 @@ def find_groups(catalog: Catalog, model: str, *, folder: Path | None = None,
     items, companions = _items(catalog, _selected(catalog, folder, ids))
     by_id = {p.id: p for p in items}
     yield RateMeter(1).progress("reading embeddings", 0)
-    emb_ids, vectors = catalog.stored_embeddings(model, [p.id for p in items])
+    vectors = Vectors(catalog, model, [p.id for p in items])
+    emb_ids = vectors.ids
     check_cancel(cancel)
     candidates: dict[tuple[int, int], float] = {}
     if len(emb_ids) > 1:
         # without pixels a rotated copy cannot be confirmed: no low band then
-        rows_a, rows_b, sims = radius_pairs(vectors, th.radius, max_per_row=th.neighbours,
-                                            low=th.rotated_radius if pixels else None)
+        rows_a, rows_b, sims = vectors.radius_pairs(th.radius, max_per_row=th.neighbours,
+                                                    low=th.rotated_radius if pixels else None)
+        check_cancel(cancel)
         high = sims >= th.radius
         for a, b, s in zip(emb_ids[rows_a[high]].tolist(), emb_ids[rows_b[high]].tolist(),
                            sims[high].tolist(), strict=True):
             candidates[(min(a, b), max(a, b))] = s
         if not high.all():
             low = _may_be_rotated(by_id, emb_ids, rows_a[~high], rows_b[~high])
-            candidates.update(_rescored(emb_ids, vectors, rows_a[~high][low],
-                                        rows_b[~high][low], th.rotated_radius))
-    sim_of = _similarity(emb_ids, vectors)
-    for a, b in _hash_pairs(items) + _time_pairs(items, th):
-        if (a, b) not in candidates:
-            candidates[(a, b)] = sim_of(a, b)
+            candidates.update(_rescored(vectors, rows_a[~high][low], rows_b[~high][low],
+                                        th.rotated_radius))
+    extra = [pair for pair in _hash_pairs(catalog, items)
+             + _time_pairs(items, th)
+             if pair not in candidates]
+    candidates.update(zip(extra, vectors.similarities(extra).tolist(), strict=True))
     del vectors
     wanted = set(kinds) if kinds else None
     needed = sorted({i for pair in candidates for i in pair
@@ -176,9 +179,10 @@ class _Row(NamedTuple):
 
 def _selected(catalog: Catalog, folder: Path | None, ids: Iterable[int] | None) -> list[_Row]:
     """The read photos (they have a hash), or those of ``ids``, or under ``folder``."""
-    rows = [_Row(*r) for r in catalog.conn.execute(
+    make = functools.partial(tuple.__new__, _Row)  # _Row(*r) costs 5 s for 1M rows
+    rows: list[_Row] = list(map(make, catalog.conn.execute(
         "SELECT id, path, content_hash, captured_at, camera, width, height FROM photos "
-        "WHERE content_hash IS NOT NULL ORDER BY id")]
+        "WHERE content_hash IS NOT NULL ORDER BY id")))
     if ids is not None:
         wanted = {int(i) for i in ids}
         rows = [r for r in rows if r.id in wanted]
@@ -191,24 +195,47 @@ def _selected(catalog: Catalog, folder: Path | None, ids: Iterable[int] | None) 
 
 
 def _items(catalog: Catalog, rows: list[_Row]) -> tuple[list[_Row], dict[int, tuple[Path, ...]]]:
-    """Photos with each RAW that has a non-RAW twin (same folder, same name) folded into it."""
-    by_stem: dict[bytes, list[tuple[_Row, bool]]] = defaultdict(list)
-    for r in rows:
-        stem, dot, suffix = r.rel.rpartition(b".")
-        is_raw = bool(dot) and "." + os.fsdecode(suffix).lower() in RAW_EXTENSIONS
-        by_stem[(stem if dot else suffix).lower()].append((r, is_raw))
+    """Photos with each RAW that has a non-RAW twin (same folder, same name) folded into it.
+
+    Only the names that some RAW file has are grouped (a dictionary of every photo's name
+    took 24 s of a million photos' 60)."""
+    raw_stems = {_stem(r.rel) for r in rows if _is_raw(r.rel)}
+    if not raw_stems:
+        return rows, {}
+    by_stem: dict[bytes, list[_Row]] = defaultdict(list)
     items: list[_Row] = []
+    for r in rows:
+        stem = _stem(r.rel)
+        (by_stem[stem] if stem in raw_stems else items).append(r)
     companions: dict[int, tuple[Path, ...]] = {}
     for shot in by_stem.values():
-        raws = [r for r, raw in shot if raw]
-        others = [r for r, raw in shot if not raw]
+        raws = [r for r in shot if _is_raw(r.rel)]
+        others = [r for r in shot if not _is_raw(r.rel)]
         if raws and others:
             companions[others[0].id] = tuple(catalog.decode_path(r.rel) for r in raws)
             items.extend(others)
         else:
-            items.extend(r for r, _ in shot)
+            items.extend(shot)
     items.sort(key=lambda r: r.id)
     return items, companions
+
+
+_RAW_SUFFIXES = frozenset(e[1:].encode() for e in RAW_EXTENSIONS)
+
+
+def _is_raw(rel: bytes) -> bool:
+    _, dot, suffix = rel.rpartition(b".")
+    if not dot:
+        return False
+    if suffix.isascii():
+        return suffix.lower() in _RAW_SUFFIXES
+    return "." + os.fsdecode(suffix).lower() in RAW_EXTENSIONS
+
+
+def _stem(rel: bytes) -> bytes:
+    """The name without its suffix, lower case: a RAW and its JPEG share it."""
+    stem, dot, suffix = rel.rpartition(b".")
+    return (stem if dot else suffix).lower()
 
 
 def _same_hash(by_id: dict[int, _Row], a: int, b: int) -> bool:
@@ -236,39 +263,130 @@ def _may_be_rotated(by_id: dict[int, _Row], ids: np.ndarray, ra: np.ndarray, rb:
     return known & (turned | same) & one_shot
 
 
-def _rescored(ids: np.ndarray, vectors: np.ndarray, ra: np.ndarray, rb: np.ndarray,
-              floor: float | None) -> dict[tuple[int, int], float]:
+def _rescored(vectors: Vectors, ra: np.ndarray, rb: np.ndarray, floor: float | None
+              ) -> dict[tuple[int, int], float]:
     """The pairs of rows (ra, rb) (the graph's low band, whose scores may be approximate)
     whose exact similarity is at least ``floor``, by photo ids."""
     out: dict[tuple[int, int], float] = {}
-    if floor is None:
+    if floor is None or not len(ra):
         return out
-    for start in range(0, len(ra), 4096):
-        a, b = ra[start:start + 4096], rb[start:start + 4096]
-        exact = np.einsum("ij,ij->i", np.asarray(vectors[a], np.float32),
-                          np.asarray(vectors[b], np.float32))
-        keep = exact >= floor
-        for x, y, s in zip(ids[a[keep]].tolist(), ids[b[keep]].tolist(),
-                           exact[keep].tolist(), strict=True):
-            out[(min(x, y), max(x, y))] = s
+    exact = vectors.dots(ra, rb)
+    keep = exact >= floor
+    ids = vectors.ids
+    for x, y, s in zip(ids[ra[keep]].tolist(), ids[rb[keep]].tolist(), exact[keep].tolist(),
+                       strict=True):
+        out[(min(x, y), max(x, y))] = s
     return out
 
 
-def _similarity(ids: np.ndarray, vectors: np.ndarray) -> Callable[[int, int], float]:
-    pos = {int(i): n for n, i in enumerate(ids)}
-
-    def sim(a: int, b: int) -> float:
-        if a in pos and b in pos:
-            return float(np.dot(vectors[pos[a]].astype(np.float32),
-                                vectors[pos[b]].astype(np.float32)))
-        return 0.0
-    return sim
+HOLD_BYTES = 512 << 20  # float16 vectors held in memory at most (200k photos at 1280-d)
 
 
-def _hash_pairs(items: list[_Row]) -> list[tuple[int, int]]:
+class Vectors:
+    """The embeddings of the photos ``wanted`` (those that have one, ``ids``, sorted), for
+    the neighbour graph: held in memory up to :data:`HOLD_BYTES`; above, read from the
+    catalog a block at a time (the graph holds only their projection) and the few rows the
+    exact scores need read again by id."""
+
+    def __init__(self, catalog: Catalog, model: str, wanted: list[int]) -> None:
+        self.catalog, self.model = catalog, model
+        stored = np.fromiter((r[0] for r in catalog.conn.execute(
+            "SELECT photo_id FROM embeddings WHERE model = ?", (model,))), np.int64)
+        self.ids = _common(stored, np.asarray(wanted, np.int64))
+        self._held: np.ndarray | None = None
+        if len(self.ids) <= graph.EXACT_MAX:
+            ids, held = catalog.stored_embeddings(model, self.ids.tolist())
+            self.ids, self._held = ids, held  # ids: those still there when read
+            return
+        row = catalog.conn.execute("SELECT length(vector) FROM embeddings WHERE model = ? "
+                                   "LIMIT 1", (model,)).fetchone()
+        if row is not None and len(self.ids) * row[0] <= HOLD_BYTES:
+            # read once, in one pass; the exact scores then need no second read
+            held = np.empty((len(self.ids), row[0] // 2), np.float16)
+            done = 0
+            for block in self._blocks():
+                held[done:done + len(block)] = block
+                done += len(block)
+            self._held = held[:done]
+
+    def radius_pairs(self, radius: float, **options: Any) -> graph.Pairs:
+        """:func:`graph.radius_pairs` over these vectors (rows: positions in ``ids``)."""
+        if self._held is not None:
+            return graph.radius_pairs(self._held, radius, **options)
+        n = len(self.ids)
+        sample = self.rows(graph.sample_positions(n, options.get("seed", 0)))
+        return graph.radius_pairs_streamed(n, sample, self._blocks(), self.dots, radius,
+                                           **options)
+
+    def _blocks(self) -> Iterator[np.ndarray]:
+        """The vectors of ``ids`` in order: one scan of the model's embeddings."""
+        done = 0
+        with self.catalog.read_snapshot():
+            for block_ids, block in self.catalog.embedding_blocks(self.model,
+                                                                     graph.PROJECT_BLOCK):
+                keep = np.isin(block_ids, self.ids, assume_unique=True)
+                if not keep.all():
+                    block_ids, block = block_ids[keep], block[keep]
+                if not np.array_equal(block_ids, self.ids[done:done + len(block_ids)]):
+                    raise LookalikeError("The library's embeddings changed while duplicates "
+                                         "were searched; run it again.")
+                done += len(block_ids)
+                yield block
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """float32 vectors at ``positions`` (into ``ids``)."""
+        if self._held is not None:
+            return np.asarray(self._held[positions], np.float32)
+        unique, inverse = np.unique(positions, return_inverse=True)
+        ids, vectors = self.catalog.stored_embeddings(self.model, self.ids[unique].tolist())
+        if not np.array_equal(ids, self.ids[unique]):
+            raise LookalikeError("The library's embeddings changed while duplicates were "
+                                 "searched; run it again.")
+        return np.asarray(vectors, np.float32)[inverse]
+
+    def dots(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Exact similarities of the pairs of rows (i[k], j[k])."""
+        out = np.empty(len(i), np.float32)
+        for start in range(0, len(i), 4096):
+            both = self.rows(np.concatenate([i[start:start + 4096], j[start:start + 4096]]))
+            half = len(both) // 2
+            out[start:start + half] = np.einsum("ij,ij->i", both[:half], both[half:])
+        return out
+
+    def similarities(self, pairs: list[tuple[int, int]]) -> np.ndarray:
+        """Exact similarities of pairs of photo ids (0 where one has no embedding)."""
+        if not pairs:
+            return np.zeros(0, np.float32)
+        a, b = (np.array(side, np.int64) for side in zip(*pairs, strict=True))
+        if not len(self.ids):
+            return np.zeros(len(pairs), np.float32)
+        pa = np.minimum(np.searchsorted(self.ids, a), len(self.ids) - 1)
+        pb = np.minimum(np.searchsorted(self.ids, b), len(self.ids) - 1)
+        known = (self.ids[pa] == a) & (self.ids[pb] == b)
+        out = np.zeros(len(pairs), np.float32)
+        if known.any():
+            out[known] = self.dots(pa[known], pb[known])
+        return out
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The values of sorted unique ``a`` that sorted unique ``b`` has too (linear: no sort)."""
+    if not len(a) or not len(b):
+        return np.zeros(0, np.int64)
+    at = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    return a[b[at] == a]
+
+
+def _hash_pairs(catalog: Catalog, items: list[_Row]) -> list[tuple[int, int]]:
+    """(first, other) for the photos that share a content hash (the catalog's index names
+    the shared hashes: no dictionary of every photo's)."""
+    shared = {h for (h,) in catalog.conn.execute(
+        "SELECT content_hash FROM photos WHERE content_hash IS NOT NULL "
+        "GROUP BY content_hash HAVING count(*) > 1")}
     by_hash: dict[str, list[int]] = defaultdict(list)
     for p in items:
-        by_hash[p.content_hash or ""].append(p.id)
+        if p.content_hash in shared:
+            by_hash[p.content_hash].append(p.id)
     return [(ids[0], other) for ids in by_hash.values() if len(ids) > 1 for other in ids[1:]]
 
 

@@ -1,40 +1,67 @@
 """The neighbour graph at a radius, and connected components with a cap on group size.
 
 :func:`radius_pairs` finds every pair of photos whose embeddings have a cosine similarity of
-at least ``radius`` without the n^2 comparison: the vectors are projected on their leading
-principal axes (uncentred, as the search index projects), split into inverted lists by
-spherical k-means (the IVF index's, :mod:`core.index.ivf`), each vector a member of its
-nearest list and querying its ``PROBES`` nearest; pairs are scored in the projection, and
-those near the radius are re-scored exactly in full dimension. Near-duplicates are far closer than
-the radius of the lists, so they share a list; the benchmark measures the recall against
-brute force (``python -m benchmarks.duplicates``). Memory: the float16 vectors as stored,
-plus ``n x reduced_dim`` float32, plus one list's block of scores at a time.
+at least ``radius`` without the n^2 comparison: the vectors are projected on their
+``FINE_DIM`` leading principal axes (uncentred, as the search index projects); the first
+``COARSE_DIM`` of those split the library into inverted lists by spherical k-means (FAISS),
+each vector a member of its nearest list and querying its ``PROBES`` nearest; pairs are
+scored in the fine projection, and those near the radius are re-scored exactly in full
+dimension. Near-duplicates are far closer than the radius of the lists, so they share a list;
+the benchmark measures the recall against brute force (``python -m benchmarks.duplicates``).
+
+:func:`radius_pairs_streamed` does the same from blocks of vectors (read from the catalog a
+block at a time): what it holds is the projection (``n x COARSE_DIM`` float32 plus ``n x
+FINE_DIM`` float16: 0.75 GB at 1M photos), never the full vectors; the few candidate pairs
+are re-scored by the caller's ``exact``. Both give the same pairs for the same vectors.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from core.index.ivf import kmeans
 from core.index.reduced import orthonormal_columns
 
+log = logging.getLogger(__name__)
+
 EXACT_MAX = 6_000  # up to this many vectors, score every pair exactly (in blocks)
-REDUCED_DIM = 64
-LIST_SIZE = 256  # vectors per inverted list, on average
+FINE_DIM = 256  # projection the pairs are scored in (at 64, ~16 candidates a photo to
+# re-score exactly on the 1M benchmark's vectors; at 256, 0.08)
+COARSE_DIM = 64  # its leading axes, from which the lists are made
+LIST_SIZE = 512  # vectors per inverted list, on average (k-means and filing cost n^2 / size,
+# scoring pairs n * size: 512 balances them at 1M)
 PROBES = 3  # lists each vector is filed in
 MARGIN = 0.03  # reduced scores this far below the radius are still re-scored exactly
+BOUND_SLACK = 2e-3  # the Cauchy-Schwarz bound's room for float16 rounding
 _BLOCK = 2048  # rows scored at a time
-FLOAT32_BUDGET = 1 << 30  # bytes of float32 vectors held at once (100k x 2048 = 0.8 GB)
+PROJECT_BLOCK = 16_384  # rows projected at a time
 _SAMPLE = 512  # rows that fit the projection
+_KMEANS_ITERS = 8
+_KMEANS_PER_LIST = 64  # k-means training rows per list
+
+
+class Exact(Protocol):
+    """Exact cosine similarities of the pairs of rows (i[k], j[k])."""
+
+    def __call__(self, i: NDArray[np.int64], j: NDArray[np.int64]) -> NDArray[np.float32]: ...
+
+
+Pairs = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]
+
+
+def sample_positions(n: int, seed: int = 0) -> NDArray[np.int64]:
+    """The rows (sorted) whose vectors fit the projection of :func:`radius_pairs_streamed`."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, min(n, _SAMPLE), replace=False)).astype(np.int64)
 
 
 def radius_pairs(vectors: NDArray[np.floating], radius: float, *, max_per_row: int = 16,
-                 seed: int = 0, low: float | None = None, low_per_row: int = 2
-                 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+                 seed: int = 0, low: float | None = None, low_per_row: int = 2) -> Pairs:
     """Pairs (i, j), i < j, of rows of L2-normalised ``vectors`` with cosine >= ``radius``.
 
     Each row keeps at most its ``max_per_row`` most similar partners (a burst of 200 frames
@@ -45,16 +72,45 @@ def radius_pairs(vectors: NDArray[np.floating], radius: float, *, max_per_row: i
     by similarity, highest first.
     """
     n = len(vectors)
+    if n > EXACT_MAX:
+        blocks = (vectors[start:start + PROJECT_BLOCK] for start in range(0, n, PROJECT_BLOCK))
+        return radius_pairs_streamed(
+            n, vectors[sample_positions(n, seed)], blocks,
+            lambda i, j: _rowwise_dots(vectors, i, j), radius, max_per_row=max_per_row,
+            seed=seed, low=low, low_per_row=low_per_row)
     if n < 2:
-        empty = np.zeros(0, np.int64)
-        return empty, empty.copy(), np.zeros(0, np.float32)
+        return _empty()
     low = None if low is None or low >= radius else low
     with _one_blas_thread():
-        if n <= EXACT_MAX:
-            blocks = _exact_blocks(vectors, radius, low, low_per_row)
-        else:
-            blocks = _listed_blocks(vectors, radius, seed, low, low_per_row)
-        i, j, s = _collect(blocks)
+        i, j, s = _collect(_exact_blocks(vectors, radius, low, low_per_row))
+    return _finished(i, j, s, n, radius, low, max_per_row, low_per_row)
+
+
+def radius_pairs_streamed(n: int, sample: NDArray[np.floating],
+                          blocks: Iterable[NDArray[np.floating]], exact: Exact, radius: float,
+                          *, max_per_row: int = 16, seed: int = 0, low: float | None = None,
+                          low_per_row: int = 2) -> Pairs:
+    """:func:`radius_pairs` over ``n`` vectors given as consecutive ``blocks`` (any sizes),
+    never held at once. ``sample``: the rows at :func:`sample_positions` ``(n, seed)``;
+    ``exact(i, j)``: the exact similarities of rows i and j (the candidates, a few per
+    photo)."""
+    if n < 2:
+        return _empty()
+    low = None if low is None or low >= radius else low
+    with _one_blas_thread():
+        reduced = _Reduced.project(n, np.asarray(sample, np.float32), blocks)
+        near, approx = _collect(reduced.pairs(radius, seed, low, low_per_row))
+        i, j, s = _unique(near[0], near[1], near[2], n)
+        log.debug("%d pairs near the radius to score exactly", len(i))
+        exact_s = np.asarray(exact(i, j), np.float32) if len(i) else s
+        good = exact_s >= radius
+        i, j, s = (np.concatenate([i[good], approx[0]]), np.concatenate([j[good], approx[1]]),
+                   np.concatenate([exact_s[good], approx[2]]))
+    return _finished(i, j, s, n, radius, low, max_per_row, low_per_row)
+
+
+def _finished(i: NDArray[np.int64], j: NDArray[np.int64], s: NDArray[np.float32], n: int,
+              radius: float, low: float | None, max_per_row: int, low_per_row: int) -> Pairs:
     if low is None:
         return _strongest(i, j, s, n, max_per_row)
     high = s >= radius
@@ -63,6 +119,11 @@ def radius_pairs(vectors: NDArray[np.floating], radius: float, *, max_per_row: i
     order = np.argsort(-np.concatenate([hs, ls]), kind="stable")
     return (np.concatenate([hi, li])[order], np.concatenate([hj, lj])[order],
             np.concatenate([hs, ls])[order])
+
+
+def _empty() -> Pairs:
+    empty = np.zeros(0, np.int64)
+    return empty, empty.copy(), np.zeros(0, np.float32)
 
 
 def _top_low(scores: NDArray[np.float32], radius: float, low: float, k: int
@@ -111,31 +172,6 @@ def _exact_blocks(vectors: NDArray[np.floating], radius: float, low: float | Non
         yield np.minimum(rows_abs, cols), np.maximum(rows_abs, cols), sims
 
 
-def _listed_blocks(vectors: NDArray[np.floating], radius: float, seed: int,
-                   low: float | None = None, low_per_row: int = 2
-                   ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]]:
-    rng = np.random.default_rng(seed)
-    n, dim = vectors.shape
-    sample = np.asarray(vectors[np.sort(rng.choice(n, min(n, _SAMPLE), replace=False))],
-                        dtype=np.float32)
-    axes = _principal_axes(sample, REDUCED_DIM)
-    # float16 -> float32 is slow in numpy: convert once, when it fits in the budget
-    full = (np.empty((n, dim), np.float32) if n * dim * 4 <= FLOAT32_BUDGET else None)
-    reduced = np.empty((n, REDUCED_DIM), np.float32)
-    for start in range(0, n, 16_384):
-        block = np.asarray(vectors[start:start + 16_384], dtype=np.float32)
-        if full is not None:
-            full[start:start + 16_384] = block
-        small = block @ axes.T
-        small /= np.maximum(np.linalg.norm(small, axis=1, keepdims=True), 1e-12)
-        reduced[start:start + 16_384] = small
-    n_lists = max(1, n // LIST_SIZE)
-    centroids = kmeans(reduced, n_lists, rng)
-    for members, queries in _file_in_lists(reduced, centroids):
-        yield from _list_pairs(vectors if full is None else full, reduced, members, queries,
-                               radius, low, low_per_row)
-
-
 def _principal_axes(sample: NDArray[np.float32], r: int) -> NDArray[np.float32]:
     """The r leading uncentred principal axes of ``sample`` (m, dim), as (r, dim).
 
@@ -156,19 +192,139 @@ def _principal_axes(sample: NDArray[np.float32], r: int) -> NDArray[np.float32]:
     return np.ascontiguousarray(axes, dtype=np.float32)
 
 
+class _Reduced:
+    """The projection of the vectors: ``coarse`` (unit rows, float32) makes the lists,
+    ``fine`` (unit rows, float16) scores the pairs."""
+
+    def __init__(self, coarse: NDArray[np.float32], fine: NDArray[np.float16],
+                 inside: NDArray[np.float32], outside: NDArray[np.float32]) -> None:
+        self.coarse, self.fine = coarse, fine
+        # each vector's length inside the fine projection and outside it: x.y is at most
+        # fine_x.fine_y * inside_x * inside_y + outside_x * outside_y (Cauchy-Schwarz)
+        self.inside, self.outside = inside, outside
+
+    @classmethod
+    def project(cls, n: int, sample: NDArray[np.float32],
+                blocks: Iterable[NDArray[np.floating]]) -> _Reduced:
+        dim = sample.shape[1]
+        axes = _principal_axes(sample, min(FINE_DIM, dim, len(sample)))
+        coarse_dim = min(COARSE_DIM, len(axes))
+        fine_dim = len(axes) if dim > FINE_DIM else dim  # small vectors: scored as they are
+        coarse = np.empty((n, coarse_dim), np.float32)
+        fine = np.empty((n, fine_dim), np.float16)
+        inside, outside = np.empty(n, np.float32), np.empty(n, np.float32)
+        done = 0
+        for block in _rechunked(blocks, PROJECT_BLOCK):
+            rows = np.asarray(block, np.float32)
+            small = rows @ axes.T if dim > FINE_DIM else rows
+            stop = done + len(rows)
+            coarse[done:stop] = _unit(small[:, :coarse_dim] if dim > FINE_DIM
+                                      else rows @ axes[:coarse_dim].T)
+            length = np.linalg.norm(small, axis=1)
+            fine[done:stop] = small / np.maximum(length, 1e-12)[:, None]
+            inside[done:stop] = length
+            outside[done:stop] = np.sqrt(np.maximum(
+                np.einsum("ij,ij->i", rows, rows) - length * length, 0))
+            done = stop
+        if done != n:
+            raise ValueError(f"{done} vectors given, {n} announced")
+        return cls(coarse, fine, inside, outside)
+
+    def pairs(self, radius: float, seed: int, low: float | None, low_per_row: int
+              ) -> Iterator[tuple[Pairs, Pairs]]:
+        """(near the radius: to re-score exactly; the low band: approximate) per block."""
+        n_lists = max(1, len(self.coarse) // LIST_SIZE)
+        for members, queries in _file_in_lists(self.coarse, _kmeans(self.coarse, n_lists,
+                                                                     seed)):
+            yield from self._list_pairs(members, queries, radius, low, low_per_row)
+
+    def _list_pairs(self, members: NDArray[np.int64], queries: NDArray[np.int64],
+                    radius: float, low: float | None, low_per_row: int
+                    ) -> Iterator[tuple[Pairs, Pairs]]:
+        """A list's queries against its members in the fine projection: the pairs near the
+        radius, and each query's ``low_per_row`` best down to ``low`` (approximate)."""
+        if not len(members) or not len(queries):
+            return
+        local = np.asarray(self.fine[members], np.float32)
+        for start in range(0, len(queries), _BLOCK):
+            q = queries[start:start + _BLOCK]
+            scores = np.asarray(self.fine[q], np.float32) @ local.T
+            a, b = np.nonzero(scores >= radius - MARGIN)
+            i, j, near_s = q[a], members[b], scores[a, b]
+            # not its own partner, and only pairs that may reach the radius: 1/7 of those
+            # near it in the projection on the 1M benchmark, none lost
+            most = (near_s * self.inside[i] * self.inside[j]
+                    + self.outside[i] * self.outside[j])
+            keep = (i != j) & (most >= radius - BOUND_SLACK)
+            i, j = i[keep], j[keep]
+            near = (np.minimum(i, j), np.maximum(i, j), near_s[keep])
+            approx: Pairs = _empty()
+            if low is not None:  # not re-scored: the caller checks the few kept
+                scores[q[:, None] == members[None, :]] = -np.inf
+                low_a, low_b = _top_low(scores.copy(), radius - MARGIN, low - MARGIN,
+                                        low_per_row)
+                sims = np.minimum(scores[low_a, low_b], radius - 1e-4).astype(np.float32)
+                i, j = q[low_a], members[low_b]
+                approx = (np.minimum(i, j), np.maximum(i, j), sims)
+            yield near, approx
+
+
+def _unit(rows: NDArray[np.float32]) -> NDArray[np.float32]:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def _rechunked(blocks: Iterable[NDArray[np.floating]], size: int
+               ) -> Iterator[NDArray[np.floating]]:
+    """The rows of ``blocks`` again, in blocks of ``size`` (the last may be shorter): the
+    projection does not depend on how the caller's blocks were cut."""
+    held: list[NDArray[np.floating]] = []
+    count = 0
+    for block in blocks:
+        while len(block):
+            take = block[:size - count]
+            held.append(take)
+            count += len(take)
+            block = block[len(take):]
+            if count == size:
+                yield held[0] if len(held) == 1 else np.concatenate(held)
+                held, count = [], 0
+    if count:
+        yield held[0] if len(held) == 1 else np.concatenate(held)
+
+
+def _kmeans(x: NDArray[np.float32], k: int, seed: int) -> NDArray[np.float32]:
+    """k unit centroids of the rows of x (spherical k-means, FAISS, on ~64 rows a list)."""
+    faiss = _faiss()
+    if k <= 1:
+        return _unit(x.mean(axis=0, keepdims=True) + 1e-6).astype(np.float32)
+    kmeans = faiss.Kmeans(x.shape[1], k, niter=_KMEANS_ITERS, seed=seed + 1, spherical=True,
+                          max_points_per_centroid=_KMEANS_PER_LIST, verbose=False)
+    kmeans.train(np.ascontiguousarray(x))
+    return np.asarray(kmeans.centroids, np.float32)
+
+
+def _faiss() -> Any:
+    import faiss  # a few hundred ms: only for libraries above EXACT_MAX
+
+    return faiss
+
+
 def _file_in_lists(reduced: NDArray[np.float32], centroids: NDArray[np.float32]
                    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
     """For each list, (members, queries): each row is a member of its nearest list only and
     queries its PROBES nearest lists (three times fewer products than filing every row in
-    three lists, the same pairs found)."""
+    three lists, the same pairs found). The nearest lists come from FAISS's flat search
+    (blocked products with a running top-k: numpy's full score matrix and argpartition
+    took ~50 s at 1M photos)."""
     n_lists = len(centroids)
     probes = min(PROBES, n_lists)
+    index = _faiss().IndexFlatIP(centroids.shape[1])
+    index.add(np.ascontiguousarray(centroids))
     assign = np.empty((len(reduced), probes), np.int64)
-    nearest = np.empty(len(reduced), np.int64)
-    for start in range(0, len(reduced), 4096):
-        scores = reduced[start:start + 4096] @ centroids.T
-        assign[start:start + 4096] = np.argpartition(-scores, probes - 1, axis=1)[:, :probes]
-        nearest[start:start + 4096] = scores.argmax(axis=1)
+    for start in range(0, len(reduced), 65_536):
+        _, found = index.search(np.ascontiguousarray(reduced[start:start + 65_536]), probes)
+        assign[start:start + 65_536] = found
+    nearest = assign[:, 0].copy()
     rows = np.arange(len(reduced), dtype=np.int64)
 
     def split(lists: NDArray[np.int64], owners: NDArray[np.int64]) -> list[NDArray[np.int64]]:
@@ -181,34 +337,6 @@ def _file_in_lists(reduced: NDArray[np.float32], centroids: NDArray[np.float32]
     yield from zip(members, queries, strict=True)
 
 
-def _list_pairs(full: NDArray[np.floating], reduced: NDArray[np.float32],
-                members: NDArray[np.int64], queries: NDArray[np.int64], radius: float,
-                low: float | None = None, low_per_row: int = 2
-                ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]]:
-    """The pairs at the radius between a list's queries and its members: reduced scores,
-    then exact re-scores of those near the radius; and each query's ``low_per_row`` best
-    reduced scores down to ``low`` with their reduced (approximate) scores."""
-    if not len(members) or not len(queries):
-        return
-    local = reduced[members]
-    for start in range(0, len(queries), _BLOCK):
-        q = queries[start:start + _BLOCK]
-        scores = reduced[q] @ local.T
-        scores[q[:, None] == members[None, :]] = -np.inf  # not its own partner
-        scores_copy = scores.copy() if low is not None else scores
-        a, b = np.nonzero(scores >= radius - MARGIN)
-        i, j = q[a], members[b]
-        if len(i):
-            exact = _rowwise_dots(full, i, j)
-            good = exact >= radius
-            yield np.minimum(i, j)[good], np.maximum(i, j)[good], exact[good]
-        if low is not None:  # reduced scores, not re-scored: the caller checks the few kept
-            low_a, low_b = _top_low(scores, radius - MARGIN, low - MARGIN, low_per_row)
-            approx = np.minimum(scores_copy[low_a, low_b], radius - 1e-4)
-            i, j = q[low_a], members[low_b]
-            yield np.minimum(i, j), np.maximum(i, j), approx.astype(np.float32)
-
-
 def _rowwise_dots(full: NDArray[np.floating], i: NDArray[np.int64], j: NDArray[np.int64]
                   ) -> NDArray[np.float32]:
     out = np.empty(len(i), np.float32)
@@ -219,15 +347,24 @@ def _rowwise_dots(full: NDArray[np.floating], i: NDArray[np.int64], j: NDArray[n
     return out
 
 
-def _collect(blocks: Iterable[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]]
-             ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+def _collect(blocks: Iterable[Any]) -> Any:
+    """Concatenate the (i, j, s) triples of ``blocks``; blocks of two triples (near,
+    approximate) give two concatenated triples."""
     parts = list(blocks)
+    if parts and isinstance(parts[0][0], tuple):
+        return _collect(p[0] for p in parts), _collect(p[1] for p in parts)
     if not parts:
-        empty = np.zeros(0, np.int64)
-        return empty, empty.copy(), np.zeros(0, np.float32)
+        return _empty()
     return (np.concatenate([p[0] for p in parts]).astype(np.int64),
             np.concatenate([p[1] for p in parts]).astype(np.int64),
             np.concatenate([p[2] for p in parts]).astype(np.float32))
+
+
+def _unique(i: NDArray[np.int64], j: NDArray[np.int64], s: NDArray[np.float32], n: int
+            ) -> Pairs:
+    """Each pair once (it may come from several lists)."""
+    _, first = np.unique(i * n + j, return_index=True)
+    return i[first], j[first], s[first]
 
 
 def _strongest(i: NDArray[np.int64], j: NDArray[np.int64], s: NDArray[np.float32], n: int,

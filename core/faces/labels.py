@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from core.catalog import Catalog
-from core.labels.store import LabelStore
+from core.labels.store import LabelStore, drop_predictions
 
 PEOPLE_SET = "People"
 SOURCE_PERSON = "person"
@@ -58,7 +58,7 @@ def sync_people_labels(catalog: Catalog) -> int:
                     "SELECT 1 FROM assignments WHERE label_id = ?", (label_id,)).fetchone():
                 tx.execute("DELETE FROM labels WHERE id = ?", (label_id,))  # renamed, merged
                 tx.execute("DELETE FROM heads WHERE set_id = ?", (label_set.id,))
-                tx.execute("DELETE FROM predictions WHERE set_id = ?", (label_set.id,))
+                drop_predictions(tx, label_set.id)
                 changes += 1
         if changes:
             tx.execute("UPDATE label_sets SET revision = revision + 1 WHERE id = ?",

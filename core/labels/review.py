@@ -10,7 +10,6 @@ are never suggested again.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from core.catalog import Catalog
 from core.embed import torch_loader
 from core.jobs import Job, RateMeter, check_cancel
 from core.labels.heads import HeadInfo, load_head, train
-from core.labels.store import LabelError, LabelStore
+from core.labels.store import LabelError, LabelStore, drop_predictions
 
 ORDERS = ("uncertain", "confident")
 UNCERTAINTY = ("margin", "entropy")
@@ -136,42 +135,65 @@ def predict_library(catalog: Catalog, set_id: int, model: str, *,
     return predictions
 
 
+STORE_BLOCK = 65_536  # photos a stored block of predictions holds
+
+
 def _store(catalog: Catalog, predictions: Predictions) -> None:
-    """Replace the set's stored predictions for the model with ``predictions``."""
+    """Replace the set's stored predictions for the model with ``predictions``, in blocks of
+    :data:`STORE_BLOCK` photos (one transaction: a killed run leaves the previous ones)."""
     p = predictions
-    top, confidence = p.top()
-    label_ids = np.array(p.label_ids, np.int64)
+    order = np.argsort(p.photo_ids, kind="stable")
+    ids = np.ascontiguousarray(p.photo_ids[order], np.int64)
+    probs = np.ascontiguousarray(p.probs[order], np.float32)
     with catalog.transaction() as tx:
-        tx.execute("DELETE FROM predictions WHERE set_id = ? AND model = ?", (p.set_id, p.model))
+        drop_predictions(tx, p.set_id, p.model)
         tx.executemany(
-            "INSERT INTO predictions (set_id, model, photo_id, head_version, label_id, "
-            "confidence, margin, probs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            zip(itertools.repeat(p.set_id), itertools.repeat(p.model), p.photo_ids.tolist(),
-                itertools.repeat(p.version),
-                label_ids[top].tolist(), confidence.tolist(), p.certainty().tolist(),
-                [row.tobytes() for row in p.probs]),
+            "INSERT INTO prediction_blocks (set_id, model, block, head_version, photo_ids, "
+            "probs) VALUES (?, ?, ?, ?, ?, ?)",
+            ((p.set_id, p.model, n, p.version, ids[start:start + STORE_BLOCK].tobytes(),
+              probs[start:start + STORE_BLOCK].tobytes())
+             for n, start in enumerate(range(0, len(ids), STORE_BLOCK))),
         )
     catalog.changed.emit("predictions")
 
 
 def load_predictions(catalog: Catalog, set_id: int, model: str) -> Predictions | None:
-    """The stored predictions of the set for ``model`` (None if never predicted)."""
+    """The stored predictions of the set for ``model`` (None if never predicted), in photo
+    id order; photos removed from the library since are left out."""
     found = load_head(catalog, set_id, model, with_state=False)
     if found is None:
         return None
     info = found[0]
-    rows = catalog.conn.execute(
-        "SELECT photo_id, head_version, probs FROM predictions WHERE set_id = ? AND model = ? "
-        "ORDER BY photo_id",
-        (set_id, model),
-    ).fetchall()
-    if not rows:
-        return None
-    version = rows[0][1]
-    ids = np.array([r[0] for r in rows], np.int64)
-    probs = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), -1)
-    if probs.shape[1] != len(info.label_ids):  # labels changed since: retrain to refresh
-        return None
+    n_labels = len(info.label_ids)
+    conn = catalog.conn
+    with catalog.read_snapshot():
+        blocks = conn.execute(
+            "SELECT head_version, photo_ids, probs FROM prediction_blocks "
+            "WHERE set_id = ? AND model = ? ORDER BY block", (set_id, model)).fetchall()
+        if blocks:
+            version = blocks[0][0]
+            ids = np.frombuffer(b"".join(b[1] for b in blocks), np.int64)
+            flat = np.frombuffer(b"".join(b[2] for b in blocks), np.float32)
+            if len(flat) != len(ids) * n_labels:  # labels changed since: retrain to refresh
+                return None
+            probs = flat.reshape(len(ids), n_labels)
+            present = np.fromiter((r[0] for r in conn.execute("SELECT id FROM photos")),
+                                  np.int64)
+            keep = np.isin(ids, present, assume_unique=True)
+            if not keep.all():
+                ids, probs = ids[keep], probs[keep]
+        else:  # a catalog that predicted before migration 20: one row per photo
+            rows = conn.execute(
+                "SELECT photo_id, head_version, probs FROM predictions "
+                "WHERE set_id = ? AND model = ? ORDER BY photo_id", (set_id, model)).fetchall()
+            if not rows:
+                return None
+            version = rows[0][1]
+            ids = np.array([r[0] for r in rows], np.int64)
+            probs = np.frombuffer(b"".join(r[2] for r in rows), np.float32
+                                  ).reshape(len(rows), -1)
+            if probs.shape[1] != n_labels:  # labels changed since: retrain to refresh
+                return None
     return Predictions(set_id, model, version, info.label_ids, info.multi, ids, probs)
 
 

@@ -231,7 +231,7 @@ class LabelStore:
                 return
             tx.execute("DELETE FROM labels WHERE id = ?", (label_id,))
             tx.execute("DELETE FROM heads WHERE set_id = ?", (row[0],))
-            tx.execute("DELETE FROM predictions WHERE set_id = ?", (row[0],))
+            drop_predictions(tx, row[0])
             _bump(tx, row[0])
 
     # -- assignments -----------------------------------------------------------------------
@@ -395,3 +395,11 @@ def _label_set(conn: sqlite3.Connection, label_id: int) -> tuple[int, bool]:
 def _bump(conn: sqlite3.Connection, set_id: int) -> None:
     conn.execute("UPDATE label_sets SET revision = revision + 1 WHERE id = ?", (set_id,))
 
+
+def drop_predictions(tx: sqlite3.Connection, set_id: int, model: str | None = None) -> None:
+    """Delete the stored predictions of a set (for ``model``, or every model), both the
+    blocks and the per-photo rows older catalogs hold, inside the caller's transaction."""
+    where, args = ("set_id = ?", (set_id,)) if model is None else (
+        "set_id = ? AND model = ?", (set_id, model))
+    tx.execute(f"DELETE FROM prediction_blocks WHERE {where}", args)
+    tx.execute(f"DELETE FROM predictions WHERE {where}", args)

@@ -121,7 +121,8 @@ def load(catalog: Catalog, name: str, model: str, *, with_state: bool = True
 
     from core.similarity.training import Projection
 
-    projection = Projection(arch["dim"], arch["reduced"], arch["kind"], arch["hidden"])
+    projection = Projection(arch["dim"], arch["reduced"], arch["kind"], arch["hidden"],
+                            arch.get("blend", 1.0))
     projection.load_state_dict(torch.load(io.BytesIO(row[6]), weights_only=True))
     projection.eval()
     return found, projection
@@ -154,9 +155,10 @@ def train(catalog: Catalog, model: str, name: str = DEFAULT_NAME, *, kind: str =
     if len(ids) < len(data.photo_ids):
         raise SimilarityError(f"{len(data.photo_ids) - len(ids)} judged photos have no "
                               f"embedding for {model} yet: index the library first.")
-    basis = principal_basis(_library_sample(catalog, model, vectors, seed), REDUCED)
+    sample = _library_sample(catalog, model, vectors, seed)
+    basis = principal_basis(sample, REDUCED)
     fitted = yield from fit(data, vectors, basis, kind=kind, loss=loss, cancel=cancel,
-                            seed=seed)
+                            seed=seed, library=sample)
     check_cancel(cancel)
     buffer = io.BytesIO()
     torch.save(fitted.projection.state_dict(), buffer)
@@ -240,6 +242,9 @@ def describe(sim: SimilarityInfo, stale: bool = False) -> list[str]:
         f"held-out triplets ordered correctly: {sim.before:.1%} before, {sim.after:.1%} "
         f"after (on {sim.held_out} held-out triplets)",
     ]
+    if not sim.epochs:
+        lines.append("training did not order photos it never saw better than the base "
+                     "similarity: searching with it keeps the plain ranking")
     if stale:
         lines.append("judgements or labels changed since: retrain to use them")
     return lines

@@ -15,10 +15,22 @@ figures is kept:
 - ``binary``: same / different pairs, ``p(same) = sigmoid(s · cos(H, H') + b)`` with a
   logistic loss.
 
-Both stop early on the held-out triplets: the fraction ordered correctly (angle to H+ below
-the angle to H-), with the held-out loss breaking ties. The untrained projection (the base
-similarity, epoch 0) is the first candidate: training that orders the held-out triplets no
-better keeps the base ranking (few judgements are easily overfitted).
+A few judgements are easily memorised, so training is held to the base similarity
+(:data:`RESTRAINTS`): ``W`` decays towards the identity (not towards zero), ``V`` towards
+zero, and the cosines of random pairs of library photos (most of which nobody judged) are
+kept near their base values. Only when the restrained projection cannot beat the base
+similarity on the held-out triplets is a free one tried (a notion of "alike" far from the
+base one, e.g. colour against black and white).
+
+The searched similarity blends the two: ``(1 - b) cos(x, x') + b cos(Wx, Wx')``, as the unit
+vector ``[sqrt(1 - b) x, sqrt(b) W x]`` (so the same index code searches it), with ``b``
+chosen on the held-out triplets.
+
+Both stop early on the held-out triplets (split by photo: they hold photos the training
+never saw): the fraction ordered correctly (angle to H+ below the angle to H-), with the
+held-out loss breaking ties. The untrained projection (the base similarity, epoch 0) is the
+first candidate: training that orders the held-out triplets no better keeps the plain
+ranking (``b = 0``).
 """
 
 from __future__ import annotations
@@ -52,6 +64,12 @@ MAX_EPOCHS = 40
 PATIENCE = 5
 MIN_EPOCHS = 8
 BASIS_SAMPLE = 4000  # library vectors the principal directions are computed from
+# How strongly training is held to the base similarity, tried in this order, the next one
+# kept only if it orders the held-out triplets strictly better: (weight decay of the linear
+# layer towards the identity, weight of keeping the cosines of random library pairs).
+RESTRAINTS = ((0.03, 10.0), (0.0, 0.0))
+KEEP_SAMPLE = 128  # library photos a step whose cosines are kept
+BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)  # weights of the learnt cosine against the base one
 
 
 class Projection(nn.Module):
@@ -60,11 +78,12 @@ class Projection(nn.Module):
     basis: torch.Tensor
 
     def __init__(self, dim: int, reduced: int, kind: str = "linear",
-                 hidden: int = HIDDEN) -> None:
+                 hidden: int = HIDDEN, blend: float = 1.0) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"unknown projection {kind!r}: choose one of {', '.join(KINDS)}")
         self.kind, self.dim, self.reduced, self.hidden = kind, dim, reduced, hidden
+        self.blend = blend  # weight of the learnt cosine against the base one
         self.register_buffer("basis", torch.zeros(reduced, dim))
         self.linear = nn.Linear(reduced, reduced, bias=False)
         nn.init.eye_(self.linear.weight)
@@ -85,12 +104,21 @@ class Projection(nn.Module):
             z = z + self.down(torch.relu(self.up(r)))
         return F.normalize(z, dim=-1)
 
+    @property
+    def out_dim(self) -> int:
+        return self.reduced if self.blend >= 1 else self.dim + self.reduced
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project_reduced(self.reduce(x))
+        z = self.project_reduced(self.reduce(x))
+        if self.blend >= 1:
+            return z
+        # [sqrt(1-b) x/|x|, sqrt(b) z]: unit vectors whose cosine is (1-b) base + b learnt
+        return torch.cat([math.sqrt(1 - self.blend) * F.normalize(x, dim=-1),
+                          math.sqrt(self.blend) * z], -1)
 
     def architecture(self) -> dict[str, object]:
         return {"kind": self.kind, "dim": self.dim, "reduced": self.reduced,
-                "hidden": self.hidden}
+                "hidden": self.hidden, "blend": self.blend}
 
 
 @dataclass(frozen=True)
@@ -145,8 +173,10 @@ def principal_basis(sample: NDArray[np.floating], reduced: int) -> torch.Tensor:
 
 def fit(data: TripletData, vectors: NDArray[np.floating], basis: torch.Tensor, *,
         kind: str = "linear", loss: str = "auto", cancel: threading.Event | None = None,
-        seed: int = 0, margin: float = MARGIN, max_epochs: int = MAX_EPOCHS) -> Job[Fitted]:
-    """Train a projection on ``data`` (``vectors``: the items' embeddings, in item order).
+        seed: int = 0, margin: float = MARGIN, max_epochs: int = MAX_EPOCHS,
+        library: NDArray[np.floating] | None = None) -> Job[Fitted]:
+    """Train a projection on ``data`` (``vectors``: the items' embeddings, in item order;
+    ``library``: a sample of the library's embeddings whose cosines training keeps).
 
     Raises ValueError when there are no training triplets.
     """
@@ -157,36 +187,48 @@ def fit(data: TripletData, vectors: NDArray[np.floating], basis: torch.Tensor, *
     start = time.perf_counter()
     x = torch.from_numpy(np.ascontiguousarray(vectors, np.float32))
     x = F.normalize(x, dim=1)
+    lib = None if library is None or not len(library) else F.normalize(
+        torch.from_numpy(np.ascontiguousarray(library, np.float32)), dim=1)
     held = data.held_out if len(data.held_out) else data.train
     before = ordering(x, held)
     losses = ("triplet", "binary") if loss == "auto" else (loss,)
-    results = []
-    for n, name in enumerate(losses):
+    tries = [(name, r) for r in RESTRAINTS for name in losses]
+    results: list[tuple[str, tuple[float, float], Projection, int, float, float,
+                        list[float]]] = []
+    for n, (name, restraint) in enumerate(tries):
+        if restraint != RESTRAINTS[0] and any(r[3] for r in results):
+            break  # a more restrained projection already beats the base similarity
         with _one_thread():
-            steps = _fit_one(data, x, basis, kind, name, cancel, seed, margin, max_epochs, n,
-                             len(losses))
+            steps = _fit_one(data, x, lib, basis, kind, name, restraint, cancel, seed, margin,
+                             max_epochs, n, len(tries))
             while True:
                 try:
                     progress = next(steps)
                 except StopIteration as stop:
-                    results.append((name, *stop.value))
+                    results.append((name, restraint, *stop.value))
                     break
                 yield progress
-    # the better by held-out ordering, then held-out loss (lower); triplet first on a tie
-    best = max(results, key=lambda r: (r[3], -r[4]))
-    name, projection, epochs, after, _, curve = best
+    # the better formulation by held-out ordering (then held-out loss) under the first
+    # restraint where training beats the base similarity at all; none: the base itself
+    for restraint in RESTRAINTS:
+        best = max((r for r in results if r[1] == restraint), key=lambda r: (r[4], -r[5]))
+        if best[3]:
+            break
+    name, _, projection, epochs, after, _, curve = best
+    others = {r[0] if r[1] == RESTRAINTS[0] else f"{r[0]} unrestrained": r[4]
+              for r in results}
     projection.eval()
     with torch.no_grad():
         projected = projection(x)
     return Fitted(projection, name, epochs, before, after, ordering(x, data.train),
                   ordering(projected, data.train), len(data.held_out), len(data.train),
-                  time.perf_counter() - start, tuple(curve), {r[0]: r[3] for r in results})
+                  time.perf_counter() - start, tuple(curve), others)
 
 
-def _fit_one(data: TripletData, x: torch.Tensor, basis: torch.Tensor, kind: str, loss: str,
+def _fit_one(data: TripletData, x: torch.Tensor, lib: torch.Tensor | None, basis: torch.Tensor,
+             kind: str, loss: str, restraint: tuple[float, float],
              cancel: threading.Event | None, seed: int, margin: float, max_epochs: int,
-             part: int, parts: int
-             ) -> Job[tuple[Projection, int, float, float, list[float]]]:
+             part: int, parts: int) -> Job[tuple[Projection, int, float, float, list[float]]]:
     generator = torch.Generator().manual_seed(seed)
     model = Projection(x.shape[1], len(basis), kind)
     model.basis.copy_(basis)
@@ -195,6 +237,7 @@ def _fit_one(data: TripletData, x: torch.Tensor, basis: torch.Tensor, kind: str,
             nn.init.kaiming_uniform_(layer.weight, generator=generator)  # type: ignore[union-attr]
     with torch.no_grad():
         reduced = model.reduce(x)
+        lib_reduced = None if lib is None else model.reduce(lib)
     relation = None if data.relation is None else torch.from_numpy(data.relation < 0)
     train = torch.from_numpy(data.train)
     held = torch.from_numpy(data.held_out if len(data.held_out) else data.train)
@@ -210,10 +253,13 @@ def _fit_one(data: TripletData, x: torch.Tensor, basis: torch.Tensor, kind: str,
     optimiser = torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     rows = pairs if loss == "binary" else train
     batch_size = max(32, min(BATCH, math.ceil(min(len(rows), EPOCH_ROWS) / 8)))  # 8+ steps
+    eye = torch.eye(model.reduced)
+    base_cos = _pair_cosines(x, held)
+    decay, keep = restraint
     with torch.no_grad():  # epoch 0, the base similarity: what training has to beat
         z = model.project_reduced(reduced)
-        best = (ordering(z, held.numpy()), float(_hinge(z, held, margin).mean()), 0,
-                copy.deepcopy(model.state_dict()))
+        score, blend, held_loss = _choose_blend(z, held, base_cos, (0.0,), margin)
+        best = (score, held_loss, 0, copy.deepcopy(model.state_dict()), blend)
     curve: list[float] = []
     for epoch in range(1, max_epochs + 1):
         check_cancel(cancel)
@@ -226,25 +272,71 @@ def _fit_one(data: TripletData, x: torch.Tensor, basis: torch.Tensor, kind: str,
                 value = _binary_loss(model, reduced, batch)
             else:
                 value = _triplet_loss(model, reduced, batch, relation, margin)
+            total, batches = total + float(value.detach()), batches + 1  # the ranking loss
+            if decay:
+                value = value + decay * _pull(model, eye)
+            if lib_reduced is not None and keep:
+                value = value + keep * _keep_loss(model, lib_reduced, generator)
             optimiser.zero_grad(set_to_none=True)
             value.backward()
             optimiser.step()
-            total, batches = total + float(value.detach()), batches + 1
         curve.append(total / max(1, batches))
         model.eval()
         with torch.no_grad():
             z = model.project_reduced(reduced)
-            score = ordering(z, held.numpy())
-            held_loss = float(_hinge(z, held, margin).mean())
+            score, blend, held_loss = _choose_blend(z, held, base_cos, BLENDS, margin)
         if score > best[0] or (score == best[0] and held_loss < 0.99 * best[1] - 1e-4):
-            best = (score, held_loss, epoch, copy.deepcopy(model.state_dict()))
+            best = (score, held_loss, epoch, copy.deepcopy(model.state_dict()), blend)
         yield Progress("training", part * max_epochs + epoch, parts * max_epochs,
                        f"{loss} epoch {epoch}: held-out ordered {score:.1%}")
         if epoch - best[2] >= PATIENCE and epoch >= MIN_EPOCHS:
             break
     model.load_state_dict(best[3])
+    model.blend = best[4] if best[2] else 0.0  # untrained: the base similarity itself
     model.eval()
     return model, best[2], best[0], best[1], curve
+
+
+def _pair_cosines(x: torch.Tensor, triplets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    a = x[triplets[:, 0]]
+    return (a * x[triplets[:, 1]]).sum(1), (a * x[triplets[:, 2]]).sum(1)
+
+
+def _choose_blend(z: torch.Tensor, held: torch.Tensor,
+                  base: tuple[torch.Tensor, torch.Tensor], blends: tuple[float, ...],
+                  margin: float) -> tuple[float, float, float]:
+    """The weight of the learnt cosine (against the base one) that orders the held-out
+    triplets best, the smaller on a tie: (fraction ordered, weight, held-out hinge)."""
+    learnt = _pair_cosines(z, held)
+    best = (-1.0, 0.0, math.inf)
+    for b in blends:
+        pos = (1 - b) * base[0] + b * learnt[0]
+        neg = (1 - b) * base[1] + b * learnt[1]
+        score = float((pos > neg).float().mean())
+        hinge = float(torch.relu(margin + neg - pos).mean())
+        if score > best[0]:
+            best = (score, b, hinge)
+    return best
+
+
+def _pull(model: Projection, eye: torch.Tensor) -> torch.Tensor:
+    """Weight decay towards the base similarity: the linear layer to the identity, the second
+    layer of the mlp to zero."""
+    out = ((model.linear.weight - eye) ** 2).sum()
+    if model.down is not None:
+        out = out + (model.down.weight ** 2).sum()
+    return out
+
+
+def _keep_loss(model: Projection, lib: torch.Tensor, generator: torch.Generator
+               ) -> torch.Tensor:
+    """How far the projection moves the cosines of random pairs of library photos."""
+    n = min(KEEP_SAMPLE, len(lib))
+    rows = torch.randint(len(lib), (n,), generator=generator)
+    r = lib[rows]
+    z = model.project_reduced(r)
+    base = F.normalize(r, dim=-1)
+    return ((z @ z.t() - base @ base.t()) ** 2).mean()
 
 
 @contextmanager
@@ -301,7 +393,7 @@ def _binary_loss(model: Projection, reduced: torch.Tensor, batch: torch.Tensor) 
 def project(projection: Projection, vectors: NDArray[np.floating],
             block: int = 4096) -> NDArray[np.float32]:
     """Project embeddings (float16 or float32 rows) to L2-normalised float32 vectors."""
-    out = np.empty((len(vectors), projection.reduced), np.float32)
+    out = np.empty((len(vectors), projection.out_dim), np.float32)
     projection.eval()
     with torch.inference_mode():
         for begin in range(0, len(vectors), block):

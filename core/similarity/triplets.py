@@ -7,9 +7,10 @@ and photos with different labels are not; in a multi-label set a photo with a la
 marked "not this label" are not alike. A judgement overrides what the labels say.
 
 A triplet is an anchor H, a photo H+ alike to it and a photo H- not alike to it. Triplets
-are split by anchor into training and held-out ones, so the held-out figures are measured on
-anchors the training never saw as anchors (with fewer than five anchors, triplets are held
-out at random: new pairs of photos it has seen).
+are split by photo into training and held-out ones: a random fifth of the photos is held out,
+the training triplets hold none of them and the held-out triplets hold at least one, so the
+held-out figures are about photos the training never saw (with fewer than eight photos,
+triplets are held out at random: new combinations of photos it has seen).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from core.similarity.judgements import JudgementStore
 MAX_TRIPLETS = 20_000  # sampled above this (all the judgement triplets come first)
 DENSE_MAX_ITEMS = 6_000  # the relation is kept as a dense matrix up to this many items
 HELD_OUT = 0.2
-MIN_HELD_OUT_ANCHORS = 5  # with fewer anchors, triplets are held out at random instead
+MIN_HELD_OUT_PHOTOS = 8  # with fewer photos, triplets are held out at random instead
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def relations(catalog: Catalog, *, judgements: bool = True,
 
 def build(rel: Relations, *, seed: int = 0, max_triplets: int = MAX_TRIPLETS,
           held_out: float = HELD_OUT) -> TripletData:
-    """Triplets from the relations, split by anchor into training and held-out ones."""
+    """Triplets from the relations, split by photo into training and held-out ones."""
     rng = np.random.default_rng(seed)
     ids = sorted({p for pair in rel.alike + rel.unlike for p in pair}
                  | {int(p) for g in rel.groups for part in g for p in part})
@@ -96,7 +97,7 @@ def build(rel: Relations, *, seed: int = 0, max_triplets: int = MAX_TRIPLETS,
         all_triplets = all_triplets[rng.choice(len(all_triplets), max_triplets, replace=False)]
     relation = _dense(rel, index) if len(ids) <= DENSE_MAX_ITEMS else None
     train, held = _split(all_triplets, held_out, rng)
-    pairs = _pairs(rel, index, train, set(held[:, 0].tolist()), rng)
+    pairs = _pairs(rel, index, train, set(np.setdiff1d(held, train).tolist()), rng)
     return TripletData(photo_ids, relation, train, held, pairs)
 
 
@@ -156,25 +157,28 @@ def _dense(rel: Relations, index: dict[int, int]) -> NDArray[np.int8]:
 
 def _split(triplets: NDArray[np.int64], fraction: float, rng: np.random.Generator
            ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Held-out triplets: those of a random ``fraction`` of the anchors (at least one)."""
-    anchors = np.unique(triplets[:, 0])
+    """Held-out triplets: those that hold one of a random ``fraction`` of the photos (at
+    least one); the training triplets hold none of them, so the held-out figures are about
+    photos the training never saw (few judgements are easily memorised)."""
     if fraction <= 0 or len(triplets) < 2:
         return triplets, triplets[:0]
-    if len(anchors) < MIN_HELD_OUT_ANCHORS:  # too few anchors to spare: triplets at random
+    photos = np.unique(triplets)
+    if len(photos) < MIN_HELD_OUT_PHOTOS:  # too few photos to spare: triplets at random
         held_rows = rng.permutation(len(triplets))[:max(1, round(len(triplets) * fraction))]
         mask = np.zeros(len(triplets), bool)
         mask[held_rows] = True
         return triplets[~mask], triplets[mask]
-    n_held = max(1, round(len(anchors) * fraction))
-    held = rng.choice(anchors, n_held, replace=False)
-    mask = np.isin(triplets[:, 0], held)
-    return triplets[~mask], triplets[mask]
+    held = rng.choice(photos, max(1, round(len(photos) * fraction)), replace=False)
+    holds = np.asarray(np.isin(triplets, held).any(1), bool)
+    if holds.all():  # every triplet holds a held-out photo: hold out those anchors' only
+        holds = np.asarray(np.isin(triplets[:, 0], held), bool)
+    return triplets[~holds], triplets[holds]
 
 
 def _pairs(rel: Relations, index: dict[int, int], triplets: NDArray[np.int64],
-           held_anchors: set[int], rng: np.random.Generator) -> NDArray[np.int64]:
+           held_photos: set[int], rng: np.random.Generator) -> NDArray[np.int64]:
     """Labelled pairs for the binary (same/different) formulation: the judgements and the
-    pairs of the training triplets, none about a held-out anchor."""
+    pairs of the training triplets, none about a held-out photo."""
     rows = [(index[a], index[b], 1) for a, b in rel.alike]
     rows += [(index[a], index[b], 0) for a, b in rel.unlike]
     out = np.array(rows, np.int64).reshape(-1, 3)
@@ -182,8 +186,8 @@ def _pairs(rel: Relations, index: dict[int, int], triplets: NDArray[np.int64],
         ones = np.ones((len(triplets), 1), np.int64)
         out = np.concatenate([out, np.hstack([triplets[:, :2], ones]),
                               np.hstack([triplets[:, [0, 2]], 0 * ones])])
-    if held_anchors:
-        held = np.array(sorted(held_anchors), np.int64)
+    if held_photos:
+        held = np.array(sorted(held_photos), np.int64)
         out = out[~np.isin(out[:, 0], held) & ~np.isin(out[:, 1], held)]
     out = np.unique(out, axis=0)
     return out[rng.permutation(len(out))]

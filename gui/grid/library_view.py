@@ -103,7 +103,7 @@ class LibraryView(QWidget):
         self.model.rowsInserted.connect(self._update_count)
         context.library_changed.connect(self._on_library_changed)
         context.photos_changed.connect(self._on_photos_changed)
-        context.indexing_changed.connect(lambda running: running or self.reload())
+        context.indexing_changed.connect(self._on_indexing_changed)
         context.query_changed.connect(self._on_query_changed)
         context.selection_changed.connect(self._on_context_selection)
         context.query_counted.connect(self.count_label.setText)
@@ -251,6 +251,12 @@ class LibraryView(QWidget):
         if self.context.query is not None:
             self.actions.back_to_library.trigger()
         self.reload()
+
+    def _on_indexing_changed(self, running: bool) -> None:
+        """Indexing ended: list again (dates read, photos moved or removed) unless it changed
+        nothing (a million photos relisted for nothing hold the GIL for seconds)."""
+        if not running and self.context.indexing_changed_photos:
+            self.reload()
 
     def reload(self) -> None:
         """List the library again (off the GUI thread) unless a query is shown."""

@@ -248,6 +248,45 @@ def test_the_listed_graph_finds_the_pairs_brute_force_finds(monkeypatch: pytest.
     assert np.all(np.diff(s) <= 0) and np.all(s >= 0.9)
 
 
+def test_the_graph_read_block_by_block_equals_all_at_once(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Large libraries are read a block at a time (radius_pairs_streamed): however the blocks
+    are cut, the pairs are those of the whole array, and the projected path (vectors wider
+    than FINE_DIM) finds what brute force finds."""
+    vectors = _clustered(3000, 384, seed=2)
+    exact = set(zip(*graph.radius_pairs(vectors, 0.9, max_per_row=1000)[:2], strict=True))
+    monkeypatch.setattr(graph, "EXACT_MAX", 100)  # force the inverted lists
+    monkeypatch.setattr(graph, "LIST_SIZE", 64)
+    whole = graph.radius_pairs(vectors, 0.9, max_per_row=1000, low=0.8)
+    for size in (1, 777, 5000):
+        blocks = (vectors[start:start + size] for start in range(0, len(vectors), size))
+        streamed = graph.radius_pairs_streamed(
+            len(vectors), vectors[graph.sample_positions(len(vectors))], blocks,
+            lambda i, j: graph._rowwise_dots(vectors, i, j), 0.9, max_per_row=1000, low=0.8)
+        for got, want in zip(streamed, whole, strict=True):
+            np.testing.assert_array_equal(got, want)
+    high = whole[2] >= 0.9
+    listed = set(zip(whole[0][high].tolist(), whole[1][high].tolist(), strict=True))
+    assert len(exact) > 1000 and listed <= exact and len(listed) / len(exact) >= 0.95
+
+
+def test_grouping_a_library_block_by_block_finds_the_same_groups(
+        found: Found, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forced on the test library, the path of large libraries (vectors read a block at a
+    time, pairs from the inverted lists, the candidates' vectors read again by id) makes
+    the groups that holding every vector makes."""
+    def groups(report: Report) -> list[tuple[tuple[str, ...], tuple[tuple[int, int, str], ...]]]:
+        return sorted((tuple(sorted(str(p.path) for p in g.photos)),
+                       tuple(sorted((x.a, x.b, x.kind) for x in g.pairs))) for g in report.groups)
+
+    monkeypatch.setattr(graph, "EXACT_MAX", 2)
+    with Library(found.root, catalog_path=found.catalog, model=MODEL,
+                 weights="none") as library:
+        report = run(find_groups(library.catalog, library.model_key))
+    assert report.photos == found.report.photos
+    assert groups(report) == groups(found.report) and len(report.groups) >= 5
+
+
 def test_copies_rotated_in_their_pixels_are_found_below_the_radius(tmp_path: Path) -> None:
     """A copy turned by 90 or 180 degrees in its pixels, its EXIF dropped, is less alike to
     the CNN than the radius; the rotated radius proposes it and the 32-px check finds it."""

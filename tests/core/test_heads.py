@@ -224,3 +224,46 @@ def test_too_few_labels_say_what_is_missing(library_copy: IndexedLibrary) -> Non
             run(train(library.catalog, set_id, library.model_key))
         with pytest.raises(LabelError, match="train it first"):
             run(predict_library(library.catalog, set_id, library.model_key))
+
+
+def test_predictions_are_stored_in_blocks_and_old_rows_still_read(
+        library_copy: IndexedLibrary, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Predictions are stored as blocks of photos (migration 20); whatever the block size,
+    reading them back gives what was predicted, a removed photo drops out, and a catalog that
+    predicted before migration 20 (one row per photo) is still read."""
+    from core.labels import review
+
+    with library_copy.open() as library:
+        catalog, model = library.catalog, library.model_key
+        set_id, _ = _label_scenes(library, library_copy)
+        run(train(catalog, set_id, model))
+        monkeypatch.setattr(review, "STORE_BLOCK", 7)  # 40 photos: 6 blocks
+        predicted = run(predict_library(catalog, set_id, model))
+        assert catalog.conn.execute("SELECT count(*) FROM prediction_blocks WHERE set_id = ?",
+                                    (set_id,)).fetchone()[0] == 6
+        stored = load_predictions(catalog, set_id, model)
+        assert np.array_equal(stored.photo_ids, predicted.photo_ids)
+        assert np.array_equal(stored.probs, predicted.probs)
+        monkeypatch.setattr(review, "STORE_BLOCK", 65_536)
+        assert np.array_equal(run(predict_library(catalog, set_id, model)).probs,
+                              predicted.probs)  # one block: the same
+        gone = int(predicted.photo_ids[3])
+        with catalog.transaction() as tx:
+            tx.execute("DELETE FROM photos WHERE id = ?", (gone,))
+        kept = load_predictions(catalog, set_id, model)
+        assert gone not in kept.photo_ids.tolist() and len(kept.photo_ids) == 39
+        # Older catalogs: per-photo rows in `predictions`, no blocks.
+        ids, probs = kept.photo_ids, kept.probs
+        with catalog.transaction() as tx:
+            tx.execute("DELETE FROM prediction_blocks")
+            tx.executemany(
+                "INSERT INTO predictions (set_id, model, photo_id, head_version, label_id, "
+                "confidence, margin, probs) VALUES (?, ?, ?, 1, 0, 0, 0, ?)",
+                [(set_id, model, int(i), row.tobytes()) for i, row in zip(ids, probs,
+                                                                          strict=True)])
+        old = load_predictions(catalog, set_id, model)
+        assert np.array_equal(old.photo_ids, ids) and np.array_equal(old.probs, probs)
+        run(predict_library(catalog, set_id, model))  # replaces the old rows
+        assert catalog.conn.execute("SELECT count(*) FROM predictions").fetchone()[0] == 0
+        LabelStore(catalog).delete_set(set_id)
+        assert catalog.conn.execute("SELECT count(*) FROM prediction_blocks").fetchone()[0] == 0

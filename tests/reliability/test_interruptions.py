@@ -24,6 +24,7 @@ from benchmarks import synthetic
 from core.decode import SUPPORTED_EXTENSIONS, file_hash
 from core.labels import LabelStore
 from core.labels.heads import load_head
+from core.labels.review import load_predictions
 from core.library import Library
 from tests.reliability.conftest import Indexed
 from tests.reliability.forkserver import ForkServer
@@ -215,17 +216,19 @@ def test_killed_training_keeps_labels_and_a_whole_head(forkserver: ForkServer,
             assert found is not None and found[1] is not None
             assert found[0].version >= versions
             versions = found[0].version
-            rows = library.catalog.conn.execute(
-                "SELECT count(*), count(DISTINCT head_version), max(head_version) "
-                "FROM predictions WHERE set_id = ?", (set_id,)).fetchone()
-        assert rows[0] == state.embedded and rows[1] == 1 and rows[2] <= versions
+            stored = load_predictions(library.catalog, set_id, MODEL_KEY)
+            blocks = library.catalog.conn.execute(
+                "SELECT count(DISTINCT head_version) FROM prediction_blocks WHERE set_id = ?",
+                (set_id,)).fetchone()[0]
+        assert stored is not None and blocks == 1  # one head's predictions, whole
+        assert len(stored.photo_ids) == state.embedded and stored.version <= versions
     assert versions >= 3 + trials.finished  # each finished run stored a new head
     _timed_run(forkserver, call="tests.reliability.jobs:train_and_predict", args=args)
     with Library(root, catalog_path=catalog, model=MODEL, weights="none") as library:
         info = load_head(library.catalog, set_id, MODEL_KEY, with_state=False)
         assert info is not None and info[0].version == versions + 1  # the re-run finished
         assert library.catalog.conn.execute(
-            "SELECT DISTINCT head_version FROM predictions WHERE set_id = ?", (set_id,)
+            "SELECT DISTINCT head_version FROM prediction_blocks WHERE set_id = ?", (set_id,)
         ).fetchall() == [(versions + 1,)]
     print(f"\ntraining: {trials.kills} killed, {trials.finished} finished, head version "
           f"{versions}, a whole run {statistics.median(trials.recent):.2f} s")
