@@ -13,7 +13,7 @@
    whose returned box overlaps the pasted one with IoU >= 0.5; the whole-photo search
    (``similar_to_file`` with the crop) beside it. Photos: the quality benchmark's originals
    (``benchmarks.quality_data``), or with ``--quick`` the shared photos and generated scenes.
-2. Speed: synthetic region codes (30 per photo, 64-d, clustered like real ones) for N
+2. Speed: synthetic region codes (30 per photo, 128-d, clustered like real ones) for N
    photos, searched through ``core.regions.RegionSearch``'s index (exact below
    ``EXACT_THRESHOLD`` photos, faiss above) and grouped by photo, against exact region
    search: median ms per query and recall@10 of the photos.
@@ -80,7 +80,7 @@ def _cut(source: Image.Image, seed: int) -> Image.Image:
 
 
 def pasted_objects(quick: bool, n_objects: int, n_library: int, cache: Path,
-                   model: str | None) -> dict[str, float]:
+                   model: str | None, refine: int | None = None) -> dict[str, float]:
     """Build, index and query the pasted-objects library; print and return its figures."""
     from core.jobs import run
     from core.library import Library
@@ -120,9 +120,14 @@ def pasted_objects(quick: bool, n_objects: int, n_library: int, cache: Path,
             r3 = r10 = g3 = g10 = 0.0
             ious: list[float] = []
             inside: list[bool] = []
+            spent: list[float] = []
             for j, placed in enumerate(truth):
                 query = queries / f"object{j:03d}.jpg"
-                _own, hits = library.similar_to_region(query, (0.0, 0.0, 1.0, 1.0), k=10)
+                t = time.perf_counter()
+                _own, hits = library.similar_to_region(query, (0.0, 0.0, 1.0, 1.0), k=10,
+                                                       **({} if refine is None
+                                                          else {"refine": refine}))
+                spent.append(time.perf_counter() - t)
                 _own, plain = library.similar_to_file(query, k=10)
                 names = _names(library, hits)
                 r3 += len(set(names[:COPIES]) & set(placed)) / COPIES
@@ -154,6 +159,8 @@ def pasted_objects(quick: bool, n_objects: int, n_library: int, cache: Path,
                 title=f"Pasted objects: {n} objects x {COPIES} photos in a library of "
                       f"{n_photos} (indexed in {indexed:.0f} s)")
     share = region_s / max(indexed - region_s, 1e-9)
+    print(f"\na region query, end to end (query maps, index, reading and ranking again the "
+          f"best photos): median {median(spent):.2f} s")
     print(f"\nregion descriptors: {stored:.0f} bytes a photo (target <= 4096: "
           f"{'ok' if stored <= 4096 else 'MISS'}); their own work (pooling, reduction, "
           f"writing) {1000 * region_s / n_photos:.1f} ms a photo = {100 * share:.1f} % of the "
@@ -210,7 +217,7 @@ def _in_centre_square(box: Box, size: tuple[int, int]) -> bool:
     return abs(cx - w / 2) <= side / 2 and abs(cy - h / 2) <= side / 2
 
 
-def synthetic_codes(n_photos: int, regions: int = 30, dim: int = 64, seed: int = 0
+def synthetic_codes(n_photos: int, regions: int = 30, dim: int = 128, seed: int = 0
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Region ids and float16 unit codes, clustered (a photo's regions near each other and
     near one of 500 themes), as the stored ones are."""
@@ -266,6 +273,32 @@ def search_speed(n_photos: int, queries: int = 100, kind: str | None = None
                   f"{'ok' if figures['recall@10'] >= TARGET_RECALL else 'MISS'}"]],
                 title="Region search speed (synthetic codes, grouped by photo, k=10)")
     return figures
+
+
+def relearn_cost(n_photos: int) -> float:
+    """CPU seconds of learning the whitening again at ``n_photos`` photos (one of the 4x
+    milestones, core.regions.describe) without the catalog's reading and writing: the moments
+    of the stored codes, the new reduction and every code rewritten (synthetic codes)."""
+    from core.regions.pca import CodeMoments, RegionReduction, encode, relearn
+
+    _ids, codes = synthetic_codes(n_photos)
+    dim = codes.shape[1]
+    rng = np.random.default_rng(3)
+    axes = np.linalg.qr(rng.standard_normal((1280, dim)))[0].T.astype(np.float32)
+    old = RegionReduction(np.zeros(1280, np.float32), axes, np.ones(dim, np.float32), n_photos)
+    start = time.process_time()
+    moments = CodeMoments(old)
+    block = 4096 * 30
+    for i in range(0, len(codes), block):
+        moments.add(codes[i:i + block].astype(np.float32))
+    again = relearn(moments, n_photos)
+    for i in range(0, len(codes), block):
+        encode(again.recode(codes[i:i + block].astype(np.float32)))
+    spent = time.process_time() - start
+    print(f"\nlearning the whitening again at {n_photos:,} photos ({len(codes):,} regions): "
+          f"{spent:.1f} CPU s (moments, reduction, every code rewritten; the catalog's "
+          f"reading and writing not counted)")
+    return spent
 
 
 def export_cost(rounds: int = 12) -> float:
@@ -330,6 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--library", type=int, help="library photos before pasting (default 60)")
     parser.add_argument("--speed-size", type=int, help="photos in the speed test (default 100k)")
     parser.add_argument("--model", help="model to index with (default: the product's)")
+    parser.add_argument("--refine", type=int,
+                        help="best photos ranked again on their visual maps (default: the "
+                             "product's, Library.similar_to_region)")
     parser.add_argument("--cache", type=Path, default=qd.default_cache())
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--no-quality", action="store_true")
@@ -339,12 +375,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# region benchmark: {machine_line()}")
     if not args.no_quality:
         pasted_objects(args.quick, args.objects or (2 if args.quick else 20),
-                       args.library or (8 if args.quick else 60), args.cache, args.model)
+                       args.library or (8 if args.quick else 60), args.cache, args.model,
+                       args.refine)
     if not args.no_export and not args.quick:
         export_cost()
     if not args.no_speed:
         search_speed(args.speed_size or (3_000 if args.quick else 100_000),
                      queries=30 if args.quick else 100, kind="faiss" if args.quick else None)
+        relearn_cost(args.speed_size or (3_000 if args.quick else 100_000))
     return 0
 
 

@@ -35,7 +35,7 @@ from core.index import Hit, rocchio
 from core.jobs import Job
 from core.labels import LabelStore
 from core.regions import Box, RegionSearch, missing_regions
-from core.regions.store import pending_count
+from core.regions.store import drop_older_format, pending_count
 from core.scan import ScanResult, scan
 from core.search import Searcher
 from core.video import SceneOptions, index_clips, is_video
@@ -227,6 +227,7 @@ class Library:
         library's commands use them unless told otherwise."""
         with self.catalog.faults():
             remember_model(self.catalog, self.model_name, self.weights, self.layer)
+            drop_older_format(self.catalog, self.model_key)  # then described again below
             if (self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count()
                     and not missing_regions(self.catalog, self.model_key)
                     and not pending_count(self.catalog, self.model_key)):
@@ -334,12 +335,13 @@ class Library:
             return (photo.id if photo else None), self.searcher.by_vector(query, k,
                                                                           exclude=exclude)
 
-    def similar_to_region(self, path: Path, box: Box, k: int = 20, *, refine: int = 10
+    def similar_to_region(self, path: Path, box: Box, k: int = 20, *, refine: int = 50
                           ) -> tuple[int | None, list[Hit]]:
         """Photos ranked by their region most like ``box`` (x, y, w, h relative to the
         upright photo) of the image file at ``path`` (inside the library or not), best first;
-        each hit's ``box`` is its best-matching region, found again finely (and anywhere in
-        the photo) for the first ``refine`` hits, which are read for it (core.regions).
+        each hit's ``box`` is its best-matching region. The best ``refine`` photos are read
+        and ranked again on their visual maps, with finer boxes anywhere in the photo
+        (core.regions.refine).
 
         Returns the file's own photo id when it is one of the library's photos (it is left out
         of the hits), and the hits. Raises ValueError for an empty box, LookupError before

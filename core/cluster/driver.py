@@ -30,9 +30,11 @@ from core.embed import EmbedResult
 from core.embed.lite import LITE_MODELS
 from core.embed.models import SEMANTIC, get_spec, model_key
 from core.embed.onnx_engine import model_path
+from core.embed.pipeline import writers_together
 from core.errors import BadArgument
 from core.jobs import Job, RateMeter, check_cancel
 from core.keywords.store import write_keywords
+from core.regions.describe import RegionWriter
 from core.video import index_clips, is_video
 
 if TYPE_CHECKING:
@@ -76,14 +78,17 @@ def embed_on_ray(catalog: Catalog, model: str, weights: str | Path, options: Ray
     if not todo:
         return EmbedResult(0, 0, 0.0)
     embedded = failed = 0
+    regions = RegionWriter(catalog, key)
     with joined(options.address) as ray:
         data = _dataset(ray, todo, model, str(weights), options)
         for batch in data.iter_batches(batch_size=None, batch_format="numpy"):
-            done, bad = store_batch(catalog, key, batch)
+            done, bad = store_batch(catalog, key, batch, regions)
+            regions.flush()
             embedded, failed = embedded + done, failed + bad
             yield meter.progress("embedding", embedded + failed,
                                  f"Embedded {embedded + failed} of {len(todo)} on Ray")
             check_cancel(cancel)
+    regions.flush(final=True)
     return EmbedResult(embedded, failed, time.perf_counter() - start)
 
 
@@ -152,8 +157,10 @@ def default_workers(resources: dict[str, float], options: RayOptions) -> int:
     return max(1, int(cpus // options.cpus))
 
 
-def store_batch(catalog: Catalog, key: str, batch: Batch) -> tuple[int, int]:
-    """Commit one batch of worker results (thumbnails first); (embedded, failed)."""
+def store_batch(catalog: Catalog, key: str, batch: Batch,
+                regions: RegionWriter | None = None) -> tuple[int, int]:
+    """Commit one batch of worker results (thumbnails first) with their region descriptors
+    (through ``regions``, as the local pass writes them); (embedded, failed)."""
     reasons = [str(r) for r in batch["reason"]]
     ok = np.asarray([not r for r in reasons], dtype=bool)
     ids = [int(i) for i in batch["id"]]
@@ -175,7 +182,13 @@ def store_batch(catalog: Catalog, key: str, batch: Batch) -> tuple[int, int]:
     if hashes and (classes >= 0).all():  # real weights name ImageNet classes
         def keywords(conn: Any) -> None:
             write_keywords(conn, key, hashes, classes, probs)
-    catalog.store_results(key, embedded, failed, keywords)
+    described = None
+    if regions is not None and "region_raw" in batch:
+        rows = [i for i in np.flatnonzero(ok) if np.asarray(batch["region_raw"][i]).size]
+        described = regions.described([ids[i] for i in rows],
+                                      [np.asarray(batch["region_boxes"][i]) for i in rows],
+                                      [np.asarray(batch["region_raw"][i]) for i in rows])
+    catalog.store_results(key, embedded, failed, writers_together(keywords, described))
     return len(embedded), len(failed)
 
 

@@ -23,6 +23,7 @@ from core.embed.models import get_spec, is_pretrained
 from core.embed.onnx_engine import THREADS_ENV, OnnxNet, onnx_outputs
 from core.embed.outputs import TOP_CLASSES, Outputs
 from core.embed.pipeline import failure_reason, read_for_model
+from core.regions.describe import describe
 from core.thumbnails import THUMBNAIL_SIZE
 
 if TYPE_CHECKING:
@@ -39,12 +40,14 @@ def decode_batch(batch: Batch, input_size: int) -> Batch:
     text = {name: np.full(n, "", dtype=object) for name in
             ("reason", "hash", "captured_at", "camera")}
     sizes = np.zeros((n, 2), dtype=np.int64)
+    upright = np.zeros((n, 2), dtype=np.int64)  # of the decoded image: where its regions are
     thumbs = np.full(n, b"", dtype=object)
     pixels = np.zeros((n, input_size, input_size, 3), dtype=np.uint8)
     for i, raw in enumerate(batch["path"]):
         path = Path(os.fsdecode(bytes(raw)))
         try:
             decoded, meta, pixels[i] = read_for_model(path, input_size)
+            upright[i] = decoded.image.size
             thumbs[i] = make_thumbnail(decoded.image, THUMBNAIL_SIZE)
         except Exception as exc:  # noqa: BLE001 - one photo's problem, the batch goes on
             text["reason"][i] = failure_reason(exc) or "could not be read"
@@ -54,7 +57,7 @@ def decode_batch(batch: Batch, input_size: int) -> Batch:
         text["camera"][i] = meta.camera or ""
         sizes[i] = meta.width, meta.height
     return {"id": np.asarray(batch["id"], dtype=np.int64), **text, "width": sizes[:, 0],
-            "height": sizes[:, 1], "thumbnail": thumbs, "pixels": pixels}
+            "height": sizes[:, 1], "upright": upright, "thumbnail": thumbs, "pixels": pixels}
 
 
 class EmbedBatch:
@@ -85,9 +88,9 @@ class EmbedBatch:
         if self.net is not None:
             if not arrays:
                 return Outputs(np.zeros((0, self.spec.dim), dtype=np.float32))
-            return onnx_outputs(self.net, self.spec, arrays, self.classify)
+            return onnx_outputs(self.net, self.spec, arrays, self.classify, maps=True)
         assert self.embedder is not None
-        return self.embedder.run_arrays(arrays)
+        return self.embedder.run_arrays(arrays, maps=True)
 
     def __call__(self, batch: Batch) -> Batch:
         if "pixels" not in batch:
@@ -102,4 +105,24 @@ class EmbedBatch:
         if out.classes is not None and out.probs is not None:
             classes[read], probs[read] = out.classes, out.probs
         result = {name: column for name, column in batch.items() if name != "pixels"}
-        return {**result, "vector": vectors, "classes": classes, "probs": probs}
+        regions = region_columns(out, batch["upright"][read], read)
+        return {**result, "vector": vectors, "classes": classes, "probs": probs, **regions}
+
+
+def region_columns(out: Outputs, sizes: NDArray[np.int64], read: NDArray[np.bool_]
+                   ) -> dict[str, NDArray]:
+    """The region descriptors of the read photos of a batch (core.regions.describe), pooled
+    here from the same pass's feature maps, for the driver to reduce and store:
+    ``region_boxes`` ``(n, R, 4)`` float32 and ``region_raw`` ``(n, R, channels)`` float16
+    (zeros for a photo not read)."""
+    if out.maps is None:  # no photo of the batch could be read
+        return {"region_raw": np.zeros((len(read), 0, 0), np.float16),
+                "region_boxes": np.zeros((len(read), 0, 4), np.float32)}
+    raw, boxes = describe(out.maps, [(int(w), int(h)) for w, h in sizes])
+    n = len(read)
+    all_raw = np.zeros((n, *raw.shape[1:]), np.float16)
+    all_boxes = np.zeros((n, raw.shape[1], 4), np.float32)
+    all_raw[read] = raw
+    if len(boxes):
+        all_boxes[read] = np.stack(boxes)
+    return {"region_raw": all_raw, "region_boxes": all_boxes}

@@ -73,6 +73,7 @@ class Embedder:
         self._mean = torch.tensor(self.spec.mean, device=self.device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(self.spec.std, device=self.device).view(1, 3, 1, 1) * 255
         self._lock = threading.Lock()  # one batch at a time through the network
+        self._visual: torch.nn.Module | None = None  # found on first use (maps_of)
 
     @property
     def batch_size(self) -> int:
@@ -143,17 +144,61 @@ class Embedder:
     def map_of(self, image: Image.Image) -> NDArray[np.float32]:
         """The feature map ``(channels, h, w)`` of a whole image as it is (any size, no crop
         or resize): for region queries (:mod:`core.regions`)."""
+        return self.maps_of(image)[0]
+
+    def maps_of(self, image: Image.Image) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """The last feature map and the visual one (the last at 1/16 of the input, see
+        :func:`core.embed.feature_map.visual_module`) of a whole image as it is, from one
+        pass: ``(channels, h, w)`` each."""
+        from core.embed.feature_map import capture_visual, visual_module
+
         pixels = np.asarray(to_rgb(image), dtype=np.uint8)
         if self._threads is not None:
             torch.set_num_threads(self._threads)
         x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
-        with (self._lock, torch.inference_mode(),
-              capture_map(self._net, self._stage) as captured):
-            x = (x.float() - self._mean) / self._std
-            self._net(x)
-            return captured[0][0].float().cpu().numpy()
+        with self._lock, torch.inference_mode():
+            if self._visual is None:
+                self._visual = visual_module(self._net, self.input_size)
+            with (capture_map(self._net, self._stage) as captured,
+                  capture_visual(self._visual) as visual):
+                x = (x.float() - self._mean) / self._std
+                self._net(x)
+            return (captured[0][0].float().cpu().numpy(), visual[0][0].float().cpu().numpy())
+
+    def visual_of(self, image: Image.Image) -> NDArray[np.float32]:
+        """The visual feature map ``(channels, h, w)`` of :meth:`maps_of` alone: the pass
+        stops there (the later stages are a fifth of the work)."""
+        from core.embed.feature_map import visual_module
+
+        pixels = np.asarray(to_rgb(image), dtype=np.uint8)
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
+        x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
+
+        def stop(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:
+            raise _Reached(output)
+
+        with self._lock, torch.inference_mode():
+            if self._visual is None:
+                self._visual = visual_module(self._net, self.input_size)
+            handle = self._visual.register_forward_hook(stop)
+            try:
+                self._net((x.float() - self._mean) / self._std)
+            except _Reached as reached:
+                return reached.output[0].float().cpu().numpy()
+            finally:
+                handle.remove()
+        raise RuntimeError("the visual stage was not reached")  # pragma: no cover
 
     def embed_file(self, path: Path) -> NDArray[np.float32]:
         """Embed one image file (e.g. a query photo outside the library)."""
         decoded = decode.decode_file(path, min_side=max(self.input_size, THUMBNAIL_SIZE))
         return self.embed_images([decoded.image])[0]
+
+
+class _Reached(Exception):
+    """Raised by a hook to end a forward pass at the module it was reached at."""
+
+    def __init__(self, output: torch.Tensor) -> None:
+        super().__init__("reached")
+        self.output = output

@@ -54,3 +54,50 @@ def capture_map(body: nn.Module, stage: str = "") -> Iterator[list[torch.Tensor]
         yield maps
     finally:
         handle.remove()
+
+
+def visual_module(body: nn.Module, input_size: int) -> nn.Module:
+    """The module whose output is the network's last feature map at 1/16 of the input (an
+    earlier stage than the last map: finer cells, smaller receptive fields, more visual than
+    semantic): the last child of a sequential container of ``body`` whose output has that
+    stride, found by one probing pass. ValueError if there is none."""
+    import torch
+    from torch import nn
+
+    want = input_size // 16
+    seen: list[nn.Module] = []
+    handles = []
+    for container in body.modules():
+        if isinstance(container, nn.Sequential):
+            for child in container.children():
+                def hook(module: nn.Module, _inputs: object, output: object) -> None:
+                    if (isinstance(output, torch.Tensor) and output.dim() == 4
+                            and output.shape[-1] == want and output.shape[-2] == want):
+                        seen.append(module)
+                handles.append(child.register_forward_hook(hook))
+    try:
+        with torch.inference_mode():
+            body(torch.zeros(1, 3, input_size, input_size))
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not seen:
+        raise ValueError(f"{type(body).__name__} has no stage at 1/16 of its input")
+    return seen[-1]
+
+
+@contextmanager
+def capture_visual(module: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Within the block, each forward pass through ``module`` (see :func:`visual_module`)
+    appends its output to the yielded list."""
+    maps: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+             ) -> None:
+        maps.append(output)
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield maps
+    finally:
+        handle.remove()

@@ -115,14 +115,14 @@ def embed_missing(
     store its top ImageNet classes (keywords) and its region descriptors
     (:mod:`core.regions`) from the same forward pass (keywords when the model has real
     weights; video clips are left to :func:`core.video.index_clips`). Photos embedded before
-    regions existed (or on a cluster, which keeps no regions) are run again for them.
+    regions existed (or with their regions dropped, core.regions.store) are run again for them.
 
     Files that cannot be read move to the problems table with the reason; the pass goes on.
     """
+    regions = RegionWriter(catalog, embedder.key)  # first: it may drop an older format's
     todo = [p for p in catalog.missing_embeddings(embedder.key) if not is_video(p.path)]
     regions_only = {p.id for p in missing_regions(catalog, embedder.key)}
     todo = sorted(todo + catalog.photos(sorted(regions_only)), key=lambda p: p.id)
-    regions = RegionWriter(catalog, embedder.key)
     meter = RateMeter(len(todo))
     start = time.perf_counter()
     batch_size = batch_size or embedder.batch_size
@@ -163,10 +163,10 @@ def embed_missing(
                     embedder.key,
                     [(p.photo.id, p.meta, v) for p, v in zip(ready, out.vectors, strict=True)],
                     errors,
-                    _together(keyword_writer(embedder.key, [p.meta.content_hash for p in ready],
-                                             out),
-                              regions.batch([p.photo.id for p in ready],
-                                            [p.size for p in ready], out.maps)),
+                    writers_together(
+                        keyword_writer(embedder.key, [p.meta.content_hash for p in ready], out),
+                        regions.batch([p.photo.id for p in ready], [p.size for p in ready],
+                                      out.maps)),
                 )
                 regions.flush()
                 again = sum(p.photo.id in regions_only for p in ready)
@@ -182,7 +182,7 @@ def embed_missing(
     return EmbedResult(embedded, failed, time.perf_counter() - start, described=described)
 
 
-def _together(*writers: Callable[[sqlite3.Connection], None] | None
+def writers_together(*writers: Callable[[sqlite3.Connection], None] | None
               ) -> Callable[[sqlite3.Connection], None] | None:
     """One writer doing ``writers`` (those not None) in order, or None."""
     todo = [w for w in writers if w is not None]

@@ -6,6 +6,12 @@ The reduction is learned on the library: until it is, the raw descriptors of the
 :data:`LEARN_ON` photos wait in the catalog (table ``region_pending``, float16, written with
 each batch's embeddings), then it is learned from them block by block and they become regions
 in one transaction. A pass stopped before that loses nothing: the next one goes on counting.
+
+As the library grows, the whitening is learned again each time it holds
+:data:`RELEARN_GROWTH` times the photos it was learned on (1,024, 4,096, ...), from the
+stored codes (:func:`core.regions.pca.relearn`), and every code is rewritten, in one
+transaction with the new reduction: a stopped pass leaves the old ones whole and the next
+learns again. The region index is rebuilt after (the regions' generation changes).
 """
 
 from __future__ import annotations
@@ -19,11 +25,15 @@ from numpy.typing import NDArray
 
 from core.catalog import Catalog
 from core.regions.grid import crop_boxes, grid_cells, pool
-from core.regions.pca import Moments, RegionReduction
+from core.regions.pca import CodeMoments, Moments, RegionReduction, relearn
 from core.regions.store import (
+    code_blocks,
+    drop_older_format,
     load_reduction,
     pending_blocks,
     pending_count,
+    recode_regions,
+    region_count,
     save_reduction,
     write_pending,
     write_regions,
@@ -32,6 +42,7 @@ from core.regions.store import (
 log = logging.getLogger(__name__)
 
 LEARN_ON = 256  # photos the reduction is learned on (30 regions each)
+RELEARN_GROWTH = 4  # learned again (from the stored codes) each time the library is 4x larger
 
 Raw = tuple[int, NDArray[np.float32], NDArray[np.float32]]  # photo id, boxes, raw descriptors
 
@@ -53,7 +64,10 @@ class RegionWriter:
         self.catalog = catalog
         self.model = model
         self.learn_on = learn_on
+        if drop_older_format(catalog, model):
+            log.info("regions of %s are of an older format: described again", model)
         self.reduction: RegionReduction | None = load_reduction(catalog, model)
+        self.stored = region_count(catalog, model) if self.reduction is not None else 0
 
     def batch(self, ids: Sequence[int], sizes: Sequence[tuple[int, int]],
               maps: NDArray[np.float32] | None) -> Callable[[sqlite3.Connection], None] | None:
@@ -63,16 +77,30 @@ class RegionWriter:
         if maps is None or not len(ids):
             return None
         raw, boxes = describe(maps, sizes)
-        rows = [(int(i), b, r) for i, b, r in zip(ids, boxes, raw, strict=True)]
+        return self.described(ids, boxes, raw)
+
+    def described(self, ids: Sequence[int], boxes: Sequence[NDArray[np.float32]],
+                  raw: Sequence[NDArray[np.floating]] | NDArray[np.floating]
+                  ) -> Callable[[sqlite3.Connection], None] | None:
+        """As :meth:`batch`, from region descriptors already pooled (:func:`describe`: on a
+        cluster's workers, core.cluster): each photo's boxes ``(R, 4)`` and raw descriptors
+        ``(R, channels)``."""
+        if not len(ids):
+            return None
+        rows = [(int(i), np.asarray(b, np.float32), np.asarray(r, np.float32))
+                for i, b, r in zip(ids, boxes, raw, strict=True)]
         reduction = self.reduction
         if reduction is None:
             return lambda tx: write_pending(tx, self.model, rows)
+        self.stored += len(rows)  # at most: a photo described again is counted again
         return lambda tx: write_regions(self.catalog, tx, self.model, _reduced(rows, reduction))
 
     def flush(self, final: bool = False) -> None:
         """Learn the reduction once :attr:`learn_on` photos wait (or, ``final``, any), then
-        turn theirs into regions, in one transaction."""
+        turn theirs into regions, in one transaction; or learn it again once the library has
+        grown :data:`RELEARN_GROWTH` times (see the module)."""
         if self.reduction is not None:
+            self._grown()
             return
         waiting = pending_count(self.catalog, self.model)
         if not waiting or (waiting < self.learn_on and not final):
@@ -88,6 +116,24 @@ class RegionWriter:
             tx.execute("DELETE FROM region_pending WHERE model = ?", (self.model,))
         log.info("region reduction of %s learned on %d photos", self.model, moments.photos)
         self.reduction = reduction
+        self.stored = region_count(self.catalog, self.model)
+
+    def _grown(self) -> None:
+        reduction = self.reduction
+        if reduction is None or self.stored < RELEARN_GROWTH * max(1, reduction.photos):
+            return
+        photos = region_count(self.catalog, self.model)  # the counter may overcount
+        self.stored = photos
+        if photos < RELEARN_GROWTH * max(1, reduction.photos):
+            return
+        moments = CodeMoments(reduction)
+        for _ids, _boxes, codes in code_blocks(self.catalog, self.model, reduction.dim):
+            moments.add(codes)
+        again = relearn(moments, photos)
+        with self.catalog.transaction() as tx:
+            recode_regions(self.catalog, tx, self.model, again.reduction, again.recode)
+        log.info("region reduction of %s learned again on %d photos", self.model, photos)
+        self.reduction = again.reduction
 
 
 def _reduced(rows: list[Raw], reduction: RegionReduction

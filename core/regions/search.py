@@ -23,7 +23,7 @@ from core.index import Hit, Index, choose_index, make_index
 from core.jobs import Job, Progress, check_cancel
 from core.regions.grid import MAX_REGIONS, Box, box_cells, check_box, pool
 from core.regions.pca import RegionReduction, unit_rows
-from core.regions.refine import Query, refined
+from core.regions.refine import SCALE, Query, refined
 from core.regions.store import all_regions, generation_key, load_reduction, region_count
 
 if TYPE_CHECKING:
@@ -51,31 +51,43 @@ def query_descriptors(embedder: Embedder, image: Image.Image, box: Box
     stored region's side, then its feature map is pooled over the box's cells. The same
     object may be large in one photo and small in another: each scale is searched.
     """
+    last, _visual, sides = query_maps(embedder, image, box)
+    return last, sides
+
+
+def query_maps(embedder: Embedder, image: Image.Image, box: Box, visual_scale: float = 1.0
+               ) -> tuple[NDArray[np.float32], NDArray[np.float32], list[float]]:
+    """As :func:`query_descriptors`, with the visual map's descriptors of the box too, at
+    ``visual_scale`` times each scale (from the same passes if 1): (last ``(S, channels)``,
+    visual ``(S, visual channels)``, scales)."""
     box = check_box(box)
     w, h = image.size
     box_side = max(box[2] * w, box[3] * h)
-    out, sides = [], []
+    last, visual, sides = [], [], []
     # and at its own scale: the photo as the library's are scaled (a copy of it matches there)
     own = box_side * embedder.input_size / min(w, h)
-    scales = region_sides(embedder.input_size)
+    scales: list[float] = list(region_sides(embedder.input_size))
     if min(abs(own / s - 1) for s in scales) > 0.05:
         scales.append(round(own))
-    for side in scales:
-        factor = side / box_side
-        if max(w, h) * factor > MAX_QUERY_SIDE:
-            continue
-        size = (max(MIN_QUERY_SIDE, round(w * factor)), max(MIN_QUERY_SIDE, round(h * factor)))
-        fmap = embedder.map_of(image.resize(size, Image.Resampling.BILINEAR))
-        _c, mh, mw = fmap.shape
-        out.append(pool(fmap[None], [box_cells(box, mh, mw)])[0, 0])
-        sides.append(float(side))
-    if not out:  # a tiny box on a huge image: the largest scale allowed
-        factor = MAX_QUERY_SIDE / max(w, h)
-        fmap = embedder.map_of(image.resize((max(MIN_QUERY_SIDE, round(w * factor)),
-                                             max(MIN_QUERY_SIDE, round(h * factor)))))
-        out.append(pool(fmap[None], [box_cells(box, *fmap.shape[1:])])[0, 0])
+    factors = [side / box_side for side in scales if max(w, h) * side / box_side
+               <= MAX_QUERY_SIDE]
+    if not factors:  # a tiny box on a huge image: the largest scale allowed
+        factors = [MAX_QUERY_SIDE / max(w, h)]
+    for factor in factors:
+        maps = embedder.maps_of(_scaled(image, factor))
+        last.append(pool(maps[0][None], [box_cells(box, *maps[0].shape[1:])])[0, 0])
+        fine = maps[1]
+        if visual_scale != 1:  # the photos are ranked again at another scale
+            fine = embedder.visual_of(_scaled(image, factor * visual_scale))
+        visual.append(pool(fine[None], [box_cells(box, *fine.shape[1:])])[0, 0])
         sides.append(box_side * factor)
-    return np.stack(out), sides
+    return np.stack(last), np.stack(visual), sides
+
+
+def _scaled(image: Image.Image, factor: float) -> Image.Image:
+    w, h = image.size
+    size = (max(MIN_QUERY_SIDE, round(w * factor)), max(MIN_QUERY_SIDE, round(h * factor)))
+    return image.resize(size, Image.Resampling.BILINEAR)
 
 
 def region_sides(input_size: int) -> list[int]:
@@ -210,26 +222,28 @@ class RegionSearch:
                  open_photo: Callable[[int], Image.Image | None] | None = None,
                  refine: int = 0) -> list[Hit]:
         """Photos with a region most like ``box`` of ``image`` at any of the stored regions'
-        scales (see :func:`query_descriptors` and :meth:`by_code`). The first ``refine``
-        hits get finer boxes (:mod:`core.regions.refine`) from their images
-        (``open_photo``: photo id -> upright image, or None)."""
+        scales (see :func:`query_descriptors` and :meth:`by_code`). The best ``refine``
+        photos (``refine`` may exceed ``k``: they are candidates) are ranked again, with finer
+        boxes, on their images' visual maps (:mod:`core.regions.refine`; ``open_photo``:
+        photo id -> upright image, or None)."""
         reduction = self.reduction()
-        raw, sides = query_descriptors(embedder, image, box)
+        raw, visual, _sides = query_maps(embedder, image, box,
+                                         SCALE if refine and open_photo is not None else 1.0)
         codes = reduction.reduce(raw)
+        wanted = max(k, refine if open_photo is not None else 0)
         best: dict[int, Hit] = {}
         for code in codes:
-            for hit in self.by_code(code, k, exclude):
+            for hit in self.by_code(code, wanted, exclude):
                 if hit.photo_id not in best or hit.score > best[hit.photo_id].score:
                     best[hit.photo_id] = hit
-        hits = sorted(best.values(), key=lambda h: -h.score)[:k]
+        hits = sorted(best.values(), key=lambda h: -h.score)[:wanted]
         if not refine or open_photo is None:
-            return hits
+            return hits[:k]
         top = hits[:refine]
         images = [open_photo(h.photo_id) for h in top]
         box = check_box(box)
-        shape = (box[2] * image.size[0], box[3] * image.size[1])
-        query = Query(unit_rows(codes), sides, shape[0] / shape[1])
-        return refined(top, images, embedder, query, reduction) + hits[refine:]
+        query = Query(visual, (box[2] * image.size[0]) / (box[3] * image.size[1]))
+        return (refined(top, images, embedder, query) + hits[refine:])[:k]
 
 
 def _built(index: Index, ids: NDArray[np.int64], codes: NDArray[np.float16]) -> Index:
@@ -279,8 +293,9 @@ def region_vectors(catalog: Catalog, photo_id: int, model_key: str
 
 
 def image_of(path: Path, embedder: Embedder) -> Image.Image:
-    """The upright image of ``path``, decoded at the size the region query needs."""
+    """The upright image of ``path``, decoded at the size the region query needs (its
+    shorter side at least the refining scale's, :data:`core.regions.refine.SCALE`)."""
     from core import decode, thumbnails
 
-    return decode.decode_file(path, min_side=max(embedder.input_size,
-                                                 thumbnails.THUMBNAIL_SIZE)).image
+    side = max(round(SCALE * embedder.input_size), thumbnails.THUMBNAIL_SIZE)
+    return decode.decode_file(path, min_side=side).image

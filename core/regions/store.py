@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from core.catalog import Catalog, Photo
 from core.regions.grid import MAX_REGIONS
-from core.regions.pca import RegionReduction
+from core.regions.pca import RegionReduction, decode_codes, encode
 from core.video import is_video
 
 
@@ -50,7 +50,7 @@ def write_regions(catalog: Catalog, tx: sqlite3.Connection, model: str,
             "INSERT OR REPLACE INTO regions (photo_id, model, boxes, vectors) "
             "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos WHERE id = ?)",
             (int(photo_id), model, np.asarray(boxes, np.float16).tobytes(),
-             np.asarray(codes, np.float16).tobytes(), int(photo_id)))
+             encode(codes).tobytes(), int(photo_id)))
     if rows:
         catalog.bump_generation(generation_key(model), tx)
 
@@ -96,7 +96,8 @@ def pending_blocks(catalog: Catalog, model: str, conn: sqlite3.Connection | None
 
 def missing_regions(catalog: Catalog, model: str) -> list[Photo]:
     """Photos (not clips) embedded with ``model`` with no regions stored or waiting (a
-    library indexed before regions existed, a rebuild that lost them, or a cluster pass)."""
+    library indexed before regions existed, a rebuild that lost them, a cluster pass of an
+    older version, or regions of an older format dropped)."""
     rows = catalog.conn.execute(
         "SELECT p.id FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model = ? "
         "WHERE NOT EXISTS (SELECT 1 FROM regions r WHERE r.photo_id = p.id AND r.model = ?) "
@@ -118,17 +119,19 @@ def photo_regions(catalog: Catalog, photo_id: int, model: str
     row = catalog.conn.execute(
         "SELECT boxes, vectors FROM regions WHERE photo_id = ? AND model = ?",
         (int(photo_id), model)).fetchone()
-    if row is None:
+    reduction = load_reduction(catalog, model)
+    if row is None or reduction is None:
         return None
     boxes = np.frombuffer(row[0], np.float16).reshape(-1, 4).astype(np.float32)
-    codes = np.frombuffer(row[1], np.float16).reshape(len(boxes), -1).astype(np.float32)
-    return boxes, codes
+    return boxes, decode_codes(row[1], len(boxes), reduction.dim)
 
 
 def all_regions(catalog: Catalog, model: str
                 ) -> tuple[NDArray[np.int64], NDArray[np.float16], NDArray[np.float16]]:
     """Every stored region of ``model``: (region ids ``photo_id * MAX_REGIONS + r``,
-    boxes (n, 4), codes (n, dim)), float16 as stored, in id order."""
+    boxes (n, 4), codes (n, dim)), float16, in id order."""
+    reduction = load_reduction(catalog, model)
+    dim = reduction.dim if reduction is not None else 0
     ids: list[NDArray[np.int64]] = []
     boxes: list[NDArray[np.float16]] = []
     codes: list[NDArray[np.float16]] = []
@@ -140,8 +143,62 @@ def all_regions(catalog: Catalog, model: str
             b = np.frombuffer(box_blob, np.float16).reshape(-1, 4)
             ids.append(photo_id * MAX_REGIONS + np.arange(len(b), dtype=np.int64))
             boxes.append(b)
-            codes.append(np.frombuffer(code_blob, np.float16).reshape(len(b), -1))
+            codes.append(decode_codes(code_blob, len(b), dim).astype(np.float16))
     if not ids:
         return (np.zeros(0, np.int64), np.zeros((0, 4), np.float16),
                 np.zeros((0, 0), np.float16))
     return np.concatenate(ids), np.concatenate(boxes), np.concatenate(codes)
+
+
+CODE_BLOCK = 4096  # photos read at a time when codes are read or rewritten in order
+
+
+def code_blocks(catalog: Catalog, model: str, dim: int, conn: sqlite3.Connection | None = None
+                ) -> Iterator[tuple[list[int], list[bytes], NDArray[np.float32]]]:
+    """The stored regions of ``model`` (codes of ``dim``) :data:`CODE_BLOCK` photos at a
+    time: (photo ids, their boxes blobs, all their codes ``(n, dim)`` stacked; each photo
+    has as many regions as its boxes)."""
+    conn = conn or catalog.conn
+    last = -1
+    while True:
+        rows = conn.execute(
+            "SELECT photo_id, boxes, vectors FROM regions WHERE model = ? AND photo_id > ? "
+            "ORDER BY photo_id LIMIT ?", (model, last, CODE_BLOCK)).fetchall()
+        if not rows:
+            return
+        codes = [decode_codes(v, len(b) // 8, dim) for _i, b, v in rows]
+        yield [int(r[0]) for r in rows], [r[1] for r in rows], np.concatenate(codes)
+        last = rows[-1][0]
+
+
+def recode_regions(catalog: Catalog, tx: sqlite3.Connection, model: str,
+                   reduction: RegionReduction,
+                   recode: Callable[[NDArray[np.float32]], NDArray[np.float32]]) -> None:
+    """Save ``reduction`` and rewrite every stored code of ``model`` through ``recode`` (old
+    codes -> the new reduction's), in transaction ``tx``."""
+    save_reduction(tx, model, reduction)
+    for ids, boxes, codes in code_blocks(catalog, model, reduction.dim, tx):
+        new = encode(recode(codes))
+        sizes = np.cumsum([0] + [len(b) // 8 for b in boxes])
+        tx.executemany("UPDATE regions SET vectors = ? WHERE photo_id = ? AND model = ?",
+                       [(new[sizes[j]:sizes[j + 1]].tobytes(), i, model)
+                        for j, i in enumerate(ids)])
+    catalog.bump_generation(generation_key(model), tx)
+
+
+def drop_older_format(catalog: Catalog, model: str) -> bool:
+    """Drop ``model``'s regions, reduction and waiting descriptors if its codes are of the
+    older format (float16, before int8: see :func:`core.regions.pca.decode_codes`), so that
+    the indexing pass describes those photos again; until then they are searched as they
+    are. Returns whether it dropped them."""
+    reduction = load_reduction(catalog, model)
+    row = catalog.conn.execute(
+        "SELECT length(boxes), length(vectors) FROM regions WHERE model = ? LIMIT 1",
+        (model,)).fetchone()
+    if reduction is None or row is None or row[1] == row[0] // 8 * reduction.dim:
+        return False
+    with catalog.transaction() as tx:
+        for table in ("regions", "region_reductions", "region_pending"):
+            tx.execute(f"DELETE FROM {table} WHERE model = ?", (model,))
+        catalog.bump_generation(generation_key(model), tx)
+    return True

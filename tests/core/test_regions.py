@@ -22,8 +22,17 @@ from benchmarks import synthetic
 from core import decode
 from core.jobs import run
 from core.library import Library
-from core.regions import grid_cells, iou, missing_regions, region_count, region_vectors
+from core.regions import (
+    grid_cells,
+    iou,
+    load_reduction,
+    missing_regions,
+    region_count,
+    region_vectors,
+)
 from core.regions.grid import crop_boxes
+from core.regions.pca import RegionReduction, decode_codes
+from core.regions.store import save_reduction
 
 Box = tuple[float, float, float, float]
 GPS = "exif-samples/jpg/gps"
@@ -104,9 +113,10 @@ def test_a_pasted_object_is_found_with_its_box(pasted: Pasted, query: str, other
     with pasted.open() as library:
         found = _found(library, pasted.root / query, pasted.boxes[query])
     assert other in found, found
-    rank, box = found[other]
-    assert rank == 0, found
-    assert iou(box, pasted.boxes[other]) >= 0.5, (box, pasted.boxes[other])
+    # five other photos hold the object: the top 3 are three of them, each with its box
+    assert len(found) == 3 and set(found) <= set(pasted.boxes), found
+    for name, (_rank, box) in found.items():
+        assert iou(box, pasted.boxes[name]) >= 0.5, (name, box, pasted.boxes[name])
 
 
 def test_a_box_on_a_photo_stored_on_its_side_is_on_the_upright_photo(pasted: Pasted) -> None:
@@ -130,11 +140,12 @@ def test_a_box_on_a_photo_stored_on_its_side_is_on_the_upright_photo(pasted: Pas
     np.testing.assert_allclose(a[0], b[0], atol=1e-3)
     np.testing.assert_allclose(a[0][0], [0.125, 0.0, 0.75, 1.0], atol=1e-3)  # landscape
     same = np.einsum("ij,ij->i", a[1], b[1])  # each region is the same picture's region
-    assert same.min() > 0.95, same
+    # (0.93-0.997: the two files are JPEGs of other qualities; 128 axes keep fine detail)
+    assert same.min() > 0.9 and np.median(same) > 0.98, same
 
 
 def test_stored_regions_map_back_into_the_embedding_space(pasted: Pasted) -> None:
-    """The whole-square region, restored from its 64 stored numbers, points where the
+    """The whole-square region, restored from its 128 stored numbers, points where the
     photo's embedding does (a head trained on embeddings can score regions)."""
     with pasted.open() as library:
         ids, vectors = library.catalog.embeddings(library.model_key)
@@ -185,3 +196,73 @@ def test_a_catalog_from_before_regions_keeps_working(pasted: Pasted, tmp_path: P
         again_ids, again = library.catalog.embeddings(library.model_key)
         np.testing.assert_array_equal(again_ids, ids)
         np.testing.assert_allclose(again, vectors, atol=2e-3)
+
+
+def test_the_whitening_is_learned_again_as_the_library_grows(pasted: Pasted,
+                                                             tmp_path: Path) -> None:
+    """A library of 6 photos learns its reduction on those 6; grown to 4x as many, the next
+    index learns it again from the stored codes and rewrites them (in one transaction), the
+    regions' vectors in the embedding space stay where they were, and the search finds the
+    pasted object as before."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    names = ["scene0.jpg", "scene1.jpg", "scene2.jpg", "real0.jpg", "real1.jpg", "real2.jpg"]
+    for name in names:
+        shutil.copy2(pasted.root / name, root / name)
+    catalog = tmp_path / "catalog.sqlite"
+    with Library(root, catalog_path=catalog) as library:
+        run(library.index())
+        first = load_reduction(library.catalog, library.model_key)
+        scene0 = library.catalog.photo_by_path(root / "scene0.jpg")
+        before = region_vectors(library.catalog, scene0.id, library.model_key)
+    assert first is not None and first.photos == 6
+    for i in range(18):
+        synthetic.write_jpeg(root / f"more{i:02d}.jpg", synthetic.scene(900 + i))
+    with Library(root, catalog_path=catalog) as library:
+        run(library.index())
+        again = load_reduction(library.catalog, library.model_key)
+        after = region_vectors(library.catalog, scene0.id, library.model_key)
+        found = _found(library, root / "scene0.jpg", pasted.boxes["scene0.jpg"])
+    assert again is not None and again.photos == 24
+    assert not np.allclose(again.scales, first.scales)
+    assert before is not None and after is not None
+    np.testing.assert_allclose(after[0], before[0])
+    same = np.einsum("ij,ij->i", before[1], after[1])
+    assert same.min() > 0.99, same
+    assert len(found) == 3 and set(found) <= set(pasted.boxes), found
+
+
+def test_regions_of_the_older_format_are_searched_then_described_again(
+        pasted: Pasted, tmp_path: Path) -> None:
+    """A catalog whose regions are of the older format (64-d float16 codes and reduction)
+    still searches by region; its next index describes its photos again in the int8 format
+    without changing an embedding, and region search finds the pasted object."""
+    catalog = tmp_path / "old.sqlite"
+    with pasted.open() as library:
+        library.catalog.conn.execute("VACUUM INTO ?", (str(catalog),))
+        key = library.model_key
+        ids, vectors = library.catalog.embeddings(key)
+    with Library(pasted.root, catalog_path=catalog) as library:  # written as before
+        new = load_reduction(library.catalog, key)
+        assert new is not None and new.dim > 64
+        old = RegionReduction(new.mean, new.axes[:64], new.scales[:64], new.photos)
+        rows = library.catalog.conn.execute(
+            "SELECT photo_id, boxes, vectors FROM regions WHERE model = ?", (key,)).fetchall()
+        with library.catalog.transaction() as tx:
+            save_reduction(tx, key, old)
+            for photo_id, boxes, blob in rows:
+                codes = decode_codes(blob, len(boxes) // 8, new.dim)[:, :64]
+                tx.execute("UPDATE regions SET vectors = ? WHERE photo_id = ? AND model = ?",
+                           (codes.astype(np.float16).tobytes(), photo_id, key))
+    with Library(pasted.root, catalog_path=catalog) as library:
+        assert load_reduction(library.catalog, key).dim == 64
+        found = _found(library, pasted.root / "real0.jpg", pasted.boxes["real0.jpg"])
+        assert set(found) <= set(pasted.boxes), found
+        run(library.index())
+        assert load_reduction(library.catalog, key).dim == new.dim
+        assert region_count(library.catalog, key) == len(ids)
+        again_ids, again = library.catalog.embeddings(key)
+        np.testing.assert_array_equal(again_ids, ids)
+        np.testing.assert_allclose(again, vectors, atol=2e-3)
+        found = _found(library, pasted.root / "real0.jpg", pasted.boxes["real0.jpg"])
+    assert len(found) == 3 and set(found) <= set(pasted.boxes), found

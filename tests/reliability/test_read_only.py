@@ -17,6 +17,7 @@ from benchmarks import synthetic
 from benchmarks.clips import make_audio_only, make_clip, shot_photos
 from core.jobs import run
 from core.library import Library
+from core.regions import region_count, region_vectors
 from core.thumbnails import thumbnail_path
 from tests.reliability.helpers import (
     MODEL,
@@ -207,3 +208,15 @@ def test_a_read_only_folder_is_indexed_on_a_ray_cluster_as_here(
         assert va @ vb / np.linalg.norm(va) / np.linalg.norm(vb) > 1 - 1e-5, rel
         assert np.abs(va - vb).max() <= 2.5e-4, rel  # at most a float16 step
         assert thumbnail_path(a["meta"][0]).stat().st_size > 0
+    # the workers' region descriptors, reduced and stored by the driver, are the local ones
+    photos = sorted(set(local) - {"problems", "unembedded"})
+    regions = []
+    for catalog in (on_ray, here):
+        with Library(camera_photos, catalog_path=catalog) as library:
+            assert region_count(library.catalog, library.model_key) == len(photos)
+            regions.append([region_vectors(library.catalog,
+                                           library.catalog.photo_by_path(camera_photos / rel).id,
+                                           library.model_key) for rel in photos])
+    for rel, (boxes_a, vectors_a), (boxes_b, vectors_b) in zip(photos, *regions, strict=True):
+        np.testing.assert_allclose(boxes_a, boxes_b, atol=1e-3, err_msg=rel)
+        assert np.einsum("ij,ij->i", vectors_a, vectors_b).min() > 0.99, rel
