@@ -65,6 +65,7 @@ class AppContext(QObject):
         self.indexing_changed_photos = True
         self.workers = Workers(self)  # every background thread goes through this
         self._search_build: JobHandle | None = None
+        self._region_build: JobHandle | None = None
         self._catalog_changed.connect(self._on_catalog_changed)  # queued to this thread
 
     @property
@@ -95,6 +96,22 @@ class AppContext(QObject):
         handle.failed.connect(lambda exc: log.warning("could not prepare the search: %s", exc))
         handle.ended.connect(self._on_search_built)
         self._search_build = handle
+
+    def prepare_region_search(self) -> None:
+        """After indexing: build the approximate index of a large library's regions in a
+        worker (a no-op when exact search serves them or the saved one is current), so the
+        first "Find this region" does not wait for it."""
+        library = self.library
+        if library is None or self._region_build is not None:
+            return
+        handle = self.workers.start_job("Preparing region search", library.regions.build_index)
+        handle.failed.connect(lambda exc: log.warning("could not prepare region search: %s",
+                                                      exc))
+        handle.ended.connect(self._on_region_search_built)
+        self._region_build = handle
+
+    def _on_region_search_built(self) -> None:
+        self._region_build = None
 
     def _on_catalog_changed(self, topic: str) -> None:
         if topic in ("labels", "predictions"):

@@ -139,6 +139,7 @@ class Indexer(QObject):
             # A big library's search index is built now, in the background, rather than
             # when the first Find similar asks for it.
             self.context.prepare_search()
+            self.context.prepare_region_search()
 
     def _on_cancelled(self, job: JobHandle) -> None:
         if job is self.job and self.context.library is not None:

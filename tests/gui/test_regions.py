@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QImage
 from pytestqt.qtbot import QtBot
@@ -139,3 +140,23 @@ def _label_id(library, name: str) -> int:
 
     store = LabelStore(library.catalog)
     return store.get_label(store.get_set("thing").id, name).id
+
+
+def test_after_indexing_the_app_prepares_a_large_librarys_region_index(
+        open_window: OpenWindow, qtbot: QtBot, pasted_catalog: PastedCatalog, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the exact-search size the region index is built in a worker once indexing
+    ends, as `lookalike index` does, so the first "Find this region" does not build it."""
+    import core.regions.search as region_search
+
+    monkeypatch.setattr(region_search, "choose_index", lambda _n: "faiss")  # as if large
+    photos = pasted_catalog.photos
+    window = open_window(str(photos.root), "--catalog", str(pasted_catalog.copy(tmp_path)),
+                         "--model", MODEL, "--weights", "default")
+    wait_indexed(qtbot, window)
+    library = window.context.library
+    assert library is not None
+    saved = library.regions.index_path
+    qtbot.waitUntil(saved.exists, timeout=60_000)
+    qtbot.waitUntil(lambda: window.context._region_build is None, timeout=60_000)
+    assert saved.stat().st_size > 0 and saved.with_suffix(".json").exists()
