@@ -77,20 +77,27 @@ def pending_count(catalog: Catalog, model: str) -> int:
 def pending_blocks(catalog: Catalog, model: str, conn: sqlite3.Connection | None = None
                    ) -> Iterator[list[tuple[int, NDArray[np.float32], NDArray[np.float32]]]]:
     """The waiting rows, :data:`PENDING_BLOCK` photos at a time, as float32."""
-    conn = conn or catalog.conn
-    last = -1
-    while True:
-        rows = conn.execute(
-            "SELECT photo_id, boxes, raw FROM region_pending WHERE model = ? AND photo_id > ? "
-            "ORDER BY photo_id LIMIT ?", (model, last, PENDING_BLOCK)).fetchall()
-        if not rows:
-            return
+    for rows in _pages(conn or catalog.conn, "region_pending", "raw", model, PENDING_BLOCK):
         block = []
         for photo_id, boxes, raw in rows:
             b = np.frombuffer(boxes, np.float16).astype(np.float32).reshape(-1, 4)
             r = np.frombuffer(raw, np.float16).astype(np.float32).reshape(len(b), -1)
             block.append((int(photo_id), b, r))
         yield block
+
+
+def _pages(conn: sqlite3.Connection, table: str, column: str, model: str, size: int
+           ) -> Iterator[list[tuple[int, bytes, bytes]]]:
+    """(photo_id, boxes, ``column``) rows of ``table`` for ``model``, ``size`` photos at a
+    time in id order (keyset paging: each page is an index range)."""
+    last = -1
+    while True:
+        rows = conn.execute(
+            f"SELECT photo_id, boxes, {column} FROM {table} WHERE model = ? AND photo_id > ? "
+            "ORDER BY photo_id LIMIT ?", (model, last, size)).fetchall()
+        if not rows:
+            return
+        yield rows
         last = rows[-1][0]
 
 
@@ -158,17 +165,9 @@ def code_blocks(catalog: Catalog, model: str, dim: int, conn: sqlite3.Connection
     """The stored regions of ``model`` (codes of ``dim``) :data:`CODE_BLOCK` photos at a
     time: (photo ids, their boxes blobs, all their codes ``(n, dim)`` stacked; each photo
     has as many regions as its boxes)."""
-    conn = conn or catalog.conn
-    last = -1
-    while True:
-        rows = conn.execute(
-            "SELECT photo_id, boxes, vectors FROM regions WHERE model = ? AND photo_id > ? "
-            "ORDER BY photo_id LIMIT ?", (model, last, CODE_BLOCK)).fetchall()
-        if not rows:
-            return
+    for rows in _pages(conn or catalog.conn, "regions", "vectors", model, CODE_BLOCK):
         codes = [decode_codes(v, len(b) // 8, dim) for _i, b, v in rows]
         yield [int(r[0]) for r in rows], [r[1] for r in rows], np.concatenate(codes)
-        last = rows[-1][0]
 
 
 def recode_regions(catalog: Catalog, tx: sqlite3.Connection, model: str,
