@@ -29,7 +29,7 @@ def test_a_killed_index_resumes_inside_a_long_clip(shared_photos: Path, forkserv
                                                    tmp_path: Path) -> None:
     root = tmp_path / "photos"
     root.mkdir()
-    shots = make_clip(root / "long.mp4", shot_photos(shared_photos) * 2, 2.0)  # 8 shots, 16 s
+    shots = make_clip(root / "long.mp4", shot_photos(shared_photos) * 5, 2.0)  # 20 shots, 40 s
     catalog = tmp_path / "catalog.sqlite"
     argv = ["index", str(root), "--model", "resnet50", "--weights", "none",
             "--catalog", str(catalog), "-q"]
