@@ -83,8 +83,11 @@ def embed_on_ray(catalog: Catalog, model: str, weights: str | Path, options: Ray
         data = _dataset(ray, todo, model, str(weights), options)
         for batch in data.iter_batches(batch_size=None, batch_format="numpy"):
             done, bad = store_batch(catalog, key, batch, regions)
-            regions.flush()
             embedded, failed = embedded + done, failed + bad
+            note = regions.due()
+            if note:
+                yield meter.progress("embedding", embedded + failed, note)
+            regions.flush()
             yield meter.progress("embedding", embedded + failed,
                                  f"Embedded {embedded + failed} of {len(todo)} on Ray")
             check_cancel(cancel)

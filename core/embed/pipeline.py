@@ -168,13 +168,19 @@ def embed_missing(
                         regions.batch([p.photo.id for p in ready], [p.size for p in ready],
                                       out.maps)),
                 )
-                regions.flush()
                 again = sum(p.photo.id in regions_only for p in ready)
                 embedded += len(ready) - again
                 described += again
                 failed += len(errors)
                 done = embedded + described + failed
+                note = regions.due()
+                if note:
+                    yield meter.progress("embedding", done, note)
+                regions.flush()
                 yield meter.progress("embedding", done, f"Embedded {done} of {len(todo)}")
+            note = regions.due(final=True)
+            if note:
+                yield meter.progress("embedding", len(todo), note)
             regions.flush(final=True)
         finally:
             for _photo, future in pending:

@@ -95,6 +95,19 @@ class RegionWriter:
         self.stored += len(rows)  # at most: a photo described again is counted again
         return lambda tx: write_regions(self.catalog, tx, self.model, _reduced(rows, reduction))
 
+    def due(self, final: bool = False) -> str | None:
+        """What :meth:`flush` would do now that takes a while, in words (learning the
+        reduction, or learning it again: seconds at 100k photos, with every code rewritten),
+        so that a pass can say so before it starts; None when there is nothing of the kind."""
+        if self.reduction is not None:
+            if self.stored >= RELEARN_GROWTH * max(1, self.reduction.photos):
+                return f"Learning the region whitening again on {self.stored:,} photos"
+            return None
+        waiting = pending_count(self.catalog, self.model)
+        if waiting and (waiting >= self.learn_on or final):
+            return f"Learning the region whitening on {waiting:,} photos"
+        return None
+
     def flush(self, final: bool = False) -> None:
         """Learn the reduction once :attr:`learn_on` photos wait (or, ``final``, any), then
         turn theirs into regions, in one transaction; or learn it again once the library has

@@ -210,20 +210,24 @@ def test_the_whitening_is_learned_again_as_the_library_grows(pasted: Pasted,
     for name in names:
         shutil.copy2(pasted.root / name, root / name)
     catalog = tmp_path / "catalog.sqlite"
+    said: list[str] = []
     with Library(root, catalog_path=catalog) as library:
-        run(library.index())
+        run(library.index(), lambda progress: said.append(progress.text))
         first = load_reduction(library.catalog, library.model_key)
         scene0 = library.catalog.photo_by_path(root / "scene0.jpg")
         before = region_vectors(library.catalog, scene0.id, library.model_key)
     assert first is not None and first.photos == 6
     for i in range(18):
         synthetic.write_jpeg(root / f"more{i:02d}.jpg", synthetic.scene(900 + i))
+    assert "Learning the region whitening on 6 photos" in said  # the pass says so first
+    said.clear()
     with Library(root, catalog_path=catalog) as library:
-        run(library.index())
+        run(library.index(), lambda progress: said.append(progress.text))
         again = load_reduction(library.catalog, library.model_key)
         after = region_vectors(library.catalog, scene0.id, library.model_key)
         found = _found(library, root / "scene0.jpg", pasted.boxes["scene0.jpg"])
     assert again is not None and again.photos == 24
+    assert "Learning the region whitening again on 24 photos" in said
     assert not np.allclose(again.scales, first.scales)
     assert before is not None and after is not None
     np.testing.assert_allclose(after[0], before[0])
