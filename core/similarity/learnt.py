@@ -228,8 +228,10 @@ def project_library(catalog: Catalog, model: str, name: str = DEFAULT_NAME, *,
         with catalog.transaction() as tx:
             tx.execute("UPDATE similarities SET projected = ? WHERE name = ? AND model = ? "
                        "AND version = ?", (key, name, model, sim.version))
-            if sim.projected:
-                tx.execute("DELETE FROM embeddings WHERE model = ?", (sim.projected,))
+            # every older version's vectors: the one searched until now, and any a killed
+            # run had begun to project
+            tx.execute("DELETE FROM embeddings WHERE model LIKE ? ESCAPE '\\' AND model != ?",
+                       (_like(f"{model}~{name}.v") + "%", key))
     yield from Searcher(catalog, key).build_index(cancel)  # large libraries: annoy, as the base
     return done
 

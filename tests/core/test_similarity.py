@@ -217,7 +217,8 @@ def test_judge_and_learn_commands(kinds_library: KindsLibrary, tmp_path: Path,
     assert "file not found" in capsys.readouterr().err
 
 
-def test_too_few_judgements_and_cancel_lose_nothing(library_copy: IndexedLibrary) -> None:
+def test_too_few_judgements_and_cancel_lose_nothing(library_copy: IndexedLibrary,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     with library_copy.open() as library:
         catalog, model = library.catalog, library.model_key
         with pytest.raises(learnt.SimilarityError, match="Too few judgements"):
@@ -253,6 +254,20 @@ def test_too_few_judgements_and_cancel_lose_nothing(library_copy: IndexedLibrary
         run(learnt.project_library(catalog, model))
         assert learnt.get(catalog, "mine", model).projected == sim2.key
         assert catalog.embedded_count(sim.key) == 0
+        # a version whose projection was stopped half way (a killed run), then retrained:
+        # once the newest is projected, no older version's vectors are left behind
+        sim3 = run(learnt.train(catalog, model))
+        monkeypatch.setattr(learnt, "PROJECT_BATCH", 16)  # 40 photos: batches of 16
+        job = learnt.project_library(catalog, model)
+        next(job)
+        next(job)  # one batch of sim3's vectors committed, then the run ends
+        job.close()
+        assert 0 < catalog.embedded_count(sim3.key) < catalog.embedded_count(model)
+        sim4 = run(learnt.train(catalog, model))
+        run(learnt.project_library(catalog, model))
+        projected = [r[0] for r in catalog.conn.execute(
+            "SELECT DISTINCT model FROM embeddings WHERE model LIKE ?", (f"{model}~%",))]
+        assert projected == [sim4.key]
 
 
 def test_finetuning_runs_on_the_cpu_resumes_after_a_cancel_and_makes_a_model(
