@@ -91,6 +91,9 @@ def embed_on_ray(catalog: Catalog, model: str, weights: str | Path, options: Ray
             yield meter.progress("embedding", embedded + failed,
                                  f"Embedded {embedded + failed} of {len(todo)} on Ray")
             check_cancel(cancel)
+    note = regions.due(final=True)
+    if note:
+        yield meter.progress("embedding", embedded + failed, note)
     regions.flush(final=True)
     return EmbedResult(embedded, failed, time.perf_counter() - start)
 
