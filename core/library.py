@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -357,20 +358,34 @@ class Library:
         with self.catalog.faults():
             hits = self.regions.by_image(embedder, image, box, k,
                                          exclude={photo.id} if photo else set(),
-                                         open_photo=self._region_image, refine=refine)
+                                         open_photos=self._region_images, refine=refine)
         return (photo.id if photo else None), hits
 
-    def _region_image(self, photo_id: int) -> Image | None:
-        """A library photo's upright image for region search, or None if it cannot be read."""
+    def _region_images(self, photo_ids: list[int]) -> Iterator[Image | None]:
+        """Library photos' upright images for region search, in order (None for one that
+        cannot be read): decoded by a pool of threads, each yielded as soon as it and those
+        before it are ready, so that the caller's work on one overlaps the next decodes."""
+        from core.embed.pipeline import decode_workers
         from core.regions.search import image_of
 
-        found = self.catalog.photo(photo_id)
-        if found is None:
-            return None
-        try:
-            return image_of(found.path, self.embedder)
-        except UnreadableImage:
-            return None
+        embedder = self.embedder
+        found = [self.catalog.photo(i) for i in photo_ids]  # the catalog in this thread
+
+        def read(path: Path) -> Image | None:
+            try:
+                return image_of(path, embedder)
+            except UnreadableImage:
+                return None
+
+        with ThreadPoolExecutor(decode_workers(), thread_name_prefix="region-read") as pool:
+            futures = [pool.submit(read, p.path) if p is not None else None for p in found]
+            try:
+                for future in futures:
+                    yield future.result() if future is not None else None
+            finally:
+                for future in futures:
+                    if future is not None:
+                        future.cancel()
 
     def similar_to_moment(self, clip_id: int, at: float, k: int = 20) -> list[Hit]:
         """Photos and clips most like a library clip at ``at`` seconds (its nearest kept

@@ -27,7 +27,14 @@ from core.embed.models import (
     model_key,
     resolve_device,
 )
-from core.embed.onnx_engine import OnnxNet, cnn_threads, load_onnx, onnx_outputs
+from core.embed.onnx_engine import (
+    OnnxMap,
+    OnnxNet,
+    cnn_threads,
+    load_onnx,
+    load_visual_onnx,
+    onnx_outputs,
+)
 from core.embed.outputs import TOP_CLASSES, Outputs
 from core.thumbnails import THUMBNAIL_SIZE
 
@@ -74,6 +81,9 @@ class Embedder:
         self._std = torch.tensor(self.spec.std, device=self.device).view(1, 3, 1, 1) * 255
         self._lock = threading.Lock()  # one batch at a time through the network
         self._visual: torch.nn.Module | None = None  # found on first use (maps_of)
+        # visual_of under ONNX Runtime where the network runs there (exported on first use)
+        self._visual_onnx: OnnxMap | None = None
+        self._visual_onnx_tried = self._onnx is None
 
     @property
     def batch_size(self) -> int:
@@ -167,10 +177,28 @@ class Embedder:
 
     def visual_of(self, image: Image.Image) -> NDArray[np.float32]:
         """The visual feature map ``(channels, h, w)`` of :meth:`maps_of` alone: the pass
-        stops there (the later stages are a fifth of the work)."""
+        stops there (the later stages are a fifth of the work). Under ONNX Runtime where the
+        network runs there (~3x less CPU, the same map)."""
         from core.embed.feature_map import visual_module
 
         pixels = np.asarray(to_rgb(image), dtype=np.uint8)
+        with self._lock:
+            if self._visual is None:
+                with torch.inference_mode():
+                    self._visual = visual_module(self._net, self.input_size)
+            if not self._visual_onnx_tried:
+                self._visual_onnx_tried = True
+                self._visual_onnx = load_visual_onnx(self.key, self._net, self._visual,
+                                                     self.input_size)
+            if self._visual_onnx is not None:
+                mean = np.asarray(self.spec.mean, np.float32).reshape(1, 3, 1, 1) * 255
+                std = np.asarray(self.spec.std, np.float32).reshape(1, 3, 1, 1) * 255
+                x = (pixels.transpose(2, 0, 1)[None].astype(np.float32) - mean) / std
+                return self._visual_onnx(x)[0]
+            return self._visual_torch(pixels, self._visual)
+
+    def _visual_torch(self, pixels: NDArray[np.uint8], visual: torch.nn.Module
+                      ) -> NDArray[np.float32]:
         if self._threads is not None:
             torch.set_num_threads(self._threads)
         x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
@@ -178,10 +206,8 @@ class Embedder:
         def stop(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:
             raise _Reached(output)
 
-        with self._lock, torch.inference_mode():
-            if self._visual is None:
-                self._visual = visual_module(self._net, self.input_size)
-            handle = self._visual.register_forward_hook(stop)
+        with torch.inference_mode():
+            handle = visual.register_forward_hook(stop)
             try:
                 self._net((x.float() - self._mean) / self._std)
             except _Reached as reached:

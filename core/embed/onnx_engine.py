@@ -77,6 +77,24 @@ class OnnxNet:
         return features, logits, fmap
 
 
+class OnnxMap:
+    """An exported network truncated at its visual stage: ``(n, 3, h, w)`` float32 of any
+    size -> the stage's map ``(n, channels, h / 16, w / 16)`` (region refining, see
+    core.regions.refine: ~3x less CPU than eager PyTorch on a whole photo)."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), options,
+                                             providers=["CPUExecutionProvider"])
+
+    def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        return self._session.run(None, {"pixels": np.ascontiguousarray(x)})[0]
+
+
 def onnx_outputs(net: OnnxNet, spec: ModelSpec, arrays: Sequence[NDArray[np.uint8]],
                  classify: bool, maps: bool = False) -> Outputs:
     """Model inputs (``(size, size, 3)`` uint8) through ``net``: normalised as ``spec`` says,
@@ -162,5 +180,58 @@ def _export(body: nn.Module, head: nn.Module, input_size: int, path: Path, stage
         torch.onnx.export(
             Both().eval(), (example,), str(path), input_names=["pixels"],
             output_names=["features", "logits", "map"], dynamic_axes={"pixels": {0: "batch"}},
+            dynamo=False,
+        )
+
+
+def load_visual_onnx(key: str, body: nn.Module, stage: nn.Module, input_size: int
+                     ) -> OnnxMap | None:
+    """``body`` up to its submodule ``stage`` under ONNX Runtime, for inputs of any size
+    (exported on first use, cached beside the model's export), or None where it cannot run
+    (PyTorch gives the same maps)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    path = model_path(f"{key}-visualmap", input_size)
+    try:
+        if not path.is_file():
+            atomic_write(path, lambda tmp: _export_visual(body, stage, input_size, Path(tmp)))
+        return OnnxMap(path, cnn_threads())
+    except Exception as exc:  # noqa: BLE001 - an optimisation: PyTorch gives the same maps
+        log.warning("cannot run the visual stage of %s under ONNX Runtime (%s): using "
+                    "PyTorch", key, exc)
+        return None
+
+
+def _export_visual(body: nn.Module, stage: nn.Module, input_size: int, path: Path) -> None:
+    import warnings
+
+    import torch
+
+    class UpTo(torch.nn.Module):
+        """``body``'s forward pass, its output the stage's (later layers are left out of
+        the graph: nothing uses them)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = body
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            maps: list[torch.Tensor] = []
+            handle = stage.register_forward_hook(lambda _m, _i, out: maps.append(out))
+            try:
+                self.body(x)
+            finally:
+                handle.remove()
+            return maps[0]
+
+    example = torch.zeros(1, 3, input_size, input_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
+        torch.onnx.export(
+            UpTo().eval(), (example,), str(path), input_names=["pixels"], output_names=["map"],
+            dynamic_axes={"pixels": {0: "batch", 2: "height", 3: "width"},
+                          "map": {0: "batch", 2: "rows", 3: "columns"}},
             dynamo=False,
         )

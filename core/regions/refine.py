@@ -13,6 +13,7 @@ whitened by a PCA learned on the candidates' own cells (no state to store).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,10 +100,11 @@ def locate(fmap: NDArray[np.float32], query: Query, reduction: RegionReduction
                               round(box[3], 4))
 
 
-def refined(hits: list[Hit], images: list[Image.Image | None], embedder: Embedder,
+def refined(hits: list[Hit], images: Iterable[Image.Image | None], embedder: Embedder,
             query: Query) -> list[Hit]:
-    """``hits`` ranked again by :func:`locate` (score and box), best first; a hit whose image
-    is None (not readable) keeps its box and comes after, its score capped below."""
+    """``hits`` ranked again by :func:`locate` (score and box), best first; ``images``: the
+    hits' images in order (read as they are needed). A hit whose image is None (not
+    readable) keeps its box and comes after, its score capped below."""
     maps = {h.photo_id: visual_map(embedder, im) for h, im in zip(hits, images, strict=True)
             if im is not None}
     if not maps:

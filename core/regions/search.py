@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -219,28 +219,29 @@ class RegionSearch:
 
     def by_image(self, embedder: Embedder, image: Image.Image, box: Box, k: int = 20,
                  exclude: Collection[int] = (),
-                 open_photo: Callable[[int], Image.Image | None] | None = None,
+                 open_photos: Callable[[list[int]], Iterable[Image.Image | None]] | None = None,
                  refine: int = 0) -> list[Hit]:
         """Photos with a region most like ``box`` of ``image`` at any of the stored regions'
         scales (see :func:`query_descriptors` and :meth:`by_code`). The best ``refine``
         photos (``refine`` may exceed ``k``: they are candidates) are ranked again, with finer
-        boxes, on their images' visual maps (:mod:`core.regions.refine`; ``open_photo``:
-        photo id -> upright image, or None)."""
+        boxes, on their images' visual maps (:mod:`core.regions.refine`; ``open_photos``:
+        photo ids -> their upright images, or None for one not readable, in order: read
+        ahead while the maps are computed)."""
         reduction = self.reduction()
         raw, visual, _sides = query_maps(embedder, image, box,
-                                         SCALE if refine and open_photo is not None else 1.0)
+                                         SCALE if refine and open_photos is not None else 1.0)
         codes = reduction.reduce(raw)
-        wanted = max(k, refine if open_photo is not None else 0)
+        wanted = max(k, refine if open_photos is not None else 0)
         best: dict[int, Hit] = {}
         for code in codes:
             for hit in self.by_code(code, wanted, exclude):
                 if hit.photo_id not in best or hit.score > best[hit.photo_id].score:
                     best[hit.photo_id] = hit
         hits = sorted(best.values(), key=lambda h: -h.score)[:wanted]
-        if not refine or open_photo is None:
+        if not refine or open_photos is None:
             return hits[:k]
         top = hits[:refine]
-        images = [open_photo(h.photo_id) for h in top]
+        images = open_photos([h.photo_id for h in top])
         box = check_box(box)
         query = Query(visual, (box[2] * image.size[0]) / (box[3] * image.size[1]))
         return (refined(top, images, embedder, query) + hits[refine:])[:k]

@@ -89,6 +89,20 @@ def test_onnx_runtime_and_pytorch_give_the_same_outputs(shared_photos: Path) -> 
     np.testing.assert_allclose(a.probs, b.probs, atol=1e-4)
 
 
+def test_the_visual_map_under_onnx_runtime_equals_pytorchs(shared_photos: Path) -> None:
+    """Region refining's maps of whole photos of any size (one exported graph with dynamic
+    height and width; TF "same" padding must follow the size) equal PyTorch's."""
+    fast = Embedder(device="cpu")
+    plain = Embedder(device="cpu", engine="torch")
+    photo = decode.decode_file(shared_photos / "exif-samples" / "jpg" / GROUPS["dog"][0]).image
+    for size in [(448, 336), (335, 447), (597, 336), (224, 224)]:
+        image = photo.resize(size)
+        a, b = fast.visual_of(image), plain.visual_of(image)
+        assert a.shape == b.shape == (112, -(-size[1] // 16), -(-size[0] // 16))
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    assert fast._visual_onnx is not None and plain._visual_onnx is None
+
+
 def test_dog_photos_have_the_keyword_dog(pretrained: Pretrained) -> None:
     with pretrained.open() as library:
         for photo in library.catalog.photos():

@@ -270,3 +270,24 @@ def test_regions_of_the_older_format_are_searched_then_described_again(
         np.testing.assert_allclose(again, vectors, atol=2e-3)
         found = _found(library, pasted.root / "real0.jpg", pasted.boxes["real0.jpg"])
     assert len(found) == 3 and set(found) <= set(pasted.boxes), found
+
+
+def test_a_photo_gone_since_indexing_ranks_last_and_the_others_are_refined(
+        pasted: Pasted, tmp_path: Path) -> None:
+    """The candidates are read ahead in a pool while their maps are computed: one whose
+    file vanished comes after the readable ones, which keep their refined boxes."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    for name in ("scene0.jpg", "scene1.jpg", "real0.jpg", "real1.jpg", "scene2.jpg"):
+        shutil.copy2(pasted.root / name, root / name)
+    with Library(root, catalog_path=tmp_path / "catalog.sqlite") as library:
+        run(library.index())
+        (root / "scene1.jpg").unlink()
+        own, hits = library.similar_to_region(root / "scene0.jpg", pasted.boxes["scene0.jpg"],
+                                              k=4)
+        names = {p.id: p.path.name for p in library.catalog.photos([h.photo_id for h in hits])}
+    order = [names[h.photo_id] for h in hits]
+    assert own is not None and len(order) == 4 and order[-1] == "scene1.jpg", order
+    assert order.index("real0.jpg") < order.index("scene2.jpg"), order  # holds the object
+    real0 = hits[order.index("real0.jpg")]
+    assert real0.box is not None and iou(real0.box, pasted.boxes["real0.jpg"]) >= 0.5
