@@ -33,9 +33,10 @@ from core.errors import FolderNotFound, UnreadableImage
 from core.faces import FacesResult, FaceStore, find_faces
 from core.files import why_not_a_folder
 from core.index import Hit, rocchio
-from core.jobs import Job
+from core.jobs import Job, Progress
 from core.labels import LabelStore
 from core.regions import Box, RegionSearch, missing_regions
+from core.regions.describe import RegionWriter
 from core.regions.store import drop_older_format, pending_count
 from core.scan import ScanResult, scan
 from core.search import Searcher
@@ -232,6 +233,13 @@ class Library:
             if (self.catalog.embedded_count(self.model_key) >= self.catalog.photo_count()
                     and not missing_regions(self.catalog, self.model_key)
                     and not pending_count(self.catalog, self.model_key)):
+                # nothing to embed; a region whitening due again (a pass stopped while it
+                # was learned) is learned now, without loading the model
+                regions = RegionWriter(self.catalog, self.model_key)
+                note = regions.due(final=True)
+                if note:
+                    yield Progress("embedding", 0, 0, note)
+                    regions.flush(final=True)
                 return EmbedResult(0, 0, 0.0)
             embedder = self.embedder
             photos = yield from embed_missing(self.catalog, embedder, cancel, **options)

@@ -120,10 +120,6 @@ def cli_runs(spec: str, results: str) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m tests.reliability.jobs FUNCTION ARGS...
-    sys.exit(globals()[sys.argv[1]](*sys.argv[2:]))
-
-
 def duplicates_killed_at(point: str, n: int, *argv: str) -> int:
     """Run ``lookalike ARGV`` (a ``duplicates --accept --xmp`` run) in this process and
     SIGKILL it at the ``n``-th ``point``: "commit" (a transaction of decisions written, not
@@ -174,3 +170,48 @@ def duplicates_killed_at(point: str, n: int, *argv: str) -> int:
     else:
         raise ValueError(point)
     return main(list(argv))
+
+
+def index_killed_in_relearn(point: str, *argv: str) -> int:
+    """Run ``lookalike ARGV`` (an ``index`` whose pass learns the region whitening again) in
+    this process and SIGKILL it at ``point`` of that step: "recode" (every code rewritten and
+    the new reduction saved in its transaction, not committed), "commit" (as the COMMIT
+    starts) or "committed" (just after it, before the pass knows). The product's code runs
+    unchanged up to the kill."""
+    import importlib
+    import logging
+    import signal
+
+    from cli import main
+
+    describe = importlib.import_module("core.regions.describe")  # the package names a function so
+
+    def die() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    real_recode = describe.recode_regions
+
+    def recode_regions(catalog, tx, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if point == "commit":
+            tx.set_trace_callback(lambda sql: die() if sql == "COMMIT" else None)
+        real_recode(catalog, tx, *args, **kwargs)
+        if point == "recode":
+            die()
+
+    class Dying(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if str(record.msg).startswith("region reduction of %s learned again"):
+                die()
+            return True
+
+    if point not in ("recode", "commit", "committed"):
+        raise ValueError(point)
+    describe.recode_regions = recode_regions  # type: ignore[assignment]
+    if point == "committed":
+        describe.log.setLevel(logging.INFO)
+        describe.log.addFilter(Dying())
+    return main(list(argv))
+
+
+if __name__ == "__main__":  # python -m tests.reliability.jobs FUNCTION ARGS...
+    sys.exit(globals()[sys.argv[1]](*sys.argv[2:]))

@@ -18,7 +18,10 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from benchmarks import synthetic
 from core.decode import SUPPORTED_EXTENSIONS, file_hash
@@ -26,6 +29,7 @@ from core.labels import LabelStore
 from core.labels.heads import load_head
 from core.labels.review import load_predictions
 from core.library import Library
+from core.regions import load_reduction, region_count, region_vectors
 from tests.reliability.conftest import Indexed
 from tests.reliability.forkserver import ForkServer
 from tests.reliability.helpers import (
@@ -261,3 +265,77 @@ def test_killed_map_leaves_the_previous_map_whole(
         assert in_clusters == clustered
     print(f"\nmap: {trials.kills} killed, {trials.finished} finished, a whole run "
           f"{statistics.median(trials.recent):.2f} s")
+
+
+def test_killed_while_learning_the_region_whitening_again_keeps_regions_whole(
+        forkserver: ForkServer, photos: Path, tmp_path: Path) -> None:
+    """A library of 8 photos learns its region reduction on them; grown to 40, the next
+    index learns it again once 32 are stored, rewriting every code in one transaction. Killed inside
+    that transaction (all codes rewritten, or as it commits), the catalog keeps the old
+    reduction with the old codes; killed just after, the new with the new. Either way every
+    stored region maps back to where it was, and the next index finishes the step."""
+    root = tmp_path / "library"
+    root.mkdir()
+    files = sorted(photos.rglob("*.jpg"))
+    assert len(files) == 40
+    names = [f"{i:02d}-{path.name}" for i, path in enumerate(files)]  # one folder
+    for path, name in zip(files[:8], names, strict=False):
+        shutil.copy2(path, root / name)
+    catalog = tmp_path / "catalog.sqlite"
+    assert run_cli("index", *library_args(root, catalog, "-q")).returncode == 0
+    first = _regions(root, catalog, names[0])
+    assert first.photos == 8
+    for path, name in zip(files[8:], names[8:], strict=True):
+        shutil.copy2(path, root / name)
+    argv = ["index", *library_args(root, catalog)]
+    for point in ("recode", "commit"):
+        pid = forkserver.start(call="tests.reliability.jobs:index_killed_in_relearn",
+                               args=[point, *argv])
+        assert forkserver.wait(pid, timeout=300) == -9, forkserver.output()[1]
+        check_catalog(catalog)
+        now = _regions(root, catalog, names[0])
+        assert now.photos == 8 and now.stored >= 32  # the old reduction, the regions kept
+        assert now.same_place_as(first) > 0.999
+    pid = forkserver.start(call="tests.reliability.jobs:index_killed_in_relearn",
+                           args=["committed", *argv])
+    assert forkserver.wait(pid, timeout=300) == -9, forkserver.output()[1]
+    check_catalog(catalog)
+    learnt = _regions(root, catalog, names[0])
+    assert learnt.photos == learnt.stored >= 32  # learned again on every stored photo
+    assert learnt.same_place_as(first) > 0.98 and not np.allclose(learnt.scales, first.scales)
+    missing = _still_to_embed(root, catalog)
+    final = run_cli("index", *library_args(root, catalog, "-q"))
+    assert final.returncode == 0, final.stderr
+    assert embedded_figure(final.stdout) == missing
+    after = _regions(root, catalog, names[0])
+    assert after.photos == learnt.photos and after.stored == 40
+    assert after.same_place_as(learnt) > 0.999
+    np.testing.assert_allclose(after.scales, learnt.scales)  # nothing learned a third time
+
+
+@dataclass(frozen=True)
+class _Regions:
+    """The stored region reduction of the test model and one photo's regions, mapped back
+    into the embedding space (as a head scores them)."""
+
+    photos: int
+    scales: np.ndarray
+    stored: int
+    vectors: np.ndarray
+
+    def same_place_as(self, other: _Regions) -> float:
+        """The median cosine between this photo's regions and ``other``'s (a code read
+        with another reduction than its own lands far away: ~0)."""
+        return float(np.median(np.einsum("ij,ij->i", self.vectors, other.vectors)))
+
+
+def _regions(root: Path, catalog: Path, name: str) -> _Regions:
+    with Library(root, catalog_path=catalog, model=MODEL, weights="none") as library:
+        key = library.model_key
+        reduction = load_reduction(library.catalog, key)
+        photo = library.catalog.photo_by_path(root / name)
+        assert reduction is not None and photo is not None
+        found = region_vectors(library.catalog, photo.id, key)
+        assert found is not None
+        return _Regions(reduction.photos, reduction.scales.copy(),
+                        region_count(library.catalog, key), found[1])
