@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from core import thumbnails as thumbcache
 from core.catalog import Catalog, Photo
-from core.embed import EmbedResult, embed_missing, torch_loader
+from core.embed import EmbedResult, embed_missing
 from core.embed.models import (
     DEFAULT_LAYER,
     DEFAULT_MODEL,
@@ -195,8 +195,7 @@ class Library:
     def embedder(self) -> Embedder:
         """The CNN, loaded on first use (it may download weights: ModelUnavailable)."""
         with self._embedder_lock:
-            if self._embedder is None:
-                torch_loader.ensure_torch()  # seconds: only when needed, GIL mostly free
+            if self._embedder is None:  # torch is loaded only if the network needs it
                 from core.embed.cnn import Embedder
 
                 self._embedder = Embedder(self.model_name, self.weights, self.device,
@@ -258,7 +257,6 @@ class Library:
         library's: a library opened afterwards searches with it. Cancelled, it keeps what
         is done and remembers nothing."""
         check_layer(layer)
-        torch_loader.ensure_torch()
         from core.embed.cnn import Embedder
 
         embedder = (self.embedder if layer == self.layer

@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 from PIL import Image
 
@@ -26,17 +26,22 @@ from core.embed.models import (
     is_pretrained,
     model_key,
     resolve_device,
+    surely_cpu,
 )
 from core.embed.onnx_engine import (
-    OnnxMap,
+    OnnxMaps,
     OnnxNet,
+    cached_onnx,
     cnn_threads,
+    load_maps_onnx,
     load_onnx,
-    load_visual_onnx,
     onnx_outputs,
 )
 from core.embed.outputs import TOP_CLASSES, Outputs
 from core.thumbnails import THUMBNAIL_SIZE
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["TOP_CLASSES", "Embedder", "Outputs"]
 
@@ -49,6 +54,9 @@ class Embedder:
     ``layer``: "semantic" (the pooled final features) or "visual" (an earlier stage, pooled,
     from the same forward pass; see :data:`core.embed.models.LAYERS`); the feature maps
     handed out for regions are that layer's.
+
+    A Lite model on a CPU whose export is cached runs from the export alone: torch (and the
+    seconds of its import) is loaded only if something needs the PyTorch network.
     """
 
     def __init__(
@@ -63,27 +71,71 @@ class Embedder:
         self.spec = get_spec(model)
         self.layer = check_layer(layer)
         self.key = model_key(model, weights, seed, layer)
-        self.device = resolve_device(device)
         self.input_size = self.spec.input_size
         self.dim = self.spec.layer_dim(layer)
         self._stage = self.spec.visual if layer == VISUAL else ""
-        net, head = build_network(model, weights, seed)
-        # The Lite models on a CPU: ONNX Runtime, fewer threads (see core.embed.onnx_engine).
-        light = self.spec.name in LITE_MODELS and self.device.type == "cpu"
-        self._threads = cnn_threads() if light else None
-        use_onnx = light and engine != "torch"
-        self._onnx = (load_onnx(self.key, net, head, self.input_size, self._stage)
-                      if use_onnx else None)
-        self._net = net.to(self.device).to(memory_format=torch.channels_last)
+        self._weights, self._seed = weights, seed
         # Random or unknown weights name no real classes: no keywords from them.
-        self._head = head.to(self.device) if is_pretrained(weights) else None
-        self._mean = torch.tensor(self.spec.mean, device=self.device).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(self.spec.std, device=self.device).view(1, 3, 1, 1) * 255
+        self._classifies = is_pretrained(weights)
         self._lock = threading.Lock()  # one batch at a time through the network
+        self._net_lock = threading.Lock()
+        self._net: torch.nn.Module | None = None  # the PyTorch network, built when needed
+        self._head: torch.nn.Module | None = None
         self._visual: torch.nn.Module | None = None  # found on first use (maps_of)
-        # visual_of under ONNX Runtime where the network runs there (exported on first use)
-        self._visual_onnx: OnnxMap | None = None
-        self._visual_onnx_tried = self._onnx is None
+        self._mean: torch.Tensor  # the input's normalisation, with the network
+        self._std: torch.Tensor
+        lite = self.spec.name in LITE_MODELS and engine != "torch"
+        self._onnx: OnnxNet | None = None
+        if lite and surely_cpu(device):
+            self._onnx = cached_onnx(self.key, self.input_size)
+        if self._onnx is not None:
+            self._device: torch.device | None = None  # the CPU, torch not loaded
+        else:
+            from core.embed import torch_loader
+
+            torch_loader.ensure_torch()  # seconds, with the GIL mostly free
+            self._device = resolve_device(device)
+            self._network()
+        # The Lite models on a CPU: ONNX Runtime, fewer threads (see core.embed.onnx_engine).
+        light = self.spec.name in LITE_MODELS and self.device_type == "cpu"
+        self._threads = cnn_threads() if light else None
+        if self._onnx is None and light and engine != "torch":
+            net, head = self._network()
+            self._onnx = load_onnx(self.key, net, head, self.input_size, self._stage)
+        # the maps of region search under ONNX Runtime too (exported on first use)
+        self._maps_onnx: dict[str, OnnxMaps | None] = {} if self._onnx is not None else {
+            "visual": None, "both": None}
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network runs (loads torch if it is not loaded yet)."""
+        if self._device is None:
+            import torch
+
+            return torch.device("cpu")
+        return self._device
+
+    @property
+    def device_type(self) -> str:
+        """"cpu", "cuda" or "mps" (without loading torch)."""
+        return "cpu" if self._device is None else self._device.type
+
+    def _network(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """The PyTorch network and its classifier on :attr:`device`, built on first use."""
+        with self._net_lock:
+            if self._net is None or self._head is None:
+                import torch
+
+                from core.embed import torch_loader
+
+                torch_loader.ensure_torch()
+                net, head = build_network(self.spec.name, self._weights, self._seed)
+                device = self.device
+                self._mean = torch.tensor(self.spec.mean, device=device).view(1, 3, 1, 1) * 255
+                self._std = torch.tensor(self.spec.std, device=device).view(1, 3, 1, 1) * 255
+                self._head = head.to(self.device)
+                self._net = net.to(self.device).to(memory_format=torch.channels_last)
+            return self._net, self._head
 
     @property
     def batch_size(self) -> int:
@@ -92,12 +144,12 @@ class Embedder:
         On a CPU, small batches keep the activations in cache: 8 costs about 10% less CPU
         per photo than 16 (resnet50, benchmarks/README.md) and commits more often.
         """
-        return 64 if self.device.type == "cuda" else 8
+        return 64 if self.device_type == "cuda" else 8
 
     @property
     def classifies(self) -> bool:
         """Whether :meth:`run_arrays` also names the ImageNet classes (real weights only)."""
-        return self._head is not None
+        return self._classifies
 
     def embed_arrays(self, arrays: Sequence[NDArray[np.uint8]]) -> NDArray[np.float32]:
         """Embed model inputs (``(size, size, 3)`` uint8 arrays) -> ``(n, dim)`` float32."""
@@ -111,41 +163,45 @@ class Embedder:
         if not arrays:
             return Outputs(np.zeros((0, self.dim), dtype=np.float32))
         if self._onnx is not None:
-            return self._run_onnx(self._onnx, arrays, classify, maps)
+            with self._lock:
+                return onnx_outputs(self._onnx, self.spec, arrays,
+                                    classify and self._classifies, maps)
+        import torch
+
+        net, head = self._network()
         if self._threads is not None:
             torch.set_num_threads(self._threads)  # OpenMP: this thread's setting only
         classes = probs = None
         batch = torch.from_numpy(np.stack(arrays)).to(self.device, non_blocking=True)
         x = batch.permute(0, 3, 1, 2)  # NHWC memory viewed as NCHW: channels_last already
         with (self._lock, torch.inference_mode(),
-              capture_map(self._net, self._stage) as captured):
+              capture_map(net, self._stage) as captured):
             x = (x.float() - self._mean) / self._std
             x = x.contiguous(memory_format=torch.channels_last)
-            if self.device.type == "cuda":
+            if self.device_type == "cuda":
                 with torch.autocast("cuda", dtype=torch.float16):
-                    out = self._net(x)
+                    out = net(x)
             else:
-                out = self._net(x)
+                out = net(x)
             features = out.float().flatten(1)
             fmap = captured[0].float().contiguous().cpu().numpy() if maps else None
-            if classify and self._head is not None:
-                top = self._head(features).softmax(dim=1).topk(TOP_CLASSES, dim=1)
+            if classify and self._classifies:
+                top = head(features).softmax(dim=1).topk(TOP_CLASSES, dim=1)
                 classes, probs = top.indices.cpu().numpy(), top.values.cpu().numpy()
             if self._stage:  # the visual layer: the earlier stage's map, pooled
                 features = captured[0].float().mean((2, 3))
             out = torch.nn.functional.normalize(features, dim=1)
         return Outputs(out.cpu().numpy(), classes, probs, fmap)
 
-    def _run_onnx(self, net: OnnxNet, arrays: Sequence[NDArray[np.uint8]],
-                  classify: bool, maps: bool) -> Outputs:
-        with self._lock:
-            return onnx_outputs(net, self.spec, arrays, classify and self._head is not None,
-                                maps)
-
     @property
     def engine(self) -> str:
         """What runs the network: "onnxruntime" or "torch"."""
         return "onnxruntime" if self._onnx is not None else "torch"
+
+    @property
+    def torch_loaded(self) -> bool:
+        """Whether the PyTorch network has been built (torch imported for it)."""
+        return self._net is not None
 
     def embed_images(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         """Embed PIL images (any size; resized and centre-cropped like the library's)."""
@@ -159,46 +215,68 @@ class Embedder:
     def maps_of(self, image: Image.Image) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """The last feature map and the visual one (the last at 1/16 of the input, see
         :func:`core.embed.feature_map.visual_module`) of a whole image as it is, from one
-        pass: ``(channels, h, w)`` each."""
-        from core.embed.feature_map import capture_visual, visual_module
-
+        pass: ``(channels, h, w)`` each. Under ONNX Runtime where the network runs there."""
         pixels = np.asarray(to_rgb(image), dtype=np.uint8)
-        if self._threads is not None:
-            torch.set_num_threads(self._threads)
-        x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
-        with self._lock, torch.inference_mode():
-            if self._visual is None:
-                self._visual = visual_module(self._net, self.input_size)
-            with (capture_map(self._net, self._stage) as captured,
-                  capture_visual(self._visual) as visual):
-                x = (x.float() - self._mean) / self._std
-                self._net(x)
-            return (captured[0][0].float().cpu().numpy(), visual[0][0].float().cpu().numpy())
+        with self._lock:
+            engine = self._maps_engine("both")
+            if engine is not None:
+                last, visual = engine(self._normalised(pixels))
+                return last[0], visual[0]
+            return self._maps_torch(pixels)
 
     def visual_of(self, image: Image.Image) -> NDArray[np.float32]:
         """The visual feature map ``(channels, h, w)`` of :meth:`maps_of` alone: the pass
         stops there (the later stages are a fifth of the work). Under ONNX Runtime where the
         network runs there (~3x less CPU, the same map)."""
-        from core.embed.feature_map import visual_module
-
         pixels = np.asarray(to_rgb(image), dtype=np.uint8)
         with self._lock:
-            if self._visual is None:
-                with torch.inference_mode():
-                    self._visual = visual_module(self._net, self.input_size)
-            if not self._visual_onnx_tried:
-                self._visual_onnx_tried = True
-                self._visual_onnx = load_visual_onnx(self.key, self._net, self._visual,
-                                                     self.input_size)
-            if self._visual_onnx is not None:
-                mean = np.asarray(self.spec.mean, np.float32).reshape(1, 3, 1, 1) * 255
-                std = np.asarray(self.spec.std, np.float32).reshape(1, 3, 1, 1) * 255
-                x = (pixels.transpose(2, 0, 1)[None].astype(np.float32) - mean) / std
-                return self._visual_onnx(x)[0]
-            return self._visual_torch(pixels, self._visual)
+            engine = self._maps_engine("visual")
+            if engine is not None:
+                return engine(self._normalised(pixels))[0][0]
+            return self._visual_torch(pixels)
 
-    def _visual_torch(self, pixels: NDArray[np.uint8], visual: torch.nn.Module
-                      ) -> NDArray[np.float32]:
+    def _normalised(self, pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
+        mean = np.asarray(self.spec.mean, np.float32).reshape(1, 3, 1, 1) * 255
+        std = np.asarray(self.spec.std, np.float32).reshape(1, 3, 1, 1) * 255
+        return (pixels.transpose(2, 0, 1)[None].astype(np.float32) - mean) / std
+
+    def _maps_engine(self, which: str) -> OnnxMaps | None:
+        """The export of the maps ``which`` ("visual", or "both": the last and the visual)
+        under ONNX Runtime (loaded, or exported, on first use), or None: PyTorch."""
+        if which not in self._maps_onnx:
+            self._maps_onnx[which] = load_maps_onnx(
+                self.key, self.input_size, which,
+                lambda: (self._network()[0], self._visual_module(), self._stage))
+        return self._maps_onnx[which]
+
+    def _visual_module(self) -> torch.nn.Module:
+        if self._visual is None:
+            from core.embed.feature_map import visual_module
+
+            self._visual = visual_module(self._network()[0], self.input_size)
+        return self._visual
+
+    def _maps_torch(self, pixels: NDArray[np.uint8]
+                    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        import torch
+
+        from core.embed.feature_map import capture_visual
+
+        net, _head = self._network()
+        visual_stage = self._visual_module()
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
+        x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
+        with (torch.inference_mode(), capture_map(net, self._stage) as captured,
+              capture_visual(visual_stage) as visual):
+            net((x.float() - self._mean) / self._std)
+        return captured[0][0].float().cpu().numpy(), visual[0][0].float().cpu().numpy()
+
+    def _visual_torch(self, pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
+        import torch
+
+        net, _head = self._network()
+        visual = self._visual_module()
         if self._threads is not None:
             torch.set_num_threads(self._threads)
         x = torch.from_numpy(pixels.copy()).to(self.device).permute(2, 0, 1)[None]
@@ -209,7 +287,7 @@ class Embedder:
         with torch.inference_mode():
             handle = visual.register_forward_hook(stop)
             try:
-                self._net((x.float() - self._mean) / self._std)
+                net((x.float() - self._mean) / self._std)
             except _Reached as reached:
                 return reached.output[0].float().cpu().numpy()
             finally:

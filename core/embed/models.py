@@ -15,8 +15,11 @@ progress bar, into torch's cache). Any model also takes a local state_dict file,
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,6 +299,18 @@ def _load_file(model: nn.Module, path: Path, spec: ModelSpec) -> None:
             f"{display(path)} does not hold {spec.name} weights "
             f"({len(missing)} missing and {len(unexpected)} unexpected tensors)."
         )
+
+
+def surely_cpu(device: str | None = "auto") -> bool:
+    """Whether ``device`` resolves to the CPU, known without importing torch: "cpu", or
+    "auto" on Linux with no GPU device node (NVIDIA's ``/dev/nvidia0``..., AMD's
+    ``/dev/kfd``, WSL's ``/dev/dxg``). Elsewhere only torch can tell."""
+    if device == "cpu":
+        return True
+    if device not in (None, "auto") or not sys.platform.startswith("linux"):
+        return False
+    return not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd")
+                or os.path.exists("/dev/dxg"))
 
 
 def resolve_device(device: str | None = "auto") -> torch.device:

@@ -14,12 +14,13 @@ The CNN gets half the cores (at least one): the other half decodes photos meanwh
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,10 +78,10 @@ class OnnxNet:
         return features, logits, fmap
 
 
-class OnnxMap:
-    """An exported network truncated at its visual stage: ``(n, 3, h, w)`` float32 of any
-    size -> the stage's map ``(n, channels, h / 16, w / 16)`` (region refining, see
-    core.regions.refine: ~3x less CPU than eager PyTorch on a whole photo)."""
+class OnnxMaps:
+    """An exported network that maps ``(n, 3, h, w)`` float32 of any size to feature maps:
+    its visual stage's ``(n, channels, h / 16, w / 16)`` alone, or its last map and that one
+    (region search, see core.regions: ~3x less CPU than eager PyTorch on a whole photo)."""
 
     def __init__(self, path: Path, threads: int) -> None:
         import onnxruntime as ort
@@ -91,8 +92,8 @@ class OnnxMap:
         self._session = ort.InferenceSession(str(path), options,
                                              providers=["CPUExecutionProvider"])
 
-    def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
-        return self._session.run(None, {"pixels": np.ascontiguousarray(x)})[0]
+    def __call__(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        return list(self._session.run(None, {"pixels": np.ascontiguousarray(x)}))
 
 
 def onnx_outputs(net: OnnxNet, spec: ModelSpec, arrays: Sequence[NDArray[np.uint8]],
@@ -130,6 +131,22 @@ def torch_version() -> str:
     import torch
 
     return str(torch.__version__)
+
+
+def cached_onnx(key: str, input_size: int) -> OnnxNet | None:
+    """The cached export of model ``key`` under ONNX Runtime, or None if none is cached or
+    it cannot run: then the caller builds the network (and exports it, see
+    :func:`load_onnx`). Needs neither torch nor the weights."""
+    path = model_path(key, input_size)
+    if not path.is_file():
+        return None
+    try:
+        return OnnxNet(path, cnn_threads())
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: exported again
+        log.warning("cannot run the cached export of %s (%s): building it again", key, exc)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
 
 
 def load_onnx(key: str, body: nn.Module, head: nn.Module, input_size: int, stage: str = ""
@@ -184,54 +201,61 @@ def _export(body: nn.Module, head: nn.Module, input_size: int, path: Path, stage
         )
 
 
-def load_visual_onnx(key: str, body: nn.Module, stage: nn.Module, input_size: int
-                     ) -> OnnxMap | None:
-    """``body`` up to its submodule ``stage`` under ONNX Runtime, for inputs of any size
-    (exported on first use, cached beside the model's export), or None where it cannot run
+MAPS = ("visual", "both")  # the exports of region search's maps
+
+
+def load_maps_onnx(key: str, input_size: int, which: str,
+                   parts: Callable[[], tuple[nn.Module, nn.Module, str]]) -> OnnxMaps | None:
+    """The maps ``which`` of :data:`MAPS` ("visual": the visual stage's map; "both": the
+    last map and that one) of model ``key`` under ONNX Runtime, for inputs of any size: from
+    the cache, or exported from ``parts()`` (the network, its visual stage and the layer's
+    stage name, see :func:`core.embed.feature_map.capture_map`); None where that cannot run
     (PyTorch gives the same maps)."""
+    if which not in MAPS:
+        raise ValueError(which)
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         return None
-    path = model_path(f"{key}-visualmap", input_size)
+    path = model_path(f"{key}-maps-{which}", input_size)
     try:
         if not path.is_file():
-            atomic_write(path, lambda tmp: _export_visual(body, stage, input_size, Path(tmp)))
-        return OnnxMap(path, cnn_threads())
+            body, visual, stage = parts()
+            atomic_write(path, lambda tmp: _export_maps(body, visual, stage, which,
+                                                        input_size, Path(tmp)))
+        return OnnxMaps(path, cnn_threads())
     except Exception as exc:  # noqa: BLE001 - an optimisation: PyTorch gives the same maps
-        log.warning("cannot run the visual stage of %s under ONNX Runtime (%s): using "
-                    "PyTorch", key, exc)
+        log.warning("cannot run the maps of %s under ONNX Runtime (%s): using PyTorch",
+                    key, exc)
         return None
 
 
-def _export_visual(body: nn.Module, stage: nn.Module, input_size: int, path: Path) -> None:
+def _export_maps(body: nn.Module, visual: nn.Module, stage: str, which: str,
+                 input_size: int, path: Path) -> None:
     import warnings
 
     import torch
 
-    class UpTo(torch.nn.Module):
-        """``body``'s forward pass, its output the stage's (later layers are left out of
-        the graph: nothing uses them)."""
+    from core.embed.feature_map import capture_map, capture_visual
+
+    class Maps(torch.nn.Module):
+        """``body``'s forward pass, its outputs the maps (layers that no output needs are
+        left out of the graph)."""
 
         def __init__(self) -> None:
             super().__init__()
             self.body = body
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            maps: list[torch.Tensor] = []
-            handle = stage.register_forward_hook(lambda _m, _i, out: maps.append(out))
-            try:
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            with capture_map(self.body, stage) as last, capture_visual(visual) as mid:
                 self.body(x)
-            finally:
-                handle.remove()
-            return maps[0]
+            return (mid[0],) if which == "visual" else (last[0], mid[0])
 
+    names = ["visual"] if which == "visual" else ["last", "visual"]
+    axes = {"pixels": {0: "batch", 2: "height", 3: "width"}}
+    axes |= {name: {0: "batch", 2: "rows", 3: "columns"} for name in names}
     example = torch.zeros(1, 3, input_size, input_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
-        torch.onnx.export(
-            UpTo().eval(), (example,), str(path), input_names=["pixels"], output_names=["map"],
-            dynamic_axes={"pixels": {0: "batch", 2: "height", 3: "width"},
-                          "map": {0: "batch", 2: "rows", 3: "columns"}},
-            dynamo=False,
-        )
+        torch.onnx.export(Maps().eval(), (example,), str(path), input_names=["pixels"],
+                          output_names=names, dynamic_axes=axes, dynamo=False)

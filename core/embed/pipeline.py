@@ -1,6 +1,6 @@
 """Turning photos into embeddings: the parallel indexing pipeline around the CNN.
 
-The CNN itself is :class:`core.embed.cnn.Embedder` (it imports torch, which takes seconds:
+The CNN itself is :class:`core.embed.cnn.Embedder` (it may import torch, which takes seconds:
 this module does not, so the app can list a library before torch is loaded). Decoding runs
 in a pool of threads (Pillow releases the GIL; JPEGs are DCT-downscaled in draft mode) that
 each read a file once, hash it, write its thumbnail and prepare the 224 px model input; the

@@ -8,7 +8,10 @@ lizards, four streets and squares of one old town; and an edited copy of one of 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from cli import main
 from core import decode
 from core.catalog.rebuild import rebuild
 from core.embed.cnn import Embedder
+from core.embed.models import surely_cpu
 from core.jobs import run
 from core.keywords import photo_keywords, search_keywords
 from core.labels.export import read_sidecar, sidecar_path
@@ -100,7 +104,49 @@ def test_the_visual_map_under_onnx_runtime_equals_pytorchs(shared_photos: Path) 
         a, b = fast.visual_of(image), plain.visual_of(image)
         assert a.shape == b.shape == (112, -(-size[1] // 16), -(-size[0] // 16))
         np.testing.assert_allclose(a, b, atol=1e-3)
-    assert fast._visual_onnx is not None and plain._visual_onnx is None
+        for x, y in zip(fast.maps_of(image), plain.maps_of(image), strict=True):
+            np.testing.assert_allclose(x, y, atol=1e-3)  # the last map and the visual one
+        np.testing.assert_allclose(fast.maps_of(image)[1], a, atol=1e-5)
+    assert (fast.engine, plain.engine) == ("onnxruntime", "torch")
+    assert fast._maps_onnx["visual"] is not None and fast._maps_onnx["both"] is not None
+    assert plain._maps_onnx == {"visual": None, "both": None}
+
+
+_CLI = """
+import sys
+from cli import main
+code = main(sys.argv[1:])
+print("torch loaded:", "torch" in sys.modules)
+sys.exit(code)
+"""
+
+
+def test_queries_run_from_the_cached_export_without_loading_torch(
+        pretrained: Pretrained, shared_photos: Path, tmp_path: Path) -> None:
+    """Once the network is exported (by indexing), a query by an outside photo runs in ONNX
+    Runtime alone, and so does a query by a region of it from the second on (its maps are
+    exported by the first): no import of torch, seconds of a command's start."""
+    outside = tmp_path / "outside.jpg"
+    _edit(shared_photos / "exif-samples" / "jpg" / GROUPS["dog"][0], outside)
+    lib = ["--catalog", str(pretrained.catalog), "--json", "-k", "3"]
+    cpu = surely_cpu()  # elsewhere torch finds the GPU
+
+    def similar(*extra: str) -> tuple[list[dict], bool]:
+        done = subprocess.run([sys.executable, "-c", _CLI, "similar", str(pretrained.root),
+                               str(outside), *lib, *extra],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        listing, loaded = done.stdout.rsplit("torch loaded:", 1)
+        return json.loads(listing), loaded.strip() == "True"
+
+    hits, loaded = similar()
+    assert Path(hits[0]["path"]).name == Path(GROUPS["dog"][0]).name
+    assert loaded is not cpu
+    first, _loaded = similar("--region", "0.2,0.2,0.6,0.6")
+    again, loaded = similar("--region", "0.2,0.2,0.6,0.6")
+    assert loaded is not cpu
+    assert [h["path"] for h in again] == [h["path"] for h in first]
+    assert [h["score"] for h in again] == pytest.approx([h["score"] for h in first], abs=1e-4)
 
 
 def test_dog_photos_have_the_keyword_dog(pretrained: Pretrained) -> None:
