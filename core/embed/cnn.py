@@ -33,6 +33,7 @@ from core.embed.onnx_engine import (
     OnnxNet,
     cached_onnx,
     cnn_threads,
+    export_maps,
     load_maps_onnx,
     load_onnx,
     onnx_outputs,
@@ -102,6 +103,8 @@ class Embedder:
         if self._onnx is None and light and engine != "torch":
             net, head = self._network()
             self._onnx = load_onnx(self.key, net, head, self.input_size, self._stage)
+            if self._onnx is not None:  # region search's maps too, while the network is here
+                export_maps(self.key, self.input_size, self._map_parts)
         # the maps of region search under ONNX Runtime too (exported on first use)
         self._maps_onnx: dict[str, OnnxMaps | None] = {} if self._onnx is not None else {
             "visual": None, "both": None}
@@ -244,10 +247,13 @@ class Embedder:
         """The export of the maps ``which`` ("visual", or "both": the last and the visual)
         under ONNX Runtime (loaded, or exported, on first use), or None: PyTorch."""
         if which not in self._maps_onnx:
-            self._maps_onnx[which] = load_maps_onnx(
-                self.key, self.input_size, which,
-                lambda: (self._network()[0], self._visual_module(), self._stage))
+            self._maps_onnx[which] = load_maps_onnx(self.key, self.input_size, which,
+                                                    self._map_parts)
         return self._maps_onnx[which]
+
+    def _map_parts(self) -> tuple[torch.nn.Module, torch.nn.Module, str]:
+        """What the maps' export needs: the network, its visual stage, the layer's stage."""
+        return self._network()[0], self._visual_module(), self._stage
 
     def _visual_module(self) -> torch.nn.Module:
         if self._visual is None:

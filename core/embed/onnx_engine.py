@@ -211,23 +211,39 @@ def load_maps_onnx(key: str, input_size: int, which: str,
     the cache, or exported from ``parts()`` (the network, its visual stage and the layer's
     stage name, see :func:`core.embed.feature_map.capture_map`); None where that cannot run
     (PyTorch gives the same maps)."""
-    if which not in MAPS:
-        raise ValueError(which)
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("onnxruntime") is None:
         return None
-    path = model_path(f"{key}-maps-{which}", input_size)
     try:
-        if not path.is_file():
-            body, visual, stage = parts()
-            atomic_write(path, lambda tmp: _export_maps(body, visual, stage, which,
-                                                        input_size, Path(tmp)))
-        return OnnxMaps(path, cnn_threads())
+        return OnnxMaps(_maps_file(key, input_size, which, parts), cnn_threads())
     except Exception as exc:  # noqa: BLE001 - an optimisation: PyTorch gives the same maps
         log.warning("cannot run the maps of %s under ONNX Runtime (%s): using PyTorch",
                     key, exc)
         return None
+
+
+def export_maps(key: str, input_size: int,
+                parts: Callable[[], tuple[nn.Module, nn.Module, str]]) -> None:
+    """Export every map of :data:`MAPS` that is not cached yet (see :func:`load_maps_onnx`):
+    done where the network is built anyway, so that a later region query needs no torch."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return
+    for which in MAPS:
+        try:
+            _maps_file(key, input_size, which, parts)
+        except Exception as exc:  # noqa: BLE001 - exported (or not) again when queried
+            log.warning("cannot export the maps of %s (%s)", key, exc)
+
+
+def _maps_file(key: str, input_size: int, which: str,
+               parts: Callable[[], tuple[nn.Module, nn.Module, str]]) -> Path:
+    if which not in MAPS:
+        raise ValueError(which)
+    path = model_path(f"{key}-maps-{which}", input_size)
+    if not path.is_file():
+        body, visual, stage = parts()
+        atomic_write(path, lambda tmp: _export_maps(body, visual, stage, which, input_size,
+                                                    Path(tmp)))
+    return path
 
 
 def _export_maps(body: nn.Module, visual: nn.Module, stage: str, which: str,

@@ -123,9 +123,9 @@ sys.exit(code)
 
 def test_queries_run_from_the_cached_export_without_loading_torch(
         pretrained: Pretrained, shared_photos: Path, tmp_path: Path) -> None:
-    """Once the network is exported (by indexing), a query by an outside photo runs in ONNX
-    Runtime alone, and so does a query by a region of it from the second on (its maps are
-    exported by the first): no import of torch, seconds of a command's start."""
+    """Once the network is exported (by indexing, with region search's maps), a query by an
+    outside photo, or by a region of it, runs in ONNX Runtime alone: no import of torch,
+    seconds of a command's start."""
     outside = tmp_path / "outside.jpg"
     _edit(shared_photos / "exif-samples" / "jpg" / GROUPS["dog"][0], outside)
     lib = ["--catalog", str(pretrained.catalog), "--json", "-k", "3"]
@@ -142,9 +142,9 @@ def test_queries_run_from_the_cached_export_without_loading_torch(
     hits, loaded = similar()
     assert Path(hits[0]["path"]).name == Path(GROUPS["dog"][0]).name
     assert loaded is not cpu
-    first, _loaded = similar("--region", "0.2,0.2,0.6,0.6")
-    again, loaded = similar("--region", "0.2,0.2,0.6,0.6")
+    first, loaded = similar("--region", "0.2,0.2,0.6,0.6")
     assert loaded is not cpu
+    again, _loaded = similar("--region", "0.2,0.2,0.6,0.6")
     assert [h["path"] for h in again] == [h["path"] for h in first]
     assert [h["score"] for h in again] == pytest.approx([h["score"] for h in first], abs=1e-4)
 
