@@ -31,7 +31,6 @@ from core.embed.lite import LITE_MODELS
 from core.embed.models import SEMANTIC, get_spec, model_key
 from core.embed.onnx_engine import model_path
 from core.embed.pipeline import writers_together
-from core.errors import BadArgument
 from core.jobs import Job, RateMeter, check_cancel
 from core.keywords.store import write_keywords
 from core.regions.describe import RegionWriter
@@ -65,12 +64,14 @@ class RayOptions:
 
 
 def embed_on_ray(catalog: Catalog, model: str, weights: str | Path, options: RayOptions,
-                 cancel: threading.Event | None = None) -> Job[EmbedResult]:
-    """Embed the catalog's photos that have no embedding of (``model``, ``weights``) yet on
-    the Ray cluster at ``options.address``, committing as results arrive."""
+                 cancel: threading.Event | None = None, layer: str = SEMANTIC
+                 ) -> Job[EmbedResult]:
+    """Embed the catalog's photos that have no embedding of (``model``, ``weights``,
+    ``layer``) yet on the Ray cluster at ``options.address``, committing as results
+    arrive."""
     if str(weights).lower() not in ("default", "pretrained", "none"):
         weights = os.path.abspath(weights)  # a file: the same path on the shared file system
-    key = model_key(model, weights)
+    key = model_key(model, weights, layer=layer)
     todo = [p for p in catalog.missing_embeddings(key) if not is_video(p.path)]
     meter = RateMeter(len(todo))
     start = time.perf_counter()
@@ -80,7 +81,7 @@ def embed_on_ray(catalog: Catalog, model: str, weights: str | Path, options: Ray
     embedded = failed = 0
     regions = RegionWriter(catalog, key)
     with joined(options.address) as ray:
-        data = _dataset(ray, todo, model, str(weights), options)
+        data = _dataset(ray, todo, model, str(weights), options, layer)
         for batch in data.iter_batches(batch_size=None, batch_format="numpy"):
             done, bad = store_batch(catalog, key, batch, regions)
             embedded, failed = embedded + done, failed + bad
@@ -99,7 +100,7 @@ def embed_on_ray(catalog: Catalog, model: str, weights: str | Path, options: Ray
 
 
 def _dataset(ray: Any, todo: list[Photo], model: str, weights: str,
-             options: RayOptions) -> Any:
+             options: RayOptions, layer: str = SEMANTIC) -> Any:
     """The Ray Data pipeline over ``todo``: (decode tasks, then) embedding actors."""
     spec = get_spec(model)
     batch = options.batch_size or (64 if options.gpus else 8)
@@ -116,25 +117,27 @@ def _dataset(ray: Any, todo: list[Photo], model: str, weights: str,
         data = data.map_batches(decode_batch, fn_kwargs={"input_size": spec.input_size},
                                 batch_size=batch, num_cpus=1)
     device = "cuda" if options.gpus else "cpu"
-    onnx = None if options.gpus else onnx_export(model, weights)
+    onnx = None if options.gpus else onnx_export(model, weights, layer)
     return data.map_batches(
-        EmbedBatch, fn_constructor_args=(model, weights, device, math.ceil(options.cpus), onnx),
+        EmbedBatch,
+        fn_constructor_args=(model, weights, device, math.ceil(options.cpus), onnx, layer),
         batch_size=batch, compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=options.cpus, num_gpus=options.gpus or None,
     )
 
 
-def onnx_export(model: str, weights: str) -> bytes | None:
-    """The ONNX export of a Lite model (made here once, cached; core.embed.onnx_engine) for
-    CPU workers, which then need no torch; None for the other models (built by the workers)."""
+def onnx_export(model: str, weights: str, layer: str = SEMANTIC) -> bytes | None:
+    """The ONNX export of a Lite model's ``layer`` (made here once, cached;
+    core.embed.onnx_engine) for CPU workers, which then need no torch; None for the other
+    models (built by the workers)."""
     spec = get_spec(model)
     if spec.name not in LITE_MODELS:
         return None
-    path = model_path(model_key(model, weights), spec.input_size)
+    path = model_path(model_key(model, weights, layer=layer), spec.input_size)
     if not path.is_file():
         from core.embed.cnn import Embedder
 
-        Embedder(model, weights, "cpu")  # exports it (or falls back to PyTorch: no file)
+        Embedder(model, weights, "cpu", layer=layer)  # exports it (or PyTorch: no file)
     return path.read_bytes() if path.is_file() else None
 
 
@@ -205,15 +208,12 @@ def index_on_ray(library: Library, options: RayOptions,
     thumbnail cache within its limit."""
     from core.library import IndexResult, remember_model
 
-    if library.layer != SEMANTIC:
-        raise BadArgument(f"--ray embeds the semantic layer only; index the {library.layer} "
-                          "layer without --ray.")
     scanned = yield from library.scan(cancel)
     catalog = library.catalog
     with catalog.faults():
-        remember_model(catalog, library.model_name, library.weights)
+        remember_model(catalog, library.model_name, library.weights, library.layer)
         photos = yield from embed_on_ray(catalog, library.model_name, library.weights,
-                                         options, cancel)
+                                         options, cancel, library.layer)
         clips = None
         if any(is_video(p.path) for p in catalog.missing_embeddings(library.model_key)):
             clips = yield from index_clips(catalog, library.embedder, cancel,

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.decode import make_thumbnail
-from core.embed.models import get_spec, is_pretrained
+from core.embed.models import SEMANTIC, get_spec, is_pretrained
 from core.embed.onnx_engine import THREADS_ENV, OnnxNet, onnx_outputs
 from core.embed.outputs import TOP_CLASSES, Outputs
 from core.embed.pipeline import failure_reason, read_for_model
@@ -64,15 +64,17 @@ class EmbedBatch:
     """A Ray Data actor: loads the CNN once, then embeds batch after batch (decoding them
     first when they come as paths). ``threads``: the CPU threads it may use (its share).
 
-    ``onnx``: the driver's export of a Lite model (core.embed.onnx_engine), run here under
+    ``layer``: the embedding's layer (core.embed.models.LAYERS).
+    ``onnx``: the driver's export of a Lite model's layer (core.embed.onnx_engine), run here under
     ONNX Runtime as the local pipeline runs it on a CPU, without loading torch; else the
     model is built here (:class:`core.embed.cnn.Embedder`, e.g. on a GPU).
     """
 
     def __init__(self, model: str, weights: str, device: str, threads: int,
-                 onnx: bytes | None = None) -> None:
+                 onnx: bytes | None = None, layer: str = SEMANTIC) -> None:
         os.environ[THREADS_ENV] = str(max(1, threads))
         self.spec = get_spec(model)
+        self.dim = self.spec.layer_dim(layer)
         self.classify = is_pretrained(weights)  # random weights name no real classes
         self.net: OnnxNet | None = None
         self.embedder: Embedder | None = None
@@ -81,13 +83,13 @@ class EmbedBatch:
         else:
             from core.embed.cnn import Embedder  # torch: in the worker only
 
-            self.embedder = Embedder(model, weights, device)
+            self.embedder = Embedder(model, weights, device, layer=layer)
 
     def run(self, arrays: list[NDArray[np.uint8]]) -> Outputs:
         """The batch's model inputs through the network."""
         if self.net is not None:
             if not arrays:
-                return Outputs(np.zeros((0, self.spec.dim), dtype=np.float32))
+                return Outputs(np.zeros((0, self.dim), dtype=np.float32))
             return onnx_outputs(self.net, self.spec, arrays, self.classify, maps=True)
         assert self.embedder is not None
         return self.embedder.run_arrays(arrays, maps=True)
@@ -98,7 +100,7 @@ class EmbedBatch:
         read = np.asarray([not r for r in batch["reason"]], dtype=bool)
         n = len(read)
         out = self.run(list(batch["pixels"][read]))
-        vectors = np.zeros((n, self.spec.dim), dtype=np.float32)
+        vectors = np.zeros((n, self.dim), dtype=np.float32)
         vectors[read] = out.vectors
         classes = np.full((n, TOP_CLASSES), -1, dtype=np.int64)
         probs = np.zeros((n, TOP_CLASSES), dtype=np.float32)

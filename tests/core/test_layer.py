@@ -5,7 +5,6 @@ embedding set in the catalog, chosen with ``--layer`` and remembered by the libr
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -191,17 +190,3 @@ def test_a_rebuilt_catalog_keeps_the_layer_and_both_sets(visual, tmp_path, capsy
     assert "Embedded 0 in" in capsys.readouterr().out  # the visual vectors were recovered
     state = _status(root, copy, capsys)
     assert (state["layer"], state["embeddings"]) == ("visual", {VISUAL_KEY: 16})
-
-
-def test_ray_refuses_the_visual_layer(visual, tmp_path) -> None:
-    from core.cluster import RayOptions, index_on_ray
-    from core.errors import BadArgument
-
-    root, catalog, _scenes = visual
-    copy = tmp_path / "catalog.sqlite"
-    shutil.copy(catalog, copy)
-    with (Library(root, catalog_path=copy) as library,
-          pytest.raises(BadArgument, match="semantic layer only")):
-        run(index_on_ray(library, RayOptions("127.0.0.1:1")))
-    with Library(root, catalog_path=copy) as library:  # refused before anything was done
-        assert library.catalog.embedding_counts() == {VISUAL_KEY: 16}

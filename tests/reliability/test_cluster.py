@@ -106,3 +106,39 @@ def test_cluster_errors_are_one_line(shared_photos: Path, ray_cluster: RayCluste
     gpus = run_cli("index", *lib, "--ray", ray_cluster.address, "--ray-gpus", "1")
     line = one_line_error(gpus.returncode, gpus.stderr)  # Ray would wait for them forever
     assert f"The Ray cluster at {ray_cluster.address} has 0 GPUs" in line
+
+
+def test_the_visual_layer_on_a_cluster_is_the_local_one(
+        shared_photos: Path, ray_cluster: RayCluster, tmp_path: Path) -> None:
+    """``index --layer visual --ray``: the workers run the visual layer's export, and the
+    catalog holds the local visual embeddings and regions, remembered as the library's."""
+    from core.embed.models import DEFAULT_MODEL, model_key
+    from core.jobs import run
+    from core.library import Library
+    from core.regions import region_vectors
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    for path in sorted((shared_photos / "exif-samples/jpg").glob("[A-N]*.jpg"))[:8]:
+        (root / path.name).write_bytes(path.read_bytes())
+    key = model_key(DEFAULT_MODEL, "default", layer="visual")
+    on_ray, here = tmp_path / "ray.sqlite", tmp_path / "here.sqlite"
+    out = run_cli("index", str(root), "--catalog", str(on_ray), "--layer", "visual",
+                  "--ray", ray_cluster.address, "-q")
+    assert out.returncode == 0, out.stderr
+    assert embedded_figure(out.stdout) == 8
+    with Library(root, catalog_path=here, layer="visual") as library:
+        run(library.index())
+    remote, local = catalog_records(on_ray, key), catalog_records(here, key)
+    assert remote.keys() == local.keys() and len(remote) == 8 + 2
+    for rel in set(local) - {"problems", "unembedded"}:
+        va, vb = remote[rel]["vector"], local[rel]["vector"]
+        assert va.shape == (192,) and np.abs(va - vb).max() <= 2.5e-4, rel
+    with Library(root, catalog_path=on_ray) as library:  # the layer is remembered
+        assert (library.layer, library.model_key) == ("visual", key)
+        photo = library.catalog.photo_by_path(root / sorted(set(local) - {"problems",
+                                                                          "unembedded"})[0])
+        found = region_vectors(library.catalog, photo.id, key)
+        assert found is not None
+        boxes, vectors = found
+        assert len(boxes) > 0 and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
