@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +40,13 @@ from gui.duplicates.strip import GroupStrip, load_thumbnails
 from gui.elided import ElidedLabel
 
 VIEW_SIDE = 1600  # longer side the photos are loaded at for comparison
+INTRO = ("<p style='font-size:13pt; font-weight:600'>Copies, edits and bursts</p>"
+         "<p>Press <b>Find duplicates</b> to group the photos of this library that are copies "
+         "of each other (re-saved, resized, cropped or edited) or shots of one moment.</p>"
+         "<p>Each group proposes the best photo. Compare two side by side at one zoom, "
+         "then press P to pick or X to reject.<br>Decisions are kept in the catalog "
+         "(<tt>lookalike duplicates --xmp</tt> writes them to sidecars, <tt>--rejects</tt> "
+         "lists the rejects).<br>No photo is ever moved or deleted.</p>")
 
 
 def load_pair(a: Path, b: Path) -> tuple[NDArray[np.uint8] | None, NDArray[np.uint8] | None]:
@@ -86,6 +94,12 @@ class DuplicatesView(QWidget):
         self.strip = GroupStrip(self)
         self.help = ElidedLabel("P pick · X reject · ←/→ photo · ↑/↓ group · Space swap · "
                                 "wheel zooms both · click a photo below to compare it", self)
+        self.intro = QLabel(INTRO, self)  # before a search, and when it found no group
+        self.intro.setObjectName("emptyHint")
+        self.intro.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.intro.setWordWrap(True)
+        self.intro.setTextFormat(Qt.TextFormat.RichText)
+        self.pages = QStackedWidget(self)
         self._layout()
         self.find_button.clicked.connect(self.find)
         self.taste_button.clicked.connect(self.learn_taste)
@@ -116,9 +130,16 @@ class DuplicatesView(QWidget):
         split.addWidget(right)
         split.setStretchFactor(1, 1)
         split.setSizes([260, 900])
+        self.pages.addWidget(self.intro)
+        self.pages.addWidget(split)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
-        layout.addWidget(split, 1)
+        layout.addWidget(self.pages, 1)
+
+    def _show_intro(self, text: str = INTRO) -> None:
+        """The explanation page instead of the empty list and pair (``text``: what to say)."""
+        self.intro.setText(text)
+        self.pages.setCurrentWidget(self.intro)
 
     # -- finding ---------------------------------------------------------------------------
 
@@ -172,7 +193,14 @@ class DuplicatesView(QWidget):
         for n, group in enumerate(self.groups):
             self.group_list.addItem(self._group_text(n, group))
         if self.groups:
+            self.pages.setCurrentIndex(1)
             self.group_list.setCurrentRow(0)
+        else:
+            self._show_intro(f"<p style='font-size:13pt; font-weight:600'>No duplicates "
+                             f"among {report.photos} photos</p><p>No two photos are copies, "
+                             "edits or a burst of each other by this search"
+                             f"{'' if self.kind_box.currentIndex() == 0 else ' of that kind'}"
+                             ".</p>")
 
     def _on_library(self) -> None:
         self.groups, self.group_row = [], -1
@@ -181,6 +209,7 @@ class DuplicatesView(QWidget):
         self.pair.right.set_image(None)
         self.strip.clear()
         self.strip.group = None
+        self._show_intro()
 
     @staticmethod
     def _group_text(n: int, group: Group) -> str:

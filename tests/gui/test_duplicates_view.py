@@ -161,3 +161,33 @@ def test_learning_taste_needs_decisions_and_says_so(view: DuplicatesView, qtbot:
     qtbot.waitUntil(lambda: "decide at least" in view.summary.text(), timeout=20_000)
     assert view.taste is None and view.taste_button.isEnabled()
 
+
+
+def test_an_explanation_stands_where_no_group_is_to_show(qtbot: QtBot,
+                                                         indexed: tuple[Path, Path]) -> None:
+    """Before a search, and when a search finds nothing, the view explains itself instead of
+    showing an empty list and two black panes."""
+    library = Library(indexed[0], catalog_path=indexed[1], model="mobilenet_v3_small",
+                      weights="none")
+    context = AppContext()
+    context.set_library(library)
+    view = DuplicatesView(context)
+    qtbot.addWidget(view)
+    view.show()
+    try:
+        assert view.pages.currentWidget() is view.intro and "Find duplicates" in view.intro.text()
+        assert not view.pair.isVisible()
+        view.kind_box.setCurrentText("same scene")  # none in this library: all are closer
+        qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "No duplicates among 6 photos" in view.intro.text(),
+                        timeout=60_000)
+        assert view.pages.currentWidget() is view.intro and view.group_list.count() == 0
+        view.kind_box.setCurrentIndex(0)  # all kinds: the groups and the pair
+        qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: view.group_list.count() == 2, timeout=60_000)
+        assert view.pages.currentIndex() == 1 and view.pair.isVisible()
+        context.set_library(library)  # another library: the explanation again
+        assert view.pages.currentWidget() is view.intro and "Find duplicates" in view.intro.text()
+    finally:
+        context.workers.stop_all()
+        library.close()
