@@ -121,8 +121,11 @@ class LibraryView(QWidget):
             button = QToolButton(self.header)
             button.setDefaultAction(action)
             button.setAutoRaise(True)
-            if action is self.actions.back_to_library:
+            if action is self.actions.back_to_library:  # shown in a search only: in the
                 button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+                button.setVisible(action.isEnabled())  # library its room goes to the title
+                action.enabledChanged.connect(button.setVisible)
+                self.back_button = button
             row.addWidget(button)
         self.query_thumb = QLabel(self.header)  # the outside image searched by, if any
         self.query_thumb.setObjectName("queryThumb")

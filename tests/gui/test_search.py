@@ -42,6 +42,8 @@ def test_find_similar_pins_the_query_and_ranks_its_scene_first(
         open_window: OpenWindow, qtbot: QtBot, photo_folder: PhotoFolder,
         catalog_copy: Path) -> None:
     window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
+    back_button = window.library_view.back_button
+    assert not back_button.isVisible()  # in the library its room goes to the title
     query = _photo_id(window, photo_folder.scenes["scene_002"][0])
     window.context.set_selection([query])
     assert window.library_view.grid.selected_ids() == [query]  # the grid follows the context
@@ -62,10 +64,11 @@ def test_find_similar_pins_the_query_and_ranks_its_scene_first(
     assert window.library_view.title.text() == "Like orig.jpg"
     assert window.library_view.count_label.text() == "23 similar"
     assert window.library_view.sort_box.currentData() == "similarity"
+    assert back_button.isVisible()
 
     # Back to the library, then back and forward through the history.
-    window.actions.back_to_library.trigger()
-    assert window.context.query is None
+    qtbot.mouseClick(back_button, Qt.MouseButton.LeftButton)
+    assert window.context.query is None and not back_button.isVisible()
     qtbot.waitUntil(lambda: all(s is None for _, s, _ in _shown(window)))
     assert len(_shown(window)) == 24 and window.actions.back.isEnabled()
     window.actions.back.trigger()
