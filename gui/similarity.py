@@ -21,6 +21,7 @@ from core.library import Library
 from core.similarity import JudgementStore, learnt
 from gui.context import AppContext
 from gui.dialogs.finetune import FinetuneDialog
+from gui.elided import ElidedLabel
 from gui.grid.view import GridView
 from gui.search import SearchController
 
@@ -104,7 +105,6 @@ class SimilarityBar(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(10, 0, 10, 4)
         row.setSpacing(4)
-        row.addWidget(QLabel("Results:", self))
         self.mark_similar = self._action("✓ Similar", ["S"],
                                          "Mark the selected results as like the query")
         self.mark_not_similar = self._action("✗ Not Similar", ["D"],
@@ -142,10 +142,10 @@ class SimilarityBar(QWidget):
         finetune_button.setText("Fine-Tune…")
         row.addWidget(finetune_button)
         self.finetune_dialog: FinetuneDialog | None = None
-        self.summary = QLabel(self)  # the last training's figures
-        self.summary.setObjectName("similaritySummary")
-        row.addWidget(self.summary)
-        row.addStretch(1)
+        self.summary = ElidedLabel("", self)  # the last training's figures: elided, down
+        self.summary.setObjectName("similaritySummary")  # to nothing (they are also in the
+        self.summary.setMinimumWidth(1)  # status bar), so that they never widen the window
+        row.addWidget(self.summary, 1)
         self.mark_similar.triggered.connect(lambda: self.judge(True))
         self.mark_not_similar.triggered.connect(lambda: self.judge(False))
         self.learn.triggered.connect(lambda: self.start_learning())
@@ -322,7 +322,7 @@ class SimilarityBar(QWidget):
         summary = (f"“{sim.name}” v{sim.version}: held-out triplets ordered correctly "
                    f"{sim.before:.0%} before, {sim.after:.0%} after")
         self.summary.setText(f"held-out triplets ordered {sim.before:.0%} → {sim.after:.0%}")
-        self.summary.setToolTip(summary)
+        self.summary.set_fixed_tooltip(summary)
         self.message.emit(summary)
         self.learnt.emit(sim)
         if self.box.findData(sim.name) < 0:

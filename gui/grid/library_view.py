@@ -121,10 +121,9 @@ class LibraryView(QWidget):
             button = QToolButton(self.header)
             button.setDefaultAction(action)
             button.setAutoRaise(True)
-            if action is self.actions.back_to_library:  # shown in a search only: in the
+            if action is self.actions.back_to_library:  # shown in a search only (see
                 button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-                button.setVisible(action.isEnabled())  # library its room goes to the title
-                action.enabledChanged.connect(button.setVisible)
+                button.hide()  # _set_sortable): in the library its room goes to the title
                 self.back_button = button
             row.addWidget(button)
         self.query_thumb = QLabel(self.header)  # the outside image searched by, if any
@@ -182,10 +181,12 @@ class LibraryView(QWidget):
 
     def _set_sortable(self, sortable: bool) -> None:
         """Search results are in similarity order: the Sort box is off and out of the way
-        (its room goes to the query's title)."""
+        (its room goes to the query's title), and Back to Library takes its place. (One
+        call, so that the header never needs both at once: the window would widen.)"""
         self.sort_box.setEnabled(sortable)
         self.sort_box.setVisible(sortable)
         self.sort_label.setVisible(sortable)
+        self.back_button.setVisible(not sortable)
 
     def add_bar(self, widget: QWidget) -> None:
         """Add a row under the header (e.g. the similarity bar)."""

@@ -18,6 +18,7 @@ from gui.dialogs.info import ShortcutsDialog
 from gui.grid.delegate import badge_colour
 from gui.map.view import MapView
 from gui.settings import Settings
+from gui.similarity import SimilarityBar
 from gui.viewer import ViewerWindow
 
 from .conftest import OpenWindow, PhotoFolder, open_indexed, wait_indexed
@@ -46,8 +47,9 @@ def details_of(viewer: ViewerWindow) -> dict[str, str]:
 def test_long_texts_never_widen_the_window(open_window: OpenWindow, qtbot: QtBot,
                                            photo_folder: PhotoFolder,
                                            catalog_copy: Path) -> None:
-    """A long query label and a long map message are elided (whole in the tooltip); the
-    window keeps its width and its minimum fits a 1366 px laptop screen with every dock."""
+    """A long query label, a long training summary and a long map message are elided (whole
+    in the tooltip); the window keeps its width and its minimum fits a 1366 px laptop screen
+    with every dock."""
     window = open_indexed(open_window, qtbot, photo_folder, catalog_copy)
     window.resize(1024, 700)
     start = window.width()
@@ -56,6 +58,10 @@ def test_long_texts_never_widen_the_window(open_window: OpenWindow, qtbot: QtBot
     title = window.library_view.title
     qtbot.waitUntil(lambda: title.text() == label)
     assert title.elided and title.toolTip() == label
+    bar = window.findChild(SimilarityBar)  # a search shows it, with the last training's figures
+    bar.summary.setText("held-out triplets ordered 74% → 81% " * 5)
+    QApplication.processEvents()
+    assert bar.isVisible() and bar.summary.elided
     map_view = window.findChild(MapView)
     window.views.setCurrentWidget(map_view)
     map_view.status.setText("Map failed: the map engine stopped unexpectedly; " * 5)
