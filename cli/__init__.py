@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 # A Ctrl+C while the command's own modules still load ends it quietly: this handler is the
-# first thing the ``lookalike`` command runs; main() puts Python's usual one back.
+# first thing the ``lookalike`` command runs; _started() puts Python's usual one back once
+# the command's modules are loaded. (Python's own KeyboardInterrupt could land in importlib's
+# module-lock callbacks, where Python prints it as ignored and the command runs on.)
 import os as _os
 import signal as _signal
 
@@ -57,8 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lookalike`` command; returns the exit status."""
     try:
-        if _signal.getsignal(_signal.SIGINT) is _interrupted_while_starting:
-            _signal.signal(_signal.SIGINT, _signal.default_int_handler)
         return _main(argv)
     except LookalikeError as exc:
         print(f"lookalike: {exc}", file=sys.stderr)
@@ -68,14 +68,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _started() -> None:
+    """The command's modules are loaded: from here a Ctrl+C is Python's KeyboardInterrupt,
+    which the commands turn into "interrupted; what was done is saved"."""
+    if _signal.getsignal(_signal.SIGINT) is _interrupted_while_starting:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+
+
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(arg in COMMANDS for arg in argv[:2]) and not {"-h", "--help"} & set(argv):
         from cli.app_cmd import run_app  # the GUI, only when asked for
 
+        _started()
         return run_app(argv)
     commands = _commands()
     args = build_parser().parse_args(argv)
+    _started()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
