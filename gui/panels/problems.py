@@ -4,14 +4,56 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.catalog import Problem
 from core.library import Library
 from core.paths import display
 from gui.context import AppContext
+
+FILE_COLUMN_MIN, FILE_COLUMN_MAX = 100, 240  # px of the file column, narrowest dock to widest
+
+
+WRAP_ROWS = 2_000  # above this many problems rows keep one line (re-wrapping costs)
+
+
+class WrappingDelegate(QStyledItemDelegate):
+    """Rows as tall as their texts wrapped at their column's width (a tree view alone sizes
+    rows for one line), so that a reason is read whole in a narrow dock."""
+
+    def __init__(self, view: QTreeWidget) -> None:
+        super().__init__(view)
+        self.view = view
+
+    def sizeHint(self, option: QStyleOptionViewItem,
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
+        hint = super().sizeHint(option, index)
+        if self.view.topLevelItemCount() > WRAP_ROWS:
+            return hint
+        width = max(20, self.view.columnWidth(index.column()) - 8)
+        text = str(index.data() or "")
+        bounds = option.fontMetrics.boundingRect(  # type: ignore[attr-defined]
+            QRect(0, 0, width, 100_000), int(Qt.TextFlag.TextWordWrap), text)
+        return QSize(hint.width(), max(hint.height(), bounds.height() + 4))
 
 
 class ProblemsPanel(QWidget):
@@ -27,10 +69,17 @@ class ProblemsPanel(QWidget):
         self.summary.setWordWrap(True)
         self.list = QTreeWidget(self)
         self.list.setObjectName("problemsList")
-        self.list.setHeaderLabels(["File", "Why it could not be read"])
+        self.list.setHeaderLabels(["File", "Reason"])
         self.list.setRootIsDecorated(False)
         self.list.setAlternatingRowColors(True)
-        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long file names
+        self.list.setWordWrap(True)  # a reason wraps onto more lines in a narrow dock
+        self.list.setItemDelegate(WrappingDelegate(self.list))
+        relayout = QTimer(self)  # rows re-wrap when a column's width changes
+        relayout.setSingleShot(True)
+        relayout.setInterval(0)
+        relayout.timeout.connect(self.list.doItemsLayout)
+        self.list.header().sectionResized.connect(lambda *_: relayout.start())
         self.list.header().setStretchLastSection(True)
         self.list.setMinimumWidth(0)
         self.list.itemDoubleClicked.connect(self._open_folder)
@@ -64,8 +113,9 @@ class ProblemsPanel(QWidget):
             item.setToolTip(1, problem.reason)  # the whole reason, however narrow the dock
             item.setData(0, 256, str(problem.path))
             self.list.addTopLevelItem(item)
-        self.list.resizeColumnToContents(0)
-        self.list.setColumnWidth(0, min(self.list.columnWidth(0), 240))
+        self.list.resizeColumnToContents(0)  # at most ~half the dock: the reason gets the rest
+        limit = max(FILE_COLUMN_MIN, min(FILE_COLUMN_MAX, self.list.viewport().width() // 2))
+        self.list.setColumnWidth(0, min(self.list.columnWidth(0), limit))
         n = len(problems)
         self.summary.setText(
             "Every file could be read." if n == 0 else

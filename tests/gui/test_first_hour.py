@@ -115,8 +115,17 @@ def test_viewer_keys_zoom_and_shooting_details(open_window: OpenWindow, qtbot: Q
     qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 3)
     problems = window.problems.list
     qtbot.waitUntil(lambda: problems.topLevelItemCount() == 1)
-    reason = problems.topLevelItem(0).text(1)
-    assert len(reason) > 20 and problems.topLevelItem(0).toolTip(1) == reason  # never cut
+    item = problems.topLevelItem(0)
+    reason = item.text(1)
+    assert len(reason) > 20 and item.toolTip(1) == reason  # never cut
+    dock = next(d for d in window.findChildren(QDockWidget) if d.windowTitle() == "Problems")
+    dock.raise_()  # at the dock's narrowest the reason wraps onto more lines, whole
+    qtbot.waitUntil(lambda: window.problems.isVisible())
+    window.problems.refresh()
+    qtbot.wait(200)
+    item = problems.topLevelItem(0)
+    assert problems.columnWidth(1) < problems.fontMetrics().horizontalAdvance(reason)
+    assert problems.visualItemRect(item).height() >= 2 * problems.fontMetrics().height()
     library = window.context.library
     ids = window.library_view.model.ids()
     by_name = {library.catalog.photo(i).path.name: i for i in ids}
