@@ -255,34 +255,67 @@ def similarity_rows(cal: Calibration) -> list[dict[str, object]]:
              "max": f"{max(v):.3f}"} for name, v in sims.items() if v]
 
 
+MOMENT_PRECISION = 0.9  # same-scene precision moment_scene keeps in the worst case
+MOMENT_APART_S = {"shifted view": 5.0, "unrelated": 30.0}  # --moment: the pairs' time gaps
+STRANGERS_APART_S = 30.0
+
+
 def suggest(cal: Calibration) -> Thresholds:
     """Thresholds from the similarities (the rule every stored calibration follows):
     ``radius`` 0.05 under the least similar copy or edit (re-encode, resize, crop, exposure,
     colour); ``scene`` 0.01 over the most similar two different photos, rounded up to 0.01;
-    ``rotated_radius`` 0.05 under the least similar rotated copy, not above ``radius``."""
+    ``rotated_radius`` 0.05 under the least similar rotated copy, not above ``radius``;
+    ``moment_scene`` the lowest similarity (0.01 steps, from ``radius`` to ``scene``) at which
+    shifted views are said "same scene" with precision >= MOMENT_PRECISION even if every two
+    different photos had been shot within the same minute (the worst case)."""
     copies = [s for name, _t, s, _u, _a, _b in cal.pairs
               if name not in ROTATIONS and name not in ("shifted view", "unrelated")]
     quarter = [s for name, _t, s, _u, _a, _b in cal.pairs if name in ROTATIONS]
     strangers = [s for s, _a, _b in cal.strangers]
     radius = round(min(copies) - 0.05, 2)
-    scene = math.ceil((max(strangers) + 0.01) * 100) / 100
-    return replace(DEFAULT, radius=radius, scene=min(scene, 0.99),
+    scene = min(math.ceil((max(strangers) + 0.01) * 100) / 100, 0.99)
+    views = [s for name, _t, s, _u, _a, _b in cal.pairs if name == "shifted view"]
+    others = strangers + [s for name, _t, s, _u, _a, _b in cal.pairs if name == "unrelated"]
+    moment = scene
+    for step in range(round(radius * 100), round(scene * 100) + 1):
+        t = step / 100
+        found = sum(v >= t for v in views)
+        if found and found / (found + sum(o >= t for o in others)) >= MOMENT_PRECISION:
+            moment = t
+            break
+    return replace(DEFAULT, radius=radius, scene=scene, moment_scene=moment,
                    rotated_radius=min(radius, round(min(quarter) - 0.05, 2)))
 
 
-def score_rows(cal: Calibration, th: Thresholds) -> list[dict[str, object]]:
+def _a_moment_apart(name: str, a: Signature, b: Signature, moment: bool
+                    ) -> tuple[Signature, Signature]:
+    """With ``moment``, two distinct shots (a shifted view, or two different photos) get
+    capture times a few seconds apart (their camera is the same: see score_rows)."""
+    gap = MOMENT_APART_S.get(name, STRANGERS_APART_S if name == "two photos" else None)
+    if not moment or gap is None:
+        return a, b
+    return replace(a, taken=1e9), replace(b, taken=1e9 + gap)
+
+
+def score_rows(cal: Calibration, th: Thresholds, moment: bool = False
+               ) -> list[dict[str, object]]:
     """Precision and recall of each kind as the product finds it: a pair is a candidate only
     when :func:`core.duplicates.kinds.proposed` says so, then :func:`classify` names it.
     Same-scene truth: the shifted views (two framings of one scene, as two shots are); every
     pair of two different source photos is a negative for every kind. (The finder also keeps
-    only each photo's two nearest below ``radius``; scored pair by pair here.)"""
+    only each photo's two nearest below ``radius``; scored pair by pair here.)
+
+    ``moment``: one camera shot the two views of a scene 5 s apart, and (the worst case for
+    precision) every two different photos 30 s apart; copies and edits keep one time."""
     outcomes: list[tuple[str, str | None, str | None]] = []
     for name, truth, sim, rotatable, a, b in cal.pairs:
-        got = (classify(PairFacts(False, sim, False), a, b, th)
+        a, b = _a_moment_apart(name, a, b, moment)
+        got = (classify(PairFacts(False, sim, moment), a, b, th)
                if proposed(sim, th, rotatable) else None)
         outcomes.append((name, truth, got))
     for sim, a, b in cal.strangers:
-        got = (classify(PairFacts(False, sim, False), a, b, th)
+        a, b = _a_moment_apart("two photos", a, b, moment)
+        got = (classify(PairFacts(False, sim, moment), a, b, th)
                if proposed(sim, th, may_be_rotated(a.aspect, b.aspect, None, None)) else None)
         outcomes.append(("two photos", None, got))
     rows = []
@@ -306,7 +339,8 @@ def score_rows(cal: Calibration, th: Thresholds) -> list[dict[str, object]]:
 
 
 def _thresholds_line(th: Thresholds) -> str:
-    return f"radius {th.radius}, scene {th.scene}, rotated radius {th.rotated_radius}"
+    return (f"radius {th.radius}, scene {th.scene}, moment scene {th.moment_scene}, "
+            f"rotated radius {th.rotated_radius}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -337,6 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_table(list(rows[0]), [list(r.values()) for r in rows],
                         title=f"Kinds with the {label} thresholds, {cal.model_key}, "
                         f"{args.kinds_photos} photos")
+            rows = [r for r in score_rows(cal, th, moment=True) if r["kind"] == SCENE]
+            print_table(list(rows[0]), [list(r.values()) for r in rows],
+                        title=f"Same scene, {label} thresholds, one camera's shots a moment "
+                        "apart (views 5 s; worst case: every two different photos 30 s)")
         return 0
     sizes = [2000] if args.quick else [int(s) for s in args.sizes.split(",")]
     n_kinds = 4 if args.quick else args.kinds_photos

@@ -5,8 +5,10 @@ cheap checks in order: content hash, EXIF capture time and camera, aspect ratio,
 comparison of the pixels at low resolution, a search for one picture inside the other, and
 last the embedding similarity for "same scene". Two photos whose EXIF capture times differ are
 distinct shots (an edit or a copy keeps the original's time): a burst when one camera took
-them within the burst gap, else at most "same scene". Thresholds are per model
-(:func:`thresholds_for`); the pixel ones are the model's business of no model.
+them within the burst gap (and they align), else at most "same scene", from a lower
+similarity when one camera took them within a minute (a photographer recomposing).
+Thresholds are per model (:func:`thresholds_for`); the pixel ones are the model's business of
+no model.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Thresholds:
     burst_gap_s: float = 2.0  # most seconds between two frames of one burst
     burst_corr: float = 0.45  # aligned correlation two burst frames need at least
     scene_window_s: float = 86_400.0  # distinct shots further apart are not "one scene"
+    moment_s: float = 60.0  # two shots one camera took at most this far apart: one moment
+    moment_scene: float | None = None  # similarity from which two shots of one moment are
+    # "same scene" (a photographer recomposing; None: ``scene``, as for shots further apart)
     neighbours: int = 16  # pairs a photo is proposed in by the graph, at most
     rotated_radius: float | None = None  # similarity from which a pair that may be a copy
     # rotated in its pixels (by 90, 180 or 270 degrees, which the CNN sees as less alike:
@@ -65,14 +70,15 @@ UNCALIBRATED = RANDOM_WEIGHTS
 # each and the 231 pairs of two different photos; figures in benchmarks/README.md, issue
 # 18). The rule (benchmarks.duplicates.suggest): radius 0.05 under the least similar copy
 # or edit; scene 0.01 over the most similar two different photos; rotated_radius 0.05 under
-# the least similar rotated copy.
+# the least similar rotated copy; moment_scene where two views of one scene are found with
+# precision >= 0.9 even if every two different photos were shot in the same minute.
 MODEL_THRESHOLDS: dict[str, Thresholds] = {
     "efficientnet_lite0@imagenet": replace(DEFAULT, radius=0.74, scene=0.82,
-                                           rotated_radius=0.39),
+                                           moment_scene=0.80, rotated_radius=0.39),
     "efficientnet_lite1@imagenet": replace(DEFAULT, radius=0.73, scene=0.86,
-                                           rotated_radius=0.55),
+                                           moment_scene=0.83, rotated_radius=0.55),
     "efficientnet_lite2@imagenet": replace(DEFAULT, radius=0.70, scene=0.84,
-                                           rotated_radius=0.43),
+                                           moment_scene=0.83, rotated_radius=0.43),
 }
 
 
@@ -134,12 +140,12 @@ def classify(facts: PairFacts, a: Signature | None, b: Signature | None,
         return SCENE if th.scene is not None and facts.similarity >= th.scene else None
     corr, diff = aligned(a, b)
     if _shot_apart(a, b):  # edits and copies keep the original's capture time
-        if _burst_times(facts, a, b, th):
-            return BURST if corr >= th.burst_corr else None
+        if _burst_times(facts, a, b, th) and corr >= th.burst_corr:
+            return BURST  # (frames that do not align, the camera swung: a scene at most)
         if abs(a.taken - b.taken) > th.scene_window_s:  # type: ignore[operator]
             return None  # lookalikes from other days are not duplicates of any kind
         if th.scene is not None:
-            return SCENE if facts.similarity >= th.scene else None
+            return SCENE if facts.similarity >= _scene_floor(facts, a, b, th) else None
         alike = corr >= th.scene_layout or _crop(a, b, th)
         return SCENE if alike else None
     same_aspect = abs(a.aspect - b.aspect) / max(a.aspect, b.aspect) < 0.02
@@ -153,6 +159,17 @@ def classify(facts: PairFacts, a: Signature | None, b: Signature | None,
     if th.scene is not None:
         return SCENE if facts.similarity >= th.scene else None
     return SCENE if corr >= th.scene_layout else None
+
+
+def _scene_floor(facts: PairFacts, a: Signature, b: Signature, th: Thresholds) -> float:
+    """The similarity two distinct shots need to be "same scene": ``moment_scene`` for two
+    shots of one camera within ``moment_s`` (a scene is shot in a minute, the frames framed
+    apart), else ``scene``."""
+    assert th.scene is not None
+    if (th.moment_scene is not None and facts.same_camera and a.taken is not None
+            and b.taken is not None and abs(a.taken - b.taken) <= th.moment_s):
+        return min(th.scene, th.moment_scene)
+    return th.scene
 
 
 def _crop(a: Signature, b: Signature, th: Thresholds) -> bool:

@@ -333,3 +333,38 @@ def test_groups_never_pass_the_cap() -> None:
 def test_image_files_are_not_written(found: Found) -> None:
     assert not list(found.root.rglob("*.xmp"))
     assert Image.open(found.root / "copy.jpg").size == (640, 480)
+
+
+def test_two_shots_of_one_moment_are_one_scene_from_a_lower_similarity(
+        shared_photos: Path, tmp_path: Path) -> None:
+    """Two framings of one real photo, as a photographer recomposing shoots them: one camera
+    a few seconds apart makes them "same scene" from the model's moment similarity; further
+    apart, or from two cameras, they need the scene similarity."""
+    from core.duplicates.kinds import PairFacts, classify, thresholds_for
+    from core.duplicates.pixels import signature
+
+    th = thresholds_for("efficientnet_lite0@imagenet")
+    assert th.scene is not None and th.moment_scene is not None
+    assert th.radius <= th.moment_scene < th.scene
+    real = load_image(shared_photos / "exif-samples/jpg/Canon_40D.jpg")
+    w, h = real.size
+    paths = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for k, path in enumerate(paths):
+        dx = int(w * 0.15) * k
+        real.crop((dx, 0, dx + int(w * 0.8), int(h * 0.85))).save(path, quality=92)
+    a, b = (signature(p) for p in paths)
+
+    def kind(similarity: float, gap_s: float, same_camera: bool = True) -> str | None:
+        return classify(PairFacts(False, similarity, same_camera), replace(a, taken=1e9),
+                        replace(b, taken=1e9 + gap_s), th)
+
+    between = (th.moment_scene + th.scene) / 2
+    assert kind(between, 5) == SCENE
+    assert kind(between, th.moment_s) == SCENE
+    assert kind(between, th.moment_s + 1) is None  # later than a moment: the scene's own
+    assert kind(between, 5, same_camera=False) is None  # two cameras: two photographers
+    assert kind(th.moment_scene - 0.01, 5) is None
+    assert kind(th.scene, 3600) == SCENE and kind(th.scene, 3600, same_camera=False) == SCENE
+    assert kind(between, 1) == SCENE  # frames within the burst gap that do not align
+    assert classify(PairFacts(False, between, True), replace(a, taken=1e9),  # those that do
+                    replace(a, taken=1e9 + 1), th) == BURST
