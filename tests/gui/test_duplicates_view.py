@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def view(qtbot: QtBot, indexed: tuple[Path, Path]) -> DuplicatesView:
+def unsearched(qtbot: QtBot, indexed: tuple[Path, Path]) -> Iterator[DuplicatesView]:
+    """The view on the indexed library, before Find duplicates."""
     library = Library(indexed[0], catalog_path=indexed[1], model="mobilenet_v3_small",
                       weights="none")
     context = AppContext()
@@ -55,11 +57,16 @@ def view(qtbot: QtBot, indexed: tuple[Path, Path]) -> DuplicatesView:
     qtbot.addWidget(widget)
     widget.resize(1200, 700)
     widget.show()
-    qtbot.mouseClick(widget.find_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: widget.group_list.count() == 2, timeout=60_000)
     yield widget
     context.workers.stop_all()
     library.close()
+
+
+@pytest.fixture
+def view(qtbot: QtBot, unsearched: DuplicatesView) -> DuplicatesView:
+    qtbot.mouseClick(unsearched.find_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: unsearched.group_list.count() == 2, timeout=60_000)
+    return unsearched
 
 
 def _loaded(view: DuplicatesView) -> bool:
@@ -164,30 +171,19 @@ def test_learning_taste_needs_decisions_and_says_so(view: DuplicatesView, qtbot:
 
 
 def test_an_explanation_stands_where_no_group_is_to_show(qtbot: QtBot,
-                                                         indexed: tuple[Path, Path]) -> None:
+                                                         unsearched: DuplicatesView) -> None:
     """Before a search, and when a search finds nothing, the view explains itself instead of
     showing an empty list and two black panes."""
-    library = Library(indexed[0], catalog_path=indexed[1], model="mobilenet_v3_small",
-                      weights="none")
-    context = AppContext()
-    context.set_library(library)
-    view = DuplicatesView(context)
-    qtbot.addWidget(view)
-    view.show()
-    try:
-        assert view.pages.currentWidget() is view.intro and "Find duplicates" in view.intro.text()
-        assert not view.pair.isVisible()
-        view.kind_box.setCurrentText("same scene")  # none in this library: all are closer
-        qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: "No duplicates among 6 photos" in view.intro.text(),
-                        timeout=60_000)
-        assert view.pages.currentWidget() is view.intro and view.group_list.count() == 0
-        view.kind_box.setCurrentIndex(0)  # all kinds: the groups and the pair
-        qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: view.group_list.count() == 2, timeout=60_000)
-        assert view.pages.currentIndex() == 1 and view.pair.isVisible()
-        context.set_library(library)  # another library: the explanation again
-        assert view.pages.currentWidget() is view.intro and "Find duplicates" in view.intro.text()
-    finally:
-        context.workers.stop_all()
-        library.close()
+    view = unsearched
+    assert view.pages.currentWidget() is view.intro and "Find duplicates" in view.intro.text()
+    assert not view.pair.isVisible()
+    view.kind_box.setCurrentText("same scene")  # none in this library: all are closer
+    qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "No duplicates among 6 photos" in view.intro.text(), timeout=60_000)
+    assert view.pages.currentWidget() is view.intro and view.group_list.count() == 0
+    view.kind_box.setCurrentIndex(0)  # all kinds: the groups and the pair
+    qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.group_list.count() == 2, timeout=60_000)
+    assert view.pages.currentIndex() == 1 and view.pair.isVisible()
+    view.context.set_library(view.context.library)  # (another) library: the explanation again
+    assert view.pages.currentWidget() is view.intro and "Find duplicates" in view.intro.text()
