@@ -398,11 +398,19 @@ class PeopleView(QWidget):
                                      on_result=lambda n: self.find_faces() if n else None)
 
     def _on_found(self, result: FacesResult) -> None:
-        self._summary = (f"Looked at {result.photos} photos: {result.faces} faces, "
-                         f"{result.grouping.new_persons} new people")
+        grouping = result.grouping
+        self._summary = (
+            f"Looked at {_count(result.photos, 'photo')}: {_count(result.faces, 'face')}, "
+            f"{grouping.new_persons} new {'person' if grouping.new_persons == 1 else 'people'}"
+            + (f", {_count(grouping.alone, 'face')} seen only once (a person starts with two "
+               "alike)" if grouping.alone else ""))
 
     def _on_ended(self) -> None:
         self.job = None
         self.refresh()
         self._update_buttons()
 
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless 1 ("1 photo", "3 faces")."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -60,6 +60,8 @@ def test_find_name_merge_move_and_show_photos(people_context: AppContext, qtbot:
     view.find_faces()  # worker processes, from a worker thread
     qtbot.waitUntil(lambda: not view.running and "Looked at 5 photos" in view.note.text(),
                     timeout=120_000)
+    assert view.note.text() == ("Looked at 5 photos: 5 faces, 2 new people, 1 face seen only "
+                                "once (a person starts with two alike)")
     assert _tiles(view) == ["Unnamed\n2 photos", "Unnamed\n2 photos"]
     store = FaceStore(people_context.library.catalog)
     # name the first person; the completer offers the name afterwards
@@ -108,7 +110,7 @@ def test_find_name_merge_move_and_show_photos(people_context: AppContext, qtbot:
     face_photos.variants(shared_photos, "devil", 1, seed=9)[0].image.save(library.root / "new.jpg")
     run(library.scan())
     view.keep_up()
-    qtbot.waitUntil(lambda: not view.running and "Looked at 1 photos" in view.note.text(),
+    qtbot.waitUntil(lambda: not view.running and "Looked at 1 photo:" in view.note.text(),
                     timeout=120_000)
     new = library.catalog.photo_by_path(library.root / "new.jpg")
     assert new is not None and new.content_hash
