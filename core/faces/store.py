@@ -145,6 +145,13 @@ class FaceStore:
         return int(self.catalog.conn.execute(
             f"SELECT count(*) FROM faces f WHERE {_LIVE} AND f.person_id IS NULL").fetchone()[0])
 
+    def loose(self) -> list[Face]:
+        """The live faces in no person (seen once so far), largest first."""
+        rows = self.catalog.conn.execute(
+            f"SELECT {_FACE_COLUMNS} FROM faces f LEFT JOIN persons p ON p.id = f.person_id "
+            f"WHERE {_LIVE} AND f.person_id IS NULL ORDER BY f.w * f.h DESC, f.id")
+        return [_face(row) for row in rows]
+
     def thumbnail(self, face_id: int) -> bytes | None:
         row = self.catalog.conn.execute("SELECT thumbnail FROM faces WHERE id = ?",
                                         (face_id,)).fetchone()

@@ -42,6 +42,7 @@ from gui.workers import JobHandle
 TILE = 112
 FACE = 80
 ID_ROLE = Qt.ItemDataRole.UserRole
+LOOSE = -1  # the tile of the faces in no person ("seen once")
 STYLE = """
 #peopleTitle { font-size: 15px; font-weight: 600; color: #2b303a; }
 #peopleNote { color: #5b6270; }
@@ -78,7 +79,7 @@ class _Snapshot:
     """What the person tiles show, read in a worker."""
 
     people: list[Person]
-    covers: dict[int, bytes | None]
+    covers: dict[int, bytes | None]  # person id (LOOSE: the faces seen once) -> cover face
     names: list[str]
     loose: int
 
@@ -86,11 +87,20 @@ class _Snapshot:
 def _read_people(store: FaceStore) -> _Snapshot:
     people = store.persons()
     covers = {p.id: store.thumbnail(p.cover_face) if p.cover_face else None for p in people}
-    return _Snapshot(people, covers, store.names(), store.loose_faces())
+    loose = store.loose()
+    if loose:
+        covers[LOOSE] = store.thumbnail(loose[0].id)
+    return _Snapshot(people, covers, store.names(), len(loose))
 
 
 def _read_faces(store: FaceStore, person_id: int
                 ) -> tuple[Person, list[tuple[int, bytes | None]]]:
+    """A person (LOOSE: the faces in no person, as a pseudo-person) and its faces."""
+    if person_id == LOOSE:
+        faces = store.loose()
+        photos = len({f.content_hash for f in faces})
+        return Person(LOOSE, None, len(faces), photos, None), [
+            (f.id, store.thumbnail(f.id)) for f in faces]
     return store.person(person_id), [(f.id, store.thumbnail(f.id))
                                      for f in store.faces(person_id=person_id)]
 
@@ -206,7 +216,16 @@ class PeopleView(QWidget):
         return library.people if library is not None else None
 
     def selected_persons(self) -> list[int]:
+        """The selected people's ids (not the "seen once" tile)."""
+        return [i for i in self._selected_tiles() if i != LOOSE]
+
+    def _selected_tiles(self) -> list[int]:
         return [int(item.data(ID_ROLE)) for item in self.persons.selectedItems()]
+
+    @property
+    def loose_selected(self) -> bool:
+        """Whether the "seen once" tile alone is selected (its faces are on the right)."""
+        return self._selected_tiles() == [LOOSE]
 
     def refresh(self, select: int | None = None) -> None:
         """Reload the persons (keeping the selection, or selecting ``select``) and the
@@ -218,7 +237,7 @@ class PeopleView(QWidget):
             self.note.setText("Open a folder to see its people.")
             self._on_person_selected()
             return
-        keep = {select} if select is not None else set(self.selected_persons())
+        keep = {select} if select is not None else set(self._selected_tiles())
         self.context.workers.run(
             _read_people, store, what="Reading the people",
             on_result=lambda snap: self._show_people(generation, snap, keep))
@@ -236,6 +255,14 @@ class PeopleView(QWidget):
             item.setToolTip(f"{person.title}: {person.faces} faces in {person.photos} photos")
             self.persons.addItem(item)
             item.setSelected(person.id in keep)
+        if snap.loose:  # last: faces in no person, to be named one by one
+            item = QListWidgetItem(face_icon(snap.covers.get(LOOSE), TILE),
+                                   f"Seen once\n{snap.loose} face{'s' if snap.loose != 1 else ''}")
+            item.setData(ID_ROLE, LOOSE)
+            item.setToolTip("Faces in no person yet: each becomes a person when a second "
+                            "alike face is found, or when you select it and give a name")
+            self.persons.addItem(item)
+            item.setSelected(LOOSE in keep)
         self.persons.blockSignals(False)
         self.completer.model().setStringList(snap.names)  # type: ignore[attr-defined]
         if self._summary:  # what the faces pass did, or why a correction failed
@@ -251,7 +278,7 @@ class PeopleView(QWidget):
 
     def _on_person_selected(self) -> None:
         self.faces.clear()
-        ids, store = self.selected_persons(), self.store
+        ids, store = self._selected_tiles(), self.store
         self._update_buttons()
         if store is None or len(ids) != 1:
             self.title.setText(f"{len(ids)} people selected" if ids else "Choose a person")
@@ -266,7 +293,8 @@ class PeopleView(QWidget):
                     faces: list[tuple[int, bytes | None]]) -> None:
         if generation != self._face_generation:
             return
-        self.title.setText(f"{person.title} · {person.photos} photos")
+        self.title.setText(f"Seen once · {_count(person.faces, 'face')}: select, then name"
+                           if person.id == LOOSE else f"{person.title} · {person.photos} photos")
         self.faces.clear()
         for face_id, thumbnail in faces:
             item = QListWidgetItem(face_icon(thumbnail, FACE), "")
@@ -275,15 +303,15 @@ class PeopleView(QWidget):
         self.faces_shown.emit()
 
     def _update_buttons(self) -> None:
-        n = len(self.persons.selectedItems())
+        n, loose = len(self.selected_persons()), self.loose_selected
         has_library = self.context.library is not None
         self.find_button.setEnabled(has_library and not self.running)
-        self.name_button.setEnabled(n == 1)
-        self.name_edit.setEnabled(n == 1)
+        self.name_button.setEnabled(n == 1 or loose)
+        self.name_edit.setEnabled(n == 1 or loose)
         self.merge_button.setEnabled(n >= 2)
         self.photos_button.setEnabled(n == 1)
         self.move_button.setEnabled(n == 1)
-        self.not_face_button.setEnabled(n == 1)
+        self.not_face_button.setEnabled(n == 1 or loose)
 
     @property
     def running(self) -> bool:
@@ -306,10 +334,33 @@ class PeopleView(QWidget):
         self.refresh()
 
     def name_selected(self) -> None:
+        """Name the selected person; with the "seen once" tile, the selected faces become
+        that person (a new one, or the one of that name)."""
+        if self.loose_selected:
+            self._name_loose_faces()
+            return
         ids, store, name = self.selected_persons(), self.store, self.name_edit.text().strip()
         if len(ids) != 1 or store is None or not name:
             return
         self._apply(lambda: store.name(ids[0], name))
+        self.name_edit.clear()
+
+    def _name_loose_faces(self) -> None:
+        store, name = self.store, self.name_edit.text().strip()
+        faces = [int(i.data(ID_ROLE)) for i in self.faces.selectedItems()]
+        if store is None or not name:
+            return
+        if not faces:
+            self.note.setText("Select the faces of that person first.")
+            return
+
+        def name_them() -> int:
+            found = store.find_person(name)
+            person = found.id if found else store.create_person(name)
+            for face in faces:
+                store.move_face(face, person)
+            return person
+        self._apply(name_them)
         self.name_edit.clear()
 
     def merge_selected(self) -> None:

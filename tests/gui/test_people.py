@@ -39,8 +39,10 @@ def people_context(shared_photos: Path, tmp_path: Path, qtbot: QtBot) -> Iterato
     context.set_library(None)
 
 
-def _tiles(view: PeopleView) -> list[str]:
-    return [view.persons.item(i).text() for i in range(view.persons.count())]
+def _tiles(view: PeopleView, seen_once: bool = False) -> list[str]:
+    """The tiles' texts (with the "seen once" tile's last, if asked)."""
+    texts = [view.persons.item(i).text() for i in range(view.persons.count())]
+    return texts if seen_once else [t for t in texts if not t.startswith("Seen once")]
 
 
 def _select(qtbot: QtBot, view: PeopleView, row: int) -> None:
@@ -62,7 +64,8 @@ def test_find_name_merge_move_and_show_photos(people_context: AppContext, qtbot:
                     timeout=120_000)
     assert view.note.text() == ("Looked at 5 photos: 5 faces, 2 new people, 1 face seen only "
                                 "once (a person starts with two alike)")
-    assert _tiles(view) == ["Unnamed\n2 photos", "Unnamed\n2 photos"]
+    assert _tiles(view, seen_once=True) == ["Unnamed\n2 photos", "Unnamed\n2 photos",
+                                            "Seen once\n1 face"]
     store = FaceStore(people_context.library.catalog)
     # name the first person; the completer offers the name afterwards
     _select(qtbot, view, 0)
@@ -173,3 +176,33 @@ def test_viewer_draws_face_boxes_with_names(people_context: AppContext, qtbot: Q
     anns = set(store.photo_ids(person.id))
     assert {h.photo_id for h in hits[:len(anns)]} == anns
     assert all(h.score < 1 - 0.55 for h in hits[len(anns):])  # the others: other people
+
+
+def test_a_face_seen_once_is_named_from_its_tile(people_context: AppContext,
+                                                 qtbot: QtBot) -> None:
+    """The third person's single face waits in the "seen once" tile; selecting it there and
+    giving a name makes it a person of its own."""
+    view = PeopleView(people_context)
+    qtbot.addWidget(view)
+    view.resize(1000, 600)
+    view.show()
+    view.find_faces(workers=0)
+    qtbot.waitUntil(lambda: not view.running and "Looked at 5 photos" in view.note.text(),
+                    timeout=120_000)
+    _select(qtbot, view, 2)
+    assert view.loose_selected and view.selected_persons() == []
+    assert view.title.text() == "Seen once · 1 face: select, then name" and view.faces.count() == 1
+    assert view.name_button.isEnabled() and not view.merge_button.isEnabled()
+    view.name_edit.setText("Orange")
+    view.name_button.click()  # no face selected yet: it says so
+    assert view.note.text() == "Select the faces of that person first."
+    view.faces.item(0).setSelected(True)
+    face = int(view.faces.item(0).data(ID_ROLE))
+    with qtbot.waitSignal(view.people_shown):
+        view.name_button.click()
+    store = FaceStore(people_context.library.catalog)
+    orange = store.find_person("Orange")
+    assert orange is not None and store.face(face).person_id == orange.id
+    assert _tiles(view, seen_once=True) == ["Unnamed\n2 photos", "Unnamed\n2 photos",
+                                            "Orange\n1 photo"]
+    assert view.selected_persons() == [orange.id]
