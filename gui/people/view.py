@@ -450,11 +450,12 @@ class PeopleView(QWidget):
 
     def _on_found(self, result: FacesResult) -> None:
         grouping = result.grouping
-        self._summary = (
-            f"Looked at {_count(result.photos, 'photo')}: {_count(result.faces, 'face')}, "
-            f"{grouping.new_persons} new {'person' if grouping.new_persons == 1 else 'people'}"
-            + (f", {_count(grouping.alone, 'face')} seen only once (a person starts with two "
-               "alike)" if grouping.alone else ""))
+        found = ("Every photo was looked at before" if result.photos == 0 else
+                 f"Looked at {_count(result.photos, 'photo')}: {_count(result.faces, 'face')}, "
+                 f"{grouping.new_persons} new "
+                 f"{'person' if grouping.new_persons == 1 else 'people'}")
+        self._summary = found + (f", {_count(grouping.alone, 'face')} seen only once (a person "
+                                 "starts with two alike)" if grouping.alone else "")
 
     def _on_ended(self) -> None:
         self.job = None

@@ -206,3 +206,6 @@ def test_a_face_seen_once_is_named_from_its_tile(people_context: AppContext,
     assert _tiles(view, seen_once=True) == ["Unnamed\n2 photos", "Unnamed\n2 photos",
                                             "Orange\n1 photo"]
     assert view.selected_persons() == [orange.id]
+    view.find_faces(workers=0)  # again: nothing new to look at, and it says so
+    qtbot.waitUntil(lambda: not view.running
+                    and view.note.text() == "Every photo was looked at before", timeout=60_000)
