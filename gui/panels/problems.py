@@ -31,8 +31,6 @@ from core.paths import display
 from gui.context import AppContext
 
 FILE_COLUMN_MIN, FILE_COLUMN_MAX = 100, 240  # px of the file column, narrowest dock to widest
-
-
 WRAP_ROWS = 2_000  # above this many problems rows keep one line (re-wrapping costs)
 
 

@@ -105,6 +105,16 @@ def _read_faces(store: FaceStore, person_id: int
                                      for f in store.faces(person_id=person_id)]
 
 
+def _move_faces(store: FaceStore, faces: list[int], name: str) -> int | None:
+    """Move ``faces`` to the person called ``name`` (made if there is none; "": to no
+    person). Returns that person (None: none). Runs in a worker."""
+    target = store.find_person(name) if name else None
+    person = target.id if target else (store.create_person(name) if name else None)
+    for face in faces:
+        store.move_face(face, person)
+    return person
+
+
 def _pending_photos(store: FaceStore) -> int:
     """Photos to look at, if the faces pass ran before in this library (else 0)."""
     conn = store.catalog.conn
@@ -354,13 +364,7 @@ class PeopleView(QWidget):
             self.note.setText("Select the faces of that person first.")
             return
 
-        def name_them() -> int:
-            found = store.find_person(name)
-            person = found.id if found else store.create_person(name)
-            for face in faces:
-                store.move_face(face, person)
-            return person
-        self._apply(name_them)
+        self._apply(lambda: _move_faces(store, faces, name))
         self.name_edit.clear()
 
     def merge_selected(self) -> None:
@@ -381,14 +385,7 @@ class PeopleView(QWidget):
         if store is None or not faces:
             return
         name = self.name_edit.text().strip()
-
-        def move() -> int | None:
-            target = store.find_person(name) if name else None
-            target_id = target.id if target else (store.create_person(name) if name else None)
-            for face in faces:
-                store.move_face(face, target_id)
-            return target_id
-        self._apply(move)
+        self._apply(lambda: _move_faces(store, faces, name))
         self.name_edit.clear()
 
     def not_a_face(self) -> None:
