@@ -5,9 +5,12 @@ from __future__ import annotations
 # A Ctrl+C while the command's own modules still load ends it quietly: this handler is the
 # first thing the ``lookalike`` command runs; _started() puts Python's usual one back once
 # the command's modules are loaded. (Python's own KeyboardInterrupt could land in importlib's
-# module-lock callbacks, where Python prints it as ignored and the command runs on.)
+# module-lock callbacks, where Python prints it as ignored and the command runs on.) Only
+# the command itself installs it (its script, or ``python -m cli``, whose argv[0] is "-m"
+# while the package loads): a program that imports ``cli`` keeps its own Ctrl+C.
 import os as _os
 import signal as _signal
+import sys as _sys
 
 
 def _interrupted_while_starting(_signum: int, _frame: object) -> None:
@@ -15,7 +18,9 @@ def _interrupted_while_starting(_signum: int, _frame: object) -> None:
     _os._exit(130)
 
 
-if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+_COMMAND = _os.path.basename(_sys.argv[0] if _sys.argv else "")
+if ((_COMMAND == "-m" or _COMMAND.startswith("lookalike"))
+        and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler):
     _signal.signal(_signal.SIGINT, _interrupted_while_starting)
 
 import argparse

@@ -66,3 +66,13 @@ def test_ctrl_c_at_random_moments_of_the_start(tmp_path: Path) -> None:
         assert child.returncode in (130, 1), (child.returncode, err)  # 1: no such folder
         seen.append("lookalike" if child.returncode == 130 else "finished")
     assert "lookalike" in seen, seen  # some landed inside Lookalike's start-up
+
+
+def test_a_program_importing_cli_keeps_its_own_ctrl_c() -> None:
+    """Only the command installs the start-up handler: a script that imports ``cli`` (to
+    call main() or its helpers) still gets KeyboardInterrupt from a Ctrl+C."""
+    code = ("import signal, cli; "
+            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+    child = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True,
+                           text=True, timeout=60)
+    assert child.stdout.strip() == "True", child.stderr
