@@ -256,8 +256,8 @@ def similarity_rows(cal: Calibration) -> list[dict[str, object]]:
 
 
 MOMENT_PRECISION = 0.9  # same-scene precision moment_scene keeps in the worst case
-MOMENT_APART_S = {"shifted view": 5.0, "unrelated": 30.0}  # --moment: the pairs' time gaps
-STRANGERS_APART_S = 30.0
+MOMENT_APART_S = {"shifted view": 5.0, "unrelated": 30.0, "two photos": 30.0}  # score_rows'
+# moment table: seconds between the two shots of a pair (the others keep one time)
 
 
 def suggest(cal: Calibration) -> Thresholds:
@@ -291,7 +291,7 @@ def _a_moment_apart(name: str, a: Signature, b: Signature, moment: bool
                     ) -> tuple[Signature, Signature]:
     """With ``moment``, two distinct shots (a shifted view, or two different photos) get
     capture times a few seconds apart (their camera is the same: see score_rows)."""
-    gap = MOMENT_APART_S.get(name, STRANGERS_APART_S if name == "two photos" else None)
+    gap = MOMENT_APART_S.get(name)
     if not moment or gap is None:
         return a, b
     return replace(a, taken=1e9), replace(b, taken=1e9 + gap)

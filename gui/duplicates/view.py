@@ -132,6 +132,7 @@ class DuplicatesView(QWidget):
         split.setSizes([260, 900])
         self.pages.addWidget(self.intro)
         self.pages.addWidget(split)
+        self.compare_page = split
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.pages, 1)
@@ -193,7 +194,7 @@ class DuplicatesView(QWidget):
         for n, group in enumerate(self.groups):
             self.group_list.addItem(self._group_text(n, group))
         if self.groups:
-            self.pages.setCurrentIndex(1)
+            self.pages.setCurrentWidget(self.compare_page)
             self.group_list.setCurrentRow(0)
         else:
             self._show_intro(f"<p style='font-size:13pt; font-weight:600'>No duplicates "
